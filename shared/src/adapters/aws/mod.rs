@@ -1,0 +1,88 @@
+//! AWS adapters: DynamoDB items, SQS queues, KMS key vault, S3 blobs, all through the AWS SDK.
+//! Endpoints, region and credentials come from the SDK's usual sources (`AWS_*` variables, the
+//! Lambda role); tests point `AWS_ENDPOINT_URL*` at DynamoDB Local and moto.
+
+mod dynamodb;
+mod kms;
+mod s3;
+mod sqs;
+
+use std::sync::Arc;
+
+pub use dynamodb::DynamoItemStore;
+pub use kms::KmsKeyVault;
+pub use s3::S3BlobStore;
+pub use sqs::SqsQueue;
+
+use crate::services::Ports;
+
+/// Where the stack's resources are, from the function's environment (set by template.yaml).
+#[derive(Clone, Debug)]
+pub struct AwsSettings {
+    pub table: String,
+    pub kms_key_id: String,
+    pub bucket: String,
+    pub send_queue_url: String,
+    pub job_queue_url: String,
+    /// Path-style S3 addressing, for emulators (moto); AWS itself uses virtual hosts.
+    pub s3_path_style: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {0} is not set")]
+pub struct MissingSetting(pub &'static str);
+
+impl AwsSettings {
+    pub fn from_env() -> Result<Self, MissingSetting> {
+        let var = |name: &'static str| std::env::var(name).map_err(|_| MissingSetting(name));
+        Ok(Self {
+            table: var("WHATATALK_TABLE")?,
+            kms_key_id: var("WHATATALK_KMS_KEY_ID")?,
+            bucket: var("WHATATALK_BUCKET")?,
+            send_queue_url: var("WHATATALK_SEND_QUEUE_URL")?,
+            job_queue_url: var("WHATATALK_JOB_QUEUE_URL")?,
+            s3_path_style: std::env::var("WHATATALK_S3_PATH_STYLE").is_ok_and(|v| v == "true"),
+        })
+    }
+}
+
+/// SDK clients built once per process (a Lambda's cold start) and shared.
+#[derive(Clone)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl AwsClients {
+    pub async fn from_env(s3_path_style: bool) -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let s3 = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(s3_path_style)
+            .build();
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            kms: aws_sdk_kms::Client::new(&config),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            sqs: aws_sdk_sqs::Client::new(&config),
+        }
+    }
+}
+
+pub fn ports(clients: &AwsClients, settings: &AwsSettings) -> Ports {
+    Ports {
+        items: Arc::new(DynamoItemStore::new(clients.dynamodb.clone(), &settings.table)),
+        vault: Arc::new(KmsKeyVault::new(clients.kms.clone(), &settings.kms_key_id)),
+        blobs: Arc::new(S3BlobStore::new(clients.s3.clone(), &settings.bucket)),
+        send_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &settings.send_queue_url)),
+        job_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &settings.job_queue_url)),
+    }
+}
+
+/// The ports of a Lambda function: settings from the environment, clients from the SDK chain.
+pub async fn ports_from_env() -> Result<Ports, MissingSetting> {
+    let settings = AwsSettings::from_env()?;
+    let clients = AwsClients::from_env(settings.s3_path_style).await;
+    Ok(ports(&clients, &settings))
+}

@@ -1,0 +1,139 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use bytes::Bytes;
+use url::Url;
+
+use crate::ports::blob_store::check_link_ttl;
+use crate::ports::{Blob, BlobError, BlobKey, BlobStore};
+
+/// The blob store on S3; links are SigV4 presigned URLs. Encryption at rest is the bucket's
+/// default (SSE-KMS, template.yaml); objects hold field-encrypted data where it is personal.
+#[derive(Clone)]
+pub struct S3BlobStore {
+    client: Client,
+    bucket: String,
+}
+
+impl S3BlobStore {
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+}
+
+fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    err: SdkError<E, R>,
+) -> BlobError {
+    match &err {
+        SdkError::ServiceError(se) => BlobError::Unavailable(format!(
+            "{}: {}",
+            se.err().code().unwrap_or_default(),
+            se.err().message().unwrap_or_default()
+        )),
+        _ => BlobError::Unavailable(
+            aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+        ),
+    }
+}
+
+fn presigning(ttl: Duration) -> Result<PresigningConfig, BlobError> {
+    check_link_ttl(ttl)?;
+    PresigningConfig::expires_in(ttl).map_err(|e| BlobError::InvalidLink(e.to_string()))
+}
+
+fn url(presigned: &aws_sdk_s3::presigning::PresignedRequest) -> Result<Url, BlobError> {
+    Url::parse(presigned.uri()).map_err(|e| BlobError::InvalidLink(e.to_string()))
+}
+
+#[async_trait]
+impl BlobStore for S3BlobStore {
+    async fn put(&self, key: &BlobKey, bytes: Bytes, content_type: &str) -> Result<(), BlobError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .content_type(content_type)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &BlobKey) -> Result<Option<Blob>, BlobError> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(SdkError::ServiceError(se)) if se.err().is_no_such_key() => return Ok(None),
+            Err(e) => return Err(classify(e)),
+        };
+        let content_type = out
+            .content_type()
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| BlobError::Unavailable(e.to_string()))?
+            .into_bytes();
+        Ok(Some(Blob {
+            bytes,
+            content_type,
+        }))
+    }
+
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn download_link(&self, key: &BlobKey, ttl: Duration) -> Result<Url, BlobError> {
+        let presigned = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(classify)?;
+        url(&presigned)
+    }
+
+    async fn upload_link(
+        &self,
+        key: &BlobKey,
+        content_type: &str,
+        ttl: Duration,
+    ) -> Result<Url, BlobError> {
+        let presigned = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .content_type(content_type)
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(classify)?;
+        url(&presigned)
+    }
+}

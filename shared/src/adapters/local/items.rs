@@ -1,0 +1,289 @@
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::Db;
+use crate::ports::item_store::{check_transaction, now_epoch};
+use crate::ports::{
+    Attrs, Condition, Cursor, Index, Item, ItemStore, Key, Page, Query, SortCondition,
+    StoreError, Update, Write,
+};
+
+/// The item store on SQLite: one row per item, attributes as JSON, a partial index for GSI1.
+#[derive(Clone)]
+pub struct SqliteItemStore {
+    db: Db,
+}
+
+impl SqliteItemStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Physically removes expired items (readers already ignore them); returns how many.
+    pub async fn purge_expired(&self) -> Result<usize, StoreError> {
+        let now = now_epoch();
+        self.db
+            .call(move |c| {
+                Ok(c.execute(
+                    "DELETE FROM items WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                    [now],
+                )?)
+            })
+            .await
+    }
+}
+
+const COLUMNS: &str = "pk, sk, gsi1pk, gsi1sk, expires_at, attrs";
+
+fn row_to_item(row: &Row<'_>) -> rusqlite::Result<(Key, Option<Key>, Option<i64>, Vec<u8>)> {
+    let key = Key::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?);
+    let gpk: Option<String> = row.get(2)?;
+    let gsk: Option<String> = row.get(3)?;
+    let gsi1 = gpk.zip(gsk).map(|(p, s)| Key::new(p, s));
+    Ok((key, gsi1, row.get(4)?, row.get(5)?))
+}
+
+fn decode(
+    (key, gsi1, expires_at, attrs): (Key, Option<Key>, Option<i64>, Vec<u8>),
+) -> Result<Item, StoreError> {
+    let attrs: Attrs = serde_json::from_slice(&attrs)
+        .map_err(|e| StoreError::Corrupt(format!("attributes of {}/{}: {e}", key.pk, key.sk)))?;
+    Ok(Item {
+        key,
+        gsi1,
+        expires_at,
+        attrs,
+    })
+}
+
+fn live_item(c: &Connection, key: &Key, now: i64) -> Result<Option<Item>, StoreError> {
+    let raw = c
+        .query_row(
+            &format!(
+                "SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2 \
+                 AND (expires_at IS NULL OR expires_at > ?3)"
+            ),
+            params![key.pk, key.sk, now],
+            row_to_item,
+        )
+        .optional()?;
+    raw.map(decode).transpose()
+}
+
+fn write_item(c: &Connection, item: &Item) -> Result<(), StoreError> {
+    let attrs = serde_json::to_vec(&item.attrs)
+        .map_err(|e| StoreError::Invalid(format!("attributes: {e}")))?;
+    c.execute(
+        "INSERT OR REPLACE INTO items (pk, sk, gsi1pk, gsi1sk, expires_at, attrs) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            item.key.pk,
+            item.key.sk,
+            item.gsi1.as_ref().map(|g| &g.pk),
+            item.gsi1.as_ref().map(|g| &g.sk),
+            item.expires_at,
+            attrs
+        ],
+    )?;
+    Ok(())
+}
+
+fn remove_item(c: &Connection, key: &Key) -> Result<(), StoreError> {
+    c.execute(
+        "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
+        params![key.pk, key.sk],
+    )?;
+    Ok(())
+}
+
+fn check(
+    condition: Option<&Condition>,
+    current: Option<&Item>,
+    index: Option<usize>,
+) -> Result<(), StoreError> {
+    match condition {
+        Some(cond) if !cond.holds(current) => Err(StoreError::ConditionFailed { index }),
+        _ => Ok(()),
+    }
+}
+
+/// One write inside an open SQLite transaction; `index` names it in a condition failure.
+fn apply_write(
+    c: &Connection,
+    write: &Write,
+    index: Option<usize>,
+    now: i64,
+) -> Result<Option<Item>, StoreError> {
+    let current = live_item(c, write.key(), now)?;
+    match write {
+        Write::Put { item, condition } => {
+            check(condition.as_ref(), current.as_ref(), index)?;
+            write_item(c, item)?;
+            Ok(Some(item.clone()))
+        }
+        Write::Delete { key, condition } => {
+            check(condition.as_ref(), current.as_ref(), index)?;
+            remove_item(c, key)?;
+            Ok(current)
+        }
+        Write::Update(update) => {
+            check(update.condition.as_ref(), current.as_ref(), index)?;
+            let next = update.apply(current)?;
+            write_item(c, &next)?;
+            Ok(Some(next))
+        }
+        Write::Check { condition, .. } => {
+            check(Some(condition), current.as_ref(), index)?;
+            Ok(current)
+        }
+    }
+}
+
+fn run_query(c: &Connection, q: &Query, now: i64) -> Result<Page, StoreError> {
+    let (pcol, scol) = match q.index {
+        Index::Table => ("pk", "sk"),
+        Index::Gsi1 => ("gsi1pk", "gsi1sk"),
+    };
+    let mut sql = format!(
+        "SELECT {COLUMNS} FROM items WHERE {pcol} = ? AND (expires_at IS NULL OR expires_at > ?)"
+    );
+    let mut args: Vec<rusqlite::types::Value> = vec![q.partition.clone().into(), now.into()];
+    match &q.sort {
+        SortCondition::Any => {}
+        SortCondition::BeginsWith(p) => {
+            sql += &format!(" AND {scol} >= ? AND substr({scol}, 1, length(?)) = ?");
+            args.extend([p.clone().into(), p.clone().into(), p.clone().into()]);
+        }
+        SortCondition::Between(a, b) => {
+            sql += &format!(" AND {scol} BETWEEN ? AND ?");
+            args.extend([a.clone().into(), b.clone().into()]);
+        }
+        SortCondition::GreaterThan(a) => {
+            sql += &format!(" AND {scol} > ?");
+            args.push(a.clone().into());
+        }
+        SortCondition::LessThan(b) => {
+            sql += &format!(" AND {scol} < ?");
+            args.push(b.clone().into());
+        }
+    }
+    let (cmp, order) = if q.forward {
+        (">", "ASC")
+    } else {
+        ("<", "DESC")
+    };
+    if let Some(cursor) = &q.cursor {
+        cursor.check_for(q)?;
+        match (q.index, &cursor.last_gsi1) {
+            (Index::Table, _) => {
+                sql += &format!(" AND sk {cmp} ?");
+                args.push(cursor.last.sk.clone().into());
+            }
+            (Index::Gsi1, Some(g)) => {
+                // Index entries may share a sort key; the table key breaks the tie.
+                sql += &format!(" AND (gsi1sk, pk, sk) {cmp} (?, ?, ?)");
+                args.extend([
+                    g.sk.clone().into(),
+                    cursor.last.pk.clone().into(),
+                    cursor.last.sk.clone().into(),
+                ]);
+            }
+            (Index::Gsi1, None) => return Err(StoreError::InvalidCursor),
+        }
+    }
+    sql += &match q.index {
+        Index::Table => format!(" ORDER BY sk {order}"),
+        Index::Gsi1 => format!(" ORDER BY gsi1sk {order}, pk {order}, sk {order}"),
+    };
+    sql += " LIMIT ?";
+    args.push((i64::from(q.limit) + 1).into());
+
+    let mut stmt = c.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), row_to_item)?;
+    let mut items = Vec::new();
+    for row in rows {
+        items.push(decode(row?)?);
+    }
+    let more = items.len() > q.limit as usize;
+    items.truncate(q.limit as usize);
+    let next = match (more, items.last()) {
+        (true, Some(last)) => Some(Cursor {
+            last: last.key.clone(),
+            last_gsi1: match q.index {
+                Index::Table => None,
+                Index::Gsi1 => last.gsi1.clone(),
+            },
+        }),
+        _ => None,
+    };
+    Ok(Page { items, next })
+}
+
+#[async_trait]
+impl ItemStore for SqliteItemStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let key = key.clone();
+        self.db.call(move |c| live_item(c, &key, now_epoch())).await
+    }
+
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
+        item.check()?;
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                apply_write(&tx, &Write::Put { item, condition }, None, now_epoch())?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn update(&self, update: Update) -> Result<Item, StoreError> {
+        update.check()?;
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let item = apply_write(&tx, &Write::Update(update), None, now_epoch())?;
+                tx.commit()?;
+                item.ok_or_else(|| StoreError::Corrupt("update wrote nothing".into()))
+            })
+            .await
+    }
+
+    async fn delete(
+        &self,
+        key: &Key,
+        condition: Option<Condition>,
+    ) -> Result<Option<Item>, StoreError> {
+        let key = key.clone();
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let old = apply_write(&tx, &Write::Delete { key, condition }, None, now_epoch())?;
+                tx.commit()?;
+                Ok(old)
+            })
+            .await
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        query.check()?;
+        self.db.call(move |c| run_query(c, &query, now_epoch())).await
+    }
+
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        check_transaction(&writes)?;
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let now = now_epoch();
+                for (i, w) in writes.iter().enumerate() {
+                    // Dropping `tx` on error rolls every earlier write back.
+                    apply_write(&tx, w, Some(i), now)?;
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+}

@@ -1,0 +1,83 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::Invalid;
+
+/// Ids are ULIDs (sortable by creation time) behind a prefix naming what they identify, so an
+/// API key id pasted where an account id belongs is refused at parse time.
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(ulid::Ulid);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            pub fn generate() -> Self {
+                Self(ulid::Ulid::new())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}{}", Self::PREFIX, self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Invalid;
+
+            fn from_str(s: &str) -> Result<Self, Invalid> {
+                s.strip_prefix(Self::PREFIX)
+                    .and_then(|rest| ulid::Ulid::from_string(rest).ok())
+                    .map(Self)
+                    .ok_or_else(|| {
+                        Invalid::new(concat!("not a valid id (expected ", $prefix, "…)"))
+                    })
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = Invalid;
+
+            fn try_from(s: String) -> Result<Self, Invalid> {
+                s.parse()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.to_string()
+            }
+        }
+    };
+}
+
+prefixed_id!(
+    /// A business account: the tenant everything else belongs to.
+    AccountId,
+    "acc_"
+);
+prefixed_id!(
+    /// An API key's public id (not the secret).
+    ApiKeyId,
+    "key_"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_refuse_other_prefixes() {
+        let a = AccountId::generate();
+        assert_eq!(a.to_string().parse::<AccountId>().unwrap(), a);
+        assert!(a.to_string().replace("acc_", "key_").parse::<AccountId>().is_err());
+        assert!("acc_nope".parse::<AccountId>().is_err());
+        assert!("".parse::<ApiKeyId>().is_err());
+    }
+}

@@ -1,0 +1,36 @@
+//! Domain types. Each parses its input once and can only hold a valid value, so code that
+//! receives one never checks it again. Secrets and personal values never print in `Debug`.
+
+mod account;
+mod api_key;
+mod email;
+mod ids;
+mod number;
+mod phone;
+mod text;
+
+pub use account::{Account, AccountState, BusinessName};
+pub use api_key::{ApiKey, ApiKeyName, ApiKeySecret, ApiKeyStatus};
+pub use email::Email;
+pub use ids::{AccountId, ApiKeyId};
+pub use number::{AccessToken, PhoneNumberId, WabaId, WhatsAppNumber};
+pub use phone::PhoneNumber;
+
+/// Why a value was refused; the message is safe to show to the caller and never repeats
+/// the value itself.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    pub fn new(msg: impl Into<String>) -> Self {
+        Self(msg.into())
+    }
+}
+
+/// Timestamps are RFC 3339 in UTC everywhere they leave the service.
+pub type Timestamp = time::OffsetDateTime;
+
+pub fn now() -> Timestamp {
+    time::OffsetDateTime::now_utc()
+}

@@ -1,0 +1,87 @@
+use std::fmt;
+
+use super::Invalid;
+
+/// A phone number in E.164 form (`+` and up to 15 digits), checked against the numbering plan
+/// of its country. Input without `+` is read in `default_region` if one is given.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    pub fn parse(input: &str, default_region: Option<phonenumber::country::Id>) -> Result<Self, Invalid> {
+        let err = || Invalid::new("must be a phone number in international form, like +14155550123");
+        let trimmed = input.trim();
+        if trimmed.is_empty() || trimmed.len() > 32 {
+            return Err(err());
+        }
+        let parsed = phonenumber::parse(default_region, trimmed).map_err(|_| err())?;
+        if !phonenumber::is_valid(&parsed) {
+            return Err(err());
+        }
+        Ok(Self(
+            parsed.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
+    }
+
+    /// A number as Meta writes it (`wa_id`, `display_phone_number`): Meta has already checked
+    /// it, and its own test numbers (+1 555 …) fail numbering-plan checks, so only the E.164
+    /// shape is checked: an optional `+`, then 7 to 15 digits, with spaces, dashes, dots or
+    /// parentheses between them.
+    pub fn from_meta(input: &str) -> Result<Self, Invalid> {
+        let digits: String = input
+            .trim()
+            .trim_start_matches('+')
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+            .collect();
+        if !(7..=15).contains(&digits.len())
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.starts_with('0')
+        {
+            return Err(Invalid::new(
+                "must be a phone number in international form, like +15550783881",
+            ));
+        }
+        Ok(Self(format!("+{digits}")))
+    }
+
+    /// `+` followed by digits.
+    pub fn e164(&self) -> &str {
+        &self.0
+    }
+
+    /// The digits alone, as Meta writes `wa_id` and `display_phone_number`.
+    pub fn digits(&self) -> &str {
+        &self.0[1..]
+    }
+}
+
+impl fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PhoneNumber(…)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_international_and_regional_forms() {
+        let n = PhoneNumber::parse("+44 20 7946 0958", None).unwrap();
+        assert_eq!(n.e164(), "+442079460958");
+        let n = PhoneNumber::parse("020 7946 0958", Some(phonenumber::country::Id::GB)).unwrap();
+        assert_eq!(n.digits(), "442079460958");
+        assert!(PhoneNumber::parse("12", None).is_err());
+        assert!(PhoneNumber::parse("not a number", None).is_err());
+    }
+
+    #[test]
+    fn meta_numbers_keep_their_digits() {
+        assert_eq!(PhoneNumber::from_meta("15550783881").unwrap().e164(), "+15550783881");
+        assert_eq!(PhoneNumber::from_meta("+1 (555) 078-3881").unwrap().digits(), "15550783881");
+        for bad in ["", "+", "123", "0155507838", "1555078388x", "1234567890123456"] {
+            assert!(PhoneNumber::from_meta(bad).is_err(), "{bad}");
+        }
+    }
+}

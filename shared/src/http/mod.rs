@@ -1,0 +1,12 @@
+//! HTTP plumbing shared by every HTTP function (api, webhook, billing): problem+json errors,
+//! strict JSON bodies, request logging without personal data, pagination parameters.
+
+mod json;
+mod page;
+mod problem;
+mod trace;
+
+pub use json::ApiJson;
+pub use page::{PageParams, PageResponse};
+pub use problem::{Problem, ProblemType};
+pub use trace::{fallback, method_not_allowed, standard_layers};

@@ -1,0 +1,220 @@
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+/// Base of every problem `type` URI; each type is documented in docs/problems.md.
+pub const PROBLEM_BASE: &str = "https://whatatalk.dev/problems/";
+
+/// The stable problem types. The slug is part of the API contract: never rename one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProblemType {
+    MalformedRequest,
+    ValidationFailed,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    Unauthorized,
+    LinkInvalid,
+    NotFound,
+    MethodNotAllowed,
+    NumberAlreadyConnected,
+    LastApiKey,
+    InvalidCursor,
+    Internal,
+    Unavailable,
+}
+
+impl ProblemType {
+    pub const ALL: [ProblemType; 13] = [
+        ProblemType::MalformedRequest,
+        ProblemType::ValidationFailed,
+        ProblemType::UnsupportedMediaType,
+        ProblemType::PayloadTooLarge,
+        ProblemType::Unauthorized,
+        ProblemType::LinkInvalid,
+        ProblemType::NotFound,
+        ProblemType::MethodNotAllowed,
+        ProblemType::NumberAlreadyConnected,
+        ProblemType::LastApiKey,
+        ProblemType::InvalidCursor,
+        ProblemType::Internal,
+        ProblemType::Unavailable,
+    ];
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            ProblemType::MalformedRequest => "malformed-request",
+            ProblemType::ValidationFailed => "validation-failed",
+            ProblemType::UnsupportedMediaType => "unsupported-media-type",
+            ProblemType::PayloadTooLarge => "payload-too-large",
+            ProblemType::Unauthorized => "unauthorized",
+            ProblemType::LinkInvalid => "link-invalid",
+            ProblemType::NotFound => "not-found",
+            ProblemType::MethodNotAllowed => "method-not-allowed",
+            ProblemType::NumberAlreadyConnected => "number-already-connected",
+            ProblemType::LastApiKey => "last-api-key",
+            ProblemType::InvalidCursor => "invalid-cursor",
+            ProblemType::Internal => "internal-error",
+            ProblemType::Unavailable => "service-unavailable",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ProblemType::MalformedRequest | ProblemType::InvalidCursor => StatusCode::BAD_REQUEST,
+            ProblemType::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemType::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemType::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProblemType::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemType::LinkInvalid => StatusCode::FORBIDDEN,
+            ProblemType::NotFound => StatusCode::NOT_FOUND,
+            ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProblemType::NumberAlreadyConnected | ProblemType::LastApiKey => StatusCode::CONFLICT,
+            ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ProblemType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ProblemType::MalformedRequest => "The request could not be read.",
+            ProblemType::ValidationFailed => "Some fields are invalid.",
+            ProblemType::UnsupportedMediaType => "This content type is not accepted here.",
+            ProblemType::PayloadTooLarge => "The request body is larger than the limit.",
+            ProblemType::Unauthorized => "A valid API key is required.",
+            ProblemType::LinkInvalid => "This link is invalid or has expired.",
+            ProblemType::NotFound => "No such resource.",
+            ProblemType::MethodNotAllowed => "This method is not allowed on this resource.",
+            ProblemType::NumberAlreadyConnected => "This WhatsApp number is already connected.",
+            ProblemType::LastApiKey => "The last active API key cannot be revoked.",
+            ProblemType::InvalidCursor => "The pagination cursor is invalid.",
+            ProblemType::Internal => "Something went wrong on our side.",
+            ProblemType::Unavailable => "A backing service is unavailable; retry later.",
+        }
+    }
+
+    pub fn uri(self) -> String {
+        format!("{PROBLEM_BASE}{}", self.slug())
+    }
+}
+
+/// An RFC 9457 problem detail, answered as `application/problem+json`.
+#[derive(Debug)]
+pub struct Problem {
+    pub kind: ProblemType,
+    pub detail: Option<String>,
+    pub extensions: Map<String, Value>,
+}
+
+impl Problem {
+    pub fn new(kind: ProblemType) -> Self {
+        Self {
+            kind,
+            detail: None,
+            extensions: Map::new(),
+        }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Adds a member beside the standard ones (e.g. `errors`).
+    pub fn with(mut self, name: &str, value: Value) -> Self {
+        self.extensions.insert(name.to_owned(), value);
+        self
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(ProblemType::NotFound)
+    }
+
+    /// A 500 whose cause is logged, not shown. Callers pass infrastructure errors only, whose
+    /// messages carry no personal data (ids and key hashes at most).
+    pub fn internal(error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "internal error");
+        Self::new(ProblemType::Internal)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    pub fn body(&self) -> Value {
+        let mut body = Map::new();
+        body.insert("type".into(), Value::String(self.kind.uri()));
+        body.insert("title".into(), Value::String(self.kind.title().into()));
+        body.insert("status".into(), Value::from(self.kind.status().as_u16()));
+        if let Some(detail) = &self.detail {
+            body.insert("detail".into(), Value::String(detail.clone()));
+        }
+        for (k, v) in &self.extensions {
+            body.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        Value::Object(body)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status(),
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            self.body().to_string(),
+        )
+            .into_response();
+        if self.kind == ProblemType::Unauthorized {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_unique() {
+        let mut slugs: Vec<_> = ProblemType::ALL.iter().map(|p| p.slug()).collect();
+        slugs.sort();
+        slugs.dedup();
+        assert_eq!(slugs.len(), ProblemType::ALL.len());
+    }
+
+    #[test]
+    fn body_has_the_standard_members() {
+        let p = Problem::new(ProblemType::NotFound).with_detail("no contact c_1");
+        let b = p.body();
+        assert_eq!(b["type"], "https://whatatalk.dev/problems/not-found");
+        assert_eq!(b["status"], 404);
+        assert_eq!(b["detail"], "no contact c_1");
+    }
+}
+
+impl From<crate::services::ServiceError> for Problem {
+    fn from(e: crate::services::ServiceError) -> Self {
+        use crate::crypto::CryptoError;
+        use crate::ports::StoreError;
+        use crate::services::ServiceError as E;
+        match e {
+            E::NotFound => Problem::not_found(),
+            E::Invalid(errors) => Problem::new(ProblemType::ValidationFailed)
+                .with("errors", serde_json::to_value(errors).unwrap_or_default()),
+            E::Unauthorized => Problem::new(ProblemType::Unauthorized),
+            E::NumberAlreadyConnected => Problem::new(ProblemType::NumberAlreadyConnected),
+            E::LastApiKey => Problem::new(ProblemType::LastApiKey)
+                .with_detail("Create another key first, then revoke this one."),
+            E::Store(StoreError::InvalidCursor) => Problem::new(ProblemType::InvalidCursor),
+            E::Store(StoreError::Throttled | StoreError::Unavailable(_))
+            | E::Crypto(CryptoError::Vault(crate::ports::VaultError::Unavailable(_))) => {
+                tracing::warn!(error = %e, "backing service unavailable");
+                Problem::new(ProblemType::Unavailable)
+            }
+            e => Problem::internal(&e),
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The blob store: objects by key, and short-lived links to download or upload one directly.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use url::Url;
+
+/// Longest validity of a link (S3 presigning allows 7 days; we never need more than this).
+pub const MAX_LINK_TTL: Duration = Duration::from_secs(60 * 60);
+
+/// An object key: `/`-separated segments of `[A-Za-z0-9._=-]`, no empty, `.` or `..` segment,
+/// at most 512 bytes. Safe as a relative file path and as an S3 key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BlobKey(String);
+
+impl BlobKey {
+    pub fn parse(s: &str) -> Result<Self, BlobError> {
+        let ok = !s.is_empty()
+            && s.len() <= 512
+            && s.split('/').all(|seg| {
+                !seg.is_empty()
+                    && seg != "."
+                    && seg != ".."
+                    && seg
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._=-".contains(&b))
+            });
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(BlobError::InvalidKey)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for BlobKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blob {
+    pub bytes: Bytes,
+    pub content_type: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("invalid object key")]
+    InvalidKey,
+    #[error("invalid link request: {0}")]
+    InvalidLink(String),
+    #[error("blob store unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &BlobKey, bytes: Bytes, content_type: &str) -> Result<(), BlobError>;
+
+    async fn get(&self, key: &BlobKey) -> Result<Option<Blob>, BlobError>;
+
+    /// Deleting a missing object is not an error.
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
+
+    /// A URL that GETs the object until `ttl` (≤ [`MAX_LINK_TTL`]) has passed.
+    async fn download_link(&self, key: &BlobKey, ttl: Duration) -> Result<Url, BlobError>;
+
+    /// A URL that PUTs the object, with exactly this `Content-Type`, until `ttl` has passed.
+    async fn upload_link(
+        &self,
+        key: &BlobKey,
+        content_type: &str,
+        ttl: Duration,
+    ) -> Result<Url, BlobError>;
+}
+
+pub fn check_link_ttl(ttl: Duration) -> Result<(), BlobError> {
+    if ttl.is_zero() || ttl > MAX_LINK_TTL {
+        return Err(BlobError::InvalidLink(format!(
+            "ttl must be within 1s..={}s",
+            MAX_LINK_TTL.as_secs()
+        )));
+    }
+    Ok(())
+}

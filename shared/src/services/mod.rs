@@ -1,0 +1,128 @@
+//! The use cases, written once over the ports: the same code serves the Lambda functions on AWS
+//! and the local runner. Each module adds methods to [`App`].
+
+mod accounts;
+mod numbers;
+
+use std::sync::Arc;
+
+pub use accounts::{AccountChanges, NewAccount, Principal};
+pub use numbers::{NewNumber, NumberChanges};
+
+use crate::crypto::{CachePolicy, CryptoError, Keyring};
+use crate::domain::Timestamp;
+use crate::ports::{BlobStore, ItemStore, KeyVault, Queue, StoreError};
+
+/// The adapters an [`App`] runs on: all local or all AWS.
+#[derive(Clone)]
+pub struct Ports {
+    pub items: Arc<dyn ItemStore>,
+    pub vault: Arc<dyn KeyVault>,
+    pub blobs: Arc<dyn BlobStore>,
+    /// Outbound WhatsApp messages, drained by the sender.
+    pub send_queue: Arc<dyn Queue>,
+    /// Background jobs: imports, broadcasts, exports, erasure.
+    pub job_queue: Arc<dyn Queue>,
+}
+
+/// Everything a handler needs; cheap to share behind an `Arc`.
+pub struct App {
+    pub items: Arc<dyn ItemStore>,
+    pub keyring: Keyring,
+    pub blobs: Arc<dyn BlobStore>,
+    pub send_queue: Arc<dyn Queue>,
+    pub job_queue: Arc<dyn Queue>,
+}
+
+impl App {
+    pub fn new(ports: Ports) -> Self {
+        Self::with_key_cache(ports, CachePolicy::default())
+    }
+
+    pub fn with_key_cache(ports: Ports, policy: CachePolicy) -> Self {
+        Self {
+            keyring: Keyring::new(ports.vault, ports.items.clone(), policy),
+            items: ports.items,
+            blobs: ports.blobs,
+            send_queue: ports.send_queue,
+            job_queue: ports.job_queue,
+        }
+    }
+}
+
+/// A field the caller got wrong, and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("not found")]
+    NotFound,
+    #[error("invalid fields: {}", .0.iter().map(|e| e.field.as_str()).collect::<Vec<_>>().join(", "))]
+    Invalid(Vec<FieldError>),
+    #[error("missing, malformed or revoked API key")]
+    Unauthorized,
+    #[error("the number is already connected")]
+    NumberAlreadyConnected,
+    #[error("the last active API key cannot be revoked")]
+    LastApiKey,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+/// Collects parse results field by field, so a caller hears about every bad field at once.
+#[derive(Default)]
+pub struct Fields {
+    errors: Vec<FieldError>,
+}
+
+impl Fields {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn check<T>(&mut self, field: &str, r: Result<T, crate::domain::Invalid>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.errors.push(FieldError {
+                    field: field.to_owned(),
+                    message: e.0,
+                });
+                None
+            }
+        }
+    }
+
+    pub fn fail(&mut self, field: &str, message: &str) {
+        self.errors.push(FieldError {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        });
+    }
+
+    /// `Ok(value)` when every field parsed; the value is built only then.
+    pub fn finish<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, ServiceError> {
+        if self.errors.is_empty() {
+            if let Some(v) = build() {
+                return Ok(v);
+            }
+        }
+        Err(ServiceError::Invalid(self.errors))
+    }
+}
+
+/// Timestamps are stored as epoch milliseconds.
+pub(crate) fn to_millis(t: Timestamp) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub(crate) fn from_millis(ms: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|_| StoreError::Corrupt(format!("timestamp {ms} out of range")))
+}

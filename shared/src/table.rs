@@ -1,0 +1,48 @@
+//! The single-table layout: every item key is built here and nowhere else.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | account | `ACCOUNT#{account_id}` | `ACCOUNT` |
+//! | tenant data key (wrapped) | `ACCOUNT#{account_id}` | `DATAKEY` |
+//! | API key record | `ACCOUNT#{account_id}` | `APIKEY#{key_id}` |
+//! | API key lookup (by hash) | `APIKEYHASH#{sha256}` | `APIKEYHASH` |
+//! | WhatsApp number | `ACCOUNT#{account_id}` | `NUMBER#{phone_number_id}` |
+//! | number routing (webhook → tenant) | `ROUTE#{phone_number_id}` | `ROUTE` |
+//!
+//! Everything a tenant owns lives under its `ACCOUNT#` partition except the global lookups
+//! (API key hashes, number routes), which carry the account id as an attribute.
+
+use crate::domain::{AccountId, ApiKeyId, PhoneNumberId};
+use crate::ports::Key;
+
+pub fn account_partition(account: &AccountId) -> String {
+    format!("ACCOUNT#{account}")
+}
+
+pub fn account(account: &AccountId) -> Key {
+    Key::new(account_partition(account), "ACCOUNT")
+}
+
+pub fn data_key(account: &AccountId) -> Key {
+    Key::new(account_partition(account), "DATAKEY")
+}
+
+pub const API_KEY_PREFIX: &str = "APIKEY#";
+
+pub fn api_key(account: &AccountId, id: &ApiKeyId) -> Key {
+    Key::new(account_partition(account), format!("{API_KEY_PREFIX}{id}"))
+}
+
+pub fn api_key_lookup(hash_hex: &str) -> Key {
+    Key::new(format!("APIKEYHASH#{hash_hex}"), "APIKEYHASH")
+}
+
+pub const NUMBER_PREFIX: &str = "NUMBER#";
+
+pub fn number(account: &AccountId, id: &PhoneNumberId) -> Key {
+    Key::new(account_partition(account), format!("{NUMBER_PREFIX}{id}"))
+}
+
+pub fn number_route(id: &PhoneNumberId) -> Key {
+    Key::new(format!("ROUTE#{id}"), "ROUTE")
+}

@@ -1,0 +1,40 @@
+//! Backends for the contract suites: each constructor gives a fresh, isolated instance.
+//! The AWS ones need `infra/test.sh` (or the same `AWS_ENDPOINT_URL*` variables) to point the
+//! SDK at DynamoDB Local and moto on 127.0.0.1.
+#![allow(dead_code)]
+
+#[cfg(feature = "aws")]
+pub mod aws {
+    use shared::adapters::aws::AwsClients;
+
+    /// Clients for the emulators; fails loudly when the test stack is not running.
+    pub async fn clients() -> AwsClients {
+        for var in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"] {
+            assert!(
+                std::env::var(var).is_ok_and(|v| v.starts_with("http://127.0.0.1")),
+                "{var} must point at a local emulator: run the tests through infra/test.sh"
+            );
+        }
+        AwsClients::from_env(true).await
+    }
+
+    /// A name no other test uses (tests run in parallel against one emulator).
+    pub fn unique(prefix: &str) -> String {
+        format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
+    }
+}
+
+/// Every case of a contract suite, run once per backend: `contract!(backend => case, …)`.
+#[macro_export]
+macro_rules! contract {
+    ($backend:ident => $($case:ident),+ $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::$backend().await).await
+                }
+            )+
+        }
+    };
+}
