@@ -29,7 +29,10 @@ static PERSONAL_FIELD: LazyLock<Regex> = LazyLock::new(|| {
 static PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
         // Email addresses.
-        (r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+", "[email]"),
+        (
+            r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+",
+            "[email]",
+        ),
         // Bearer credentials in any header dump.
         (r"(?i)bearer\s+[A-Za-z0-9._~+/=\-]+", "Bearer [redacted]"),
         // Our API keys and Meta's access tokens.
@@ -117,7 +120,14 @@ mod tests {
     fn personal_fields_and_shapes_are_removed() {
         let line = r#"{"fields":{"message":"mail ana@example.com at +44 20 7946 0958 or 4915123456789","email":"x","business_name":"Ana's \"Bakery\"","access_token":"EAAGabc","route":"/v1/numbers","auth":"Bearer wat_abc","count":3}}"#;
         let out = redact(line);
-        for leak in ["ana@example.com", "7946", "4915123456789", "Bakery", "EAAGabc", "wat_abc"] {
+        for leak in [
+            "ana@example.com",
+            "7946",
+            "4915123456789",
+            "Bakery",
+            "EAAGabc",
+            "wat_abc",
+        ] {
             assert!(!out.contains(leak), "{leak} leaked: {out}");
         }
         assert!(out.contains(r#""route":"/v1/numbers""#), "{out}");

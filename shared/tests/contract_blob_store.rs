@@ -23,14 +23,24 @@ async fn files() -> Store {
     let store = Arc::new(FileBlobStore::new(dir.path(), base).unwrap());
     let router = store.clone().link_router();
     tokio::spawn(async move { axum::serve(listener, router).await });
-    Store { blobs: store, enforces_expiry: true, _dir: Some(dir) }
+    Store {
+        blobs: store,
+        enforces_expiry: true,
+        _dir: Some(dir),
+    }
 }
 
 #[cfg(feature = "aws")]
 async fn s3() -> Store {
     let clients = support::aws::clients().await;
     let bucket = support::aws::unique("blobs");
-    clients.s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    clients
+        .s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     Store {
         blobs: Arc::new(shared::adapters::aws::S3BlobStore::new(clients.s3, bucket)),
         enforces_expiry: false,
@@ -49,11 +59,17 @@ fn key(s: &str) -> BlobKey {
 async fn put_get_delete(s: Store) {
     let k = key("tenant-a/exports/e1.zip");
     assert_eq!(s.blobs.get(&k).await.unwrap(), None);
-    s.blobs.put(&k, Bytes::from_static(b"\x00zip\xff"), "application/zip").await.unwrap();
+    s.blobs
+        .put(&k, Bytes::from_static(b"\x00zip\xff"), "application/zip")
+        .await
+        .unwrap();
     let got = s.blobs.get(&k).await.unwrap().unwrap();
     assert_eq!(&got.bytes[..], b"\x00zip\xff");
     assert_eq!(got.content_type, "application/zip");
-    s.blobs.put(&k, Bytes::from_static(b"v2"), "text/plain").await.unwrap();
+    s.blobs
+        .put(&k, Bytes::from_static(b"v2"), "text/plain")
+        .await
+        .unwrap();
     assert_eq!(&s.blobs.get(&k).await.unwrap().unwrap().bytes[..], b"v2");
     s.blobs.delete(&k).await.unwrap();
     assert_eq!(s.blobs.get(&k).await.unwrap(), None);
@@ -62,11 +78,21 @@ async fn put_get_delete(s: Store) {
 
 async fn download_links(s: Store) {
     let k = key("a/report.json");
-    s.blobs.put(&k, Bytes::from_static(b"{\"ok\":true}"), "application/json").await.unwrap();
-    let url = s.blobs.download_link(&k, Duration::from_secs(60)).await.unwrap();
+    s.blobs
+        .put(&k, Bytes::from_static(b"{\"ok\":true}"), "application/json")
+        .await
+        .unwrap();
+    let url = s
+        .blobs
+        .download_link(&k, Duration::from_secs(60))
+        .await
+        .unwrap();
     let resp = reqwest::get(url.clone()).await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.bytes().await.unwrap(), Bytes::from_static(b"{\"ok\":true}"));
+    assert_eq!(
+        resp.bytes().await.unwrap(),
+        Bytes::from_static(b"{\"ok\":true}")
+    );
     // A link names one object: pointing it elsewhere breaks the signature.
     let forged = url.as_str().replace("report.json", "other.json");
     assert!(!reqwest::get(forged).await.unwrap().status().is_success());
@@ -74,7 +100,11 @@ async fn download_links(s: Store) {
 
 async fn upload_links(s: Store) {
     let k = key("a/imports/i1.csv");
-    let url = s.blobs.upload_link(&k, "text/csv", Duration::from_secs(60)).await.unwrap();
+    let url = s
+        .blobs
+        .upload_link(&k, "text/csv", Duration::from_secs(60))
+        .await
+        .unwrap();
     let client = reqwest::Client::new();
     let resp = client
         .put(url)
@@ -91,19 +121,39 @@ async fn upload_links(s: Store) {
 
 async fn links_expire(s: Store) {
     let k = key("a/short.txt");
-    s.blobs.put(&k, Bytes::from_static(b"x"), "text/plain").await.unwrap();
+    s.blobs
+        .put(&k, Bytes::from_static(b"x"), "text/plain")
+        .await
+        .unwrap();
     assert!(s.blobs.download_link(&k, Duration::ZERO).await.is_err());
-    assert!(s.blobs.download_link(&k, Duration::from_secs(2 * 3600)).await.is_err());
+    assert!(s
+        .blobs
+        .download_link(&k, Duration::from_secs(2 * 3600))
+        .await
+        .is_err());
     if !s.enforces_expiry {
         return;
     }
-    let url = s.blobs.download_link(&k, Duration::from_secs(1)).await.unwrap();
+    let url = s
+        .blobs
+        .download_link(&k, Duration::from_secs(1))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(reqwest::get(url).await.unwrap().status(), 403);
 }
 
 async fn keys_are_checked(_: Store) {
-    for bad in ["", "/abs", "a//b", "../etc/passwd", "a/../b", "a/./b", "sp ace", "a\\b"] {
+    for bad in [
+        "",
+        "/abs",
+        "a//b",
+        "../etc/passwd",
+        "a/../b",
+        "a/./b",
+        "sp ace",
+        "a\\b",
+    ] {
         assert!(BlobKey::parse(bad).is_err(), "{bad}");
     }
     assert!(BlobKey::parse("tenant_01/exports/2026-11-25/e=1.zip").is_ok());

@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use shared::ports::{
-    Condition, Cursor, Item, ItemStore, Key, Query, SortCondition, StoreError, Update, Value,
-    Write,
+    Condition, Cursor, Item, ItemStore, Key, Query, SortCondition, StoreError, Update, Value, Write,
 };
 
 async fn sqlite() -> Arc<dyn ItemStore> {
@@ -20,7 +19,9 @@ async fn dynamodb() -> Arc<dyn ItemStore> {
     use shared::adapters::aws::DynamoItemStore;
     let clients = support::aws::clients().await;
     let table = support::aws::unique("items");
-    DynamoItemStore::create_table(&clients.dynamodb, &table).await.unwrap();
+    DynamoItemStore::create_table(&clients.dynamodb, &table)
+        .await
+        .unwrap();
     Arc::new(DynamoItemStore::new(clients.dynamodb, table))
 }
 
@@ -63,7 +64,10 @@ async fn collect(store: &dyn ItemStore, query: Query) -> Vec<Key> {
 async fn values_round_trip(store: Arc<dyn ItemStore>) {
     let map = BTreeMap::from([
         ("a".to_owned(), Value::N(1)),
-        ("b".to_owned(), Value::L(vec![Value::S("x".into()), Value::Null])),
+        (
+            "b".to_owned(),
+            Value::L(vec![Value::S("x".into()), Value::Null]),
+        ),
     ]);
     let it = item("P", "S")
         .with("s", Value::S("héllo \"quoted\"".into()))
@@ -87,54 +91,133 @@ async fn missing_items_are_none(store: Arc<dyn ItemStore>) {
 }
 
 async fn conditional_puts(store: Arc<dyn ItemStore>) {
-    let it = item("P", "S").with("v", Value::N(1)).with("state", Value::S("active".into()));
-    store.put(it.clone(), Some(Condition::NotExists)).await.unwrap();
+    let it = item("P", "S")
+        .with("v", Value::N(1))
+        .with("state", Value::S("active".into()));
+    store
+        .put(it.clone(), Some(Condition::NotExists))
+        .await
+        .unwrap();
     let again = store.put(it.clone(), Some(Condition::NotExists)).await;
-    assert!(matches!(again, Err(StoreError::ConditionFailed { .. })), "{again:?}");
+    assert!(
+        matches!(again, Err(StoreError::ConditionFailed { .. })),
+        "{again:?}"
+    );
 
     let missing = store.put(item("P", "other"), Some(Condition::Exists)).await;
     assert!(matches!(missing, Err(StoreError::ConditionFailed { .. })));
 
     let eq = Condition::Equals("state".into(), Value::S("active".into()));
-    store.put(it.clone().with("v", Value::N(2)), Some(eq.clone())).await.unwrap();
+    store
+        .put(it.clone().with("v", Value::N(2)), Some(eq.clone()))
+        .await
+        .unwrap();
     let wrong = Condition::Equals("state".into(), Value::S("closing".into()));
-    assert!(store.put(it.clone(), Some(wrong)).await.unwrap_err().is_condition_failed());
+    assert!(store
+        .put(it.clone(), Some(wrong))
+        .await
+        .unwrap_err()
+        .is_condition_failed());
 
     // Monotonic versions: only a higher one may replace.
     let lt = |n| Condition::LessThan("v".into(), Value::N(n));
-    assert!(store.put(it.clone().with("v", Value::N(2)), Some(lt(2))).await.unwrap_err().is_condition_failed());
-    store.put(it.clone().with("v", Value::N(3)), Some(lt(3))).await.unwrap();
-    assert_eq!(store.get(&it.key).await.unwrap().unwrap().n("v").unwrap(), 3);
+    assert!(store
+        .put(it.clone().with("v", Value::N(2)), Some(lt(2)))
+        .await
+        .unwrap_err()
+        .is_condition_failed());
+    store
+        .put(it.clone().with("v", Value::N(3)), Some(lt(3)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&it.key).await.unwrap().unwrap().n("v").unwrap(),
+        3
+    );
     let it = it.with("v", Value::N(3));
 
     let absent_attr = Condition::AttributeNotExists("revoked_at".into());
-    store.put(it.clone().with("revoked_at", Value::N(1)), Some(absent_attr.clone())).await.unwrap();
-    assert!(store.put(it.clone(), Some(absent_attr)).await.unwrap_err().is_condition_failed());
+    store
+        .put(
+            it.clone().with("revoked_at", Value::N(1)),
+            Some(absent_attr.clone()),
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .put(it.clone(), Some(absent_attr))
+        .await
+        .unwrap_err()
+        .is_condition_failed());
 
-    let either = Condition::Or(vec![Condition::NotExists, Condition::Equals("v".into(), Value::N(3))]);
-    store.put(item("P", "fresh"), Some(either.clone())).await.unwrap();
+    let either = Condition::Or(vec![
+        Condition::NotExists,
+        Condition::Equals("v".into(), Value::N(3)),
+    ]);
+    store
+        .put(item("P", "fresh"), Some(either.clone()))
+        .await
+        .unwrap();
     store.put(it.clone(), Some(either)).await.unwrap();
-    let both = Condition::And(vec![Condition::Exists, Condition::Equals("v".into(), Value::N(99))]);
-    assert!(store.put(it, Some(both)).await.unwrap_err().is_condition_failed());
+    let both = Condition::And(vec![
+        Condition::Exists,
+        Condition::Equals("v".into(), Value::N(99)),
+    ]);
+    assert!(store
+        .put(it, Some(both))
+        .await
+        .unwrap_err()
+        .is_condition_failed());
 }
 
 async fn updates_create_and_count(store: Arc<dyn ItemStore>) {
     let key = Key::new("P", "counter");
-    let first = store.update(Update::new(key.clone()).add("n", 2).set("label", Value::S("x".into()))).await.unwrap();
+    let first = store
+        .update(
+            Update::new(key.clone())
+                .add("n", 2)
+                .set("label", Value::S("x".into())),
+        )
+        .await
+        .unwrap();
     assert_eq!(first.n("n").unwrap(), 2);
-    let second = store.update(Update::new(key.clone()).add("n", 3).remove("label")).await.unwrap();
+    let second = store
+        .update(Update::new(key.clone()).add("n", 3).remove("label"))
+        .await
+        .unwrap();
     assert_eq!(second.n("n").unwrap(), 5);
     assert!(second.opt_s("label").is_none());
 
-    let guarded = Update::new(key.clone()).add("n", 1).when(Condition::LessThan("n".into(), Value::N(5)));
-    assert!(store.update(guarded).await.unwrap_err().is_condition_failed());
-    let must_exist = Update::new(Key::new("P", "absent")).add("n", 1).when(Condition::Exists);
-    assert!(store.update(must_exist).await.unwrap_err().is_condition_failed());
+    let guarded = Update::new(key.clone())
+        .add("n", 1)
+        .when(Condition::LessThan("n".into(), Value::N(5)));
+    assert!(store
+        .update(guarded)
+        .await
+        .unwrap_err()
+        .is_condition_failed());
+    let must_exist = Update::new(Key::new("P", "absent"))
+        .add("n", 1)
+        .when(Condition::Exists);
+    assert!(store
+        .update(must_exist)
+        .await
+        .unwrap_err()
+        .is_condition_failed());
     assert_eq!(store.get(&Key::new("P", "absent")).await.unwrap(), None);
 
-    let expiring = store.update(Update::new(key.clone()).expire(Some(now() + 60))).await.unwrap();
-    assert!(expiring.expires_at.is_some_and(|t| t >= now() + 55), "{expiring:?}");
-    let kept = store.update(Update::new(key.clone()).expire(None)).await.unwrap();
+    let expiring = store
+        .update(Update::new(key.clone()).expire(Some(now() + 60)))
+        .await
+        .unwrap();
+    assert!(
+        expiring.expires_at.is_some_and(|t| t >= now() + 55),
+        "{expiring:?}"
+    );
+    let kept = store
+        .update(Update::new(key.clone()).expire(None))
+        .await
+        .unwrap();
     assert_eq!(kept.expires_at, None);
     assert_eq!(store.get(&key).await.unwrap().unwrap().n("n").unwrap(), 5);
 }
@@ -143,11 +226,25 @@ async fn deletes_return_the_old_item(store: Arc<dyn ItemStore>) {
     let it = item("P", "S").with("v", Value::N(1));
     store.put(it.clone(), None).await.unwrap();
     let wrong = Condition::Equals("v".into(), Value::N(2));
-    assert!(store.delete(&it.key, Some(wrong)).await.unwrap_err().is_condition_failed());
-    assert_eq!(store.delete(&it.key, Some(Condition::Exists)).await.unwrap(), Some(it.clone()));
+    assert!(store
+        .delete(&it.key, Some(wrong))
+        .await
+        .unwrap_err()
+        .is_condition_failed());
+    assert_eq!(
+        store
+            .delete(&it.key, Some(Condition::Exists))
+            .await
+            .unwrap(),
+        Some(it.clone())
+    );
     assert_eq!(store.get(&it.key).await.unwrap(), None);
     assert_eq!(store.delete(&it.key, None).await.unwrap(), None);
-    assert!(store.delete(&it.key, Some(Condition::Exists)).await.unwrap_err().is_condition_failed());
+    assert!(store
+        .delete(&it.key, Some(Condition::Exists))
+        .await
+        .unwrap_err()
+        .is_condition_failed());
 }
 
 async fn sort_key_conditions(store: Arc<dyn ItemStore>) {
@@ -157,19 +254,45 @@ async fn sort_key_conditions(store: Arc<dyn ItemStore>) {
     store.put(item("Q", "A#1"), None).await.unwrap();
     let sks = |keys: Vec<Key>| keys.into_iter().map(|k| k.sk).collect::<Vec<_>>();
     let q = || Query::partition("P");
-    assert_eq!(sks(collect(&*store, q().begins_with("A#")).await), ["A#1", "A#2", "A#3", "A#4"]);
-    assert_eq!(sks(collect(&*store, q().begins_with("A#").backward()).await), ["A#4", "A#3", "A#2", "A#1"]);
-    assert_eq!(sks(collect(&*store, q().sort(SortCondition::Between("A#2".into(), "A#3".into()))).await), ["A#2", "A#3"]);
-    assert_eq!(sks(collect(&*store, q().sort(SortCondition::GreaterThan("A#4".into()))).await), ["AB#1", "B#1"]);
-    assert_eq!(sks(collect(&*store, q().sort(SortCondition::LessThan("A#2".into()))).await), ["A", "A#1"]);
+    assert_eq!(
+        sks(collect(&*store, q().begins_with("A#")).await),
+        ["A#1", "A#2", "A#3", "A#4"]
+    );
+    assert_eq!(
+        sks(collect(&*store, q().begins_with("A#").backward()).await),
+        ["A#4", "A#3", "A#2", "A#1"]
+    );
+    assert_eq!(
+        sks(collect(
+            &*store,
+            q().sort(SortCondition::Between("A#2".into(), "A#3".into()))
+        )
+        .await),
+        ["A#2", "A#3"]
+    );
+    assert_eq!(
+        sks(collect(&*store, q().sort(SortCondition::GreaterThan("A#4".into()))).await),
+        ["AB#1", "B#1"]
+    );
+    assert_eq!(
+        sks(collect(&*store, q().sort(SortCondition::LessThan("A#2".into()))).await),
+        ["A", "A#1"]
+    );
     assert_eq!(collect(&*store, q()).await.len(), 7);
 }
 
 async fn pages_cover_everything_once(store: Arc<dyn ItemStore>) {
     for i in 0..25 {
-        store.put(item("P", &format!("M#{i:03}")), None).await.unwrap();
+        store
+            .put(item("P", &format!("M#{i:03}")), None)
+            .await
+            .unwrap();
     }
-    for query in [Query::partition("P").limit(10), Query::partition("P").limit(10).backward(), Query::partition("P").limit(1)] {
+    for query in [
+        Query::partition("P").limit(10),
+        Query::partition("P").limit(10).backward(),
+        Query::partition("P").limit(1),
+    ] {
         let keys = collect(&*store, query.clone()).await;
         assert_eq!(keys.len(), 25);
         assert_eq!(keys.iter().collect::<HashSet<_>>().len(), 25);
@@ -188,7 +311,9 @@ async fn cursors_are_bound_to_their_partition(store: Arc<dyn ItemStore>) {
     }
     let page = store.query(Query::partition("P").limit(1)).await.unwrap();
     let cursor = page.next.expect("more items");
-    let other = store.query(Query::partition("OTHER").after(Some(cursor.clone()))).await;
+    let other = store
+        .query(Query::partition("OTHER").after(Some(cursor.clone())))
+        .await;
     assert!(matches!(other, Err(StoreError::InvalidCursor)), "{other:?}");
     let on_index = store.query(Query::gsi1("P").after(Some(cursor))).await;
     assert!(matches!(on_index, Err(StoreError::InvalidCursor)));
@@ -204,15 +329,24 @@ async fn transactions_are_all_or_nothing(store: Arc<dyn ItemStore>) {
             Write::put_new(item("P", "taken")),
         ])
         .await;
-    assert!(matches!(result, Err(StoreError::ConditionFailed { index: Some(2) })), "{result:?}");
+    assert!(
+        matches!(result, Err(StoreError::ConditionFailed { index: Some(2) })),
+        "{result:?}"
+    );
     assert_eq!(store.get(&Key::new("P", "one")).await.unwrap(), None);
     assert_eq!(store.get(&Key::new("P", "two")).await.unwrap(), None);
 
     store
         .transact(vec![
             Write::put_new(item("P", "one")),
-            Write::Delete { key: Key::new("P", "taken"), condition: Some(Condition::Exists) },
-            Write::Check { key: Key::new("P", "absent"), condition: Condition::NotExists },
+            Write::Delete {
+                key: Key::new("P", "taken"),
+                condition: Some(Condition::Exists),
+            },
+            Write::Check {
+                key: Key::new("P", "absent"),
+                condition: Condition::NotExists,
+            },
         ])
         .await
         .unwrap();
@@ -222,36 +356,65 @@ async fn transactions_are_all_or_nothing(store: Arc<dyn ItemStore>) {
     let check_fails = store
         .transact(vec![
             Write::put(item("P", "three")),
-            Write::Check { key: Key::new("P", "absent"), condition: Condition::Exists },
+            Write::Check {
+                key: Key::new("P", "absent"),
+                condition: Condition::Exists,
+            },
         ])
         .await;
-    assert!(matches!(check_fails, Err(StoreError::ConditionFailed { index: Some(1) })));
+    assert!(matches!(
+        check_fails,
+        Err(StoreError::ConditionFailed { index: Some(1) })
+    ));
     assert_eq!(store.get(&Key::new("P", "three")).await.unwrap(), None);
 
-    let same_key = store.transact(vec![Write::put(item("P", "x")), Write::put(item("P", "x"))]).await;
+    let same_key = store
+        .transact(vec![Write::put(item("P", "x")), Write::put(item("P", "x"))])
+        .await;
     assert!(matches!(same_key, Err(StoreError::Invalid(_))));
 }
 
 async fn expired_items_are_gone(store: Arc<dyn ItemStore>) {
-    let old = item("P", "old").expiring_at(now() - 10).with_gsi1(Key::new("G", "old"));
-    let fresh = item("P", "fresh").expiring_at(now() + 3600).with_gsi1(Key::new("G", "fresh"));
+    let old = item("P", "old")
+        .expiring_at(now() - 10)
+        .with_gsi1(Key::new("G", "old"));
+    let fresh = item("P", "fresh")
+        .expiring_at(now() + 3600)
+        .with_gsi1(Key::new("G", "fresh"));
     store.put(old.clone(), None).await.unwrap();
     store.put(fresh.clone(), None).await.unwrap();
     assert_eq!(store.get(&old.key).await.unwrap(), None);
-    assert_eq!(collect(&*store, Query::partition("P")).await, vec![fresh.key.clone()]);
-    assert_eq!(collect(&*store, Query::gsi1("G")).await, vec![fresh.key.clone()]);
+    assert_eq!(
+        collect(&*store, Query::partition("P")).await,
+        vec![fresh.key.clone()]
+    );
+    assert_eq!(
+        collect(&*store, Query::gsi1("G")).await,
+        vec![fresh.key.clone()]
+    );
     // An expired item does not block a write that needs the key to be free...
-    store.put(item("P", "old"), Some(Condition::NotExists)).await.unwrap();
+    store
+        .put(item("P", "old"), Some(Condition::NotExists))
+        .await
+        .unwrap();
     // ...and does not satisfy one that needs it to exist.
-    store.put(item("P", "gone").expiring_at(now() - 1), None).await.unwrap();
-    assert!(store.delete(&Key::new("P", "gone"), Some(Condition::Exists)).await.unwrap_err().is_condition_failed());
+    store
+        .put(item("P", "gone").expiring_at(now() - 1), None)
+        .await
+        .unwrap();
+    assert!(store
+        .delete(&Key::new("P", "gone"), Some(Condition::Exists))
+        .await
+        .unwrap_err()
+        .is_condition_failed());
 }
 
 async fn secondary_index(store: Arc<dyn ItemStore>) {
     for i in 0..12 {
         let tag = if i % 2 == 0 { "even" } else { "odd" };
         // Several items share an index sort key: the table key orders them.
-        let it = item(&format!("C#{i:02}"), "CONTACT").with_gsi1(Key::new(format!("TAG#{tag}"), format!("{}", i / 4)));
+        let it = item(&format!("C#{i:02}"), "CONTACT")
+            .with_gsi1(Key::new(format!("TAG#{tag}"), format!("{}", i / 4)));
         store.put(it, None).await.unwrap();
     }
     store.put(item("C#99", "CONTACT"), None).await.unwrap();
@@ -260,7 +423,11 @@ async fn secondary_index(store: Arc<dyn ItemStore>) {
     assert_eq!(even.iter().collect::<HashSet<_>>().len(), 6);
     let back = collect(&*store, Query::gsi1("TAG#odd").limit(4).backward()).await;
     assert_eq!(back.len(), 6);
-    let ranged = collect(&*store, Query::gsi1("TAG#even").sort(SortCondition::Between("1".into(), "2".into()))).await;
+    let ranged = collect(
+        &*store,
+        Query::gsi1("TAG#even").sort(SortCondition::Between("1".into(), "2".into())),
+    )
+    .await;
     assert_eq!(ranged.len(), 4);
     let page = store.query(Query::gsi1("TAG#even").limit(1)).await.unwrap();
     let got = store.get(&page.items[0].key).await.unwrap().unwrap();
@@ -268,11 +435,27 @@ async fn secondary_index(store: Arc<dyn ItemStore>) {
 }
 
 async fn invalid_requests_are_refused(store: Arc<dyn ItemStore>) {
-    let reserved = store.put(item("P", "S").with("ttl", Value::N(1)), None).await;
+    let reserved = store
+        .put(item("P", "S").with("ttl", Value::N(1)), None)
+        .await;
     assert!(matches!(reserved, Err(StoreError::Invalid(_))));
-    assert!(matches!(store.put(item("", "S"), None).await, Err(StoreError::Invalid(_))));
-    assert!(matches!(store.query(Query::partition("P").limit(0)).await, Err(StoreError::Invalid(_))));
-    assert!(matches!(store.transact(vec![]).await, Err(StoreError::Invalid(_))));
-    let too_many = (0..101).map(|i| Write::put(item("P", &i.to_string()))).collect();
-    assert!(matches!(store.transact(too_many).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        store.put(item("", "S"), None).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.query(Query::partition("P").limit(0)).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.transact(vec![]).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let too_many = (0..101)
+        .map(|i| Write::put(item("P", &i.to_string())))
+        .collect();
+    assert!(matches!(
+        store.transact(too_many).await,
+        Err(StoreError::Invalid(_))
+    ));
 }

@@ -8,7 +8,9 @@ use shared::ports::{EncryptionContext, KeyVault, VaultError};
 
 async fn file() -> Arc<dyn KeyVault> {
     let dir = tempfile::tempdir().unwrap();
-    let vault = shared::adapters::local::FileKeyVault::open_or_create(&dir.path().join("master.key")).unwrap();
+    let vault =
+        shared::adapters::local::FileKeyVault::open_or_create(&dir.path().join("master.key"))
+            .unwrap();
     Arc::new(vault)
 }
 
@@ -32,8 +34,15 @@ async fn data_keys_unwrap_under_their_context(vault: Arc<dyn KeyVault>) {
     let a = vault.generate_data_key(&tenant("a")).await.unwrap();
     let b = vault.generate_data_key(&tenant("a")).await.unwrap();
     assert_ne!(*a.plaintext, *b.plaintext, "every data key is fresh");
-    assert_ne!(a.wrapped, a.plaintext.to_vec(), "the wrapped form is not the key");
-    let unwrapped = vault.decrypt_data_key(&a.wrapped, &tenant("a")).await.unwrap();
+    assert_ne!(
+        a.wrapped,
+        a.plaintext.to_vec(),
+        "the wrapped form is not the key"
+    );
+    let unwrapped = vault
+        .decrypt_data_key(&a.wrapped, &tenant("a"))
+        .await
+        .unwrap();
     assert_eq!(*unwrapped, *a.plaintext);
 }
 
@@ -41,7 +50,9 @@ async fn other_contexts_and_tampering_are_denied(vault: Arc<dyn KeyVault>) {
     let a = vault.generate_data_key(&tenant("a")).await.unwrap();
     let other = vault.decrypt_data_key(&a.wrapped, &tenant("b")).await;
     assert!(matches!(other, Err(VaultError::Denied)), "{other:?}");
-    let none = vault.decrypt_data_key(&a.wrapped, &EncryptionContext::new()).await;
+    let none = vault
+        .decrypt_data_key(&a.wrapped, &EncryptionContext::new())
+        .await;
     assert!(matches!(none, Err(VaultError::Denied)), "{none:?}");
     let mut tampered = a.wrapped.clone();
     let last = tampered.len() - 1;

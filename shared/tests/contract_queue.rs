@@ -54,14 +54,23 @@ const NO_WAIT: Duration = Duration::ZERO;
 const HIDE: Duration = Duration::from_secs(30);
 
 async fn send_receive_ack(p: Pair) {
-    let id = p.queue.send(OutgoingMessage::new(r#"{"job":"x"}"#)).await.unwrap();
+    let id = p
+        .queue
+        .send(OutgoingMessage::new(r#"{"job":"x"}"#))
+        .await
+        .unwrap();
     let got = p.queue.receive(10, HIDE, WAIT).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].id, id);
     assert_eq!(got[0].body, r#"{"job":"x"}"#);
     assert_eq!(got[0].receive_count, 1);
     p.queue.ack(&got[0].receipt).await.unwrap();
-    assert!(p.queue.receive(10, Duration::ZERO, NO_WAIT).await.unwrap().is_empty());
+    assert!(p
+        .queue
+        .receive(10, Duration::ZERO, NO_WAIT)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn batches_of_any_length(p: Pair) {
@@ -75,7 +84,12 @@ async fn batches_of_any_length(p: Pair) {
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 23);
     let mut seen = HashSet::new();
     for _ in 0..20 {
-        for m in p.queue.receive(10, HIDE, Duration::from_millis(500)).await.unwrap() {
+        for m in p
+            .queue
+            .receive(10, HIDE, Duration::from_millis(500))
+            .await
+            .unwrap()
+        {
             seen.insert(m.body);
             p.queue.ack(&m.receipt).await.unwrap();
         }
@@ -88,10 +102,21 @@ async fn batches_of_any_length(p: Pair) {
 
 async fn unacked_messages_come_back(p: Pair) {
     p.queue.send(OutgoingMessage::new("again")).await.unwrap();
-    let first = p.queue.receive(1, Duration::from_secs(1), WAIT).await.unwrap();
+    let first = p
+        .queue
+        .receive(1, Duration::from_secs(1), WAIT)
+        .await
+        .unwrap();
     assert_eq!(first.len(), 1);
-    assert!(p.queue.receive(1, HIDE, NO_WAIT).await.unwrap().is_empty(), "hidden while in flight");
-    let second = p.queue.receive(1, HIDE, Duration::from_secs(3)).await.unwrap();
+    assert!(
+        p.queue.receive(1, HIDE, NO_WAIT).await.unwrap().is_empty(),
+        "hidden while in flight"
+    );
+    let second = p
+        .queue
+        .receive(1, HIDE, Duration::from_secs(3))
+        .await
+        .unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].id, first[0].id);
     assert_eq!(second[0].receive_count, 2);
@@ -99,7 +124,10 @@ async fn unacked_messages_come_back(p: Pair) {
 }
 
 async fn delays_hold_messages(p: Pair) {
-    p.queue.send(OutgoingMessage::new("later").delayed(Duration::from_secs(2))).await.unwrap();
+    p.queue
+        .send(OutgoingMessage::new("later").delayed(Duration::from_secs(2)))
+        .await
+        .unwrap();
     assert!(p.queue.receive(1, HIDE, NO_WAIT).await.unwrap().is_empty());
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let got = p.queue.receive(1, HIDE, WAIT).await.unwrap();
@@ -116,7 +144,12 @@ async fn redrive_after_max_receives(p: Pair) {
     }
     // The next receive moves it instead of delivering it.
     for _ in 0..3 {
-        assert!(p.queue.receive(1, Duration::ZERO, Duration::from_millis(300)).await.unwrap().is_empty());
+        assert!(p
+            .queue
+            .receive(1, Duration::ZERO, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_empty());
     }
     let dead = p.dead.receive(1, HIDE, WAIT).await.unwrap();
     assert_eq!(dead.len(), 1);
@@ -125,9 +158,21 @@ async fn redrive_after_max_receives(p: Pair) {
 
 async fn invalid_messages_are_refused(p: Pair) {
     let huge = OutgoingMessage::new("x".repeat(256 * 1024 + 1));
-    assert!(matches!(p.queue.send(huge).await, Err(QueueError::Invalid(_))));
+    assert!(matches!(
+        p.queue.send(huge).await,
+        Err(QueueError::Invalid(_))
+    ));
     let late = OutgoingMessage::new("x").delayed(Duration::from_secs(901));
-    assert!(matches!(p.queue.send(late).await, Err(QueueError::Invalid(_))));
-    assert!(matches!(p.queue.send(OutgoingMessage::new("")).await, Err(QueueError::Invalid(_))));
-    assert!(matches!(p.queue.receive(11, HIDE, NO_WAIT).await, Err(QueueError::Invalid(_))));
+    assert!(matches!(
+        p.queue.send(late).await,
+        Err(QueueError::Invalid(_))
+    ));
+    assert!(matches!(
+        p.queue.send(OutgoingMessage::new("")).await,
+        Err(QueueError::Invalid(_))
+    ));
+    assert!(matches!(
+        p.queue.receive(11, HIDE, NO_WAIT).await,
+        Err(QueueError::Invalid(_))
+    ));
 }

@@ -1,1 +1,55 @@
+//! The REST API (`/v1/…`, `/health`): one axum [`Router`] that the Lambda runs with
+//! `lambda_http` and the local runner serves with `axum::serve`.
 
+mod auth;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::routing::{get, patch, post};
+use axum::Router;
+use shared::services::App;
+
+pub use auth::Caller;
+
+/// Largest request body the API reads (contact imports go through upload links instead).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Every route of the API as (method, path). Tests walk this list (the cross-tenant test
+/// visits each route with an id in it), so a route added to the router belongs here too.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("POST", "/v1/signup"),
+    ("GET", "/v1/account"),
+    ("PATCH", "/v1/account"),
+    ("POST", "/v1/api-keys"),
+    ("GET", "/v1/api-keys"),
+    ("DELETE", "/v1/api-keys/{key_id}"),
+    ("POST", "/v1/numbers"),
+    ("GET", "/v1/numbers"),
+    ("GET", "/v1/numbers/{phone_number_id}"),
+    ("PATCH", "/v1/numbers/{phone_number_id}"),
+    ("DELETE", "/v1/numbers/{phone_number_id}"),
+];
+
+pub fn router(app: Arc<App>) -> Router {
+    use routes::{accounts, api_keys, numbers};
+    let routes = Router::new()
+        .route("/health", get(routes::health))
+        .route("/v1/signup", post(accounts::signup))
+        .route("/v1/account", get(accounts::show).patch(accounts::update))
+        .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
+        .route(
+            "/v1/api-keys/{key_id}",
+            axum::routing::delete(api_keys::revoke),
+        )
+        .route("/v1/numbers", post(numbers::connect).get(numbers::list))
+        .route(
+            "/v1/numbers/{phone_number_id}",
+            get(numbers::show)
+                .merge(patch(numbers::update))
+                .delete(numbers::disconnect),
+        )
+        .with_state(app);
+    shared::http::standard_layers(routes, BODY_LIMIT)
+}

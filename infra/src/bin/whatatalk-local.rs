@@ -1,1 +1,35 @@
-fn main() {}
+//! `whatatalk-local`: the whole service on one machine, no cloud. See README.md.
+
+use infra::LocalConfig;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shared::telemetry::init();
+    let config = LocalConfig::from_env()?;
+    let running = infra::start(config.clone()).await?;
+    // Printed, not logged: the redactor would (rightly) remove the secrets from a log line.
+    println!("whatatalk-local listening on {}", running.base_url());
+    println!("  data dir        {}", config.data_dir.display());
+    println!(
+        "  webhook secret  WHATATALK_APP_SECRET={}",
+        config.secrets.app_secret
+    );
+    println!(
+        "  verify token    WHATATALK_VERIFY_TOKEN={}",
+        config.secrets.verify_token
+    );
+    println!(
+        "  billing secret  WHATATALK_BILLING_SECRET={}",
+        config.secrets.billing_secret
+    );
+    match &config.graph_url {
+        Some(url) => println!("  graph api       {url} ({})", config.graph_version),
+        None => println!(
+            "  graph api       not used yet (the stand-in arrives with outbound messaging)"
+        ),
+    }
+    println!("try: curl {}/health", running.base_url());
+    tokio::signal::ctrl_c().await?;
+    println!("stopping");
+    running.stop().await
+}

@@ -101,10 +101,13 @@ impl Keyring {
     pub async fn provision(&self, tenant: &AccountId) -> Result<Item, CryptoError> {
         let data_key = self.vault.generate_data_key(&context(tenant)).await?;
         let keys = Arc::new(TenantKeys::derive(&data_key.plaintext));
-        self.remember(tenant, keys);
+        self.remember(tenant, keys, 0);
         Ok(Item::new(table::data_key(tenant))
             .with("wrapped", Value::B(data_key.wrapped))
-            .with("created_at", Value::N(crate::ports::item_store::now_epoch())))
+            .with(
+                "created_at",
+                Value::N(crate::ports::item_store::now_epoch()),
+            ))
     }
 
     /// Drops the tenant's keys from memory (after its wrapped key is destroyed).
@@ -178,13 +181,17 @@ impl Keyring {
             .await?
             .ok_or(CryptoError::NoKey)?;
         let wrapped = record.b("wrapped")?;
-        let data_key = self.vault.decrypt_data_key(wrapped, &context(tenant)).await?;
+        let data_key = self
+            .vault
+            .decrypt_data_key(wrapped, &context(tenant))
+            .await?;
         let keys = Arc::new(TenantKeys::derive(&data_key));
-        self.remember(tenant, keys.clone());
+        self.remember(tenant, keys.clone(), 1);
         Ok(keys)
     }
 
-    fn remember(&self, tenant: &AccountId, keys: Arc<TenantKeys>) {
+    /// Caches `keys`, already used `uses` times.
+    fn remember(&self, tenant: &AccountId, keys: Arc<TenantKeys>, uses: u64) {
         let mut cache = self.lock();
         if cache.len() >= self.policy.max_tenants && !cache.contains_key(tenant) {
             if let Some(oldest) = cache
@@ -200,7 +207,7 @@ impl Keyring {
             Cached {
                 keys,
                 loaded_at: Instant::now(),
-                uses: 1,
+                uses,
             },
         );
     }

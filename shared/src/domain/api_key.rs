@@ -29,14 +29,12 @@ impl ApiKeySecret {
     /// Reads a key from a bearer token; anything not of the key's exact shape is refused
     /// before any lookup.
     pub fn parse(token: &str) -> Result<Self, Invalid> {
-        let ok = token
-            .strip_prefix(Self::SCHEME)
-            .is_some_and(|rest| {
-                rest.len() == Self::RANDOM_CHARS
-                    && rest
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            });
+        let ok = token.strip_prefix(Self::SCHEME).is_some_and(|rest| {
+            rest.len() == Self::RANDOM_CHARS
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
         if ok {
             Ok(Self(Zeroizing::new(token.to_owned())))
         } else {
@@ -121,7 +119,13 @@ mod tests {
 
     #[test]
     fn malformed_keys_are_refused() {
-        for bad in ["", "wat_", "wat_short", "sk_live_abc", &format!("wat_{}", "!".repeat(43))] {
+        for bad in [
+            "",
+            "wat_",
+            "wat_short",
+            "sk_live_abc",
+            &format!("wat_{}", "!".repeat(43)),
+        ] {
             assert!(ApiKeySecret::parse(bad).is_err(), "{bad}");
         }
     }

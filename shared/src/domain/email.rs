@@ -45,8 +45,20 @@ mod tests {
 
     #[test]
     fn parses_and_normalises() {
-        assert_eq!(Email::parse(" Ana@Example.COM ").unwrap().as_str(), "Ana@example.com");
-        for bad in ["", "a", "a@b", "@b.com", "a@.com", "a b@c.com", "a@b..com", "a@-b.com"] {
+        assert_eq!(
+            Email::parse(" Ana@Example.COM ").unwrap().as_str(),
+            "Ana@example.com"
+        );
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@b.com",
+            "a@.com",
+            "a b@c.com",
+            "a@b..com",
+            "a@-b.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
         assert!(Email::parse(&format!("{}@b.com", "x".repeat(65))).is_err());

@@ -76,7 +76,11 @@ mod tests {
     fn ids_round_trip_and_refuse_other_prefixes() {
         let a = AccountId::generate();
         assert_eq!(a.to_string().parse::<AccountId>().unwrap(), a);
-        assert!(a.to_string().replace("acc_", "key_").parse::<AccountId>().is_err());
+        assert!(a
+            .to_string()
+            .replace("acc_", "key_")
+            .parse::<AccountId>()
+            .is_err());
         assert!("acc_nope".parse::<AccountId>().is_err());
         assert!("".parse::<ApiKeyId>().is_err());
     }

@@ -7,7 +7,9 @@ use super::{Invalid, PhoneNumber, Timestamp};
 fn graph_id(input: &str, what: &str) -> Result<String, Invalid> {
     let s = input.trim();
     if s.is_empty() || s.len() > 32 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Invalid::new(format!("{what} must be Meta's numeric id (1 to 32 digits)")));
+        return Err(Invalid::new(format!(
+            "{what} must be Meta's numeric id (1 to 32 digits)"
+        )));
     }
     Ok(s.to_owned())
 }

@@ -8,8 +8,12 @@ use super::Invalid;
 pub struct PhoneNumber(String);
 
 impl PhoneNumber {
-    pub fn parse(input: &str, default_region: Option<phonenumber::country::Id>) -> Result<Self, Invalid> {
-        let err = || Invalid::new("must be a phone number in international form, like +14155550123");
+    pub fn parse(
+        input: &str,
+        default_region: Option<phonenumber::country::Id>,
+    ) -> Result<Self, Invalid> {
+        let err =
+            || Invalid::new("must be a phone number in international form, like +14155550123");
         let trimmed = input.trim();
         if trimmed.is_empty() || trimmed.len() > 32 {
             return Err(err());
@@ -78,9 +82,24 @@ mod tests {
 
     #[test]
     fn meta_numbers_keep_their_digits() {
-        assert_eq!(PhoneNumber::from_meta("15550783881").unwrap().e164(), "+15550783881");
-        assert_eq!(PhoneNumber::from_meta("+1 (555) 078-3881").unwrap().digits(), "15550783881");
-        for bad in ["", "+", "123", "0155507838", "1555078388x", "1234567890123456"] {
+        assert_eq!(
+            PhoneNumber::from_meta("15550783881").unwrap().e164(),
+            "+15550783881"
+        );
+        assert_eq!(
+            PhoneNumber::from_meta("+1 (555) 078-3881")
+                .unwrap()
+                .digits(),
+            "15550783881"
+        );
+        for bad in [
+            "",
+            "+",
+            "123",
+            "0155507838",
+            "1555078388x",
+            "1234567890123456",
+        ] {
             assert!(PhoneNumber::from_meta(bad).is_err(), "{bad}");
         }
     }

@@ -7,10 +7,14 @@ pub(crate) fn bounded_text(input: &str, what: &str, max: usize) -> Result<String
         return Err(Invalid::new(format!("{what} must not be empty")));
     }
     if s.chars().count() > max {
-        return Err(Invalid::new(format!("{what} must be at most {max} characters")));
+        return Err(Invalid::new(format!(
+            "{what} must be at most {max} characters"
+        )));
     }
     if s.chars().any(char::is_control) {
-        return Err(Invalid::new(format!("{what} must not contain control characters")));
+        return Err(Invalid::new(format!(
+            "{what} must not contain control characters"
+        )));
     }
     Ok(s.to_owned())
 }

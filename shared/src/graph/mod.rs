@@ -68,7 +68,10 @@ struct ErrorEnvelope {
 pub enum GraphError {
     /// Meta answered with an error object.
     #[error("graph error {} (http {status})", error.code)]
-    Api { status: u16, error: GraphApiError },
+    Api {
+        status: u16,
+        error: Box<GraphApiError>,
+    },
     /// Meta answered with a status and a body that is not an error object (a proxy, an outage).
     #[error("graph http {status} without an error object")]
     Http { status: u16 },
@@ -103,7 +106,11 @@ impl GraphClient {
     pub fn url(&self, path: &str) -> Result<Url, GraphError> {
         self.config
             .base_url
-            .join(&format!("{}/{}", self.config.version, path.trim_start_matches('/')))
+            .join(&format!(
+                "{}/{}",
+                self.config.version,
+                path.trim_start_matches('/')
+            ))
             .map_err(|e| GraphError::Config(e.to_string()))
     }
 
@@ -113,7 +120,11 @@ impl GraphClient {
         token: &AccessToken,
         body: &B,
     ) -> Result<R, GraphError> {
-        let request = self.http.post(self.url(path)?).bearer_auth(token.expose()).json(body);
+        let request = self
+            .http
+            .post(self.url(path)?)
+            .bearer_auth(token.expose())
+            .json(body);
         Self::send(request).await
     }
 
@@ -148,7 +159,7 @@ impl GraphClient {
         match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
             Ok(env) => Err(GraphError::Api {
                 status: status.as_u16(),
-                error: env.error,
+                error: Box::new(env.error),
             }),
             Err(_) => Err(GraphError::Http {
                 status: status.as_u16(),

@@ -35,7 +35,8 @@ where
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 Problem::new(ProblemType::PayloadTooLarge)
             } else {
-                Problem::new(ProblemType::MalformedRequest).with_detail("The body could not be read.")
+                Problem::new(ProblemType::MalformedRequest)
+                    .with_detail("The body could not be read.")
             }
         })?;
         let mut de = serde_json::Deserializer::from_slice(&bytes);

@@ -173,28 +173,6 @@ impl IntoResponse for Problem {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slugs_are_unique() {
-        let mut slugs: Vec<_> = ProblemType::ALL.iter().map(|p| p.slug()).collect();
-        slugs.sort();
-        slugs.dedup();
-        assert_eq!(slugs.len(), ProblemType::ALL.len());
-    }
-
-    #[test]
-    fn body_has_the_standard_members() {
-        let p = Problem::new(ProblemType::NotFound).with_detail("no contact c_1");
-        let b = p.body();
-        assert_eq!(b["type"], "https://whatatalk.dev/problems/not-found");
-        assert_eq!(b["status"], 404);
-        assert_eq!(b["detail"], "no contact c_1");
-    }
-}
-
 impl From<crate::services::ServiceError> for Problem {
     fn from(e: crate::services::ServiceError) -> Self {
         use crate::crypto::CryptoError;
@@ -216,5 +194,27 @@ impl From<crate::services::ServiceError> for Problem {
             }
             e => Problem::internal(&e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_unique() {
+        let mut slugs: Vec<_> = ProblemType::ALL.iter().map(|p| p.slug()).collect();
+        slugs.sort();
+        slugs.dedup();
+        assert_eq!(slugs.len(), ProblemType::ALL.len());
+    }
+
+    #[test]
+    fn body_has_the_standard_members() {
+        let p = Problem::new(ProblemType::NotFound).with_detail("no contact c_1");
+        let b = p.body();
+        assert_eq!(b["type"], "https://whatatalk.dev/problems/not-found");
+        assert_eq!(b["status"], 404);
+        assert_eq!(b["detail"], "no contact c_1");
     }
 }

@@ -149,7 +149,9 @@ impl Item {
             }
         }
         if let Some(name) = self.attrs.keys().find(|n| is_reserved(n)) {
-            return Err(StoreError::Invalid(format!("attribute `{name}` is reserved")));
+            return Err(StoreError::Invalid(format!(
+                "attribute `{name}` is reserved"
+            )));
         }
         Ok(())
     }
@@ -525,8 +527,11 @@ pub trait ItemStore: Send + Sync {
     async fn update(&self, update: Update) -> Result<Item, StoreError>;
 
     /// Returns the live item that was deleted, if any.
-    async fn delete(&self, key: &Key, condition: Option<Condition>)
-        -> Result<Option<Item>, StoreError>;
+    async fn delete(
+        &self,
+        key: &Key,
+        condition: Option<Condition>,
+    ) -> Result<Option<Item>, StoreError>;
 
     async fn query(&self, query: Query) -> Result<Page, StoreError>;
 
@@ -627,6 +632,9 @@ mod tests {
     fn reserved_names_are_refused() {
         let item = Item::new(Key::new("p", "s")).with("ttl", Value::N(1));
         assert!(item.check().is_err());
-        assert!(Update::new(Key::new("p", "s")).set("pk", Value::N(1)).check().is_err());
+        assert!(Update::new(Key::new("p", "s"))
+            .set("pk", Value::N(1))
+            .check()
+            .is_err());
     }
 }

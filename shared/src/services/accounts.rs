@@ -36,7 +36,7 @@ impl App {
         &self,
         new: NewAccount,
         first_key_name: ApiKeyName,
-    ) -> Result<(Account, ApiKeySecret), ServiceError> {
+    ) -> Result<(Account, ApiKey, ApiKeySecret), ServiceError> {
         let id = AccountId::generate();
         let at = now();
         let account = Account {
@@ -49,12 +49,12 @@ impl App {
         };
         let data_key = self.keyring.provision(&id).await?;
         let account_item = self.account_item(&account).await?;
-        let (_, secret, key_writes) = self.api_key_writes(&id, first_key_name);
+        let (key, secret, key_writes) = self.api_key_writes(&id, first_key_name);
         let mut writes = vec![Write::put_new(data_key), Write::put_new(account_item)];
         writes.extend(key_writes);
         self.items.transact(writes).await?;
         tracing::info!(account_id = %id, "account created");
-        Ok((account, secret))
+        Ok((account, key, secret))
     }
 
     pub async fn account(&self, id: &AccountId) -> Result<Account, ServiceError> {
@@ -78,18 +78,30 @@ impl App {
         if let Some(name) = &changes.business_name {
             let sealed = self
                 .keyring
-                .encrypt(id, FieldRef::new(ENTITY, &key, "business_name"), name.as_str().as_bytes())
+                .encrypt(
+                    id,
+                    FieldRef::new(ENTITY, &key, "business_name"),
+                    name.as_str().as_bytes(),
+                )
                 .await?;
             update = update.set("business_name", Value::B(sealed));
         }
         if let Some(email) = &changes.email {
             let sealed = self
                 .keyring
-                .encrypt(id, FieldRef::new(ENTITY, &key, "email"), email.as_str().as_bytes())
+                .encrypt(
+                    id,
+                    FieldRef::new(ENTITY, &key, "email"),
+                    email.as_str().as_bytes(),
+                )
                 .await?;
             update = update.set("email", Value::B(sealed));
         }
-        let item = self.items.update(update).await.map_err(not_found_if_absent)?;
+        let item = self
+            .items
+            .update(update)
+            .await
+            .map_err(not_found_if_absent)?;
         tracing::info!(account_id = %id, "account updated");
         self.account_from_item(id, &item).await
     }
@@ -116,9 +128,15 @@ impl App {
         // The account must still be active for a new key to be valid.
         writes.push(Write::Check {
             key: table::account(account),
-            condition: Condition::Equals("state".into(), Value::S(AccountState::Active.as_str().into())),
+            condition: Condition::Equals(
+                "state".into(),
+                Value::S(AccountState::Active.as_str().into()),
+            ),
         });
-        self.items.transact(writes).await.map_err(not_found_if_absent)?;
+        self.items
+            .transact(writes)
+            .await
+            .map_err(not_found_if_absent)?;
         tracing::info!(account_id = %account, key_id = %key.id, "api key created");
         Ok((key, secret))
     }
@@ -154,12 +172,20 @@ impl App {
         key_id: &ApiKeyId,
     ) -> Result<(), ServiceError> {
         let record_key = table::api_key(account, key_id);
-        let record = self.items.get(&record_key).await?.ok_or(ServiceError::NotFound)?;
+        let record = self
+            .items
+            .get(&record_key)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
         let key = api_key_from_item(&record)?;
         if key.revoked_at.is_some() {
             return Ok(());
         }
-        let others_active = self.active_api_keys(account).await?.into_iter().any(|k| k != *key_id);
+        let others_active = self
+            .active_api_keys(account)
+            .await?
+            .into_iter()
+            .any(|k| k != *key_id);
         if !others_active {
             return Err(ServiceError::LastApiKey);
         }
@@ -191,7 +217,11 @@ impl App {
         let mut cursor = None;
         loop {
             let (keys, next) = self.api_keys(account, 200, cursor).await?;
-            active.extend(keys.into_iter().filter(|k| k.revoked_at.is_none()).map(|k| k.id));
+            active.extend(
+                keys.into_iter()
+                    .filter(|k| k.revoked_at.is_none())
+                    .map(|k| k.id),
+            );
             match next {
                 Some(c) => cursor = Some(c),
                 None => return Ok(active),
@@ -222,7 +252,11 @@ impl App {
         let lookup = Item::new(table::api_key_lookup(&hash))
             .with("account_id", Value::S(account.to_string()))
             .with("key_id", Value::S(key.id.to_string()));
-        (key, secret, vec![Write::put_new(record), Write::put_new(lookup)])
+        (
+            key,
+            secret,
+            vec![Write::put_new(record), Write::put_new(lookup)],
+        )
     }
 
     async fn account_item(&self, account: &Account) -> Result<Item, ServiceError> {
@@ -237,7 +271,11 @@ impl App {
             .await?;
         let email = self
             .keyring
-            .encrypt(&account.id, FieldRef::new(ENTITY, &key, "email"), account.email.as_str().as_bytes())
+            .encrypt(
+                &account.id,
+                FieldRef::new(ENTITY, &key, "email"),
+                account.email.as_str().as_bytes(),
+            )
             .await?;
         Ok(Item::new(key)
             .with("business_name", Value::B(name))
@@ -247,11 +285,19 @@ impl App {
             .with("updated_at", Value::N(to_millis(account.updated_at))))
     }
 
-    async fn account_from_item(&self, id: &AccountId, item: &Item) -> Result<Account, ServiceError> {
+    async fn account_from_item(
+        &self,
+        id: &AccountId,
+        item: &Item,
+    ) -> Result<Account, ServiceError> {
         let key = &item.key;
         let name = self
             .keyring
-            .decrypt_string(id, FieldRef::new(ENTITY, key, "business_name"), item.b("business_name")?)
+            .decrypt_string(
+                id,
+                FieldRef::new(ENTITY, key, "business_name"),
+                item.b("business_name")?,
+            )
             .await?;
         let email = self
             .keyring

@@ -141,11 +141,19 @@ impl App {
         if let Some(token) = &changes.access_token {
             let sealed = self
                 .keyring
-                .encrypt(account, FieldRef::new(ENTITY, &key, "access_token"), token.expose().as_bytes())
+                .encrypt(
+                    account,
+                    FieldRef::new(ENTITY, &key, "access_token"),
+                    token.expose().as_bytes(),
+                )
                 .await?;
             update = update.set("access_token", Value::B(sealed));
         }
-        let item = self.items.update(update).await.map_err(not_found_if_absent)?;
+        let item = self
+            .items
+            .update(update)
+            .await
+            .map_err(not_found_if_absent)?;
         tracing::info!(account_id = %account, "number updated");
         self.number_from_item(account, &item).await
     }
@@ -189,13 +197,20 @@ impl App {
             .ok_or(ServiceError::NotFound)?;
         let token = self
             .keyring
-            .decrypt_string(account, FieldRef::new(ENTITY, &item.key, "access_token"), item.b("access_token")?)
+            .decrypt_string(
+                account,
+                FieldRef::new(ENTITY, &item.key, "access_token"),
+                item.b("access_token")?,
+            )
             .await?;
         Ok(AccessToken::parse(&token).map_err(corrupt)?)
     }
 
     /// The tenant a number's webhooks belong to, if it is connected.
-    pub async fn route_number(&self, id: &PhoneNumberId) -> Result<Option<AccountId>, ServiceError> {
+    pub async fn route_number(
+        &self,
+        id: &PhoneNumberId,
+    ) -> Result<Option<AccountId>, ServiceError> {
         match self.items.get(&table::number_route(id)).await? {
             Some(route) => Ok(Some(route.s("account_id")?.parse().map_err(corrupt)?)),
             None => Ok(None),

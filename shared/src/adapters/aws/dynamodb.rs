@@ -3,17 +3,16 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete,
-    GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
-    ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
-    Update as DdbUpdate,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
+    TimeToLiveSpecification, TransactWriteItem, Update as DdbUpdate,
 };
 use aws_sdk_dynamodb::Client;
 
 use crate::ports::item_store::{check_transaction, now_epoch};
 use crate::ports::{
-    Change, Condition, Cursor, Index, Item, ItemStore, Key, Page, Query, SortCondition,
-    StoreError, Update, Value, Write,
+    Change, Condition, Cursor, Index, Item, ItemStore, Key, Page, Query, SortCondition, StoreError,
+    Update, Value, Write,
 };
 
 pub const GSI1: &str = "gsi1";
@@ -65,7 +64,11 @@ impl DynamoItemStore {
                     .index_name(GSI1)
                     .key_schema(key("gsi1pk", KeyType::Hash)?)
                     .key_schema(key("gsi1sk", KeyType::Range)?)
-                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
                     .build()
                     .map_err(invalid)?,
             )
@@ -109,10 +112,9 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::
                 "ValidationException" => {
                     StoreError::Invalid(e.message().unwrap_or_default().to_owned())
                 }
-                code => StoreError::Unavailable(format!(
-                    "{code}: {}",
-                    e.message().unwrap_or_default()
-                )),
+                code => {
+                    StoreError::Unavailable(format!("{code}: {}", e.message().unwrap_or_default()))
+                }
             }
         }
         _ => StoreError::Unavailable(
@@ -149,7 +151,11 @@ fn from_av(av: &AttributeValue) -> Result<Value, StoreError> {
                 .collect::<Result<_, StoreError>>()?,
         ),
         AttributeValue::Null(_) => Value::Null,
-        other => return Err(StoreError::Corrupt(format!("unsupported attribute {other:?}"))),
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "unsupported attribute {other:?}"
+            )))
+        }
     })
 }
 
@@ -212,7 +218,10 @@ fn cursor_from_av(m: &Av, index: Index) -> Result<Cursor, StoreError> {
     let last = Key::new(string_attr(m, "pk")?, string_attr(m, "sk")?);
     let last_gsi1 = match index {
         Index::Table => None,
-        Index::Gsi1 => Some(Key::new(string_attr(m, "gsi1pk")?, string_attr(m, "gsi1sk")?)),
+        Index::Gsi1 => Some(Key::new(
+            string_attr(m, "gsi1pk")?,
+            string_attr(m, "gsi1sk")?,
+        )),
     };
     Ok(Cursor { last, last_gsi1 })
 }
@@ -322,7 +331,10 @@ impl Expr {
                 }
                 Change::Remove(n) => remove.push(self.name(n)),
                 Change::Expire(Some(t)) => {
-                    let (n, v) = (self.name("ttl"), self.value(AttributeValue::N(t.to_string())));
+                    let (n, v) = (
+                        self.name("ttl"),
+                        self.value(AttributeValue::N(t.to_string())),
+                    );
                     set.push(format!("{n} = {v}"));
                 }
                 Change::Expire(None) => remove.push(self.name("ttl")),
@@ -388,7 +400,10 @@ impl ItemStore for DynamoItemStore {
         update.check()?;
         let mut expr = Expr::default();
         let set = expr.update(&update);
-        let cond = update.condition.as_ref().map(|c| expr.condition(c, now_epoch()));
+        let cond = update
+            .condition
+            .as_ref()
+            .map(|c| expr.condition(c, now_epoch()));
         let out = self
             .client
             .update_item()

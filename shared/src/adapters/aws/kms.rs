@@ -58,7 +58,9 @@ fn take_key(blob: Option<Blob>) -> Result<Zeroizing<[u8; DATA_KEY_BYTES]>, Vault
     if ok {
         Ok(key)
     } else {
-        Err(VaultError::Unavailable("data key of unexpected length".into()))
+        Err(VaultError::Unavailable(
+            "data key of unexpected length".into(),
+        ))
     }
 }
 

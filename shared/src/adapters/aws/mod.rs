@@ -72,7 +72,10 @@ impl AwsClients {
 
 pub fn ports(clients: &AwsClients, settings: &AwsSettings) -> Ports {
     Ports {
-        items: Arc::new(DynamoItemStore::new(clients.dynamodb.clone(), &settings.table)),
+        items: Arc::new(DynamoItemStore::new(
+            clients.dynamodb.clone(),
+            &settings.table,
+        )),
         vault: Arc::new(KmsKeyVault::new(clients.kms.clone(), &settings.kms_key_id)),
         blobs: Arc::new(S3BlobStore::new(clients.s3.clone(), &settings.bucket)),
         send_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &settings.send_queue_url)),

@@ -2,7 +2,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
+};
 use aws_sdk_sqs::Client;
 
 use crate::ports::queue::MAX_BATCH;
@@ -137,7 +139,11 @@ impl Queue for SqsQueue {
                     }
                 }
             }
-            failed.extend(out.failed().iter().filter_map(|f| f.id().parse::<usize>().ok()));
+            failed.extend(
+                out.failed()
+                    .iter()
+                    .filter_map(|f| f.id().parse::<usize>().ok()),
+            );
         }
         if failed.is_empty() {
             Ok(ids)

@@ -74,7 +74,9 @@ impl FileBlobStore {
     }
 
     fn meta_path(&self, key: &BlobKey) -> PathBuf {
-        self.root.join("meta").join(format!("{}.json", key.as_str()))
+        self.root
+            .join("meta")
+            .join(format!("{}.json", key.as_str()))
     }
 
     fn sign(&self, op: &str, key: &BlobKey, expires: i64, ct: Option<&str>) -> String {
@@ -92,7 +94,13 @@ impl FileBlobStore {
             && subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), q.sig.as_bytes()).into()
     }
 
-    fn link(&self, op: &str, key: &BlobKey, ct: Option<&str>, ttl: Duration) -> Result<Url, BlobError> {
+    fn link(
+        &self,
+        op: &str,
+        key: &BlobKey,
+        ct: Option<&str>,
+        ttl: Duration,
+    ) -> Result<Url, BlobError> {
         check_link_ttl(ttl)?;
         let expires = time::OffsetDateTime::now_utc().unix_timestamp() + ttl.as_secs() as i64;
         let mut url = self
@@ -101,7 +109,8 @@ impl FileBlobStore {
             .map_err(|e| BlobError::InvalidLink(e.to_string()))?;
         {
             let mut q = url.query_pairs_mut();
-            q.append_pair("op", op).append_pair("expires", &expires.to_string());
+            q.append_pair("op", op)
+                .append_pair("expires", &expires.to_string());
             if let Some(ct) = ct {
                 q.append_pair("ct", ct);
             }
@@ -123,7 +132,9 @@ impl FileBlobStore {
         })
         .map_err(|e| BlobError::Unavailable(e.to_string()))?;
         let meta_tmp = self.tmp_path();
-        tokio::fs::write(&meta_tmp, meta_json).await.map_err(io_err)?;
+        tokio::fs::write(&meta_tmp, meta_json)
+            .await
+            .map_err(io_err)?;
         tokio::fs::rename(&meta_tmp, &meta).await.map_err(io_err)?;
         tokio::fs::rename(tmp, &object).await.map_err(io_err)
     }
@@ -185,14 +196,17 @@ async fn upload(
             let _ = tokio::fs::remove_file(&tmp).await;
             return Problem::new(ProblemType::PayloadTooLarge)
                 .with_detail(format!("At most {MAX_UPLOAD_BYTES} bytes."))
-            .into_response();
+                .into_response();
         }
         Err(StreamError::Io(e)) => {
             let _ = tokio::fs::remove_file(&tmp).await;
             return Problem::internal(&e).into_response();
         }
     }
-    match store.write(&key, &tmp, content_type.unwrap_or_default()).await {
+    match store
+        .write(&key, &tmp, content_type.unwrap_or_default())
+        .await
+    {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => Problem::internal(&e).into_response(),
     }
@@ -204,7 +218,9 @@ enum StreamError {
 }
 
 async fn stream_to_file(body: Body, path: &Path) -> Result<(), StreamError> {
-    let mut file = tokio::fs::File::create(path).await.map_err(StreamError::Io)?;
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(StreamError::Io)?;
     let mut stream = body.into_data_stream();
     let mut written: u64 = 0;
     while let Some(chunk) = stream

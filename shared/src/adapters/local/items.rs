@@ -4,8 +4,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::Db;
 use crate::ports::item_store::{check_transaction, now_epoch};
 use crate::ports::{
-    Attrs, Condition, Cursor, Index, Item, ItemStore, Key, Page, Query, SortCondition,
-    StoreError, Update, Write,
+    Attrs, Condition, Cursor, Index, Item, ItemStore, Key, Page, Query, SortCondition, StoreError,
+    Update, Write,
 };
 
 /// The item store on SQLite: one row per item, attributes as JSON, a partial index for GSI1.
@@ -35,23 +35,33 @@ impl SqliteItemStore {
 
 const COLUMNS: &str = "pk, sk, gsi1pk, gsi1sk, expires_at, attrs";
 
-fn row_to_item(row: &Row<'_>) -> rusqlite::Result<(Key, Option<Key>, Option<i64>, Vec<u8>)> {
-    let key = Key::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?);
-    let gpk: Option<String> = row.get(2)?;
-    let gsk: Option<String> = row.get(3)?;
-    let gsi1 = gpk.zip(gsk).map(|(p, s)| Key::new(p, s));
-    Ok((key, gsi1, row.get(4)?, row.get(5)?))
+/// A row as read, before its attributes are decoded (which can fail).
+struct RawRow {
+    key: Key,
+    gsi1: Option<Key>,
+    expires_at: Option<i64>,
+    attrs: Vec<u8>,
 }
 
-fn decode(
-    (key, gsi1, expires_at, attrs): (Key, Option<Key>, Option<i64>, Vec<u8>),
-) -> Result<Item, StoreError> {
-    let attrs: Attrs = serde_json::from_slice(&attrs)
-        .map_err(|e| StoreError::Corrupt(format!("attributes of {}/{}: {e}", key.pk, key.sk)))?;
+fn row_to_item(row: &Row<'_>) -> rusqlite::Result<RawRow> {
+    let gpk: Option<String> = row.get(2)?;
+    let gsk: Option<String> = row.get(3)?;
+    Ok(RawRow {
+        key: Key::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?),
+        gsi1: gpk.zip(gsk).map(|(p, s)| Key::new(p, s)),
+        expires_at: row.get(4)?,
+        attrs: row.get(5)?,
+    })
+}
+
+fn decode(raw: RawRow) -> Result<Item, StoreError> {
+    let attrs: Attrs = serde_json::from_slice(&raw.attrs).map_err(|e| {
+        StoreError::Corrupt(format!("attributes of {}/{}: {e}", raw.key.pk, raw.key.sk))
+    })?;
     Ok(Item {
-        key,
-        gsi1,
-        expires_at,
+        key: raw.key,
+        gsi1: raw.gsi1,
+        expires_at: raw.expires_at,
         attrs,
     })
 }
@@ -268,7 +278,9 @@ impl ItemStore for SqliteItemStore {
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         query.check()?;
-        self.db.call(move |c| run_query(c, &query, now_epoch())).await
+        self.db
+            .call(move |c| run_query(c, &query, now_epoch()))
+            .await
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {

@@ -1,0 +1,113 @@
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use shared::domain::{Account, AccountState, ApiKeyName, BusinessName, Email, Timestamp};
+use shared::http::{ApiJson, Problem};
+use shared::services::{AccountChanges, App, Fields, NewAccount};
+
+use crate::Caller;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    business_name: String,
+    email: String,
+}
+
+#[derive(Serialize)]
+pub struct SignupResponse {
+    account_id: String,
+    /// Shown once: only its hash is kept.
+    api_key: String,
+    api_key_id: String,
+    account: AccountView,
+}
+
+#[derive(Serialize)]
+pub struct AccountView {
+    id: String,
+    business_name: String,
+    email: String,
+    state: AccountState,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: Timestamp,
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
+        Self {
+            id: a.id.to_string(),
+            business_name: a.business_name.as_str().to_owned(),
+            email: a.email.as_str().to_owned(),
+            state: a.state,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+pub async fn signup(
+    State(app): State<Arc<App>>,
+    ApiJson(req): ApiJson<SignupRequest>,
+) -> Result<(StatusCode, Json<SignupResponse>), Problem> {
+    let mut f = Fields::new();
+    let business_name = f.check("business_name", BusinessName::parse(&req.business_name));
+    let email = f.check("email", Email::parse(&req.email));
+    let new = f.finish(|| {
+        Some(NewAccount {
+            business_name: business_name?,
+            email: email?,
+        })
+    })?;
+    let first_key = ApiKeyName::parse("default").map_err(|e| Problem::internal(&e))?;
+    let (account, key, secret) = app.signup(new, first_key).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SignupResponse {
+            account_id: account.id.to_string(),
+            api_key: secret.expose().to_owned(),
+            api_key_id: key.id.to_string(),
+            account: account.into(),
+        }),
+    ))
+}
+
+pub async fn show(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+) -> Result<Json<AccountView>, Problem> {
+    Ok(Json(app.account(&me.account_id).await?.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPatch {
+    business_name: Option<String>,
+    email: Option<String>,
+}
+
+pub async fn update(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    ApiJson(req): ApiJson<AccountPatch>,
+) -> Result<Json<AccountView>, Problem> {
+    let mut f = Fields::new();
+    let business_name = req
+        .business_name
+        .map(|n| f.check("business_name", BusinessName::parse(&n)));
+    let email = req.email.map(|e| f.check("email", Email::parse(&e)));
+    let changes = f.finish(|| {
+        Some(AccountChanges {
+            business_name: business_name.flatten(),
+            email: email.flatten(),
+        })
+    })?;
+    Ok(Json(
+        app.update_account(&me.account_id, changes).await?.into(),
+    ))
+}

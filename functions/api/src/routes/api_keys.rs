@@ -1,0 +1,99 @@
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use shared::domain::{ApiKey, ApiKeyId, ApiKeyName, ApiKeyStatus, Timestamp};
+use shared::http::{ApiJson, PageParams, PageResponse, Problem};
+use shared::services::{App, Fields};
+
+use crate::Caller;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    name: String,
+}
+
+#[derive(Serialize)]
+pub struct ApiKeyView {
+    id: String,
+    name: String,
+    /// The first characters of the key, to tell keys apart.
+    prefix: String,
+    status: ApiKeyStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339::option")]
+    revoked_at: Option<Timestamp>,
+}
+
+impl From<ApiKey> for ApiKeyView {
+    fn from(k: ApiKey) -> Self {
+        Self {
+            status: k.status(),
+            id: k.id.to_string(),
+            name: k.name.as_str().to_owned(),
+            prefix: k.prefix,
+            created_at: k.created_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct Created {
+    #[serde(flatten)]
+    key: ApiKeyView,
+    /// Shown once: only its hash is kept.
+    api_key: String,
+}
+
+pub async fn create(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    ApiJson(req): ApiJson<CreateRequest>,
+) -> Result<Response, Problem> {
+    let mut f = Fields::new();
+    let name = f.check("name", ApiKeyName::parse(&req.name));
+    let name = f.finish(|| name)?;
+    let (key, secret) = app.create_api_key(&me.account_id, name).await?;
+    let location = format!("/v1/api-keys/{}", key.id);
+    let body = Created {
+        key: key.into(),
+        api_key: secret.expose().to_owned(),
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(body),
+    )
+        .into_response())
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    Query(page): Query<PageParams>,
+) -> Result<Json<PageResponse<ApiKeyView>>, Problem> {
+    let (keys, next) = app
+        .api_keys(&me.account_id, page.limit()?, page.cursor()?)
+        .await?;
+    Ok(Json(PageResponse::new(
+        keys.into_iter().map(Into::into).collect(),
+        next,
+    )))
+}
+
+pub async fn revoke(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    Path(key_id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    // An id that does not parse names no key of ours: the same 404 as any other.
+    let key_id: ApiKeyId = key_id.parse().map_err(|_| Problem::not_found())?;
+    app.revoke_api_key(&me.account_id, &key_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,155 @@
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use shared::domain::{AccessToken, PhoneNumber, PhoneNumberId, Timestamp, WabaId, WhatsAppNumber};
+use shared::http::{ApiJson, PageParams, PageResponse, Problem};
+use shared::services::{App, Fields, NewNumber, NumberChanges};
+
+use crate::Caller;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectRequest {
+    phone_number_id: String,
+    waba_id: String,
+    display_phone_number: String,
+    access_token: String,
+}
+
+/// A number as the API shows it: never the access token.
+#[derive(Serialize)]
+pub struct NumberView {
+    phone_number_id: String,
+    waba_id: String,
+    display_phone_number: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: Timestamp,
+}
+
+impl From<WhatsAppNumber> for NumberView {
+    fn from(n: WhatsAppNumber) -> Self {
+        Self {
+            phone_number_id: n.phone_number_id.to_string(),
+            waba_id: n.waba_id.as_str().to_owned(),
+            display_phone_number: n.display_phone_number.e164().to_owned(),
+            created_at: n.created_at,
+            updated_at: n.updated_at,
+        }
+    }
+}
+
+pub async fn connect(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    ApiJson(req): ApiJson<ConnectRequest>,
+) -> Result<Response, Problem> {
+    let mut f = Fields::new();
+    let phone_number_id = f.check(
+        "phone_number_id",
+        PhoneNumberId::parse(&req.phone_number_id),
+    );
+    let waba_id = f.check("waba_id", WabaId::parse(&req.waba_id));
+    let display = f.check(
+        "display_phone_number",
+        PhoneNumber::from_meta(&req.display_phone_number),
+    );
+    let token = f.check("access_token", AccessToken::parse(&req.access_token));
+    let new = f.finish(|| {
+        Some(NewNumber {
+            phone_number_id: phone_number_id?,
+            waba_id: waba_id?,
+            display_phone_number: display?,
+            access_token: token?,
+        })
+    })?;
+    let number = app.connect_number(&me.account_id, new).await?;
+    let location = format!("/v1/numbers/{}", number.phone_number_id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(NumberView::from(number)),
+    )
+        .into_response())
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    Query(page): Query<PageParams>,
+) -> Result<Json<PageResponse<NumberView>>, Problem> {
+    let (numbers, next) = app
+        .numbers(&me.account_id, page.limit()?, page.cursor()?)
+        .await?;
+    Ok(Json(PageResponse::new(
+        numbers.into_iter().map(Into::into).collect(),
+        next,
+    )))
+}
+
+/// An id that does not parse names no number of ours: the same 404 as any other.
+fn number_id(raw: &str) -> Result<PhoneNumberId, Problem> {
+    PhoneNumberId::parse(raw).map_err(|_| Problem::not_found())
+}
+
+pub async fn show(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<NumberView>, Problem> {
+    let number = app.number(&me.account_id, &number_id(&id)?).await?;
+    Ok(Json(number.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    waba_id: Option<String>,
+    display_phone_number: Option<String>,
+    /// A new token (rotation, or after Meta reports error 190).
+    access_token: Option<String>,
+}
+
+pub async fn update(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateRequest>,
+) -> Result<Json<NumberView>, Problem> {
+    let id = number_id(&id)?;
+    let mut f = Fields::new();
+    let waba_id = req.waba_id.map(|w| f.check("waba_id", WabaId::parse(&w)));
+    let display = req
+        .display_phone_number
+        .map(|d| f.check("display_phone_number", PhoneNumber::from_meta(&d)));
+    let token = req
+        .access_token
+        .map(|t| f.check("access_token", AccessToken::parse(&t)));
+    let changes = f.finish(|| {
+        Some(NumberChanges {
+            waba_id: waba_id.flatten(),
+            display_phone_number: display.flatten(),
+            access_token: token.flatten(),
+        })
+    })?;
+    Ok(Json(
+        app.update_number(&me.account_id, &id, changes)
+            .await?
+            .into(),
+    ))
+}
+
+pub async fn disconnect(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    app.disconnect_number(&me.account_id, &number_id(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

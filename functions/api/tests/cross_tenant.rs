@@ -1,0 +1,65 @@
+//! Tenant A's key on every route that takes an id of tenant B's gets 404 and none of B's data.
+//! The routes come from `api::ROUTES`: a new route with an id joins this test by itself, and
+//! the test fails until it knows how to name one of B's resources for that id.
+
+mod common;
+
+use common::{problem_type, spawn};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn tenant_a_never_reaches_tenant_b() {
+    let api = spawn().await;
+    let a = api.signup("Tenant A", "a@example.com").await;
+    let b = api.signup("Tenant B", "b@example.com").await;
+    api.connect_number(&b, "222000222", "EAAGtenantBtoken123456")
+        .await;
+    let (_, b_extra_key) = api
+        .post("/v1/api-keys", &b.key, json!({"name": "b-spare"}))
+        .await;
+    let b_key_id = b_extra_key["id"].as_str().unwrap().to_owned();
+
+    let mut visited = 0;
+    for (method, template) in api::ROUTES.iter().filter(|(_, p)| p.contains('{')) {
+        let path = template
+            .replace("{key_id}", &b_key_id)
+            .replace("{phone_number_id}", "222000222");
+        assert!(
+            !path.contains('{'),
+            "teach this test an id of B's for {template}"
+        );
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let body = matches!(method, Method::POST | Method::PATCH).then(|| json!({}));
+        let (status, problem) = api.call(method.clone(), &path, Some(&a.key), body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {problem}");
+        assert_eq!(problem_type(&problem), "not-found");
+        let text = problem.to_string();
+        assert!(
+            !text.contains("Tenant B")
+                && !text.contains("5550783881")
+                && !text.contains(&b.account_id)
+        );
+        visited += 1;
+    }
+    assert!(visited >= 4);
+
+    // B's things are untouched.
+    let (s, _) = api.get("/v1/numbers/222000222", &b.key).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, keys) = api.get("/v1/api-keys", &b.key).await;
+    assert!(keys["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["id"] == b_key_id.as_str() && k["status"] == "active"));
+    // A's own listings show nothing of B's.
+    for list in ["/v1/numbers", "/v1/api-keys", "/v1/account"] {
+        let (_, body) = api.get(list, &a.key).await;
+        let text = body.to_string();
+        assert!(
+            !text.contains("222000222") && !text.contains(&b_key_id) && !text.contains("Tenant B"),
+            "{list}: {text}"
+        );
+    }
+}
