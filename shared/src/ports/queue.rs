@@ -48,6 +48,16 @@ impl OutgoingMessage {
     }
 }
 
+/// What every adapter refuses before calling its backend.
+pub fn check_receive(max: usize) -> Result<(), QueueError> {
+    if max == 0 || max > MAX_BATCH {
+        return Err(QueueError::Invalid(format!(
+            "receive takes 1..={MAX_BATCH} messages"
+        )));
+    }
+    Ok(())
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReceivedMessage {
     pub id: String,

@@ -1,7 +1,6 @@
 //! Accounts (tenants) and their API keys.
 
 use super::{from_millis, to_millis, App, ServiceError};
-use crate::crypto::FieldRef;
 use crate::domain::{
     now, Account, AccountId, AccountState, ApiKey, ApiKeyId, ApiKeyName, ApiKeySecret,
     BusinessName, Email,
@@ -77,25 +76,13 @@ impl App {
             .when(Condition::Exists);
         if let Some(name) = &changes.business_name {
             let sealed = self
-                .keyring
-                .encrypt(
-                    id,
-                    FieldRef::new(ENTITY, &key, "business_name"),
-                    name.as_str().as_bytes(),
-                )
+                .seal(id, ENTITY, &key, "business_name", name.as_str())
                 .await?;
-            update = update.set("business_name", Value::B(sealed));
+            update = update.set("business_name", sealed);
         }
         if let Some(email) = &changes.email {
-            let sealed = self
-                .keyring
-                .encrypt(
-                    id,
-                    FieldRef::new(ENTITY, &key, "email"),
-                    email.as_str().as_bytes(),
-                )
-                .await?;
-            update = update.set("email", Value::B(sealed));
+            let sealed = self.seal(id, ENTITY, &key, "email", email.as_str()).await?;
+            update = update.set("email", sealed);
         }
         let item = self
             .items
@@ -262,24 +249,20 @@ impl App {
     async fn account_item(&self, account: &Account) -> Result<Item, ServiceError> {
         let key = table::account(&account.id);
         let name = self
-            .keyring
-            .encrypt(
+            .seal(
                 &account.id,
-                FieldRef::new(ENTITY, &key, "business_name"),
-                account.business_name.as_str().as_bytes(),
+                ENTITY,
+                &key,
+                "business_name",
+                account.business_name.as_str(),
             )
             .await?;
         let email = self
-            .keyring
-            .encrypt(
-                &account.id,
-                FieldRef::new(ENTITY, &key, "email"),
-                account.email.as_str().as_bytes(),
-            )
+            .seal(&account.id, ENTITY, &key, "email", account.email.as_str())
             .await?;
         Ok(Item::new(key)
-            .with("business_name", Value::B(name))
-            .with("email", Value::B(email))
+            .with("business_name", name)
+            .with("email", email)
             .with("state", Value::S(account.state.as_str().into()))
             .with("created_at", Value::N(to_millis(account.created_at)))
             .with("updated_at", Value::N(to_millis(account.updated_at))))
@@ -290,19 +273,8 @@ impl App {
         id: &AccountId,
         item: &Item,
     ) -> Result<Account, ServiceError> {
-        let key = &item.key;
-        let name = self
-            .keyring
-            .decrypt_string(
-                id,
-                FieldRef::new(ENTITY, key, "business_name"),
-                item.b("business_name")?,
-            )
-            .await?;
-        let email = self
-            .keyring
-            .decrypt_string(id, FieldRef::new(ENTITY, key, "email"), item.b("email")?)
-            .await?;
+        let name = self.open(id, ENTITY, item, "business_name").await?;
+        let email = self.open(id, ENTITY, item, "email").await?;
         Ok(Account {
             id: id.clone(),
             business_name: BusinessName::parse(&name).map_err(corrupt)?,

@@ -9,9 +9,9 @@ use std::sync::Arc;
 pub use accounts::{AccountChanges, NewAccount, Principal};
 pub use numbers::{NewNumber, NumberChanges};
 
-use crate::crypto::{CachePolicy, CryptoError, Keyring};
-use crate::domain::Timestamp;
-use crate::ports::{BlobStore, ItemStore, KeyVault, Queue, StoreError};
+use crate::crypto::{CachePolicy, CryptoError, FieldRef, Keyring};
+use crate::domain::{AccountId, Timestamp};
+use crate::ports::{BlobStore, Item, ItemStore, Key, KeyVault, Queue, StoreError, Value};
 
 /// The adapters an [`App`] runs on: all local or all AWS.
 #[derive(Clone)]
@@ -47,6 +47,44 @@ impl App {
             send_queue: ports.send_queue,
             job_queue: ports.job_queue,
         }
+    }
+}
+
+impl App {
+    /// Seals a personal value for the attribute `field` of the item at `key`. The attribute
+    /// name is the field name, which [`App::open`] relies on.
+    pub(crate) async fn seal(
+        &self,
+        tenant: &AccountId,
+        entity: &'static str,
+        key: &Key,
+        field: &'static str,
+        plaintext: &str,
+    ) -> Result<Value, ServiceError> {
+        let sealed = self
+            .keyring
+            .encrypt(
+                tenant,
+                FieldRef::new(entity, key, field),
+                plaintext.as_bytes(),
+            )
+            .await?;
+        Ok(Value::B(sealed))
+    }
+
+    /// Opens the sealed attribute `field` of a stored item.
+    pub(crate) async fn open(
+        &self,
+        tenant: &AccountId,
+        entity: &'static str,
+        item: &Item,
+        field: &'static str,
+    ) -> Result<String, ServiceError> {
+        let sealed = item.b(field)?;
+        Ok(self
+            .keyring
+            .decrypt_string(tenant, FieldRef::new(entity, &item.key, field), sealed)
+            .await?)
     }
 }
 

@@ -3,7 +3,6 @@
 
 use super::accounts::{corrupt, not_found_if_absent};
 use super::{from_millis, to_millis, App, ServiceError};
-use crate::crypto::FieldRef;
 use crate::domain::{
     now, AccessToken, AccountId, PhoneNumber, PhoneNumberId, WabaId, WhatsAppNumber,
 };
@@ -45,25 +44,27 @@ impl App {
         };
         let key = table::number(account, &number.phone_number_id);
         let display = self
-            .keyring
-            .encrypt(
+            .seal(
                 account,
-                FieldRef::new(ENTITY, &key, "display_phone_number"),
-                number.display_phone_number.e164().as_bytes(),
+                ENTITY,
+                &key,
+                "display_phone_number",
+                number.display_phone_number.e164(),
             )
             .await?;
         let token = self
-            .keyring
-            .encrypt(
+            .seal(
                 account,
-                FieldRef::new(ENTITY, &key, "access_token"),
-                new.access_token.expose().as_bytes(),
+                ENTITY,
+                &key,
+                "access_token",
+                new.access_token.expose(),
             )
             .await?;
         let item = Item::new(key)
             .with("waba_id", Value::S(number.waba_id.as_str().into()))
-            .with("display_phone_number", Value::B(display))
-            .with("access_token", Value::B(token))
+            .with("display_phone_number", display)
+            .with("access_token", token)
             .with("created_at", Value::N(to_millis(at)))
             .with("updated_at", Value::N(to_millis(at)));
         let route = Item::new(table::number_route(&number.phone_number_id))
@@ -129,25 +130,21 @@ impl App {
         }
         if let Some(display) = &changes.display_phone_number {
             let sealed = self
-                .keyring
-                .encrypt(
+                .seal(
                     account,
-                    FieldRef::new(ENTITY, &key, "display_phone_number"),
-                    display.e164().as_bytes(),
+                    ENTITY,
+                    &key,
+                    "display_phone_number",
+                    display.e164(),
                 )
                 .await?;
-            update = update.set("display_phone_number", Value::B(sealed));
+            update = update.set("display_phone_number", sealed);
         }
         if let Some(token) = &changes.access_token {
             let sealed = self
-                .keyring
-                .encrypt(
-                    account,
-                    FieldRef::new(ENTITY, &key, "access_token"),
-                    token.expose().as_bytes(),
-                )
+                .seal(account, ENTITY, &key, "access_token", token.expose())
                 .await?;
-            update = update.set("access_token", Value::B(sealed));
+            update = update.set("access_token", sealed);
         }
         let item = self
             .items
@@ -195,14 +192,7 @@ impl App {
             .get(&table::number(account, id))
             .await?
             .ok_or(ServiceError::NotFound)?;
-        let token = self
-            .keyring
-            .decrypt_string(
-                account,
-                FieldRef::new(ENTITY, &item.key, "access_token"),
-                item.b("access_token")?,
-            )
-            .await?;
+        let token = self.open(account, ENTITY, &item, "access_token").await?;
         Ok(AccessToken::parse(&token).map_err(corrupt)?)
     }
 
@@ -228,12 +218,7 @@ impl App {
             .strip_prefix(table::NUMBER_PREFIX)
             .ok_or_else(|| StoreError::Corrupt("number sort key".into()))?;
         let display = self
-            .keyring
-            .decrypt_string(
-                account,
-                FieldRef::new(ENTITY, &item.key, "display_phone_number"),
-                item.b("display_phone_number")?,
-            )
+            .open(account, ENTITY, item, "display_phone_number")
             .await?;
         Ok(WhatsAppNumber {
             phone_number_id: PhoneNumberId::parse(id).map_err(corrupt)?,

@@ -100,26 +100,15 @@ fn invalid(e: impl std::fmt::Display) -> StoreError {
 fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     err: SdkError<E, R>,
 ) -> StoreError {
-    match &err {
-        SdkError::ServiceError(se) => {
-            let e = se.err();
-            match e.code().unwrap_or_default() {
-                "ConditionalCheckFailedException" => StoreError::ConditionFailed { index: None },
-                "TransactionConflictException" => StoreError::Conflict,
-                "ProvisionedThroughputExceededException"
-                | "RequestLimitExceeded"
-                | "ThrottlingException" => StoreError::Throttled,
-                "ValidationException" => {
-                    StoreError::Invalid(e.message().unwrap_or_default().to_owned())
-                }
-                code => {
-                    StoreError::Unavailable(format!("{code}: {}", e.message().unwrap_or_default()))
-                }
-            }
-        }
-        _ => StoreError::Unavailable(
-            aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
-        ),
+    let (code, text) = super::describe(&err);
+    match code.as_str() {
+        "ConditionalCheckFailedException" => StoreError::ConditionFailed { index: None },
+        "TransactionConflictException" => StoreError::Conflict,
+        "ProvisionedThroughputExceededException"
+        | "RequestLimitExceeded"
+        | "ThrottlingException" => StoreError::Throttled,
+        "ValidationException" => StoreError::Invalid(text),
+        _ => StoreError::Unavailable(text),
     }
 }
 

@@ -28,21 +28,14 @@ impl KmsKeyVault {
 fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     err: SdkError<E, R>,
 ) -> VaultError {
-    match &err {
-        SdkError::ServiceError(se) => match se.err().code().unwrap_or_default() {
-            "InvalidCiphertextException"
-            | "IncorrectKeyException"
-            | "AccessDeniedException"
-            | "DisabledException"
-            | "KMSInvalidStateException" => VaultError::Denied,
-            code => VaultError::Unavailable(format!(
-                "{code}: {}",
-                se.err().message().unwrap_or_default()
-            )),
-        },
-        _ => VaultError::Unavailable(
-            aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
-        ),
+    let (code, text) = super::describe(&err);
+    match code.as_str() {
+        "InvalidCiphertextException"
+        | "IncorrectKeyException"
+        | "AccessDeniedException"
+        | "DisabledException"
+        | "KMSInvalidStateException" => VaultError::Denied,
+        _ => VaultError::Unavailable(text),
     }
 }
 

@@ -14,7 +14,28 @@ pub use kms::KmsKeyVault;
 pub use s3::S3BlobStore;
 pub use sqs::SqsQueue;
 
+use aws_sdk_dynamodb::error::SdkError;
+
 use crate::services::Ports;
+
+/// An SDK error as (service error code, text for logs); the code is what adapters classify by.
+fn describe<E, R>(err: &SdkError<E, R>) -> (String, String)
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or_default().to_owned();
+            let text = format!("{code}: {}", se.err().message().unwrap_or_default());
+            (code, text)
+        }
+        other => (
+            String::new(),
+            aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+        ),
+    }
+}
 
 /// Where the stack's resources are, from the function's environment (set by template.yaml).
 #[derive(Clone, Debug)]

@@ -31,16 +31,7 @@ impl S3BlobStore {
 fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     err: SdkError<E, R>,
 ) -> BlobError {
-    match &err {
-        SdkError::ServiceError(se) => BlobError::Unavailable(format!(
-            "{}: {}",
-            se.err().code().unwrap_or_default(),
-            se.err().message().unwrap_or_default()
-        )),
-        _ => BlobError::Unavailable(
-            aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
-        ),
-    }
+    BlobError::Unavailable(super::describe(&err).1)
 }
 
 fn presigning(ttl: Duration) -> Result<PresigningConfig, BlobError> {

@@ -7,7 +7,7 @@ use aws_sdk_sqs::types::{
 };
 use aws_sdk_sqs::Client;
 
-use crate::ports::queue::MAX_BATCH;
+use crate::ports::queue::{check_receive, MAX_BATCH};
 use crate::ports::{OutgoingMessage, Queue, QueueError, ReceivedMessage};
 
 /// A queue on SQS. Redrive to the dead-letter queue is a property of the queue itself
@@ -21,16 +21,7 @@ pub struct SqsQueue {
 fn classify<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     err: SdkError<E, R>,
 ) -> QueueError {
-    match &err {
-        SdkError::ServiceError(se) => QueueError::Unavailable(format!(
-            "{}: {}",
-            se.err().code().unwrap_or_default(),
-            se.err().message().unwrap_or_default()
-        )),
-        _ => QueueError::Unavailable(
-            aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
-        ),
-    }
+    QueueError::Unavailable(super::describe(&err).1)
 }
 
 fn seconds(d: Duration) -> i32 {
@@ -159,11 +150,7 @@ impl Queue for SqsQueue {
         visibility: Duration,
         wait: Duration,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        if max == 0 || max > MAX_BATCH {
-            return Err(QueueError::Invalid(format!(
-                "receive takes 1..={MAX_BATCH} messages"
-            )));
-        }
+        check_receive(max)?;
         let out = self
             .client
             .receive_message()

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::params;
 
 use super::Db;
-use crate::ports::queue::MAX_BATCH;
+use crate::ports::queue::check_receive;
 use crate::ports::{OutgoingMessage, Queue, QueueError, ReceivedMessage};
 
 /// How often a waiting receive looks again.
@@ -82,11 +82,7 @@ impl Queue for SqliteQueue {
         visibility: Duration,
         wait: Duration,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
-        if max == 0 || max > MAX_BATCH {
-            return Err(QueueError::Invalid(format!(
-                "receive takes 1..={MAX_BATCH} messages"
-            )));
-        }
+        check_receive(max)?;
         let deadline = Instant::now() + wait;
         loop {
             let queue = self.name.clone();
