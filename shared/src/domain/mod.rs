@@ -31,6 +31,10 @@ impl Invalid {
 /// Timestamps are RFC 3339 in UTC everywhere they leave the service.
 pub type Timestamp = time::OffsetDateTime;
 
+/// The current time, to the millisecond: what the store keeps, so a value read back equals
+/// the value written.
 pub fn now() -> Timestamp {
-    time::OffsetDateTime::now_utc()
+    let t = time::OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(t)
 }
