@@ -48,9 +48,9 @@ async fn s3() -> Store {
     }
 }
 
-contract!(files => put_get_delete, download_links, upload_links, links_expire, keys_are_checked);
+contract!(files => put_get_delete, download_links, upload_links, links_expire, keys_are_checked, streamed_reads_and_sizes);
 #[cfg(feature = "aws")]
-contract!(s3 => put_get_delete, download_links, upload_links, links_expire, keys_are_checked);
+contract!(s3 => put_get_delete, download_links, upload_links, links_expire, keys_are_checked, streamed_reads_and_sizes);
 
 fn key(s: &str) -> BlobKey {
     BlobKey::parse(s).unwrap()
@@ -157,4 +157,23 @@ async fn keys_are_checked(_: Store) {
         assert!(BlobKey::parse(bad).is_err(), "{bad}");
     }
     assert!(BlobKey::parse("tenant_01/exports/2026-11-25/e=1.zip").is_ok());
+}
+
+async fn streamed_reads_and_sizes(s: Store) {
+    use tokio::io::AsyncReadExt;
+    let k = key("a/big.csv");
+    assert!(s.blobs.read_from(&k, 0).await.unwrap().is_none());
+    assert_eq!(s.blobs.size(&k).await.unwrap(), None);
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    s.blobs
+        .put(&k, Bytes::from(body.clone()), "text/csv")
+        .await
+        .unwrap();
+    assert_eq!(s.blobs.size(&k).await.unwrap(), Some(200_000));
+    for from in [0u64, 1, 123_457, 199_999, 200_000] {
+        let mut reader = s.blobs.read_from(&k, from).await.unwrap().unwrap();
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, body[from as usize..], "from {from}");
+    }
 }

@@ -30,6 +30,7 @@ contract!(sqlite =>
     deletes_return_the_old_item, sort_key_conditions, pages_cover_everything_once,
     cursors_are_bound_to_their_partition, transactions_are_all_or_nothing,
     expired_items_are_gone, secondary_index, invalid_requests_are_refused,
+    batch_gets_answer_in_key_order, filters_drop_items_but_keep_paging,
 );
 #[cfg(feature = "aws")]
 contract!(dynamodb =>
@@ -37,6 +38,7 @@ contract!(dynamodb =>
     deletes_return_the_old_item, sort_key_conditions, pages_cover_everything_once,
     cursors_are_bound_to_their_partition, transactions_are_all_or_nothing,
     expired_items_are_gone, secondary_index, invalid_requests_are_refused,
+    batch_gets_answer_in_key_order, filters_drop_items_but_keep_paging,
 );
 
 fn now() -> i64 {
@@ -458,4 +460,71 @@ async fn invalid_requests_are_refused(store: Arc<dyn ItemStore>) {
         store.transact(too_many).await,
         Err(StoreError::Invalid(_))
     ));
+}
+
+async fn batch_gets_answer_in_key_order(store: Arc<dyn ItemStore>) {
+    for i in 0..150 {
+        store
+            .put(item("P", &format!("{i:03}")).with("i", Value::N(i)), None)
+            .await
+            .unwrap();
+    }
+    store
+        .put(item("P", "expired").expiring_at(now() - 5), None)
+        .await
+        .unwrap();
+    let mut keys: Vec<Key> = (0..150)
+        .rev()
+        .map(|i| Key::new("P", format!("{i:03}")))
+        .collect();
+    keys.insert(3, Key::new("P", "missing"));
+    keys.insert(7, Key::new("P", "expired"));
+    keys.push(Key::new("P", "010"));
+    let got = store.batch_get(&keys).await.unwrap();
+    assert_eq!(got.len(), keys.len());
+    for (k, g) in keys.iter().zip(&got) {
+        match k.sk.as_str() {
+            "missing" | "expired" => assert!(g.is_none(), "{k:?}"),
+            sk => assert_eq!(
+                g.as_ref().unwrap().n("i").unwrap(),
+                sk.parse::<i64>().unwrap()
+            ),
+        }
+    }
+    assert!(store.batch_get(&[]).await.unwrap().is_empty());
+    let too_many: Vec<Key> = (0..1001).map(|i| Key::new("P", i.to_string())).collect();
+    assert!(matches!(
+        store.batch_get(&too_many).await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+async fn filters_drop_items_but_keep_paging(store: Arc<dyn ItemStore>) {
+    for i in 0..30 {
+        let mut tags = vec![Value::S("all".into())];
+        if i % 3 == 0 {
+            tags.push(Value::S("vip".into()));
+        }
+        let it = item("P", &format!("C#{i:02}"))
+            .with("tags", Value::L(tags))
+            .with("opted_in", Value::Bool(i % 2 == 0));
+        store.put(it, None).await.unwrap();
+    }
+    let vip = Some(Condition::Contains("tags".into(), Value::S("vip".into())));
+    let keys = collect(&*store, Query::partition("P").limit(4).filter(vip.clone())).await;
+    assert_eq!(keys.len(), 10);
+    let both = Some(Condition::And(vec![
+        vip.unwrap(),
+        Condition::Equals("opted_in".into(), Value::Bool(true)),
+    ]));
+    let keys = collect(&*store, Query::partition("P").limit(7).filter(both)).await;
+    let sks: Vec<_> = keys.iter().map(|k| k.sk.as_str()).collect();
+    assert_eq!(sks, ["C#00", "C#06", "C#12", "C#18", "C#24"]);
+    let none = Some(Condition::Contains(
+        "tags".into(),
+        Value::S("nobody".into()),
+    ));
+    assert!(collect(&*store, Query::partition("P").filter(none))
+        .await
+        .is_empty());
 }

@@ -1,5 +1,6 @@
 //! The blob store: objects by key, and short-lived links to download or upload one directly.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -44,6 +45,9 @@ impl std::fmt::Display for BlobKey {
     }
 }
 
+/// An object's bytes as a stream, for files too large to hold in memory.
+pub type BlobReader = Pin<Box<dyn tokio::io::AsyncRead + Send>>;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Blob {
     pub bytes: Bytes,
@@ -65,6 +69,12 @@ pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &BlobKey, bytes: Bytes, content_type: &str) -> Result<(), BlobError>;
 
     async fn get(&self, key: &BlobKey) -> Result<Option<Blob>, BlobError>;
+
+    /// The object's bytes from byte `from` on, streamed; `None` if there is no object.
+    async fn read_from(&self, key: &BlobKey, from: u64) -> Result<Option<BlobReader>, BlobError>;
+
+    /// The object's size in bytes; `None` if there is no object.
+    async fn size(&self, key: &BlobKey) -> Result<Option<u64>, BlobError>;
 
     /// Deleting a missing object is not an error.
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;

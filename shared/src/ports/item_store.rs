@@ -17,6 +17,9 @@ pub const RESERVED_ATTRIBUTES: [&str; 5] = ["pk", "sk", "gsi1pk", "gsi1sk", "ttl
 /// Most items one [`ItemStore::transact`] call may write (DynamoDB's limit).
 pub const MAX_TRANSACTION_WRITES: usize = 100;
 
+/// Most keys one [`ItemStore::batch_get`] call takes (adapters split them as the backend needs).
+pub const MAX_BATCH_GET: usize = 1000;
+
 /// Most items one [`Query`] page may hold.
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
@@ -174,6 +177,8 @@ pub enum Condition {
     LessThan(String, Value),
     /// The item exists and lacks the attribute.
     AttributeNotExists(String),
+    /// The item exists and the list attribute holds the value.
+    Contains(String, Value),
     And(Vec<Condition>),
     Or(Vec<Condition>),
 }
@@ -191,6 +196,9 @@ impl Condition {
                 .is_some_and(|cur| same_type(cur, v) && cur < v),
             Condition::AttributeNotExists(name) => {
                 current.is_some_and(|i| !i.attrs.contains_key(name))
+            }
+            Condition::Contains(name, v) => {
+                matches!(current.and_then(|i| i.attrs.get(name)), Some(Value::L(l)) if l.contains(v))
             }
             Condition::And(cs) => cs.iter().all(|c| c.holds(current)),
             Condition::Or(cs) => cs.iter().any(|c| c.holds(current)),
@@ -382,8 +390,11 @@ pub struct Query {
     pub sort: SortCondition,
     /// Ascending sort key when true.
     pub forward: bool,
+    /// Items read (up to `limit`), then those failing the filter dropped, as DynamoDB's
+    /// FilterExpression does: a page may hold fewer items than `limit` and still have a cursor.
     pub limit: u32,
     pub cursor: Option<Cursor>,
+    pub filter: Option<Condition>,
 }
 
 impl Query {
@@ -395,6 +406,7 @@ impl Query {
             forward: true,
             limit: 100,
             cursor: None,
+            filter: None,
         }
     }
 
@@ -427,6 +439,11 @@ impl Query {
 
     pub fn after(mut self, cursor: Option<Cursor>) -> Self {
         self.cursor = cursor;
+        self
+    }
+
+    pub fn filter(mut self, filter: Option<Condition>) -> Self {
+        self.filter = filter;
         self
     }
 
@@ -535,6 +552,10 @@ pub trait ItemStore: Send + Sync {
 
     async fn query(&self, query: Query) -> Result<Page, StoreError>;
 
+    /// Strongly consistent reads of up to [`MAX_BATCH_GET`] keys; the answer is in key order,
+    /// `None` where no live item is.
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError>;
+
     /// All writes or none, each with its own condition; at most [`MAX_TRANSACTION_WRITES`],
     /// no two on the same key.
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
@@ -559,6 +580,15 @@ pub fn check_transaction(writes: &[Write]) -> Result<(), StoreError> {
             Write::Update(u) => u.check()?,
             _ => {}
         }
+    }
+    Ok(())
+}
+
+pub fn check_batch_get(keys: &[Key]) -> Result<(), StoreError> {
+    if keys.len() > MAX_BATCH_GET {
+        return Err(StoreError::Invalid(format!(
+            "batch_get takes at most {MAX_BATCH_GET} keys"
+        )));
     }
     Ok(())
 }

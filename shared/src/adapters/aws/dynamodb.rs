@@ -4,12 +4,12 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
-    TimeToLiveSpecification, TransactWriteItem, Update as DdbUpdate,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValue,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update as DdbUpdate,
 };
 use aws_sdk_dynamodb::Client;
 
-use crate::ports::item_store::{check_transaction, now_epoch};
+use crate::ports::item_store::{check_batch_get, check_transaction, now_epoch};
 use crate::ports::{
     Change, Condition, Cursor, Index, Item, ItemStore, Key, Page, Query, SortCondition, StoreError,
     Update, Value, Write,
@@ -284,6 +284,11 @@ impl Expr {
                 let n = self.name(n);
                 format!("({live} AND attribute_not_exists({n}))")
             }
+            Condition::Contains(n, v) => {
+                let live = self.live(now);
+                let (n, v) = (self.name(n), self.value(to_av(v)));
+                format!("({live} AND contains({n}, {v}))")
+            }
             Condition::And(cs) | Condition::Or(cs) if cs.is_empty() => {
                 // An empty AND holds, an empty OR does not; DynamoDB has no literal for either.
                 let pk = self.name("pk");
@@ -295,6 +300,42 @@ impl Expr {
             }
             Condition::And(cs) => self.join(cs, " AND ", now),
             Condition::Or(cs) => self.join(cs, " OR ", now),
+        }
+    }
+
+    /// The same condition as a FilterExpression, which may not name key attributes: the item
+    /// exists (it was read) and is live (the query's own filter says so).
+    fn filter(&mut self, c: &Condition) -> String {
+        let ttl = self.name("ttl");
+        let always = format!("(attribute_exists({ttl}) OR attribute_not_exists({ttl}))");
+        let never = format!("(attribute_exists({ttl}) AND attribute_not_exists({ttl}))");
+        match c {
+            Condition::Exists => always,
+            Condition::NotExists => never,
+            Condition::Equals(n, v) => {
+                let (n, v) = (self.name(n), self.value(to_av(v)));
+                format!("{n} = {v}")
+            }
+            Condition::LessThan(n, v) => {
+                let (n, v) = (self.name(n), self.value(to_av(v)));
+                format!("{n} < {v}")
+            }
+            Condition::AttributeNotExists(n) => format!("attribute_not_exists({})", self.name(n)),
+            Condition::Contains(n, v) => {
+                let (n, v) = (self.name(n), self.value(to_av(v)));
+                format!("contains({n}, {v})")
+            }
+            Condition::And(cs) if cs.is_empty() => always,
+            Condition::Or(cs) if cs.is_empty() => never,
+            Condition::And(cs) | Condition::Or(cs) => {
+                let op = if matches!(c, Condition::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
+                let parts: Vec<String> = cs.iter().map(|c| self.filter(c)).collect();
+                format!("({})", parts.join(op))
+            }
         }
     }
 
@@ -466,7 +507,10 @@ impl ItemStore for DynamoItemStore {
         }
         let ttl = expr.name("ttl");
         let nowv = expr.now(now);
-        let filter = format!("attribute_not_exists({ttl}) OR {ttl} > {nowv}");
+        let mut filter = format!("(attribute_not_exists({ttl}) OR {ttl} > {nowv})");
+        if let Some(f) = &query.filter {
+            filter = format!("{filter} AND {}", expr.filter(f));
+        }
         let mut req = self
             .client
             .query()
@@ -493,6 +537,58 @@ impl ItemStore for DynamoItemStore {
             .map(|k| cursor_from_av(k, query.index))
             .transpose()?;
         Ok(Page { items, next })
+    }
+
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        check_batch_get(keys)?;
+        let now = now_epoch();
+        let mut found: HashMap<Key, Item> = HashMap::new();
+        // BatchGetItem takes 100 distinct keys per call.
+        let mut unique: Vec<&Key> = keys.iter().collect();
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(100) {
+            let mut pending: Vec<Av> = chunk.iter().map(|k| key_av(k)).collect();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(invalid)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    let item = item_from_av(item)?;
+                    if item.is_live(now) {
+                        found.insert(item.key.clone(), item);
+                    }
+                }
+                if let Some(rest) = out.unprocessed_keys().and_then(|u| u.get(&self.table)) {
+                    pending = rest.keys().to_vec();
+                }
+                if !pending.is_empty() {
+                    // Throttled keys come back unprocessed: back off before asking again.
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Throttled);
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt.min(6)))
+                        .await;
+                }
+            }
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use url::Url;
 
 use crate::ports::blob_store::check_link_ttl;
-use crate::ports::{Blob, BlobError, BlobKey, BlobStore};
+use crate::ports::{Blob, BlobError, BlobKey, BlobReader, BlobStore};
 
 /// The blob store on S3; links are SigV4 presigned URLs. Encryption at rest is the bucket's
 /// default (SSE-KMS, template.yaml); objects hold field-encrypted data where it is personal.
@@ -85,6 +85,43 @@ impl BlobStore for S3BlobStore {
             bytes,
             content_type,
         }))
+    }
+
+    async fn read_from(&self, key: &BlobKey, from: u64) -> Result<Option<BlobReader>, BlobError> {
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key.as_str());
+        let request = if from > 0 {
+            request.range(format!("bytes={from}-"))
+        } else {
+            request
+        };
+        match request.send().await {
+            Ok(out) => Ok(Some(Box::pin(out.body.into_async_read()))),
+            Err(SdkError::ServiceError(se)) if se.err().is_no_such_key() => Ok(None),
+            // Reading from the end of an object: S3 answers 416, we answer an empty stream.
+            Err(SdkError::ServiceError(se)) if se.raw().status().as_u16() == 416 => {
+                Ok(Some(Box::pin(tokio::io::empty())))
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    async fn size(&self, key: &BlobKey) -> Result<Option<u64>, BlobError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
+            Err(SdkError::ServiceError(se)) if se.err().is_not_found() => Ok(None),
+            Err(e) => Err(classify(e)),
+        }
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {

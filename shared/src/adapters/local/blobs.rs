@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::http::{Problem, ProblemType};
 use crate::ports::blob_store::check_link_ttl;
-use crate::ports::{Blob, BlobError, BlobKey, BlobStore};
+use crate::ports::{Blob, BlobError, BlobKey, BlobReader, BlobStore};
 
 /// Where the local runner serves blob links.
 pub const LINK_PATH: &str = "/local-blobs";
@@ -261,6 +261,27 @@ impl BlobStore for FileBlobStore {
             bytes,
             content_type,
         }))
+    }
+
+    async fn read_from(&self, key: &BlobKey, from: u64) -> Result<Option<BlobReader>, BlobError> {
+        use tokio::io::AsyncSeekExt;
+        let mut file = match tokio::fs::File::open(self.object_path(key)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(e)),
+        };
+        file.seek(std::io::SeekFrom::Start(from))
+            .await
+            .map_err(io_err)?;
+        Ok(Some(Box::pin(file)))
+    }
+
+    async fn size(&self, key: &BlobKey) -> Result<Option<u64>, BlobError> {
+        match tokio::fs::metadata(self.object_path(key)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(e)),
+        }
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::Db;
-use crate::ports::item_store::{check_transaction, now_epoch};
+use crate::ports::item_store::{check_batch_get, check_transaction, now_epoch};
 use crate::ports::{
     Attrs, Condition, Cursor, Index, Item, ItemStore, Key, Page, Query, SortCondition, StoreError,
     Update, Write,
@@ -68,14 +68,11 @@ fn decode(raw: RawRow) -> Result<Item, StoreError> {
 
 fn live_item(c: &Connection, key: &Key, now: i64) -> Result<Option<Item>, StoreError> {
     let raw = c
-        .query_row(
-            &format!(
-                "SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2 \
-                 AND (expires_at IS NULL OR expires_at > ?3)"
-            ),
-            params![key.pk, key.sk, now],
-            row_to_item,
-        )
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?2 \
+             AND (expires_at IS NULL OR expires_at > ?3)"
+        ))?
+        .query_row(params![key.pk, key.sk, now], row_to_item)
         .optional()?;
     raw.map(decode).transpose()
 }
@@ -83,26 +80,24 @@ fn live_item(c: &Connection, key: &Key, now: i64) -> Result<Option<Item>, StoreE
 fn write_item(c: &Connection, item: &Item) -> Result<(), StoreError> {
     let attrs = serde_json::to_vec(&item.attrs)
         .map_err(|e| StoreError::Invalid(format!("attributes: {e}")))?;
-    c.execute(
+    c.prepare_cached(
         "INSERT OR REPLACE INTO items (pk, sk, gsi1pk, gsi1sk, expires_at, attrs) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            item.key.pk,
-            item.key.sk,
-            item.gsi1.as_ref().map(|g| &g.pk),
-            item.gsi1.as_ref().map(|g| &g.sk),
-            item.expires_at,
-            attrs
-        ],
-    )?;
+    )?
+    .execute(params![
+        item.key.pk,
+        item.key.sk,
+        item.gsi1.as_ref().map(|g| &g.pk),
+        item.gsi1.as_ref().map(|g| &g.sk),
+        item.expires_at,
+        attrs
+    ])?;
     Ok(())
 }
 
 fn remove_item(c: &Connection, key: &Key) -> Result<(), StoreError> {
-    c.execute(
-        "DELETE FROM items WHERE pk = ?1 AND sk = ?2",
-        params![key.pk, key.sk],
-    )?;
+    c.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")?
+        .execute(params![key.pk, key.sk])?;
     Ok(())
 }
 
@@ -226,6 +221,9 @@ fn run_query(c: &Connection, q: &Query, now: i64) -> Result<Page, StoreError> {
         }),
         _ => None,
     };
+    if let Some(filter) = &q.filter {
+        items.retain(|i| filter.holds(Some(i)));
+    }
     Ok(Page { items, next })
 }
 
@@ -280,6 +278,17 @@ impl ItemStore for SqliteItemStore {
         query.check()?;
         self.db
             .call(move |c| run_query(c, &query, now_epoch()))
+            .await
+    }
+
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        check_batch_get(keys)?;
+        let keys = keys.to_vec();
+        self.db
+            .call(move |c| {
+                let now = now_epoch();
+                keys.iter().map(|k| live_item(c, k, now)).collect()
+            })
             .await
     }
 
