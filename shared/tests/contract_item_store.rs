@@ -510,11 +510,11 @@ async fn filters_drop_items_but_keep_paging(store: Arc<dyn ItemStore>) {
             .with("opted_in", Value::Bool(i % 2 == 0));
         store.put(it, None).await.unwrap();
     }
-    let vip = Some(Condition::Contains("tags".into(), Value::S("vip".into())));
-    let keys = collect(&*store, Query::partition("P").limit(4).filter(vip.clone())).await;
+    let vip = Condition::Contains("tags".into(), Value::S("vip".into()));
+    let keys = collect(&*store, Query::partition("P").limit(4).filter(Some(vip.clone()))).await;
     assert_eq!(keys.len(), 10);
     let both = Some(Condition::And(vec![
-        vip.unwrap(),
+        vip,
         Condition::Equals("opted_in".into(), Value::Bool(true)),
     ]));
     let keys = collect(&*store, Query::partition("P").limit(7).filter(both)).await;
