@@ -511,7 +511,11 @@ async fn filters_drop_items_but_keep_paging(store: Arc<dyn ItemStore>) {
         store.put(it, None).await.unwrap();
     }
     let vip = Condition::Contains("tags".into(), Value::S("vip".into()));
-    let keys = collect(&*store, Query::partition("P").limit(4).filter(Some(vip.clone()))).await;
+    let keys = collect(
+        &*store,
+        Query::partition("P").limit(4).filter(Some(vip.clone())),
+    )
+    .await;
     assert_eq!(keys.len(), 10);
     let both = Some(Condition::And(vec![
         vip,

@@ -3,7 +3,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::text::bounded_text;
-use super::{AccountId, Email, Invalid, Timestamp};
+use super::{AccountId, Email, Invalid, Region, Timestamp};
 
 /// The name a business signs up under: 1 to 200 characters, trimmed. It may be a person's
 /// name (sole traders), so it is stored encrypted like any personal field.
@@ -58,6 +58,8 @@ pub struct Account {
     pub id: AccountId,
     pub business_name: BusinessName,
     pub email: Email,
+    /// Reads phone numbers written without `+` (contact uploads, the API).
+    pub default_region: Option<Region>,
     pub state: AccountState,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

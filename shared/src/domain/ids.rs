@@ -67,6 +67,16 @@ prefixed_id!(
     ApiKeyId,
     "key_"
 );
+prefixed_id!(
+    /// A contact of a business: our own id, whatever the contact's phone or BSUID.
+    ContactId,
+    "con_"
+);
+prefixed_id!(
+    /// A contact import (an uploaded CSV file and its processing).
+    ImportId,
+    "imp_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -3,18 +3,24 @@
 
 mod account;
 mod api_key;
+mod contact;
 mod email;
 mod ids;
 mod number;
 mod phone;
+mod region;
 mod text;
 
 pub use account::{Account, AccountState, BusinessName};
 pub use api_key::{ApiKey, ApiKeyName, ApiKeySecret, ApiKeyStatus};
+pub use contact::{
+    check_tag_count, Attributes, Bsuid, Consent, Contact, ContactName, OptOut, Tag, Tags,
+};
 pub use email::Email;
-pub use ids::{AccountId, ApiKeyId};
+pub use ids::{AccountId, ApiKeyId, ContactId, ImportId};
 pub use number::{AccessToken, PhoneNumberId, WabaId, WhatsAppNumber};
 pub use phone::PhoneNumber;
+pub use region::Region;
 
 /// Why a value was refused; the message is safe to show to the caller and never repeats
 /// the value itself.

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use super::Invalid;
+use super::{Invalid, Region};
 
 /// A phone number in E.164 form (`+` and up to 15 digits), checked against the numbering plan
 /// of its country. Input without `+` is read in `default_region` if one is given.
@@ -8,17 +8,19 @@ use super::Invalid;
 pub struct PhoneNumber(String);
 
 impl PhoneNumber {
-    pub fn parse(
-        input: &str,
-        default_region: Option<phonenumber::country::Id>,
-    ) -> Result<Self, Invalid> {
-        let err =
-            || Invalid::new("must be a phone number in international form, like +14155550123");
+    pub fn parse(input: &str, default_region: Option<Region>) -> Result<Self, Invalid> {
+        let err = || Invalid::new("must be a valid phone number, like +447700900123");
         let trimmed = input.trim();
         if trimmed.is_empty() || trimmed.len() > 32 {
             return Err(err());
         }
-        let parsed = phonenumber::parse(default_region, trimmed).map_err(|_| err())?;
+        if default_region.is_none() && !trimmed.starts_with('+') {
+            return Err(Invalid::new(
+                "has no +country code and the account has no default_region to read it in",
+            ));
+        }
+        let parsed =
+            phonenumber::parse(default_region.map(Region::id), trimmed).map_err(|_| err())?;
         if !phonenumber::is_valid(&parsed) {
             return Err(err());
         }
@@ -74,10 +76,17 @@ mod tests {
     fn parses_international_and_regional_forms() {
         let n = PhoneNumber::parse("+44 20 7946 0958", None).unwrap();
         assert_eq!(n.e164(), "+442079460958");
-        let n = PhoneNumber::parse("020 7946 0958", Some(phonenumber::country::Id::GB)).unwrap();
+        let gb = Region::parse("GB").unwrap();
+        let n = PhoneNumber::parse("020 7946 0958", Some(gb)).unwrap();
         assert_eq!(n.digits(), "442079460958");
         assert!(PhoneNumber::parse("12", None).is_err());
         assert!(PhoneNumber::parse("not a number", None).is_err());
+        let no_region = PhoneNumber::parse("020 7946 0958", None).unwrap_err();
+        assert!(no_region.0.contains("default_region"));
+        assert!(
+            PhoneNumber::parse("+999 123 456 789", None).is_err(),
+            "no such country code"
+        );
     }
 
     #[test]

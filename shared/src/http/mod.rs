@@ -2,11 +2,13 @@
 //! strict JSON bodies, request logging without personal data, pagination parameters.
 
 mod json;
+mod nullable;
 mod page;
 mod problem;
 mod trace;
 
 pub use json::ApiJson;
+pub use nullable::nullable;
 pub use page::{PageParams, PageResponse};
 pub use problem::{Problem, ProblemType};
 pub use trace::{fallback, method_not_allowed, standard_layers};

@@ -3,7 +3,7 @@
 use super::{from_millis, to_millis, App, ServiceError};
 use crate::domain::{
     now, Account, AccountId, AccountState, ApiKey, ApiKeyId, ApiKeyName, ApiKeySecret,
-    BusinessName, Email,
+    BusinessName, Email, Region,
 };
 use crate::ports::{Condition, Cursor, Item, Query, StoreError, Update, Value, Write};
 use crate::table;
@@ -13,6 +13,7 @@ const ENTITY: &str = "account";
 pub struct NewAccount {
     pub business_name: BusinessName,
     pub email: Email,
+    pub default_region: Option<Region>,
 }
 
 /// A correction of the account's own details; `None` leaves a field as it is.
@@ -20,6 +21,8 @@ pub struct NewAccount {
 pub struct AccountChanges {
     pub business_name: Option<BusinessName>,
     pub email: Option<Email>,
+    /// `Some(None)` clears it.
+    pub default_region: Option<Option<Region>>,
 }
 
 /// Who is calling: the tenant and the key it used.
@@ -42,6 +45,7 @@ impl App {
             id: id.clone(),
             business_name: new.business_name,
             email: new.email,
+            default_region: new.default_region,
             state: AccountState::Active,
             created_at: at,
             updated_at: at,
@@ -83,6 +87,11 @@ impl App {
         if let Some(email) = &changes.email {
             let sealed = self.seal(id, ENTITY, &key, "email", email.as_str()).await?;
             update = update.set("email", sealed);
+        }
+        match changes.default_region {
+            Some(Some(r)) => update = update.set("default_region", Value::S(r.as_str().into())),
+            Some(None) => update = update.remove("default_region"),
+            None => {}
         }
         let item = self
             .items
@@ -260,12 +269,16 @@ impl App {
         let email = self
             .seal(&account.id, ENTITY, &key, "email", account.email.as_str())
             .await?;
-        Ok(Item::new(key)
+        let item = Item::new(key)
             .with("business_name", name)
             .with("email", email)
             .with("state", Value::S(account.state.as_str().into()))
             .with("created_at", Value::N(to_millis(account.created_at)))
-            .with("updated_at", Value::N(to_millis(account.updated_at))))
+            .with("updated_at", Value::N(to_millis(account.updated_at)));
+        Ok(match account.default_region {
+            Some(r) => item.with("default_region", Value::S(r.as_str().into())),
+            None => item,
+        })
     }
 
     async fn account_from_item(
@@ -279,6 +292,11 @@ impl App {
             id: id.clone(),
             business_name: BusinessName::parse(&name).map_err(corrupt)?,
             email: Email::parse(&email).map_err(corrupt)?,
+            default_region: item
+                .opt_s("default_region")
+                .map(Region::parse)
+                .transpose()
+                .map_err(corrupt)?,
             state: AccountState::parse(item.s("state")?)
                 .ok_or_else(|| StoreError::Corrupt("unknown account state".into()))?,
             created_at: from_millis(item.n("created_at")?)?,

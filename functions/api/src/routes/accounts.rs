@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use shared::domain::{Account, AccountState, ApiKeyName, BusinessName, Email, Timestamp};
+use shared::domain::{Account, AccountState, ApiKeyName, BusinessName, Email, Region, Timestamp};
 use shared::http::{ApiJson, Problem};
 use shared::services::{AccountChanges, App, Fields, NewAccount};
 
@@ -15,6 +15,7 @@ use crate::Caller;
 pub struct SignupRequest {
     business_name: String,
     email: String,
+    default_region: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -31,6 +32,7 @@ pub struct AccountView {
     id: String,
     business_name: String,
     email: String,
+    default_region: Option<String>,
     state: AccountState,
     #[serde(with = "time::serde::rfc3339")]
     created_at: Timestamp,
@@ -44,6 +46,7 @@ impl From<Account> for AccountView {
             id: a.id.to_string(),
             business_name: a.business_name.as_str().to_owned(),
             email: a.email.as_str().to_owned(),
+            default_region: a.default_region.map(|r| r.as_str().to_owned()),
             state: a.state,
             created_at: a.created_at,
             updated_at: a.updated_at,
@@ -58,10 +61,17 @@ pub async fn signup(
     let mut f = Fields::new();
     let business_name = f.check("business_name", BusinessName::parse(&req.business_name));
     let email = f.check("email", Email::parse(&req.email));
+    let region = req
+        .default_region
+        .map(|r| f.check("default_region", Region::parse(&r)));
     let new = f.finish(|| {
         Some(NewAccount {
             business_name: business_name?,
             email: email?,
+            default_region: match region {
+                None => None,
+                Some(r) => Some(r?),
+            },
         })
     })?;
     let first_key = ApiKeyName::parse("default").map_err(|e| Problem::internal(&e))?;
@@ -89,6 +99,9 @@ pub async fn show(
 pub struct AccountPatch {
     business_name: Option<String>,
     email: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "shared::http::nullable")]
+    default_region: Option<Option<String>>,
 }
 
 pub async fn update(
@@ -101,10 +114,18 @@ pub async fn update(
         .business_name
         .map(|n| f.check("business_name", BusinessName::parse(&n)));
     let email = req.email.map(|e| f.check("email", Email::parse(&e)));
+    let region = req
+        .default_region
+        .map(|r| r.map(|r| f.check("default_region", Region::parse(&r))));
     let changes = f.finish(|| {
         Some(AccountChanges {
             business_name: business_name.flatten(),
             email: email.flatten(),
+            default_region: match region {
+                None => None,
+                Some(None) => Some(None),
+                Some(Some(r)) => Some(Some(r?)),
+            },
         })
     })?;
     Ok(Json(
