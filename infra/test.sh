@@ -30,6 +30,9 @@ step "cfn-lint template.yaml"
 step "cargo test (local and AWS adapters, end-to-end)"
 cargo test --workspace --all-features --locked
 
+step "the API's HTTP tests again, on the AWS adapters (DynamoDB Local, moto)"
+WHATATALK_TEST_BACKEND=aws cargo test -p api --all-features --locked
+
 step "the local runner builds without the AWS SDK and answers /health"
 infra/scripts/smoke-local.sh
 

@@ -8,11 +8,15 @@
 //! | API key lookup (by hash) | `APIKEYHASH#{sha256}` | `APIKEYHASH` |
 //! | WhatsApp number | `ACCOUNT#{account_id}` | `NUMBER#{phone_number_id}` |
 //! | number routing (webhook → tenant) | `ROUTE#{phone_number_id}` | `ROUTE` |
+//! | contact | `ACCOUNT#{account_id}` | `CONTACT#{contact_id}` |
+//! | contact lookup (blind index of phone or BSUID) | `ACCOUNT#{account_id}` | `CONTACTKEY#{kind}#{hmac}` |
+//! | consent record (history) | `ACCOUNT#{account_id}` | `CONSENT#{contact_id}#{record_id}` |
+//! | contact import | `ACCOUNT#{account_id}` | `IMPORT#{import_id}` |
 //!
 //! Everything a tenant owns lives under its `ACCOUNT#` partition except the global lookups
 //! (API key hashes, number routes), which carry the account id as an attribute.
 
-use crate::domain::{AccountId, ApiKeyId, PhoneNumberId};
+use crate::domain::{AccountId, ApiKeyId, ContactId, ImportId, PhoneNumberId};
 use crate::ports::Key;
 
 pub fn account_partition(account: &AccountId) -> String {
@@ -45,4 +49,33 @@ pub fn number(account: &AccountId, id: &PhoneNumberId) -> Key {
 
 pub fn number_route(id: &PhoneNumberId) -> Key {
     Key::new(format!("ROUTE#{id}"), "ROUTE")
+}
+
+pub const CONTACT_PREFIX: &str = "CONTACT#";
+
+pub fn contact(account: &AccountId, id: &ContactId) -> Key {
+    Key::new(account_partition(account), format!("{CONTACT_PREFIX}{id}"))
+}
+
+/// `kind` names the value space of the blind index (`phone`, `bsuid`).
+pub fn contact_lookup(account: &AccountId, kind: &str, blind_index: &str) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("CONTACTKEY#{kind}#{blind_index}"),
+    )
+}
+
+pub fn consent_prefix(id: &ContactId) -> String {
+    format!("CONSENT#{id}#")
+}
+
+pub fn consent_record(account: &AccountId, id: &ContactId, record: &str) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("{}{record}", consent_prefix(id)),
+    )
+}
+
+pub fn import(account: &AccountId, id: &ImportId) -> Key {
+    Key::new(account_partition(account), format!("IMPORT#{id}"))
 }

@@ -14,3 +14,64 @@ pub fn local_app(dir: &Path) -> App {
             .ports,
     )
 }
+
+/// An [`App`] on the AWS adapters against the emulators of `infra/test.sh`, with its own
+/// table, key, bucket and queues. Returns the clients and settings too, for raw inspection.
+#[cfg(feature = "aws")]
+pub async fn aws_app() -> (
+    App,
+    crate::adapters::aws::AwsClients,
+    crate::adapters::aws::AwsSettings,
+) {
+    use crate::adapters::aws::{self, AwsClients, AwsSettings, DynamoItemStore, SqsQueue};
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok_and(|v| v.starts_with("http://127.0.0.1")),
+        "the AWS adapters are tested against local emulators: run infra/test.sh"
+    );
+    let clients = AwsClients::from_env(true).await;
+    let name = |p: &str| format!("{p}-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let table = name("table");
+    DynamoItemStore::create_table(&clients.dynamodb, &table)
+        .await
+        .expect("create table");
+    let key = clients.kms.create_key().send().await.expect("create key");
+    let bucket = name("bucket");
+    clients
+        .s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create bucket");
+    let (send_queue_url, _) =
+        SqsQueue::create_with_dead_letter_queue(&clients.sqs, &name("sends"), 5)
+            .await
+            .expect("create queue");
+    let (job_queue_url, _) =
+        SqsQueue::create_with_dead_letter_queue(&clients.sqs, &name("jobs"), 5)
+            .await
+            .expect("create queue");
+    let settings = AwsSettings {
+        table,
+        kms_key_id: key
+            .key_metadata()
+            .map(|m| m.key_id().to_owned())
+            .expect("key id"),
+        bucket,
+        send_queue_url,
+        job_queue_url,
+        s3_path_style: true,
+    };
+    let app = App::new(aws::ports(&clients, &settings));
+    (app, clients, settings)
+}
+
+/// The backend the HTTP tests run on: local unless `WHATATALK_TEST_BACKEND=aws` (set by
+/// `infra/test.sh` for a second run of the same tests).
+pub async fn test_app(dir: &Path) -> App {
+    #[cfg(feature = "aws")]
+    if std::env::var("WHATATALK_TEST_BACKEND").is_ok_and(|b| b == "aws") {
+        return aws_app().await.0;
+    }
+    local_app(dir)
+}

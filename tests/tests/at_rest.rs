@@ -59,8 +59,8 @@ async fn sqlite_files_hold_no_personal_bytes() {
 async fn dynamodb_table_holds_no_personal_bytes() {
     use aws_sdk_dynamodb::types::AttributeValue;
 
-    let (app, clients, settings) = support::aws::app().await;
-    let client = Client::new(support::serve(app).await);
+    let (app, clients, settings) = shared::testing::aws_app().await;
+    let client = Client::new(support::serve(std::sync::Arc::new(app)).await);
     let secrets = Secrets::fresh();
     let key = sign_up_and_connect(&client, &secrets).await;
     let (_, me) = client.get("/v1/account", &key).await;

@@ -30,10 +30,17 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/numbers/{phone_number_id}"),
     ("PATCH", "/v1/numbers/{phone_number_id}"),
     ("DELETE", "/v1/numbers/{phone_number_id}"),
+    ("POST", "/v1/contacts"),
+    ("GET", "/v1/contacts"),
+    ("GET", "/v1/contacts/{contact_id}"),
+    ("PATCH", "/v1/contacts/{contact_id}"),
+    ("DELETE", "/v1/contacts/{contact_id}"),
+    ("POST", "/v1/contacts/{contact_id}/tags"),
+    ("DELETE", "/v1/contacts/{contact_id}/tags"),
 ];
 
 pub fn router(app: Arc<App>) -> Router {
-    use routes::{accounts, api_keys, numbers};
+    use routes::{accounts, api_keys, contacts, numbers};
     let routes = Router::new()
         .route("/health", get(routes::health))
         .route("/v1/signup", post(accounts::signup))
@@ -49,6 +56,17 @@ pub fn router(app: Arc<App>) -> Router {
             get(numbers::show)
                 .merge(patch(numbers::update))
                 .delete(numbers::disconnect),
+        )
+        .route("/v1/contacts", post(contacts::create).get(contacts::list))
+        .route(
+            "/v1/contacts/{contact_id}",
+            get(contacts::show)
+                .merge(patch(contacts::update))
+                .delete(contacts::delete),
+        )
+        .route(
+            "/v1/contacts/{contact_id}/tags",
+            post(contacts::add_tags).delete(contacts::remove_tags),
         )
         .with_state(app);
     shared::http::standard_layers(routes, BODY_LIMIT)

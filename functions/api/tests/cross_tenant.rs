@@ -19,18 +19,31 @@ async fn tenant_a_never_reaches_tenant_b() {
         .post("/v1/api-keys", &b.key, json!({"name": "b-spare"}))
         .await;
     let b_key_id = b_extra_key["id"].as_str().unwrap().to_owned();
+    let (_, b_contact) = api
+        .post(
+            "/v1/contacts",
+            &b.key,
+            json!({"phone": "+447911123456", "name": "Tenant B's customer"}),
+        )
+        .await;
+    let b_contact_id = b_contact["id"].as_str().unwrap().to_owned();
 
     let mut visited = 0;
     for (method, template) in api::ROUTES.iter().filter(|(_, p)| p.contains('{')) {
         let path = template
             .replace("{key_id}", &b_key_id)
-            .replace("{phone_number_id}", "222000222");
+            .replace("{phone_number_id}", "222000222")
+            .replace("{contact_id}", &b_contact_id);
         assert!(
             !path.contains('{'),
             "teach this test an id of B's for {template}"
         );
         let method = Method::from_bytes(method.as_bytes()).unwrap();
-        let body = matches!(method, Method::POST | Method::PATCH).then(|| json!({}));
+        let body = match (method.as_str(), *template) {
+            (_, p) if p.ends_with("/tags") => Some(json!({"tags": ["x"]})),
+            ("POST" | "PATCH", _) => Some(json!({})),
+            _ => None,
+        };
         let (status, problem) = api.call(method.clone(), &path, Some(&a.key), body).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {problem}");
         assert_eq!(problem_type(&problem), "not-found");
@@ -54,7 +67,17 @@ async fn tenant_a_never_reaches_tenant_b() {
         .iter()
         .any(|k| k["id"] == b_key_id.as_str() && k["status"] == "active"));
     // A's own listings show nothing of B's.
-    for list in ["/v1/numbers", "/v1/api-keys", "/v1/account"] {
+    let (s, _) = api
+        .get(&format!("/v1/contacts/{b_contact_id}"), &b.key)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    for list in [
+        "/v1/numbers",
+        "/v1/api-keys",
+        "/v1/account",
+        "/v1/contacts",
+        "/v1/contacts?phone=%2B447911123456",
+    ] {
         let (_, body) = api.get(list, &a.key).await;
         let text = body.to_string();
         assert!(

@@ -57,3 +57,28 @@ where
         Ok(ApiJson(value))
     }
 }
+
+/// Query parameters, strictly: unknown parameters and bad values are a `malformed-request`
+/// problem (axum's own `Query` answers plain text).
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Problem> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(ApiQuery)
+            .map_err(|e| {
+                Problem::new(ProblemType::MalformedRequest)
+                    .with_detail(format!("Invalid query parameters: {e}"))
+            })
+    }
+}

@@ -7,7 +7,7 @@ mod page;
 mod problem;
 mod trace;
 
-pub use json::ApiJson;
+pub use json::{ApiJson, ApiQuery};
 pub use nullable::nullable;
 pub use page::{PageParams, PageResponse};
 pub use problem::{Problem, ProblemType};

@@ -18,13 +18,15 @@ pub enum ProblemType {
     MethodNotAllowed,
     NumberAlreadyConnected,
     LastApiKey,
+    ContactExists,
+    ContactChanged,
     InvalidCursor,
     Internal,
     Unavailable,
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 13] = [
+    pub const ALL: [ProblemType; 15] = [
         ProblemType::MalformedRequest,
         ProblemType::ValidationFailed,
         ProblemType::UnsupportedMediaType,
@@ -35,6 +37,8 @@ impl ProblemType {
         ProblemType::MethodNotAllowed,
         ProblemType::NumberAlreadyConnected,
         ProblemType::LastApiKey,
+        ProblemType::ContactExists,
+        ProblemType::ContactChanged,
         ProblemType::InvalidCursor,
         ProblemType::Internal,
         ProblemType::Unavailable,
@@ -52,6 +56,8 @@ impl ProblemType {
             ProblemType::MethodNotAllowed => "method-not-allowed",
             ProblemType::NumberAlreadyConnected => "number-already-connected",
             ProblemType::LastApiKey => "last-api-key",
+            ProblemType::ContactExists => "contact-exists",
+            ProblemType::ContactChanged => "contact-changed",
             ProblemType::InvalidCursor => "invalid-cursor",
             ProblemType::Internal => "internal-error",
             ProblemType::Unavailable => "service-unavailable",
@@ -68,7 +74,10 @@ impl ProblemType {
             ProblemType::LinkInvalid => StatusCode::FORBIDDEN,
             ProblemType::NotFound => StatusCode::NOT_FOUND,
             ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ProblemType::NumberAlreadyConnected | ProblemType::LastApiKey => StatusCode::CONFLICT,
+            ProblemType::NumberAlreadyConnected
+            | ProblemType::LastApiKey
+            | ProblemType::ContactExists
+            | ProblemType::ContactChanged => StatusCode::CONFLICT,
             ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ProblemType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -86,6 +95,8 @@ impl ProblemType {
             ProblemType::MethodNotAllowed => "This method is not allowed on this resource.",
             ProblemType::NumberAlreadyConnected => "This WhatsApp number is already connected.",
             ProblemType::LastApiKey => "The last active API key cannot be revoked.",
+            ProblemType::ContactExists => "A contact with this phone or user id exists.",
+            ProblemType::ContactChanged => "The contact changed while this request ran; retry.",
             ProblemType::InvalidCursor => "The pagination cursor is invalid.",
             ProblemType::Internal => "Something went wrong on our side.",
             ProblemType::Unavailable => "A backing service is unavailable; retry later.",
@@ -186,6 +197,11 @@ impl From<crate::services::ServiceError> for Problem {
             E::NumberAlreadyConnected => Problem::new(ProblemType::NumberAlreadyConnected),
             E::LastApiKey => Problem::new(ProblemType::LastApiKey)
                 .with_detail("Create another key first, then revoke this one."),
+            E::ContactExists { existing_id } => Problem::new(ProblemType::ContactExists).with(
+                "existing_id",
+                serde_json::Value::String(existing_id.to_string()),
+            ),
+            E::ContactChanged => Problem::new(ProblemType::ContactChanged),
             E::Store(StoreError::InvalidCursor) => Problem::new(ProblemType::InvalidCursor),
             E::Store(StoreError::Throttled | StoreError::Unavailable(_))
             | E::Crypto(CryptoError::Vault(crate::ports::VaultError::Unavailable(_))) => {

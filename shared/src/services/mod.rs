@@ -2,11 +2,15 @@
 //! and the local runner. Each module adds methods to [`App`].
 
 mod accounts;
+mod contacts;
 mod numbers;
 
 use std::sync::Arc;
 
 pub use accounts::{AccountChanges, NewAccount, Principal};
+pub use contacts::{
+    ConsentInput, ConsentRecord, ContactChanges, ContactFilter, DeletionReceipt, NewContact,
+};
 pub use numbers::{NewNumber, NumberChanges};
 
 use crate::crypto::{CachePolicy, CryptoError, FieldRef, Keyring};
@@ -107,10 +111,25 @@ pub enum ServiceError {
     NumberAlreadyConnected,
     #[error("the last active API key cannot be revoked")]
     LastApiKey,
+    #[error("another contact has this phone or user id")]
+    ContactExists {
+        existing_id: crate::domain::ContactId,
+    },
+    #[error("the contact was changed by another request")]
+    ContactChanged,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+}
+
+impl ServiceError {
+    pub fn invalid(field: &str, message: &str) -> Self {
+        ServiceError::Invalid(vec![FieldError {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        }])
+    }
 }
 
 /// Collects parse results field by field, so a caller hears about every bad field at once.
@@ -142,6 +161,17 @@ impl Fields {
             field: field.to_owned(),
             message: message.to_owned(),
         });
+    }
+
+    /// An optional field inside [`Fields::finish`]: not given (`None`) stays `None`, given and
+    /// parsed (`Some(Some(v))`) is `Some(v)`; given and failed (`Some(None)`) cannot reach
+    /// `finish`'s builder, and gives `None` to its `?`.
+    pub fn given<T>(field: Option<Option<T>>) -> Option<Option<T>> {
+        match field {
+            None => Some(None),
+            Some(Some(v)) => Some(Some(v)),
+            Some(None) => None,
+        }
     }
 
     /// `Ok(value)` when every field parsed; the value is built only then.

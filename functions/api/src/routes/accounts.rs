@@ -68,10 +68,7 @@ pub async fn signup(
         Some(NewAccount {
             business_name: business_name?,
             email: email?,
-            default_region: match region {
-                None => None,
-                Some(r) => Some(r?),
-            },
+            default_region: Fields::given(region)?,
         })
     })?;
     let first_key = ApiKeyName::parse("default").map_err(|e| Problem::internal(&e))?;

@@ -1,12 +1,12 @@
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use shared::domain::{ApiKey, ApiKeyId, ApiKeyName, ApiKeyStatus, Timestamp};
-use shared::http::{ApiJson, PageParams, PageResponse, Problem};
+use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem};
 use shared::services::{App, Fields};
 
 use crate::Caller;
@@ -76,7 +76,7 @@ pub async fn create(
 pub async fn list(
     State(app): State<Arc<App>>,
     Caller(me): Caller,
-    Query(page): Query<PageParams>,
+    ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<PageResponse<ApiKeyView>>, Problem> {
     let (keys, next) = app
         .api_keys(&me.account_id, page.limit()?, page.cursor()?)

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod contacts;
 pub mod numbers;
 
 use axum::Json;

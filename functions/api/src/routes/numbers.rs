@@ -1,12 +1,12 @@
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use shared::domain::{AccessToken, PhoneNumber, PhoneNumberId, Timestamp, WabaId, WhatsAppNumber};
-use shared::http::{ApiJson, PageParams, PageResponse, Problem};
+use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem};
 use shared::services::{App, Fields, NewNumber, NumberChanges};
 
 use crate::Caller;
@@ -81,7 +81,7 @@ pub async fn connect(
 pub async fn list(
     State(app): State<Arc<App>>,
     Caller(me): Caller,
-    Query(page): Query<PageParams>,
+    ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<PageResponse<NumberView>>, Problem> {
     let (numbers, next) = app
         .numbers(&me.account_id, page.limit()?, page.cursor()?)

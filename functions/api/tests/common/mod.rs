@@ -21,7 +21,7 @@ pub struct Tenant {
 
 pub async fn spawn() -> TestApi {
     let dir = tempfile::tempdir().unwrap();
-    let app = Arc::new(shared::testing::local_app(dir.path()));
+    let app = Arc::new(shared::testing::test_app(dir.path()).await);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, api::router(app)).await });

@@ -1,0 +1,731 @@
+//! Contacts: one per phone (or BSUID) per tenant, personal fields encrypted, found by phone or
+//! BSUID through blind-index lookup items, consent changes kept as history.
+
+use std::collections::BTreeMap;
+
+use super::accounts::corrupt;
+use super::{from_millis, to_millis, App, ServiceError};
+use crate::domain::{
+    now, AccountId, Attributes, Bsuid, Consent, Contact, ContactId, ContactName, OptOut,
+    PhoneNumber, Tag, Tags, Timestamp,
+};
+use crate::ports::{Condition, Cursor, Item, Key, Query, StoreError, Value, Write};
+use crate::table;
+
+const ENTITY: &str = "contact";
+/// Blind-index kinds: the value spaces of contact lookups.
+pub(crate) const PHONE: &str = "phone";
+pub(crate) const BSUID: &str = "bsuid";
+
+/// What a caller gives to create a contact.
+#[derive(Clone, Debug, Default)]
+pub struct NewContact {
+    pub phone: Option<PhoneNumber>,
+    pub user_id: Option<Bsuid>,
+    pub name: Option<ContactName>,
+    pub tags: Tags,
+    pub attributes: Attributes,
+    pub consent: Option<ConsentInput>,
+}
+
+/// Consent as a caller states it; the server adds when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentInput {
+    pub opted_in: bool,
+    pub source: Option<String>,
+    pub text: Option<String>,
+}
+
+impl ConsentInput {
+    /// Keeps the recorded time when the terms did not change.
+    fn into_consent(self, previous: Option<&Consent>, at: Timestamp) -> Consent {
+        let next = Consent {
+            opted_in: self.opted_in,
+            source: self.source,
+            text: self.text,
+            opted_in_at: None,
+        };
+        match previous {
+            Some(p) if p.same_terms(&next) => p.clone(),
+            _ => Consent {
+                opted_in_at: next.opted_in.then_some(at),
+                ..next
+            },
+        }
+    }
+}
+
+/// A correction: `None` leaves a field as it is; `Some(None)` clears a clearable one.
+#[derive(Clone, Debug, Default)]
+pub struct ContactChanges {
+    pub phone: Option<Option<PhoneNumber>>,
+    pub user_id: Option<Option<Bsuid>>,
+    pub name: Option<Option<ContactName>>,
+    /// Replaces the tags.
+    pub tags: Option<Tags>,
+    /// Sets (`Some`) or removes (`None`) each named attribute.
+    pub attributes: Option<BTreeMap<String, Option<String>>>,
+    pub consent: Option<ConsentInput>,
+    /// `Some(Some(reason))` records an opt-out now, `Some(None)` lifts it.
+    pub opt_out: Option<Option<String>>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ContactFilter {
+    pub tag: Option<Tag>,
+    /// `true`: opted in and not opted out (may get business-initiated messages).
+    pub opted_in: Option<bool>,
+}
+
+/// One change of a contact's consent, kept for as long as the contact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub opted_in: bool,
+    pub source: Option<String>,
+    pub text: Option<String>,
+    pub recorded_at: Timestamp,
+    /// `api`, `import`, or (later) `webhook`.
+    pub via: String,
+}
+
+/// What a deletion removed, by kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DeletionReceipt {
+    pub contacts: u64,
+    pub lookup_entries: u64,
+    pub consent_records: u64,
+}
+
+/// Most items a filtered list reads for one page before answering with what it found.
+const MAX_SCANNED_PER_PAGE: u32 = 2000;
+
+impl App {
+    pub async fn create_contact(
+        &self,
+        account: &AccountId,
+        new: NewContact,
+    ) -> Result<Contact, ServiceError> {
+        if new.phone.is_none() && new.user_id.is_none() {
+            return Err(ServiceError::invalid(
+                "phone",
+                "a contact needs a phone or a user_id",
+            ));
+        }
+        let at = now();
+        let consent = new.consent.map(|c| c.into_consent(None, at));
+        let contact = Contact {
+            id: ContactId::generate(),
+            phone: new.phone,
+            user_id: new.user_id,
+            name: new.name,
+            tags: new.tags,
+            attributes: new.attributes,
+            consent,
+            opt_out: None,
+            created_at: at,
+            updated_at: at,
+        };
+        let mut writes = Vec::new();
+        for key in self.lookup_keys(account, &contact).await? {
+            writes.push(Write::put_new(lookup_item(key, &contact.id)));
+        }
+        writes.push(Write::put_new(
+            self.contact_item(account, &contact, None).await?,
+        ));
+        if let Some(c) = &contact.consent {
+            writes.push(Write::put(consent_item(account, &contact.id, c, at, "api")));
+        }
+        match self.items.transact(writes).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => {
+                return Err(self.existing_conflict(account, &contact).await?)
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(account_id = %account, contact_id = %contact.id, "contact created");
+        Ok(contact)
+    }
+
+    pub async fn contact(
+        &self,
+        account: &AccountId,
+        id: &ContactId,
+    ) -> Result<Contact, ServiceError> {
+        let item = self
+            .items
+            .get(&table::contact(account, id))
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        self.contact_from_item(account, &item).await
+    }
+
+    /// Contacts in id (creation) order, filtered. A page may be shorter than `limit` when the
+    /// filter is selective; follow `next` until it is `None`.
+    pub async fn contacts(
+        &self,
+        account: &AccountId,
+        filter: &ContactFilter,
+        limit: u32,
+        mut cursor: Option<Cursor>,
+    ) -> Result<(Vec<Contact>, Option<Cursor>), ServiceError> {
+        let mut conditions = Vec::new();
+        if let Some(tag) = &filter.tag {
+            conditions.push(Condition::Contains(
+                "tags".into(),
+                Value::S(tag.as_str().into()),
+            ));
+        }
+        if let Some(opted_in) = filter.opted_in {
+            conditions.push(Condition::Equals("opted_in".into(), Value::Bool(opted_in)));
+        }
+        let filter = (!conditions.is_empty()).then_some(Condition::And(conditions));
+        let mut found = Vec::new();
+        let mut scanned = 0;
+        loop {
+            // Never read more than are still wanted: the cursor must not skip a match.
+            let want = limit - found.len() as u32;
+            let page = self
+                .items
+                .query(
+                    Query::partition(table::account_partition(account))
+                        .begins_with(table::CONTACT_PREFIX)
+                        .limit(want)
+                        .after(cursor)
+                        .filter(filter.clone()),
+                )
+                .await?;
+            scanned += want;
+            for item in &page.items {
+                found.push(self.contact_from_item(account, item).await?);
+            }
+            cursor = page.next;
+            if cursor.is_none() || found.len() as u32 >= limit || scanned >= MAX_SCANNED_PER_PAGE {
+                return Ok((found, cursor));
+            }
+        }
+    }
+
+    pub async fn find_contact_by_phone(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+    ) -> Result<Option<Contact>, ServiceError> {
+        self.find_contact(account, PHONE, phone.e164()).await
+    }
+
+    pub async fn find_contact_by_user_id(
+        &self,
+        account: &AccountId,
+        user_id: &Bsuid,
+    ) -> Result<Option<Contact>, ServiceError> {
+        self.find_contact(account, BSUID, user_id.as_str()).await
+    }
+
+    async fn find_contact(
+        &self,
+        account: &AccountId,
+        kind: &str,
+        value: &str,
+    ) -> Result<Option<Contact>, ServiceError> {
+        let index = self.keyring.blind_index(account, kind, value).await?;
+        let Some(lookup) = self
+            .items
+            .get(&table::contact_lookup(account, kind, &index))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let id: ContactId = lookup.s("contact_id")?.parse().map_err(corrupt)?;
+        match self.contact(account, &id).await {
+            Ok(c) => Ok(Some(c)),
+            Err(ServiceError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn update_contact(
+        &self,
+        account: &AccountId,
+        id: &ContactId,
+        changes: ContactChanges,
+    ) -> Result<Contact, ServiceError> {
+        let current = self.contact(account, id).await?;
+        let at = now();
+        let mut next = current.clone();
+        if let Some(phone) = changes.phone {
+            next.phone = phone;
+        }
+        if let Some(user_id) = changes.user_id {
+            next.user_id = user_id;
+        }
+        if next.phone.is_none() && next.user_id.is_none() {
+            return Err(ServiceError::invalid(
+                "phone",
+                "a contact needs a phone or a user_id",
+            ));
+        }
+        if let Some(name) = changes.name {
+            next.name = name;
+        }
+        if let Some(tags) = changes.tags {
+            next.tags = tags;
+        }
+        if let Some(attrs) = &changes.attributes {
+            next.attributes = current
+                .attributes
+                .merge(attrs)
+                .map_err(|e| ServiceError::invalid("attributes", &e.0))?;
+        }
+        if let Some(consent) = changes.consent {
+            next.consent = Some(consent.into_consent(current.consent.as_ref(), at));
+        }
+        match changes.opt_out {
+            Some(Some(reason)) => {
+                next.opt_out = Some(OptOut {
+                    opted_out_at: at,
+                    reason,
+                })
+            }
+            Some(None) => next.opt_out = None,
+            None => {}
+        }
+        next.updated_at = at;
+        self.replace_contact(account, &current, &next, None, "api")
+            .await?;
+        tracing::info!(account_id = %account, contact_id = %id, "contact updated");
+        Ok(next)
+    }
+
+    pub async fn add_tags(
+        &self,
+        account: &AccountId,
+        id: &ContactId,
+        tags: Tags,
+    ) -> Result<Contact, ServiceError> {
+        let current = self.contact(account, id).await?;
+        let mut all = current.tags.clone();
+        all.extend(tags);
+        crate::domain::check_tag_count(&all).map_err(|e| ServiceError::invalid("tags", &e.0))?;
+        self.update_contact(
+            account,
+            id,
+            ContactChanges {
+                tags: Some(all),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn remove_tags(
+        &self,
+        account: &AccountId,
+        id: &ContactId,
+        tags: &Tags,
+    ) -> Result<Contact, ServiceError> {
+        let current = self.contact(account, id).await?;
+        let rest: Tags = current.tags.difference(tags).cloned().collect();
+        self.update_contact(
+            account,
+            id,
+            ContactChanges {
+                tags: Some(rest),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// Erases the contact, its lookup entries and its consent history.
+    pub async fn delete_contact(
+        &self,
+        account: &AccountId,
+        id: &ContactId,
+    ) -> Result<DeletionReceipt, ServiceError> {
+        let current = self.contact(account, id).await?;
+        let lookups = self.lookup_keys(account, &current).await?;
+        let mut writes = vec![Write::Delete {
+            key: table::contact(account, id),
+            condition: Some(Condition::Exists),
+        }];
+        for key in &lookups {
+            writes.push(Write::Delete {
+                key: key.clone(),
+                condition: Some(Condition::Equals(
+                    "contact_id".into(),
+                    Value::S(id.to_string()),
+                )),
+            });
+        }
+        self.items.transact(writes).await.map_err(|e| match e {
+            StoreError::ConditionFailed { .. } => ServiceError::NotFound,
+            e => e.into(),
+        })?;
+        let mut receipt = DeletionReceipt {
+            contacts: 1,
+            lookup_entries: lookups.len() as u64,
+            consent_records: 0,
+        };
+        loop {
+            let page = self
+                .items
+                .query(
+                    Query::partition(table::account_partition(account))
+                        .begins_with(table::consent_prefix(id))
+                        .limit(100),
+                )
+                .await?;
+            for item in &page.items {
+                self.items.delete(&item.key, None).await?;
+                receipt.consent_records += 1;
+            }
+            if page.next.is_none() {
+                break;
+            }
+        }
+        tracing::info!(account_id = %account, contact_id = %id, "contact deleted");
+        Ok(receipt)
+    }
+
+    pub async fn consent_history(
+        &self,
+        account: &AccountId,
+        id: &ContactId,
+    ) -> Result<Vec<ConsentRecord>, ServiceError> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .items
+                .query(
+                    Query::partition(table::account_partition(account))
+                        .begins_with(table::consent_prefix(id))
+                        .limit(200)
+                        .after(cursor),
+                )
+                .await?;
+            for item in &page.items {
+                out.push(ConsentRecord {
+                    opted_in: matches!(item.attrs.get("opted_in"), Some(Value::Bool(true))),
+                    source: item.opt_s("source").map(str::to_owned),
+                    text: item.opt_s("text").map(str::to_owned),
+                    recorded_at: from_millis(item.n("recorded_at")?)?,
+                    via: item.s("via")?.to_owned(),
+                });
+            }
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Writes `next` over `current` (same id): moves lookup entries whose value changed,
+    /// records a consent change, and fails with [`ServiceError::ContactChanged`] if someone
+    /// else wrote the contact in between.
+    pub(crate) async fn replace_contact(
+        &self,
+        account: &AccountId,
+        current: &Contact,
+        next: &Contact,
+        import: Option<&ImportMark>,
+        via: &str,
+    ) -> Result<(), ServiceError> {
+        let writes = self
+            .replace_writes(account, current, next, import, via)
+            .await?;
+        match self.items.transact(writes).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed { index: Some(0) }) => {
+                Err(ServiceError::ContactChanged)
+            }
+            Err(StoreError::ConditionFailed { .. }) => {
+                Err(self.existing_conflict(account, next).await?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The writes of [`App::replace_contact`]; the contact's own write comes first.
+    pub(crate) async fn replace_writes(
+        &self,
+        account: &AccountId,
+        current: &Contact,
+        next: &Contact,
+        import: Option<&ImportMark>,
+        via: &str,
+    ) -> Result<Vec<Write>, ServiceError> {
+        let mut writes = vec![Write::Put {
+            item: self.contact_item(account, next, import).await?,
+            condition: Some(Condition::Equals(
+                "updated_at".into(),
+                Value::N(to_millis(current.updated_at)),
+            )),
+        }];
+        let old: Vec<Key> = self.lookup_keys(account, current).await?;
+        let new: Vec<Key> = self.lookup_keys(account, next).await?;
+        for key in old.iter().filter(|k| !new.contains(k)) {
+            writes.push(Write::Delete {
+                key: key.clone(),
+                condition: Some(Condition::Equals(
+                    "contact_id".into(),
+                    Value::S(current.id.to_string()),
+                )),
+            });
+        }
+        for key in new.into_iter().filter(|k| !old.contains(k)) {
+            writes.push(Write::put_new(lookup_item(key, &next.id)));
+        }
+        if let Some(c) = &next.consent {
+            let changed = current.consent.as_ref().is_none_or(|p| !p.same_terms(c));
+            if changed {
+                writes.push(Write::put(consent_item(
+                    account,
+                    &next.id,
+                    c,
+                    next.updated_at,
+                    via,
+                )));
+            }
+        }
+        Ok(writes)
+    }
+
+    /// The 409 for a contact whose phone or BSUID another contact holds.
+    async fn existing_conflict(
+        &self,
+        account: &AccountId,
+        contact: &Contact,
+    ) -> Result<ServiceError, ServiceError> {
+        for key in self.lookup_keys(account, contact).await? {
+            if let Some(lookup) = self.items.get(&key).await? {
+                let existing: ContactId = lookup.s("contact_id")?.parse().map_err(corrupt)?;
+                if existing != contact.id {
+                    return Ok(ServiceError::ContactExists {
+                        existing_id: existing,
+                    });
+                }
+            }
+        }
+        Ok(ServiceError::ContactChanged)
+    }
+
+    /// The lookup keys a contact owns: one for its phone, one for its BSUID.
+    pub(crate) async fn lookup_keys(
+        &self,
+        account: &AccountId,
+        contact: &Contact,
+    ) -> Result<Vec<Key>, ServiceError> {
+        let mut keys = Vec::with_capacity(2);
+        if let Some(p) = &contact.phone {
+            let index = self.keyring.blind_index(account, PHONE, p.e164()).await?;
+            keys.push(table::contact_lookup(account, PHONE, &index));
+        }
+        if let Some(u) = &contact.user_id {
+            let index = self.keyring.blind_index(account, BSUID, u.as_str()).await?;
+            keys.push(table::contact_lookup(account, BSUID, &index));
+        }
+        Ok(keys)
+    }
+
+    pub(crate) async fn contact_item(
+        &self,
+        account: &AccountId,
+        c: &Contact,
+        import: Option<&ImportMark>,
+    ) -> Result<Item, ServiceError> {
+        let key = table::contact(account, &c.id);
+        let mut item = Item::new(key.clone())
+            .with(
+                "tags",
+                Value::L(c.tags.iter().map(|t| Value::S(t.as_str().into())).collect()),
+            )
+            .with("opted_in", Value::Bool(c.opted_in()))
+            .with("created_at", Value::N(to_millis(c.created_at)))
+            .with("updated_at", Value::N(to_millis(c.updated_at)));
+        if let Some(p) = &c.phone {
+            item = item.with(
+                "phone",
+                self.seal(account, ENTITY, &key, "phone", p.e164()).await?,
+            );
+        }
+        if let Some(u) = &c.user_id {
+            item = item.with(
+                "user_id",
+                self.seal(account, ENTITY, &key, "user_id", u.as_str())
+                    .await?,
+            );
+        }
+        if let Some(n) = &c.name {
+            item = item.with(
+                "name",
+                self.seal(account, ENTITY, &key, "name", n.as_str()).await?,
+            );
+        }
+        if !c.attributes.is_empty() {
+            let json = serde_json::to_string(c.attributes.map())
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            item = item.with(
+                "attributes",
+                self.seal(account, ENTITY, &key, "attributes", &json)
+                    .await?,
+            );
+        }
+        if let Some(consent) = &c.consent {
+            let mut m = BTreeMap::from([("opted_in".to_owned(), Value::Bool(consent.opted_in))]);
+            if let Some(s) = &consent.source {
+                m.insert("source".into(), Value::S(s.clone()));
+            }
+            if let Some(t) = &consent.text {
+                m.insert("text".into(), Value::S(t.clone()));
+            }
+            if let Some(at) = consent.opted_in_at {
+                m.insert("opted_in_at".into(), Value::N(to_millis(at)));
+            }
+            item = item.with("consent", Value::M(m));
+        }
+        if let Some(o) = &c.opt_out {
+            item = item
+                .with("opted_out_at", Value::N(to_millis(o.opted_out_at)))
+                .with("opt_out_reason", Value::S(o.reason.clone()));
+        }
+        if let Some(mark) = import {
+            item = item
+                .with("import_id", Value::S(mark.import_id.clone()))
+                .with("import_row", Value::N(mark.row as i64))
+                .with("import_outcome", Value::S(mark.outcome.into()));
+        }
+        Ok(item)
+    }
+
+    pub(crate) async fn contact_from_item(
+        &self,
+        account: &AccountId,
+        item: &Item,
+    ) -> Result<Contact, ServiceError> {
+        let id: ContactId = item
+            .key
+            .sk
+            .strip_prefix(table::CONTACT_PREFIX)
+            .ok_or_else(|| StoreError::Corrupt("contact sort key".into()))?
+            .parse()
+            .map_err(corrupt)?;
+        let opt = |name: &str| item.attrs.contains_key(name);
+        let phone = if opt("phone") {
+            Some(
+                PhoneNumber::from_meta(&self.open(account, ENTITY, item, "phone").await?)
+                    .map_err(corrupt)?,
+            )
+        } else {
+            None
+        };
+        let user_id = if opt("user_id") {
+            Some(
+                Bsuid::parse(&self.open(account, ENTITY, item, "user_id").await?)
+                    .map_err(corrupt)?,
+            )
+        } else {
+            None
+        };
+        let name = if opt("name") {
+            Some(
+                ContactName::parse(&self.open(account, ENTITY, item, "name").await?)
+                    .map_err(corrupt)?,
+            )
+        } else {
+            None
+        };
+        let attributes = if opt("attributes") {
+            let json = self.open(account, ENTITY, item, "attributes").await?;
+            let map: BTreeMap<String, String> =
+                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Attributes::parse(map).map_err(corrupt)?
+        } else {
+            Attributes::default()
+        };
+        let tags = match item.attrs.get("tags") {
+            Some(Value::L(l)) => l
+                .iter()
+                .filter_map(|v| match v {
+                    Value::S(s) => Tag::parse(s).ok(),
+                    _ => None,
+                })
+                .collect(),
+            _ => Tags::new(),
+        };
+        let consent = match item.attrs.get("consent") {
+            Some(Value::M(m)) => Some(Consent {
+                opted_in: matches!(m.get("opted_in"), Some(Value::Bool(true))),
+                source: match m.get("source") {
+                    Some(Value::S(s)) => Some(s.clone()),
+                    _ => None,
+                },
+                text: match m.get("text") {
+                    Some(Value::S(s)) => Some(s.clone()),
+                    _ => None,
+                },
+                opted_in_at: match m.get("opted_in_at") {
+                    Some(Value::N(n)) => Some(from_millis(*n)?),
+                    _ => None,
+                },
+            }),
+            _ => None,
+        };
+        let opt_out = match item.opt_n("opted_out_at") {
+            Some(at) => Some(OptOut {
+                opted_out_at: from_millis(at)?,
+                reason: item.opt_s("opt_out_reason").unwrap_or_default().to_owned(),
+            }),
+            None => None,
+        };
+        Ok(Contact {
+            id,
+            phone,
+            user_id,
+            name,
+            tags,
+            attributes,
+            consent,
+            opt_out,
+            created_at: from_millis(item.n("created_at")?)?,
+            updated_at: from_millis(item.n("updated_at")?)?,
+        })
+    }
+}
+
+/// Which import row last wrote a contact, and how: lets an interrupted import count a row it
+/// had already applied exactly as it did the first time.
+#[derive(Clone, Debug)]
+pub(crate) struct ImportMark {
+    pub import_id: String,
+    pub row: u64,
+    pub outcome: &'static str,
+}
+
+pub(crate) fn lookup_item(key: Key, id: &ContactId) -> Item {
+    Item::new(key).with("contact_id", Value::S(id.to_string()))
+}
+
+pub(crate) fn consent_item(
+    account: &AccountId,
+    id: &ContactId,
+    c: &Consent,
+    at: Timestamp,
+    via: &str,
+) -> Item {
+    let mut item = Item::new(table::consent_record(
+        account,
+        id,
+        &ulid::Ulid::new().to_string(),
+    ))
+    .with("opted_in", Value::Bool(c.opted_in))
+    .with("recorded_at", Value::N(to_millis(at)))
+    .with("via", Value::S(via.into()));
+    if let Some(s) = &c.source {
+        item = item.with("source", Value::S(s.clone()));
+    }
+    if let Some(t) = &c.text {
+        item = item.with("text", Value::S(t.clone()));
+    }
+    item
+}
