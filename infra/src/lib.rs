@@ -6,6 +6,7 @@ mod config;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
@@ -23,6 +24,7 @@ pub struct Running {
     pub app: Arc<App>,
     stop: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
+    drainer: JoinHandle<()>,
 }
 
 impl Running {
@@ -33,21 +35,31 @@ impl Running {
     /// Stops accepting, finishes requests in flight, and returns once the server is down.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
+        self.drainer.abort();
+        let _ = self.drainer.await;
         self.server.await.context("server task")??;
         Ok(())
     }
 }
 
-/// Binds `config.addr` (port 0 picks a free one) and serves every function's router.
+/// Binds `config.addr` (port 0 picks a free one) and serves every function's router on the
+/// local adapters.
 pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("bind {}", config.addr))?;
-    let addr = listener.local_addr()?;
-    let public_url = url::Url::parse(&format!("http://{addr}/"))?;
+    let public_url = url::Url::parse(&format!("http://{}/", listener.local_addr()?))?;
     let backend = LocalBackend::open(&config.data_dir, public_url)?;
     let app = Arc::new(App::new(backend.ports));
-    let router: Router = api::router(app.clone()).merge(backend.blobs.link_router());
+    serve(app, listener, backend.blobs.link_router())
+}
+
+/// Serves every function's router for `app` (on any backend), plus `extra` routes, and drains
+/// its job queue; tests use it to run the same stack on the AWS adapters.
+pub fn serve(app: Arc<App>, listener: TcpListener, extra: Router) -> anyhow::Result<Running> {
+    let addr = listener.local_addr()?;
+    let router: Router = api::router(app.clone()).merge(extra);
+    let drainer = tokio::spawn(drain_jobs(app.clone()));
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
@@ -61,5 +73,41 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         app,
         stop,
         server,
+        drainer,
     })
+}
+
+/// How long a job message stays hidden while the local drainer works on it: an import
+/// checkpoints and renews its lease far more often than this.
+const JOB_VISIBILITY: Duration = Duration::from_secs(60);
+
+/// The local stand-in for the jobs Lambda's SQS trigger: one job at a time, through the same
+/// `jobs::run` the Lambda calls; a failed job comes back after its visibility timeout.
+async fn drain_jobs(app: Arc<App>) {
+    loop {
+        let messages = match app
+            .job_queue
+            .receive(1, JOB_VISIBILITY, Duration::from_secs(1))
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "job queue unavailable");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for m in messages {
+            match jobs::run(&app, &m.id, &m.body, None).await {
+                Ok(_) => {
+                    if let Err(e) = app.job_queue.ack(&m.receipt).await {
+                        tracing::error!(error = %e, "job ack failed");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(message_id = %m.id, error = %e, "job failed; it will be retried")
+                }
+            }
+        }
+    }
 }

@@ -6,13 +6,15 @@ mod routes;
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post};
 use axum::Router;
 use shared::services::App;
 
 pub use auth::Caller;
 
-/// Largest request body the API reads (contact imports go through upload links instead).
+/// Largest JSON body the API reads (contact files go through upload links, or the 1 MiB inline
+/// import).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Every route of the API as (method, path). Tests walk this list (the cross-tenant test
@@ -32,6 +34,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/numbers/{phone_number_id}"),
     ("POST", "/v1/contacts"),
     ("GET", "/v1/contacts"),
+    ("POST", "/v1/contacts/import"),
+    ("POST", "/v1/contacts/imports"),
+    ("GET", "/v1/contacts/imports"),
+    ("GET", "/v1/contacts/imports/{import_id}"),
+    ("POST", "/v1/contacts/imports/{import_id}/start"),
     ("GET", "/v1/contacts/{contact_id}"),
     ("PATCH", "/v1/contacts/{contact_id}"),
     ("DELETE", "/v1/contacts/{contact_id}"),
@@ -40,7 +47,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 ];
 
 pub fn router(app: Arc<App>) -> Router {
-    use routes::{accounts, api_keys, contacts, numbers};
+    use routes::{accounts, api_keys, contacts, imports, numbers};
     let routes = Router::new()
         .route("/health", get(routes::health))
         .route("/v1/signup", post(accounts::signup))
@@ -58,6 +65,21 @@ pub fn router(app: Arc<App>) -> Router {
                 .delete(numbers::disconnect),
         )
         .route("/v1/contacts", post(contacts::create).get(contacts::list))
+        .route(
+            "/v1/contacts/import",
+            post(imports::inline).layer(DefaultBodyLimit::max(
+                shared::services::imports::MAX_INLINE_BYTES,
+            )),
+        )
+        .route(
+            "/v1/contacts/imports",
+            post(imports::create).get(imports::list),
+        )
+        .route("/v1/contacts/imports/{import_id}", get(imports::show))
+        .route(
+            "/v1/contacts/imports/{import_id}/start",
+            post(imports::start),
+        )
         .route(
             "/v1/contacts/{contact_id}",
             get(contacts::show)

@@ -20,13 +20,14 @@ pub enum ProblemType {
     LastApiKey,
     ContactExists,
     ContactChanged,
+    ImportNotUploaded,
     InvalidCursor,
     Internal,
     Unavailable,
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 15] = [
+    pub const ALL: [ProblemType; 16] = [
         ProblemType::MalformedRequest,
         ProblemType::ValidationFailed,
         ProblemType::UnsupportedMediaType,
@@ -39,6 +40,7 @@ impl ProblemType {
         ProblemType::LastApiKey,
         ProblemType::ContactExists,
         ProblemType::ContactChanged,
+        ProblemType::ImportNotUploaded,
         ProblemType::InvalidCursor,
         ProblemType::Internal,
         ProblemType::Unavailable,
@@ -58,6 +60,7 @@ impl ProblemType {
             ProblemType::LastApiKey => "last-api-key",
             ProblemType::ContactExists => "contact-exists",
             ProblemType::ContactChanged => "contact-changed",
+            ProblemType::ImportNotUploaded => "import-not-uploaded",
             ProblemType::InvalidCursor => "invalid-cursor",
             ProblemType::Internal => "internal-error",
             ProblemType::Unavailable => "service-unavailable",
@@ -77,7 +80,8 @@ impl ProblemType {
             ProblemType::NumberAlreadyConnected
             | ProblemType::LastApiKey
             | ProblemType::ContactExists
-            | ProblemType::ContactChanged => StatusCode::CONFLICT,
+            | ProblemType::ContactChanged
+            | ProblemType::ImportNotUploaded => StatusCode::CONFLICT,
             ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ProblemType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -97,6 +101,7 @@ impl ProblemType {
             ProblemType::LastApiKey => "The last active API key cannot be revoked.",
             ProblemType::ContactExists => "A contact with this phone or user id exists.",
             ProblemType::ContactChanged => "The contact changed while this request ran; retry.",
+            ProblemType::ImportNotUploaded => "The import's file has not been uploaded yet.",
             ProblemType::InvalidCursor => "The pagination cursor is invalid.",
             ProblemType::Internal => "Something went wrong on our side.",
             ProblemType::Unavailable => "A backing service is unavailable; retry later.",
@@ -202,8 +207,14 @@ impl From<crate::services::ServiceError> for Problem {
                 serde_json::Value::String(existing_id.to_string()),
             ),
             E::ContactChanged => Problem::new(ProblemType::ContactChanged),
+            E::ImportNotUploaded => Problem::new(ProblemType::ImportNotUploaded).with_detail(
+                "PUT the CSV file to the upload_url first, with Content-Type: text/csv.",
+            ),
             E::Store(StoreError::InvalidCursor) => Problem::new(ProblemType::InvalidCursor),
-            E::Store(StoreError::Throttled | StoreError::Unavailable(_))
+            E::Busy
+            | E::Blob(_)
+            | E::Queue(_)
+            | E::Store(StoreError::Throttled | StoreError::Unavailable(_))
             | E::Crypto(CryptoError::Vault(crate::ports::VaultError::Unavailable(_))) => {
                 tracing::warn!(error = %e, "backing service unavailable");
                 Problem::new(ProblemType::Unavailable)

@@ -593,7 +593,7 @@ impl App {
             item = item
                 .with("import_id", Value::S(mark.import_id.clone()))
                 .with("import_row", Value::N(mark.row as i64))
-                .with("import_outcome", Value::S(mark.outcome.into()));
+                .with("import_outcome", Value::S(mark.outcome.clone()));
         }
         Ok(item)
     }
@@ -699,7 +699,19 @@ impl App {
 pub(crate) struct ImportMark {
     pub import_id: String,
     pub row: u64,
-    pub outcome: &'static str,
+    /// `created` or `updated`.
+    pub outcome: String,
+}
+
+impl ImportMark {
+    /// The mark on a stored contact, if an import wrote it.
+    pub(crate) fn of(item: &Item) -> Option<Self> {
+        Some(Self {
+            import_id: item.opt_s("import_id")?.to_owned(),
+            row: item.opt_n("import_row")? as u64,
+            outcome: item.opt_s("import_outcome")?.to_owned(),
+        })
+    }
 }
 
 pub(crate) fn lookup_item(key: Key, id: &ContactId) -> Item {

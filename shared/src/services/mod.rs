@@ -3,6 +3,8 @@
 
 mod accounts;
 mod contacts;
+pub mod imports;
+mod jobs;
 mod numbers;
 
 use std::sync::Arc;
@@ -11,6 +13,8 @@ pub use accounts::{AccountChanges, NewAccount, Principal};
 pub use contacts::{
     ConsentInput, ConsentRecord, ContactChanges, ContactFilter, DeletionReceipt, NewContact,
 };
+pub use imports::{Import, ImportCounts, ImportStatus, InlineReport, JobOutcome};
+pub use jobs::Job;
 pub use numbers::{NewNumber, NumberChanges};
 
 use crate::crypto::{CachePolicy, CryptoError, FieldRef, Keyring};
@@ -117,6 +121,15 @@ pub enum ServiceError {
     },
     #[error("the contact was changed by another request")]
     ContactChanged,
+    #[error("the import's file has not been uploaded")]
+    ImportNotUploaded,
+    /// Someone else holds the work (an import's lease); retry later.
+    #[error("busy elsewhere")]
+    Busy,
+    #[error("blob store: {0}")]
+    Blob(String),
+    #[error("queue: {0}")]
+    Queue(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod contacts;
+pub mod imports;
 pub mod numbers;
 
 use axum::Json;

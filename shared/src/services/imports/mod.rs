@@ -1,0 +1,1122 @@
+//! Contact imports: a CSV file uploaded through a short-lived link and processed by a job, or a
+//! small file sent inline and answered at once. Both run the same engine: rows are read as a
+//! stream, checked one by one, and upserted in batches; every rejected row is reported with its
+//! row number, column and reason.
+//!
+//! A job checkpoints after every batch (rows done, counts, error report parts) under a lease, so
+//! an interrupted import resumes where it stopped. Each contact an import writes is marked with
+//! the import and row, so a row applied just before an interruption is counted the same way when
+//! it is met again; re-importing a file whose rows are already in place changes nothing.
+
+pub mod csv;
+pub mod rows;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use url::Url;
+
+use self::csv::{csv_cell, CsvStream, RawRow};
+use self::rows::{header, parse_row, Header, RowError, RowUpdate};
+use super::accounts::corrupt;
+use super::contacts::{consent_item, lookup_item, ImportMark, BSUID, PHONE};
+use super::{from_millis, to_millis, App, ServiceError};
+use crate::domain::{
+    check_tag_count, now, AccountId, Attributes, Consent, Contact, ContactId, ImportId, Region,
+    Timestamp,
+};
+use crate::ports::item_store::MAX_BATCH_GET;
+use crate::ports::{BlobKey, Condition, Item, Key, StoreError, Update, Value, Write};
+use crate::table;
+
+/// Largest file an import takes (a million contacts with a few attributes is ~100 MB).
+pub const MAX_IMPORT_BYTES: u64 = 512 * 1024 * 1024;
+/// Largest file the inline import takes.
+pub const MAX_INLINE_BYTES: usize = 1024 * 1024;
+/// Rows reported one by one; beyond this only the count goes on.
+pub const MAX_REPORTED_ERRORS: u64 = 100_000;
+/// How long an upload link stays valid.
+pub const UPLOAD_LINK_TTL: Duration = Duration::from_secs(15 * 60);
+/// How long a report link stays valid.
+pub const REPORT_LINK_TTL: Duration = Duration::from_secs(15 * 60);
+const BATCH_ROWS: usize = 1000;
+const LEASE: Duration = Duration::from_secs(120);
+/// A job stops this long before its deadline and continues in a new invocation.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportStatus {
+    AwaitingUpload,
+    Queued,
+    Running,
+    Completed,
+    Failed,
+}
+
+impl ImportStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            ImportStatus::AwaitingUpload => "awaiting_upload",
+            ImportStatus::Queued => "queued",
+            ImportStatus::Running => "running",
+            ImportStatus::Completed => "completed",
+            ImportStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            ImportStatus::AwaitingUpload,
+            ImportStatus::Queued,
+            ImportStatus::Running,
+            ImportStatus::Completed,
+            ImportStatus::Failed,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    fn is_final(self) -> bool {
+        matches!(self, ImportStatus::Completed | ImportStatus::Failed)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportCounts {
+    /// Data rows read (the header excluded).
+    pub rows: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+}
+
+const COUNT_NAMES: [&str; 5] = ["rows", "created", "updated", "unchanged", "rejected"];
+
+impl ImportCounts {
+    fn values(&self) -> [u64; 5] {
+        [
+            self.rows,
+            self.created,
+            self.updated,
+            self.unchanged,
+            self.rejected,
+        ]
+    }
+
+    fn from_item(item: &Item) -> Self {
+        let n = |name| item.opt_n(name).unwrap_or(0) as u64;
+        Self {
+            rows: n("rows"),
+            created: n("created"),
+            updated: n("updated"),
+            unchanged: n("unchanged"),
+            rejected: n("rejected"),
+        }
+    }
+
+    fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Created => self.created += 1,
+            Outcome::Updated => self.updated += 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Import {
+    pub id: ImportId,
+    pub status: ImportStatus,
+    pub counts: ImportCounts,
+    /// Why the whole file was refused (status `failed`).
+    pub failure: Option<String>,
+    /// A per-row error report exists.
+    pub has_error_report: bool,
+    /// More rows were rejected than the report lists.
+    pub errors_truncated: bool,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// The answer of an inline import.
+#[derive(Clone, Debug)]
+pub struct InlineReport {
+    pub counts: ImportCounts,
+    pub errors: Vec<RowError>,
+    pub errors_truncated: bool,
+}
+
+/// What a job invocation achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobOutcome {
+    Done,
+    /// Stopped before the deadline; a continuation is queued.
+    Continued,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Created,
+    Updated,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Updated => "updated",
+        }
+    }
+}
+
+fn source_key(account: &AccountId, id: &ImportId) -> Result<BlobKey, ServiceError> {
+    blob_key(&format!("imports/{account}/{id}/source.csv"))
+}
+
+fn report_key(account: &AccountId, id: &ImportId) -> Result<BlobKey, ServiceError> {
+    blob_key(&format!("imports/{account}/{id}/errors.csv"))
+}
+
+fn part_key(account: &AccountId, id: &ImportId, first_row: u64) -> Result<BlobKey, ServiceError> {
+    blob_key(&format!(
+        "imports/{account}/{id}/errors/{first_row:010}.csv"
+    ))
+}
+
+fn blob_key(s: &str) -> Result<BlobKey, ServiceError> {
+    BlobKey::parse(s).map_err(|e| ServiceError::Blob(e.to_string()))
+}
+
+fn blob_err(e: crate::ports::BlobError) -> ServiceError {
+    ServiceError::Blob(e.to_string())
+}
+
+impl App {
+    /// Creates an import waiting for its file; returns it with the upload link.
+    pub async fn create_import(
+        &self,
+        account: &AccountId,
+    ) -> Result<(Import, Url, Timestamp), ServiceError> {
+        let id = ImportId::generate();
+        let at = now();
+        let item = Item::new(table::import(account, &id))
+            .with(
+                "status",
+                Value::S(ImportStatus::AwaitingUpload.as_str().into()),
+            )
+            .with("created_at", Value::N(to_millis(at)));
+        self.items
+            .put(item.clone(), Some(Condition::NotExists))
+            .await?;
+        let url = self
+            .blobs
+            .upload_link(&source_key(account, &id)?, "text/csv", UPLOAD_LINK_TTL)
+            .await
+            .map_err(blob_err)?;
+        let expires = at + UPLOAD_LINK_TTL;
+        tracing::info!(account_id = %account, import_id = %id, "import created");
+        Ok((import_from_item(&item)?, url, expires))
+    }
+
+    pub async fn import(&self, account: &AccountId, id: &ImportId) -> Result<Import, ServiceError> {
+        let item = self
+            .items
+            .get(&table::import(account, id))
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        import_from_item(&item)
+    }
+
+    /// Imports, newest first.
+    pub async fn imports(
+        &self,
+        account: &AccountId,
+        limit: u32,
+        cursor: Option<crate::ports::Cursor>,
+    ) -> Result<(Vec<Import>, Option<crate::ports::Cursor>), ServiceError> {
+        let page = self
+            .items
+            .query(
+                crate::ports::Query::partition(table::account_partition(account))
+                    .begins_with("IMPORT#")
+                    .backward()
+                    .limit(limit)
+                    .after(cursor),
+            )
+            .await?;
+        let imports = page
+            .items
+            .iter()
+            .map(import_from_item)
+            .collect::<Result<_, _>>()?;
+        Ok((imports, page.next))
+    }
+
+    /// Queues the import once its file is uploaded. Starting a started import is a no-op.
+    pub async fn start_import(
+        &self,
+        account: &AccountId,
+        id: &ImportId,
+    ) -> Result<Import, ServiceError> {
+        let current = self.import(account, id).await?;
+        if current.status != ImportStatus::AwaitingUpload {
+            return Ok(current);
+        }
+        let size = self
+            .blobs
+            .size(&source_key(account, id)?)
+            .await
+            .map_err(blob_err)?;
+        match size {
+            None => return Err(ServiceError::ImportNotUploaded),
+            Some(n) if n > MAX_IMPORT_BYTES => {
+                return Err(ServiceError::invalid(
+                    "file",
+                    &format!("the file is larger than {MAX_IMPORT_BYTES} bytes"),
+                ))
+            }
+            Some(_) => {}
+        }
+        let update = Update::new(table::import(account, id))
+            .set("status", Value::S(ImportStatus::Queued.as_str().into()))
+            .when(Condition::Equals(
+                "status".into(),
+                Value::S(ImportStatus::AwaitingUpload.as_str().into()),
+            ));
+        match self.items.update(update).await {
+            Ok(item) => {
+                self.enqueue(&super::Job::ContactImport {
+                    account_id: account.clone(),
+                    import_id: id.clone(),
+                })
+                .await?;
+                tracing::info!(account_id = %account, import_id = %id, "import queued");
+                import_from_item(&item)
+            }
+            // Started concurrently: report what is there now.
+            Err(StoreError::ConditionFailed { .. }) => self.import(account, id).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A link to the per-row error report, once the import has finished with one.
+    pub async fn import_report_link(
+        &self,
+        account: &AccountId,
+        id: &ImportId,
+    ) -> Result<Option<Url>, ServiceError> {
+        let import = self.import(account, id).await?;
+        if !import.has_error_report {
+            return Ok(None);
+        }
+        let url = self
+            .blobs
+            .download_link(&report_key(account, id)?, REPORT_LINK_TTL)
+            .await
+            .map_err(blob_err)?;
+        Ok(Some(url))
+    }
+
+    /// Imports a small file at once and reports on it (at most [`MAX_INLINE_BYTES`]).
+    pub async fn import_inline(
+        &self,
+        account: &AccountId,
+        body: Bytes,
+    ) -> Result<InlineReport, ServiceError> {
+        if body.len() > MAX_INLINE_BYTES {
+            return Err(ServiceError::invalid(
+                "file",
+                &format!("inline imports take at most {MAX_INLINE_BYTES} bytes; use an upload"),
+            ));
+        }
+        let mut stream = CsvStream::new(&body[..]);
+        let head = read_header(&mut stream)
+            .await?
+            .map_err(|reason| ServiceError::invalid("file", &reason))?;
+        let region = self.account(account).await?.default_region;
+        let mark = format!("inline-{}", ulid::Ulid::new());
+        let mut engine = Engine::new(
+            self,
+            account.clone(),
+            mark,
+            head,
+            region,
+            ImportCounts::default(),
+        );
+        let mut errors = Vec::new();
+        let mut row_no = 1;
+        loop {
+            let batch = read_batch(&mut stream, &mut row_no).await?;
+            if batch.is_empty() {
+                break;
+            }
+            errors.extend(engine.process(batch).await?);
+        }
+        let truncated = errors.len() as u64 > MAX_REPORTED_ERRORS;
+        errors.truncate(MAX_REPORTED_ERRORS as usize);
+        tracing::info!(account_id = %account, rows = engine.counts.rows, rejected = engine.counts.rejected, "inline import done");
+        Ok(InlineReport {
+            counts: engine.counts,
+            errors,
+            errors_truncated: truncated,
+        })
+    }
+
+    /// The job: processes an import under a lease from its last checkpoint on. `worker` names
+    /// this delivery (the queue message id); `deadline` is when the invocation is cut off.
+    pub async fn run_import(
+        &self,
+        account: &AccountId,
+        id: &ImportId,
+        worker: &str,
+        deadline: Option<Instant>,
+    ) -> Result<JobOutcome, ServiceError> {
+        let key = table::import(account, id);
+        let Some(state) = self.acquire_lease(&key, worker).await? else {
+            let current = self.import(account, id).await?;
+            return if current.status.is_final() {
+                Ok(JobOutcome::Done)
+            } else {
+                Err(ServiceError::Busy)
+            };
+        };
+        let started = state.opt_n("started_at").is_some();
+        let next_row = state.opt_n("next_row").unwrap_or(2) as u64;
+        let mut parts: Vec<u64> = match state.attrs.get("error_parts") {
+            Some(Value::L(l)) => l
+                .iter()
+                .filter_map(|v| match v {
+                    Value::N(n) => Some(*n as u64),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut reported = state.opt_n("reported_errors").unwrap_or(0) as u64;
+        let source = source_key(account, id)?;
+        let Some(reader) = self.blobs.read_from(&source, 0).await.map_err(blob_err)? else {
+            return self
+                .fail_import(account, id, worker, "the uploaded file is gone")
+                .await;
+        };
+        let mut stream = CsvStream::new(reader);
+        let head = match read_header(&mut stream).await? {
+            Ok(h) => h,
+            Err(reason) => return self.fail_import(account, id, worker, &reason).await,
+        };
+        if !started {
+            self.items
+                .update(Update::new(key.clone()).set("started_at", Value::N(to_millis(now()))))
+                .await?;
+        }
+        let region = self.account(account).await?.default_region;
+        let counts = ImportCounts::from_item(&state);
+        let mut engine = Engine::new(self, account.clone(), id.to_string(), head, region, counts);
+        let mut row_no = 1;
+        loop {
+            let batch = read_batch(&mut stream, &mut row_no).await?;
+            if batch.is_empty() {
+                break;
+            }
+            let first = batch[0].0;
+            if batch.last().is_some_and(|(n, _)| *n < next_row) {
+                // Done before an interruption: only the identities are needed again.
+                engine.replay(batch).await?;
+                continue;
+            }
+            let (replayed, fresh): (Vec<_>, Vec<_>) =
+                batch.into_iter().partition(|(n, _)| *n < next_row);
+            engine.replay(replayed).await?;
+            let first = first.max(next_row);
+            let errors = engine.process(fresh).await?;
+            if !errors.is_empty() && reported < MAX_REPORTED_ERRORS {
+                let room = (MAX_REPORTED_ERRORS - reported) as usize;
+                let listed = &errors[..errors.len().min(room)];
+                self.blobs
+                    .put(
+                        &part_key(account, id, first)?,
+                        report_bytes(listed),
+                        "text/csv",
+                    )
+                    .await
+                    .map_err(blob_err)?;
+                reported += listed.len() as u64;
+                if !parts.contains(&first) {
+                    parts.push(first);
+                }
+            }
+            self.checkpoint(&key, worker, row_no + 1, &engine.counts, &parts, reported)
+                .await?;
+            if deadline.is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d) {
+                self.release_lease(&key, worker).await?;
+                self.enqueue(&super::Job::ContactImport {
+                    account_id: account.clone(),
+                    import_id: id.clone(),
+                })
+                .await?;
+                tracing::info!(account_id = %account, import_id = %id, rows = engine.counts.rows, "import continues in a new invocation");
+                return Ok(JobOutcome::Continued);
+            }
+        }
+        self.finish_import(
+            account,
+            id,
+            worker,
+            &engine.counts,
+            &parts,
+            engine.counts.rejected > reported,
+        )
+        .await?;
+        tracing::info!(
+            account_id = %account, import_id = %id, rows = engine.counts.rows,
+            created = engine.counts.created, updated = engine.counts.updated,
+            unchanged = engine.counts.unchanged, rejected = engine.counts.rejected,
+            "import completed"
+        );
+        Ok(JobOutcome::Done)
+    }
+
+    /// Takes the import's lease if nobody holds it; `None` if someone does or it is finished.
+    async fn acquire_lease(&self, key: &Key, worker: &str) -> Result<Option<Item>, ServiceError> {
+        let now_ms = to_millis(now());
+        let status =
+            |s: ImportStatus| Condition::Equals("status".into(), Value::S(s.as_str().into()));
+        let update = Update::new(key.clone())
+            .set("status", Value::S(ImportStatus::Running.as_str().into()))
+            .set("lease_owner", Value::S(worker.into()))
+            .set("lease_until", Value::N(now_ms + LEASE.as_millis() as i64))
+            .when(Condition::And(vec![
+                Condition::Or(vec![
+                    status(ImportStatus::Queued),
+                    status(ImportStatus::Running),
+                ]),
+                Condition::Or(vec![
+                    Condition::AttributeNotExists("lease_until".into()),
+                    Condition::LessThan("lease_until".into(), Value::N(now_ms)),
+                    Condition::Equals("lease_owner".into(), Value::S(worker.into())),
+                ]),
+            ]));
+        match self.items.update(update).await {
+            Ok(item) => Ok(Some(item)),
+            Err(StoreError::ConditionFailed { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn release_lease(&self, key: &Key, worker: &str) -> Result<(), ServiceError> {
+        let update = Update::new(key.clone())
+            .remove("lease_until")
+            .remove("lease_owner")
+            .when(Condition::Equals(
+                "lease_owner".into(),
+                Value::S(worker.into()),
+            ));
+        self.items
+            .update(update)
+            .await
+            .map(|_| ())
+            .map_err(lost_lease)
+    }
+
+    async fn checkpoint(
+        &self,
+        key: &Key,
+        worker: &str,
+        next_row: u64,
+        counts: &ImportCounts,
+        parts: &[u64],
+        reported: u64,
+    ) -> Result<(), ServiceError> {
+        let mut update = Update::new(key.clone())
+            .set("next_row", Value::N(next_row as i64))
+            .set("reported_errors", Value::N(reported as i64))
+            .set(
+                "error_parts",
+                Value::L(parts.iter().map(|p| Value::N(*p as i64)).collect()),
+            )
+            .set(
+                "lease_until",
+                Value::N(to_millis(now()) + LEASE.as_millis() as i64),
+            )
+            .when(Condition::Equals(
+                "lease_owner".into(),
+                Value::S(worker.into()),
+            ));
+        for (name, value) in COUNT_NAMES.iter().zip(counts.values()) {
+            update = update.set(name, Value::N(value as i64));
+        }
+        self.items
+            .update(update)
+            .await
+            .map(|_| ())
+            .map_err(lost_lease)
+    }
+
+    async fn finish_import(
+        &self,
+        account: &AccountId,
+        id: &ImportId,
+        worker: &str,
+        counts: &ImportCounts,
+        parts: &[u64],
+        truncated: bool,
+    ) -> Result<(), ServiceError> {
+        let mut report = b"row,column,reason\n".to_vec();
+        let mut sorted = parts.to_vec();
+        sorted.sort_unstable();
+        for first in &sorted {
+            if let Some(part) = self
+                .blobs
+                .get(&part_key(account, id, *first)?)
+                .await
+                .map_err(blob_err)?
+            {
+                report.extend_from_slice(&part.bytes);
+            }
+        }
+        let has_report = !sorted.is_empty();
+        if has_report {
+            self.blobs
+                .put(&report_key(account, id)?, Bytes::from(report), "text/csv")
+                .await
+                .map_err(blob_err)?;
+        }
+        let mut update = Update::new(table::import(account, id))
+            .set("status", Value::S(ImportStatus::Completed.as_str().into()))
+            .set("finished_at", Value::N(to_millis(now())))
+            .set("has_error_report", Value::Bool(has_report))
+            .set("errors_truncated", Value::Bool(truncated))
+            .remove("lease_until")
+            .remove("lease_owner")
+            .when(Condition::Equals(
+                "lease_owner".into(),
+                Value::S(worker.into()),
+            ));
+        for (name, value) in COUNT_NAMES.iter().zip(counts.values()) {
+            update = update.set(name, Value::N(value as i64));
+        }
+        self.items.update(update).await.map_err(lost_lease)?;
+        // The uploaded file held personal data and has served its purpose.
+        self.blobs
+            .delete(&source_key(account, id)?)
+            .await
+            .map_err(blob_err)?;
+        for first in &sorted {
+            self.blobs
+                .delete(&part_key(account, id, *first)?)
+                .await
+                .map_err(blob_err)?;
+        }
+        Ok(())
+    }
+
+    async fn fail_import(
+        &self,
+        account: &AccountId,
+        id: &ImportId,
+        worker: &str,
+        reason: &str,
+    ) -> Result<JobOutcome, ServiceError> {
+        let update = Update::new(table::import(account, id))
+            .set("status", Value::S(ImportStatus::Failed.as_str().into()))
+            .set("failure", Value::S(reason.into()))
+            .set("finished_at", Value::N(to_millis(now())))
+            .remove("lease_until")
+            .remove("lease_owner")
+            .when(Condition::Equals(
+                "lease_owner".into(),
+                Value::S(worker.into()),
+            ));
+        self.items.update(update).await.map_err(lost_lease)?;
+        self.blobs
+            .delete(&source_key(account, id)?)
+            .await
+            .map_err(blob_err)?;
+        tracing::info!(account_id = %account, import_id = %id, "import failed");
+        Ok(JobOutcome::Done)
+    }
+}
+
+fn lost_lease(e: StoreError) -> ServiceError {
+    match e {
+        StoreError::ConditionFailed { .. } => ServiceError::Busy,
+        e => e.into(),
+    }
+}
+
+fn import_from_item(item: &Item) -> Result<Import, ServiceError> {
+    let id: ImportId = item
+        .key
+        .sk
+        .strip_prefix("IMPORT#")
+        .ok_or_else(|| StoreError::Corrupt("import sort key".into()))?
+        .parse()
+        .map_err(corrupt)?;
+    let flag = |name| matches!(item.attrs.get(name), Some(Value::Bool(true)));
+    Ok(Import {
+        id,
+        status: ImportStatus::parse(item.s("status")?)
+            .ok_or_else(|| StoreError::Corrupt("import status".into()))?,
+        counts: ImportCounts::from_item(item),
+        failure: item.opt_s("failure").map(str::to_owned),
+        has_error_report: flag("has_error_report"),
+        errors_truncated: flag("errors_truncated"),
+        created_at: from_millis(item.n("created_at")?)?,
+        started_at: item.opt_n("started_at").map(from_millis).transpose()?,
+        finished_at: item.opt_n("finished_at").map(from_millis).transpose()?,
+    })
+}
+
+/// The header, or why the file cannot be imported.
+async fn read_header<R: tokio::io::AsyncRead + Unpin>(
+    stream: &mut CsvStream<R>,
+) -> Result<Result<Header, String>, ServiceError> {
+    match stream.next().await.map_err(read_err)? {
+        None => Ok(Err("the file is empty: it needs a header row".into())),
+        Some(row) => Ok(header(&row)),
+    }
+}
+
+fn read_err(e: std::io::Error) -> ServiceError {
+    ServiceError::Blob(format!("reading the file: {e}"))
+}
+
+/// Up to a batch of rows with their numbers (the header is row 1).
+async fn read_batch<R: tokio::io::AsyncRead + Unpin>(
+    stream: &mut CsvStream<R>,
+    row_no: &mut u64,
+) -> Result<Vec<(u64, RawRow)>, ServiceError> {
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    while batch.len() < BATCH_ROWS {
+        match stream.next().await.map_err(read_err)? {
+            Some(raw) => {
+                *row_no += 1;
+                batch.push((*row_no, raw));
+            }
+            None => break,
+        }
+    }
+    Ok(batch)
+}
+
+/// Report lines (without the header, which the final report gets once).
+fn report_bytes(errors: &[RowError]) -> Bytes {
+    let mut out = String::new();
+    for e in errors {
+        out.push_str(&format!(
+            "{},{},{}\n",
+            e.row,
+            csv_cell(&e.column),
+            csv_cell(&e.reason)
+        ));
+    }
+    Bytes::from(out)
+}
+
+/// A row's writes, applied together or not at all.
+struct Group {
+    row: u64,
+    outcome: Outcome,
+    writes: Vec<Write>,
+}
+
+/// The batch processor shared by job and inline imports.
+struct Engine<'a> {
+    app: &'a App,
+    account: AccountId,
+    mark: String,
+    header: Header,
+    region: Option<Region>,
+    /// Identity (first 128 bits of its blind index) → first row that had it.
+    seen: HashMap<u128, u64>,
+    counts: ImportCounts,
+}
+
+/// Most writes one transaction takes.
+const TRANSACTION_WRITES: usize = 100;
+
+impl<'a> Engine<'a> {
+    fn new(
+        app: &'a App,
+        account: AccountId,
+        mark: String,
+        header: Header,
+        region: Option<Region>,
+        counts: ImportCounts,
+    ) -> Self {
+        Self {
+            app,
+            account,
+            mark,
+            header,
+            region,
+            seen: HashMap::new(),
+            counts,
+        }
+    }
+
+    /// The lookup keys of a row's phone and BSUID, with their short forms for `seen`.
+    async fn identities(
+        &self,
+        row: &RowUpdate,
+    ) -> Result<Vec<(&'static str, Key, u128)>, ServiceError> {
+        let mut out = Vec::with_capacity(2);
+        if let Some(p) = &row.phone {
+            let index = self
+                .app
+                .keyring
+                .blind_index(&self.account, PHONE, p.e164())
+                .await?;
+            out.push((
+                PHONE,
+                table::contact_lookup(&self.account, PHONE, &index),
+                short(&index),
+            ));
+        }
+        if let Some(u) = &row.user_id {
+            let index = self
+                .app
+                .keyring
+                .blind_index(&self.account, BSUID, u.as_str())
+                .await?;
+            out.push((
+                BSUID,
+                table::contact_lookup(&self.account, BSUID, &index),
+                short(&index),
+            ));
+        }
+        Ok(out)
+    }
+
+    fn parse(&self, batch: Vec<(u64, RawRow)>) -> Vec<Result<RowUpdate, Vec<RowError>>> {
+        batch
+            .iter()
+            .map(|(n, raw)| parse_row(&self.header, *n, raw, self.region))
+            .collect()
+    }
+
+    /// Rows processed before an interruption: remember their identities, write nothing.
+    async fn replay(&mut self, batch: Vec<(u64, RawRow)>) -> Result<(), ServiceError> {
+        for row in self.parse(batch).into_iter().flatten() {
+            let ids = self.identities(&row).await?;
+            if ids.iter().any(|(_, _, h)| self.seen.contains_key(h)) {
+                continue;
+            }
+            for (_, _, h) in ids {
+                self.seen.insert(h, row.row);
+            }
+        }
+        Ok(())
+    }
+
+    async fn process(&mut self, batch: Vec<(u64, RawRow)>) -> Result<Vec<RowError>, ServiceError> {
+        let mut errors = Vec::new();
+        let mut reject = |counts: &mut ImportCounts, errs: Vec<RowError>| {
+            counts.rejected += 1;
+            errors.extend(errs);
+        };
+        self.counts.rows += batch.len() as u64;
+        // Parse, then drop rows whose phone or BSUID an earlier row of the file had.
+        let mut candidates: Vec<(RowUpdate, Vec<Key>)> = Vec::new();
+        for parsed in self.parse(batch) {
+            let row = match parsed {
+                Ok(r) => r,
+                Err(errs) => {
+                    reject(&mut self.counts, errs);
+                    continue;
+                }
+            };
+            let ids = self.identities(&row).await?;
+            if let Some((kind, first)) = ids
+                .iter()
+                .find_map(|(k, _, h)| self.seen.get(h).map(|f| (*k, *f)))
+            {
+                let column = if kind == PHONE { "phone" } else { "user_id" };
+                reject(
+                    &mut self.counts,
+                    vec![RowError::new(
+                        row.row,
+                        column,
+                        format!("same {column} as row {first}"),
+                    )],
+                );
+                continue;
+            }
+            for (_, _, h) in &ids {
+                self.seen.insert(*h, row.row);
+            }
+            candidates.push((row, ids.into_iter().map(|(_, k, _)| k).collect()));
+        }
+
+        // Which contacts exist already.
+        let lookup_keys: Vec<Key> = candidates
+            .iter()
+            .flat_map(|(_, ks)| ks.iter().cloned())
+            .collect();
+        let mut owner: HashMap<Key, ContactId> = HashMap::new();
+        for chunk in lookup_keys.chunks(MAX_BATCH_GET) {
+            for (k, item) in chunk.iter().zip(self.app.items.batch_get(chunk).await?) {
+                if let Some(item) = item {
+                    owner.insert(k.clone(), item.s("contact_id")?.parse().map_err(corrupt)?);
+                }
+            }
+        }
+        let targets: Vec<Option<ContactId>> = candidates
+            .iter()
+            .map(|(_, ks)| ks.iter().find_map(|k| owner.get(k).cloned()))
+            .collect();
+        let mut existing: HashMap<ContactId, (Contact, Option<ImportMark>)> = HashMap::new();
+        let contact_keys: Vec<Key> = targets
+            .iter()
+            .flatten()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .map(|id| table::contact(&self.account, id))
+            .collect();
+        for chunk in contact_keys.chunks(MAX_BATCH_GET) {
+            for item in self.app.items.batch_get(chunk).await?.into_iter().flatten() {
+                let contact = self.app.contact_from_item(&self.account, &item).await?;
+                let mark = ImportMark::of(&item);
+                existing.insert(contact.id.clone(), (contact, mark));
+            }
+        }
+
+        // Decide each row and build its writes.
+        let at = now();
+        let mut groups = Vec::new();
+        let mut used: HashMap<ContactId, u64> = HashMap::new();
+        for ((row, keys), target) in candidates.into_iter().zip(targets) {
+            let owners: HashSet<&ContactId> = keys.iter().filter_map(|k| owner.get(k)).collect();
+            if owners.len() > 1 {
+                reject(
+                    &mut self.counts,
+                    vec![RowError::new(
+                        row.row,
+                        "user_id",
+                        "the phone and the user_id belong to two different contacts",
+                    )],
+                );
+                continue;
+            }
+            match target.and_then(|id| existing.get(&id)) {
+                Some((current, mark)) => {
+                    if let Some(first) = used.get(&current.id) {
+                        reject(
+                            &mut self.counts,
+                            vec![RowError::new(
+                                row.row,
+                                "phone",
+                                format!("same contact as row {first}"),
+                            )],
+                        );
+                        continue;
+                    }
+                    used.insert(current.id.clone(), row.row);
+                    if let Some(ImportMark {
+                        import_id,
+                        row: mark_row,
+                        outcome,
+                    }) = mark
+                    {
+                        if *import_id == self.mark && *mark_row == row.row {
+                            // Applied before an interruption: count it as it was counted then.
+                            if outcome == "created" {
+                                self.counts.created += 1
+                            } else {
+                                self.counts.updated += 1
+                            }
+                            continue;
+                        }
+                    }
+                    let next = match merge(current, &row, at) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            reject(&mut self.counts, vec![e]);
+                            continue;
+                        }
+                    };
+                    if next.same_content(current) {
+                        self.counts.unchanged += 1;
+                        continue;
+                    }
+                    let mark = ImportMark {
+                        import_id: self.mark.clone(),
+                        row: row.row,
+                        outcome: Outcome::Updated.as_str().into(),
+                    };
+                    let writes = self
+                        .app
+                        .replace_writes(&self.account, current, &next, Some(&mark), "import")
+                        .await?;
+                    groups.push(Group {
+                        row: row.row,
+                        outcome: Outcome::Updated,
+                        writes,
+                    });
+                }
+                None => {
+                    let contact = new_contact(&row, at);
+                    let mark = ImportMark {
+                        import_id: self.mark.clone(),
+                        row: row.row,
+                        outcome: Outcome::Created.as_str().into(),
+                    };
+                    let mut writes: Vec<Write> = keys
+                        .into_iter()
+                        .map(|k| Write::put_new(lookup_item(k, &contact.id)))
+                        .collect();
+                    writes.push(Write::put_new(
+                        self.app
+                            .contact_item(&self.account, &contact, Some(&mark))
+                            .await?,
+                    ));
+                    if let Some(c) = &contact.consent {
+                        writes.push(Write::put(consent_item(
+                            &self.account,
+                            &contact.id,
+                            c,
+                            at,
+                            "import",
+                        )));
+                    }
+                    groups.push(Group {
+                        row: row.row,
+                        outcome: Outcome::Created,
+                        writes,
+                    });
+                }
+            }
+        }
+        self.write(groups, &mut errors).await?;
+        Ok(errors)
+    }
+
+    /// Writes the groups in transactions of up to 100 writes. A group whose condition fails
+    /// (another request changed its contact meanwhile) is rejected and the rest retried.
+    async fn write(
+        &mut self,
+        groups: Vec<Group>,
+        errors: &mut Vec<RowError>,
+    ) -> Result<(), ServiceError> {
+        let mut pending: Vec<Group> = groups;
+        while !pending.is_empty() {
+            let mut size = 0;
+            let take = pending
+                .iter()
+                .take_while(|g| {
+                    size += g.writes.len();
+                    size <= TRANSACTION_WRITES
+                })
+                .count()
+                .max(1);
+            let mut chunk: Vec<Group> = pending.drain(..take).collect();
+            let mut conflicts = 0;
+            loop {
+                let writes: Vec<Write> = chunk
+                    .iter()
+                    .flat_map(|g| g.writes.iter().cloned())
+                    .collect();
+                match self.app.items.transact(writes).await {
+                    Ok(()) => {
+                        for g in &chunk {
+                            self.counts.count(g.outcome);
+                        }
+                        break;
+                    }
+                    Err(StoreError::ConditionFailed { index: Some(i) }) => {
+                        let mut seen = 0;
+                        let at = chunk.iter().position(|g| {
+                            seen += g.writes.len();
+                            i < seen
+                        });
+                        let Some(at) = at else {
+                            return Err(StoreError::ConditionFailed { index: Some(i) }.into());
+                        };
+                        let g = chunk.remove(at);
+                        self.counts.rejected += 1;
+                        errors.push(RowError::new(g.row, "phone", "the contact changed while the file was imported; import the file again to apply this row"));
+                        if chunk.is_empty() {
+                            break;
+                        }
+                    }
+                    Err(StoreError::Conflict) if conflicts < 5 => {
+                        conflicts += 1;
+                        tokio::time::sleep(Duration::from_millis(20 << conflicts)).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn short(index_hex: &str) -> u128 {
+    u128::from_str_radix(&index_hex[..32.min(index_hex.len())], 16).unwrap_or_default()
+}
+
+fn new_contact(row: &RowUpdate, at: Timestamp) -> Contact {
+    Contact {
+        id: ContactId::generate(),
+        phone: row.phone.clone(),
+        user_id: row.user_id.clone(),
+        name: row.name.clone(),
+        tags: row.tags.clone(),
+        attributes: Attributes::parse(row.attributes.clone()).unwrap_or_default(),
+        consent: row.opted_in.map(|opted_in| Consent {
+            opted_in,
+            source: row.source.clone(),
+            text: None,
+            opted_in_at: opted_in.then_some(at),
+        }),
+        opt_out: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// The contact after a row: given fields replace, tags and attributes add up, consent changes
+/// only if the row says something new about it.
+fn merge(current: &Contact, row: &RowUpdate, at: Timestamp) -> Result<Contact, RowError> {
+    let mut next = current.clone();
+    if let Some(p) = &row.phone {
+        next.phone = Some(p.clone());
+    }
+    if let Some(u) = &row.user_id {
+        next.user_id = Some(u.clone());
+    }
+    if let Some(n) = &row.name {
+        next.name = Some(n.clone());
+    }
+    next.tags.extend(row.tags.iter().cloned());
+    check_tag_count(&next.tags).map_err(|e| RowError::new(row.row, "tags", e.0))?;
+    if !row.attributes.is_empty() {
+        let changes: BTreeMap<String, Option<String>> = row
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
+        next.attributes = current
+            .attributes
+            .merge(&changes)
+            .map_err(|e| RowError::new(row.row, "attr", e.0))?;
+    }
+    if let Some(opted_in) = row.opted_in {
+        let same = current.consent.as_ref().is_some_and(|c| {
+            c.opted_in == opted_in && (row.source.is_none() || row.source == c.source)
+        });
+        if !same {
+            next.consent = Some(Consent {
+                opted_in,
+                source: row.source.clone(),
+                text: None,
+                opted_in_at: opted_in.then_some(at),
+            });
+        }
+    }
+    next.updated_at = at;
+    Ok(next)
+}

@@ -1,0 +1,55 @@
+//! Background jobs: what goes on the job queue, and running one. The jobs Lambda and the local
+//! runner's queue drainer both call [`App::run_job`].
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::{App, JobOutcome, ServiceError};
+use crate::domain::{AccountId, ImportId};
+use crate::ports::OutgoingMessage;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Job {
+    ContactImport {
+        account_id: AccountId,
+        import_id: ImportId,
+    },
+}
+
+impl Job {
+    pub fn parse(body: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+}
+
+impl App {
+    pub async fn enqueue(&self, job: &Job) -> Result<(), ServiceError> {
+        let body = serde_json::to_string(job).map_err(|e| ServiceError::Queue(e.to_string()))?;
+        self.job_queue
+            .send(OutgoingMessage::new(body))
+            .await
+            .map_err(|e| ServiceError::Queue(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Runs one job delivery. `worker` names the delivery (the queue message id); `deadline`
+    /// is when the invocation is cut off, if it is.
+    pub async fn run_job(
+        &self,
+        job: &Job,
+        worker: &str,
+        deadline: Option<Instant>,
+    ) -> Result<JobOutcome, ServiceError> {
+        match job {
+            Job::ContactImport {
+                account_id,
+                import_id,
+            } => {
+                self.run_import(account_id, import_id, worker, deadline)
+                    .await
+            }
+        }
+    }
+}
