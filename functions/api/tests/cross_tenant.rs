@@ -27,13 +27,16 @@ async fn tenant_a_never_reaches_tenant_b() {
         )
         .await;
     let b_contact_id = b_contact["id"].as_str().unwrap().to_owned();
+    let (_, b_import) = api.post("/v1/contacts/imports", &b.key, json!({})).await;
+    let b_import_id = b_import["id"].as_str().unwrap().to_owned();
 
     let mut visited = 0;
     for (method, template) in api::ROUTES.iter().filter(|(_, p)| p.contains('{')) {
         let path = template
             .replace("{key_id}", &b_key_id)
             .replace("{phone_number_id}", "222000222")
-            .replace("{contact_id}", &b_contact_id);
+            .replace("{contact_id}", &b_contact_id)
+            .replace("{import_id}", &b_import_id);
         assert!(
             !path.contains('{'),
             "teach this test an id of B's for {template}"

@@ -172,7 +172,8 @@ impl Outcome {
     }
 }
 
-fn source_key(account: &AccountId, id: &ImportId) -> Result<BlobKey, ServiceError> {
+/// Where an import's uploaded file is kept until the import finishes.
+pub fn source_key(account: &AccountId, id: &ImportId) -> Result<BlobKey, ServiceError> {
     blob_key(&format!("imports/{account}/{id}/source.csv"))
 }
 

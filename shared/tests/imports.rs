@@ -1,0 +1,117 @@
+//! Import jobs interrupted and resumed: counts stay exact, nothing is written twice.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use shared::domain::{ApiKeyName, BusinessName, Email};
+use shared::ports::{Update, Value};
+use shared::services::imports::source_key;
+use shared::services::{App, ImportCounts, ImportStatus, JobOutcome, NewAccount, ServiceError};
+
+/// 3,500 rows across four batches: every 50th row a bad phone, every 70th a repeat of the
+/// row 1,000 rows earlier (so duplicates straddle batches and the interruption).
+fn file() -> (Vec<u8>, ImportCounts) {
+    let mut csv = b"phone,name,tags\n".to_vec();
+    let mut counts = ImportCounts::default();
+    for i in 0..3500u64 {
+        counts.rows += 1;
+        let phone = if i % 50 == 49 {
+            counts.rejected += 1;
+            "12345".to_owned()
+        } else if i % 70 == 69 && i >= 1000 && (i - 1000) % 50 != 49 {
+            counts.rejected += 1;
+            format!("+4479111{:05}", i - 1000)
+        } else {
+            counts.created += 1;
+            format!("+4479111{i:05}")
+        };
+        csv.extend_from_slice(format!("{phone},Name {i},t{}\n", i % 3).as_bytes());
+    }
+    (csv, counts)
+}
+
+async fn tenant(app: &App, name: &str) -> shared::domain::AccountId {
+    let new = NewAccount {
+        business_name: BusinessName::parse(name).unwrap(),
+        email: Email::parse("a@example.com").unwrap(),
+        default_region: None,
+    };
+    app.signup(new, ApiKeyName::parse("k").unwrap()).await.unwrap().0.id
+}
+
+async fn uploaded(app: &App, account: &shared::domain::AccountId, csv: &[u8]) -> shared::domain::ImportId {
+    let (import, _, _) = app.create_import(account).await.unwrap();
+    app.blobs
+        .put(&source_key(account, &import.id).unwrap(), Bytes::from(csv.to_vec()), "text/csv")
+        .await
+        .unwrap();
+    assert_eq!(app.start_import(account, &import.id).await.unwrap().status, ImportStatus::Queued);
+    import.id
+}
+
+async fn report(app: &App, account: &shared::domain::AccountId, id: &shared::domain::ImportId) -> String {
+    let key = shared::ports::BlobKey::parse(&format!("imports/{account}/{id}/errors.csv")).unwrap();
+    String::from_utf8(app.blobs.get(&key).await.unwrap().unwrap().bytes.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn an_interrupted_import_resumes_with_exact_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = shared::testing::local_app(dir.path());
+    let (csv, expected) = file();
+
+    // A clean run, for reference.
+    let clean = tenant(&app, "Clean").await;
+    let id = uploaded(&app, &clean, &csv).await;
+    assert_eq!(app.run_import(&clean, &id, "w0", None).await.unwrap(), JobOutcome::Done);
+    let done = app.import(&clean, &id).await.unwrap();
+    assert_eq!(done.counts, expected);
+    let clean_report = report(&app, &clean, &id).await;
+    assert_eq!(clean_report.lines().count() as u64, 1 + expected.rejected);
+
+    // A run cut off after its first batch, whose last checkpoint is then lost, as if the
+    // process died between writing the contacts and recording the progress.
+    let cut = tenant(&app, "Cut").await;
+    let id = uploaded(&app, &cut, &csv).await;
+    let outcome = app.run_import(&cut, &id, "w1", Some(Instant::now())).await.unwrap();
+    assert_eq!(outcome, JobOutcome::Continued);
+    assert_eq!(app.import(&cut, &id).await.unwrap().counts.rows, 1000);
+    let mut rollback = Update::new(shared::table::import(&cut, &id))
+        .remove("next_row")
+        .remove("error_parts")
+        .remove("reported_errors");
+    for n in ["rows", "created", "updated", "unchanged", "rejected"] {
+        rollback = rollback.set(n, Value::N(0));
+    }
+    app.items.update(rollback).await.unwrap();
+
+    // A second delivery of the job while a worker holds the lease waits its turn.
+    let held = app.run_import(&cut, &id, "w2", None);
+    let other = async {
+        tokio::task::yield_now().await;
+        app.run_import(&cut, &id, "w3", None).await
+    };
+    let (held, other) = tokio::join!(held, other);
+    assert_eq!(held.unwrap(), JobOutcome::Done);
+    assert!(matches!(other, Err(ServiceError::Busy) | Ok(JobOutcome::Done)));
+
+    let resumed = app.import(&cut, &id).await.unwrap();
+    assert_eq!(resumed.status, ImportStatus::Completed);
+    assert_eq!(resumed.counts, expected, "rows applied before the loss count as they did");
+    assert_eq!(report(&app, &cut, &id).await, clean_report);
+    let filter = shared::services::ContactFilter::default();
+    let mut total = 0;
+    let mut cursor = None;
+    loop {
+        let (page, next) = app.contacts(&cut, &filter, 200, cursor).await.unwrap();
+        total += page.len() as u64;
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(total, expected.created, "no contact written twice");
+    // A late redelivery of a finished import does nothing.
+    assert_eq!(app.run_import(&cut, &id, "w4", None).await.unwrap(), JobOutcome::Done);
+    assert_eq!(app.import(&cut, &id).await.unwrap().counts, expected);
+}
