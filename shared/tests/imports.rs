@@ -36,20 +36,39 @@ async fn tenant(app: &App, name: &str) -> shared::domain::AccountId {
         email: Email::parse("a@example.com").unwrap(),
         default_region: None,
     };
-    app.signup(new, ApiKeyName::parse("k").unwrap()).await.unwrap().0.id
+    app.signup(new, ApiKeyName::parse("k").unwrap())
+        .await
+        .unwrap()
+        .0
+        .id
 }
 
-async fn uploaded(app: &App, account: &shared::domain::AccountId, csv: &[u8]) -> shared::domain::ImportId {
+async fn uploaded(
+    app: &App,
+    account: &shared::domain::AccountId,
+    csv: &[u8],
+) -> shared::domain::ImportId {
     let (import, _, _) = app.create_import(account).await.unwrap();
     app.blobs
-        .put(&source_key(account, &import.id).unwrap(), Bytes::from(csv.to_vec()), "text/csv")
+        .put(
+            &source_key(account, &import.id).unwrap(),
+            Bytes::from(csv.to_vec()),
+            "text/csv",
+        )
         .await
         .unwrap();
-    assert_eq!(app.start_import(account, &import.id).await.unwrap().status, ImportStatus::Queued);
+    assert_eq!(
+        app.start_import(account, &import.id).await.unwrap().status,
+        ImportStatus::Queued
+    );
     import.id
 }
 
-async fn report(app: &App, account: &shared::domain::AccountId, id: &shared::domain::ImportId) -> String {
+async fn report(
+    app: &App,
+    account: &shared::domain::AccountId,
+    id: &shared::domain::ImportId,
+) -> String {
     let key = shared::ports::BlobKey::parse(&format!("imports/{account}/{id}/errors.csv")).unwrap();
     String::from_utf8(app.blobs.get(&key).await.unwrap().unwrap().bytes.to_vec()).unwrap()
 }
@@ -63,7 +82,10 @@ async fn an_interrupted_import_resumes_with_exact_counts() {
     // A clean run, for reference.
     let clean = tenant(&app, "Clean").await;
     let id = uploaded(&app, &clean, &csv).await;
-    assert_eq!(app.run_import(&clean, &id, "w0", None).await.unwrap(), JobOutcome::Done);
+    assert_eq!(
+        app.run_import(&clean, &id, "w0", None).await.unwrap(),
+        JobOutcome::Done
+    );
     let done = app.import(&clean, &id).await.unwrap();
     assert_eq!(done.counts, expected);
     let clean_report = report(&app, &clean, &id).await;
@@ -73,7 +95,10 @@ async fn an_interrupted_import_resumes_with_exact_counts() {
     // process died between writing the contacts and recording the progress.
     let cut = tenant(&app, "Cut").await;
     let id = uploaded(&app, &cut, &csv).await;
-    let outcome = app.run_import(&cut, &id, "w1", Some(Instant::now())).await.unwrap();
+    let outcome = app
+        .run_import(&cut, &id, "w1", Some(Instant::now()))
+        .await
+        .unwrap();
     assert_eq!(outcome, JobOutcome::Continued);
     assert_eq!(app.import(&cut, &id).await.unwrap().counts.rows, 1000);
     let mut rollback = Update::new(shared::table::import(&cut, &id))
@@ -93,11 +118,17 @@ async fn an_interrupted_import_resumes_with_exact_counts() {
     };
     let (held, other) = tokio::join!(held, other);
     assert_eq!(held.unwrap(), JobOutcome::Done);
-    assert!(matches!(other, Err(ServiceError::Busy) | Ok(JobOutcome::Done)));
+    assert!(matches!(
+        other,
+        Err(ServiceError::Busy) | Ok(JobOutcome::Done)
+    ));
 
     let resumed = app.import(&cut, &id).await.unwrap();
     assert_eq!(resumed.status, ImportStatus::Completed);
-    assert_eq!(resumed.counts, expected, "rows applied before the loss count as they did");
+    assert_eq!(
+        resumed.counts, expected,
+        "rows applied before the loss count as they did"
+    );
     assert_eq!(report(&app, &cut, &id).await, clean_report);
     let filter = shared::services::ContactFilter::default();
     let mut total = 0;
@@ -112,6 +143,9 @@ async fn an_interrupted_import_resumes_with_exact_counts() {
     }
     assert_eq!(total, expected.created, "no contact written twice");
     // A late redelivery of a finished import does nothing.
-    assert_eq!(app.run_import(&cut, &id, "w4", None).await.unwrap(), JobOutcome::Done);
+    assert_eq!(
+        app.run_import(&cut, &id, "w4", None).await.unwrap(),
+        JobOutcome::Done
+    );
     assert_eq!(app.import(&cut, &id).await.unwrap().counts, expected);
 }

@@ -17,10 +17,18 @@ async fn an_import_job_runs_and_a_malformed_message_is_reported() {
         email: Email::parse("a@example.com").unwrap(),
         default_region: None,
     };
-    let account = app.signup(new, ApiKeyName::parse("k").unwrap()).await.unwrap().0.id;
+    let account = app
+        .signup(new, ApiKeyName::parse("k").unwrap())
+        .await
+        .unwrap()
+        .0
+        .id;
     let (import, _, _) = app.create_import(&account).await.unwrap();
     let csv = Bytes::from_static(b"phone,name\n+447911123401,Ana\n+447911123402,Bo\n");
-    app.blobs.put(&source_key(&account, &import.id).unwrap(), csv, "text/csv").await.unwrap();
+    app.blobs
+        .put(&source_key(&account, &import.id).unwrap(), csv, "text/csv")
+        .await
+        .unwrap();
     app.start_import(&account, &import.id).await.unwrap();
 
     // The sample event, pointed at this account's import.
@@ -33,10 +41,20 @@ async fn an_import_job_runs_and_a_malformed_message_is_reported() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    let response = jobs::lambda::handle(&app, LambdaEvent::new(payload, context)).await.unwrap();
+    let response = jobs::lambda::handle(&app, LambdaEvent::new(payload, context))
+        .await
+        .unwrap();
 
-    let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-    assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"], "only the malformed message");
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["2e1424d4-f796-459a-8184-9c92662be6da"],
+        "only the malformed message"
+    );
     let done = app.import(&account, &import.id).await.unwrap();
     assert_eq!(done.status, ImportStatus::Completed);
     assert_eq!((done.counts.rows, done.counts.created), (2, 2));
