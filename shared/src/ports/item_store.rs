@@ -556,25 +556,32 @@ pub trait ItemStore: Send + Sync {
     /// `None` where no live item is.
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError>;
 
-    /// All writes or none, each with its own condition; at most [`MAX_TRANSACTION_WRITES`],
-    /// no two on the same key.
+    /// All writes or none, each with its own condition; at most
+    /// [`ItemStore::max_transaction_writes`], no two on the same key.
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+
+    /// How many writes one transaction may hold: DynamoDB's 100 unless a backend takes more
+    /// (bulk work such as imports packs its writes up to this).
+    fn max_transaction_writes(&self) -> usize {
+        MAX_TRANSACTION_WRITES
+    }
 }
 
 /// Checks what every adapter must reject before touching the backend.
-pub fn check_transaction(writes: &[Write]) -> Result<(), StoreError> {
-    if writes.is_empty() || writes.len() > MAX_TRANSACTION_WRITES {
+pub fn check_transaction(writes: &[Write], max: usize) -> Result<(), StoreError> {
+    if writes.is_empty() || writes.len() > max {
         return Err(StoreError::Invalid(format!(
-            "a transaction takes 1..={MAX_TRANSACTION_WRITES} writes"
+            "a transaction takes 1..={max} writes"
         )));
     }
-    let mut keys = std::collections::HashSet::new();
+    let mut keys: Vec<&Key> = writes.iter().map(Write::key).collect();
+    keys.sort_unstable();
+    if keys.windows(2).any(|w| w[0] == w[1]) {
+        return Err(StoreError::Invalid(
+            "two writes on the same key in one transaction".into(),
+        ));
+    }
     for w in writes {
-        if !keys.insert(w.key()) {
-            return Err(StoreError::Invalid(
-                "two writes on the same key in one transaction".into(),
-            ));
-        }
         match w {
             Write::Put { item, .. } => item.check()?,
             Write::Update(u) => u.check()?,

@@ -592,7 +592,7 @@ impl ItemStore for DynamoItemStore {
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        check_transaction(&writes)?;
+        check_transaction(&writes, self.max_transaction_writes())?;
         let now = now_epoch();
         let mut items = Vec::with_capacity(writes.len());
         for w in &writes {

@@ -57,9 +57,17 @@ impl Db {
     }
 
     fn init(conn: Connection) -> Result<Self, DbError> {
+        // WAL survives a crash of the process at any point. synchronous=OFF leaves flushing to
+        // the operating system: a power loss may cost the last transactions, which a local
+        // development store can afford, and bulk imports run several times faster for it.
+        // Production data lives in DynamoDB.
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "synchronous", "OFF")?;
+        // Checkpoint every ~40 MB of WAL rather than every 4 MB: fewer copies of hot pages.
+        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // 16 MiB of page cache (the default is 2 MiB): an import touches index pages all over.
+        conn.pragma_update(None, "cache_size", -16_384)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self {

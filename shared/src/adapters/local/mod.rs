@@ -2,6 +2,7 @@
 //! data keys, blobs are files. All live under one data directory.
 
 mod blobs;
+mod codec;
 mod db;
 mod items;
 mod queue;

@@ -12,9 +12,11 @@ pub mod csv;
 pub mod rows;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use tokio::task::JoinHandle;
 use url::Url;
 
 use self::csv::{csv_cell, CsvStream, RawRow};
@@ -349,12 +351,13 @@ impl App {
         );
         let mut errors = Vec::new();
         let mut row_no = 1;
-        loop {
-            let batch = read_batch(&mut stream, &mut row_no).await?;
-            if batch.is_empty() {
-                break;
-            }
-            errors.extend(engine.process(batch).await?);
+        while let Some(parsing) = engine.spawn_parse(read_batch(&mut stream, &mut row_no).await?) {
+            let parsed = parsing
+                .await
+                .map_err(|e| ServiceError::Blob(format!("parsing task: {e}")))?;
+            let batch = commit(self, engine.prepare(parsed).await?).await?;
+            engine.absorb(&batch);
+            errors.extend(batch.errors);
         }
         let truncated = errors.len() as u64 > MAX_REPORTED_ERRORS;
         errors.truncate(MAX_REPORTED_ERRORS as usize);
@@ -417,49 +420,82 @@ impl App {
         let counts = ImportCounts::from_item(&state);
         let mut engine = Engine::new(self, account.clone(), id.to_string(), head, region, counts);
         let mut row_no = 1;
+        // Three batches in flight: one parsing (CPU, blocking pool), one being decided (store
+        // reads, encryption), one being written (the store's transaction).
+        let mut parsing = engine.spawn_parse(read_batch(&mut stream, &mut row_no).await?);
+        let mut writing: Option<Prepared> = None;
         loop {
-            let batch = read_batch(&mut stream, &mut row_no).await?;
-            if batch.is_empty() {
-                break;
-            }
-            let first = batch[0].0;
-            if batch.last().is_some_and(|(n, _)| *n < next_row) {
-                // Done before an interruption: only the identities are needed again.
-                engine.replay(batch).await?;
-                continue;
-            }
+            let parsed = match parsing.take() {
+                Some(p) => {
+                    let parsed = p
+                        .await
+                        .map_err(|e| ServiceError::Blob(format!("parsing task: {e}")))?;
+                    parsing = engine.spawn_parse(read_batch(&mut stream, &mut row_no).await?);
+                    parsed
+                }
+                None => Vec::new(),
+            };
+            // Rows done before an interruption: only their identities are needed again.
             let (replayed, fresh): (Vec<_>, Vec<_>) =
-                batch.into_iter().partition(|(n, _)| *n < next_row);
+                parsed.into_iter().partition(|(n, _)| *n < next_row);
             engine.replay(replayed).await?;
-            let first = first.max(next_row);
-            let errors = engine.process(fresh).await?;
-            if !errors.is_empty() && reported < MAX_REPORTED_ERRORS {
-                let room = (MAX_REPORTED_ERRORS - reported) as usize;
-                let listed = &errors[..errors.len().min(room)];
-                self.blobs
-                    .put(
-                        &part_key(account, id, first)?,
-                        report_bytes(listed),
-                        "text/csv",
-                    )
-                    .await
-                    .map_err(blob_err)?;
-                reported += listed.len() as u64;
-                if !parts.contains(&first) {
-                    parts.push(first);
+            let app = engine.app;
+            let write = async {
+                match writing.take() {
+                    Some(batch) => commit(app, batch).await.map(Some),
+                    None => Ok(None),
+                }
+            };
+            let decide = async {
+                if fresh.is_empty() {
+                    Ok(None)
+                } else {
+                    engine.prepare(fresh).await.map(Some)
+                }
+            };
+            let (written, decided) = tokio::join!(write, decide);
+            let (written, decided) = (written?, decided?);
+            if let Some(batch) = written {
+                engine.absorb(&batch);
+                if !batch.errors.is_empty() && reported < MAX_REPORTED_ERRORS {
+                    let room = (MAX_REPORTED_ERRORS - reported) as usize;
+                    let listed = &batch.errors[..batch.errors.len().min(room)];
+                    self.blobs
+                        .put(
+                            &part_key(account, id, batch.first)?,
+                            report_bytes(listed),
+                            "text/csv",
+                        )
+                        .await
+                        .map_err(blob_err)?;
+                    reported += listed.len() as u64;
+                    if !parts.contains(&batch.first) {
+                        parts.push(batch.first);
+                    }
+                }
+                self.checkpoint(
+                    &key,
+                    worker,
+                    batch.last + 1,
+                    &engine.counts,
+                    &parts,
+                    reported,
+                )
+                .await?;
+                if deadline.is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d) {
+                    self.release_lease(&key, worker).await?;
+                    self.enqueue(&super::Job::ContactImport {
+                        account_id: account.clone(),
+                        import_id: id.clone(),
+                    })
+                    .await?;
+                    tracing::info!(account_id = %account, import_id = %id, rows = engine.counts.rows, "import continues in a new invocation");
+                    return Ok(JobOutcome::Continued);
                 }
             }
-            self.checkpoint(&key, worker, row_no + 1, &engine.counts, &parts, reported)
-                .await?;
-            if deadline.is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d) {
-                self.release_lease(&key, worker).await?;
-                self.enqueue(&super::Job::ContactImport {
-                    account_id: account.clone(),
-                    import_id: id.clone(),
-                })
-                .await?;
-                tracing::info!(account_id = %account, import_id = %id, rows = engine.counts.rows, "import continues in a new invocation");
-                return Ok(JobOutcome::Continued);
+            writing = decided;
+            if writing.is_none() && parsing.is_none() {
+                break;
             }
         }
         self.finish_import(
@@ -717,6 +753,9 @@ fn report_bytes(errors: &[RowError]) -> Bytes {
     Bytes::from(out)
 }
 
+/// A row number and what its parsing gave.
+type Parsed = (u64, Result<RowUpdate, Vec<RowError>>);
+
 /// A row's writes, applied together or not at all.
 struct Group {
     row: u64,
@@ -729,15 +768,13 @@ struct Engine<'a> {
     app: &'a App,
     account: AccountId,
     mark: String,
-    header: Header,
+    header: Arc<Header>,
     region: Option<Region>,
-    /// Identity (first 128 bits of its blind index) → first row that had it.
-    seen: HashMap<u128, u64>,
+    /// Identity (first 96 bits of its blind index) → first row that had it: 16 bytes an
+    /// entry, ~35 MB for a million rows.
+    seen: HashMap<[u8; 12], u32>,
     counts: ImportCounts,
 }
-
-/// Most writes one transaction takes.
-const TRANSACTION_WRITES: usize = 100;
 
 impl<'a> Engine<'a> {
     fn new(
@@ -752,7 +789,7 @@ impl<'a> Engine<'a> {
             app,
             account,
             mark,
-            header,
+            header: Arc::new(header),
             region,
             seen: HashMap::new(),
             counts,
@@ -763,7 +800,7 @@ impl<'a> Engine<'a> {
     async fn identities(
         &self,
         row: &RowUpdate,
-    ) -> Result<Vec<(&'static str, Key, u128)>, ServiceError> {
+    ) -> Result<Vec<(&'static str, Key, [u8; 12])>, ServiceError> {
         let mut out = Vec::with_capacity(2);
         if let Some(p) = &row.phone {
             let index = self
@@ -792,41 +829,66 @@ impl<'a> Engine<'a> {
         Ok(out)
     }
 
-    fn parse(&self, batch: Vec<(u64, RawRow)>) -> Vec<Result<RowUpdate, Vec<RowError>>> {
-        batch
-            .iter()
-            .map(|(n, raw)| parse_row(&self.header, *n, raw, self.region))
-            .collect()
+    /// Parses a batch on the blocking pool, both halves at once; `None` for an empty batch.
+    fn spawn_parse(&self, batch: Vec<(u64, RawRow)>) -> Option<JoinHandle<Vec<Parsed>>> {
+        if batch.is_empty() {
+            return None;
+        }
+        let header = self.header.clone();
+        let region = self.region;
+        Some(tokio::task::spawn_blocking(move || {
+            let parse = |rows: &[(u64, RawRow)]| -> Vec<Parsed> {
+                rows.iter()
+                    .map(|(n, raw)| (*n, parse_row(&header, *n, raw, region)))
+                    .collect()
+            };
+            let (a, b) = batch.split_at(batch.len() / 2);
+            std::thread::scope(|s| {
+                let first = s.spawn(|| parse(a));
+                let mut second = parse(b);
+                let mut all = first.join().unwrap_or_else(|_| {
+                    // A panic in parsing is a bug; report the rows instead of losing them.
+                    a.iter()
+                        .map(|(n, _)| (*n, Err(vec![RowError::new(*n, "", "could not be read")])))
+                        .collect()
+                });
+                all.append(&mut second);
+                all
+            })
+        }))
     }
 
     /// Rows processed before an interruption: remember their identities, write nothing.
-    async fn replay(&mut self, batch: Vec<(u64, RawRow)>) -> Result<(), ServiceError> {
-        for row in self.parse(batch).into_iter().flatten() {
+    async fn replay(&mut self, parsed: Vec<Parsed>) -> Result<(), ServiceError> {
+        for (_, row) in parsed {
+            let Ok(row) = row else { continue };
             let ids = self.identities(&row).await?;
             if ids.iter().any(|(_, _, h)| self.seen.contains_key(h)) {
                 continue;
             }
             for (_, _, h) in ids {
-                self.seen.insert(h, row.row);
+                self.seen.insert(h, row.row as u32);
             }
         }
         Ok(())
     }
 
-    async fn process(&mut self, batch: Vec<(u64, RawRow)>) -> Result<Vec<RowError>, ServiceError> {
-        let mut errors = Vec::new();
-        let mut reject = |counts: &mut ImportCounts, errs: Vec<RowError>| {
-            counts.rejected += 1;
-            errors.extend(errs);
+    /// Decides every row of a batch and builds its writes; writes nothing. Rows rejected,
+    /// unchanged, or applied before an interruption are counted here, the rest by [`commit`].
+    async fn prepare(&mut self, batch: Vec<Parsed>) -> Result<Prepared, ServiceError> {
+        let mut out = Prepared {
+            first: batch.first().map_or(0, |(n, _)| *n),
+            last: batch.last().map_or(0, |(n, _)| *n),
+            ..Prepared::default()
         };
-        self.counts.rows += batch.len() as u64;
-        // Parse, then drop rows whose phone or BSUID an earlier row of the file had.
+        out.counts.rows = batch.len() as u64;
+        // Drop rows whose phone or BSUID an earlier row of the file had.
         let mut candidates: Vec<(RowUpdate, Vec<Key>)> = Vec::new();
-        for parsed in self.parse(batch) {
+        for (_, parsed) in batch {
             let row = match parsed {
                 Ok(r) => r,
                 Err(errs) => {
-                    reject(&mut self.counts, errs);
+                    out.reject(errs);
                     continue;
                 }
             };
@@ -836,18 +898,15 @@ impl<'a> Engine<'a> {
                 .find_map(|(k, _, h)| self.seen.get(h).map(|f| (*k, *f)))
             {
                 let column = if kind == PHONE { "phone" } else { "user_id" };
-                reject(
-                    &mut self.counts,
-                    vec![RowError::new(
-                        row.row,
-                        column,
-                        format!("same {column} as row {first}"),
-                    )],
-                );
+                out.reject(vec![RowError::new(
+                    row.row,
+                    column,
+                    format!("same {column} as row {first}"),
+                )]);
                 continue;
             }
             for (_, _, h) in &ids {
-                self.seen.insert(*h, row.row);
+                self.seen.insert(*h, row.row as u32);
             }
             candidates.push((row, ids.into_iter().map(|(_, k, _)| k).collect()));
         }
@@ -865,198 +924,228 @@ impl<'a> Engine<'a> {
                 }
             }
         }
-        let targets: Vec<Option<ContactId>> = candidates
+        let contact_keys: Vec<Key> = candidates
             .iter()
-            .map(|(_, ks)| ks.iter().find_map(|k| owner.get(k).cloned()))
-            .collect();
-        let mut existing: HashMap<ContactId, (Contact, Option<ImportMark>)> = HashMap::new();
-        let contact_keys: Vec<Key> = targets
-            .iter()
-            .flatten()
+            .flat_map(|(_, ks)| ks.iter().filter_map(|k| owner.get(k)))
             .collect::<HashSet<_>>()
             .into_iter()
             .map(|id| table::contact(&self.account, id))
             .collect();
+        let mut existing: HashMap<ContactId, (Contact, Option<ImportMark>)> = HashMap::new();
         for chunk in contact_keys.chunks(MAX_BATCH_GET) {
             for item in self.app.items.batch_get(chunk).await?.into_iter().flatten() {
                 let contact = self.app.contact_from_item(&self.account, &item).await?;
-                let mark = ImportMark::of(&item);
-                existing.insert(contact.id.clone(), (contact, mark));
+                existing.insert(contact.id.clone(), (contact, ImportMark::of(&item)));
             }
         }
 
         // Decide each row and build its writes.
         let at = now();
-        let mut groups = Vec::new();
         let mut used: HashMap<ContactId, u64> = HashMap::new();
-        for ((row, keys), target) in candidates.into_iter().zip(targets) {
+        for (row, keys) in candidates {
             let owners: HashSet<&ContactId> = keys.iter().filter_map(|k| owner.get(k)).collect();
             if owners.len() > 1 {
-                reject(
-                    &mut self.counts,
-                    vec![RowError::new(
-                        row.row,
-                        "user_id",
-                        "the phone and the user_id belong to two different contacts",
-                    )],
-                );
+                out.reject(vec![RowError::new(
+                    row.row,
+                    "user_id",
+                    "the phone and the user_id belong to two different contacts",
+                )]);
                 continue;
             }
-            match target.and_then(|id| existing.get(&id)) {
-                Some((current, mark)) => {
-                    if let Some(first) = used.get(&current.id) {
-                        reject(
-                            &mut self.counts,
-                            vec![RowError::new(
-                                row.row,
-                                "phone",
-                                format!("same contact as row {first}"),
-                            )],
-                        );
-                        continue;
-                    }
-                    used.insert(current.id.clone(), row.row);
-                    if let Some(ImportMark {
-                        import_id,
-                        row: mark_row,
-                        outcome,
-                    }) = mark
-                    {
-                        if *import_id == self.mark && *mark_row == row.row {
-                            // Applied before an interruption: count it as it was counted then.
-                            if outcome == "created" {
-                                self.counts.created += 1
-                            } else {
-                                self.counts.updated += 1
-                            }
-                            continue;
-                        }
-                    }
-                    let next = match merge(current, &row, at) {
-                        Ok(n) => n,
-                        Err(e) => {
-                            reject(&mut self.counts, vec![e]);
-                            continue;
-                        }
-                    };
-                    if next.same_content(current) {
-                        self.counts.unchanged += 1;
-                        continue;
-                    }
-                    let mark = ImportMark {
-                        import_id: self.mark.clone(),
-                        row: row.row,
-                        outcome: Outcome::Updated.as_str().into(),
-                    };
-                    let writes = self
-                        .app
-                        .replace_writes(&self.account, current, &next, Some(&mark), "import")
-                        .await?;
-                    groups.push(Group {
-                        row: row.row,
-                        outcome: Outcome::Updated,
-                        writes,
-                    });
+            let current = owners.into_iter().next().and_then(|id| existing.get(id));
+            let Some((current, mark)) = current else {
+                let contact = new_contact(&row, at);
+                let mark = self.mark(row.row, Outcome::Created);
+                let mut writes: Vec<Write> = keys
+                    .into_iter()
+                    .map(|k| Write::put_new(lookup_item(k, &contact.id)))
+                    .collect();
+                writes.push(Write::put_new(
+                    self.app
+                        .contact_item(&self.account, &contact, Some(&mark))
+                        .await?,
+                ));
+                if let Some(c) = &contact.consent {
+                    writes.push(Write::put(consent_item(
+                        &self.account,
+                        &contact.id,
+                        c,
+                        at,
+                        "import",
+                    )));
                 }
-                None => {
-                    let contact = new_contact(&row, at);
-                    let mark = ImportMark {
-                        import_id: self.mark.clone(),
-                        row: row.row,
-                        outcome: Outcome::Created.as_str().into(),
-                    };
-                    let mut writes: Vec<Write> = keys
-                        .into_iter()
-                        .map(|k| Write::put_new(lookup_item(k, &contact.id)))
-                        .collect();
-                    writes.push(Write::put_new(
-                        self.app
-                            .contact_item(&self.account, &contact, Some(&mark))
-                            .await?,
-                    ));
-                    if let Some(c) = &contact.consent {
-                        writes.push(Write::put(consent_item(
-                            &self.account,
-                            &contact.id,
-                            c,
-                            at,
-                            "import",
-                        )));
+                out.groups.push(Group {
+                    row: row.row,
+                    outcome: Outcome::Created,
+                    writes,
+                });
+                continue;
+            };
+            if let Some(first) = used.get(&current.id) {
+                out.reject(vec![RowError::new(
+                    row.row,
+                    "phone",
+                    format!("same contact as row {first}"),
+                )]);
+                continue;
+            }
+            used.insert(current.id.clone(), row.row);
+            if let Some(mark) = mark {
+                if mark.import_id == self.mark && mark.row == row.row {
+                    // Applied before an interruption: count it as it was counted then.
+                    match mark.outcome.as_str() {
+                        "created" => out.counts.created += 1,
+                        _ => out.counts.updated += 1,
                     }
-                    groups.push(Group {
-                        row: row.row,
-                        outcome: Outcome::Created,
-                        writes,
-                    });
+                    continue;
                 }
             }
+            let next = match merge(current, &row, at) {
+                Ok(n) => n,
+                Err(e) => {
+                    out.reject(vec![e]);
+                    continue;
+                }
+            };
+            if next.same_content(current) {
+                out.counts.unchanged += 1;
+                continue;
+            }
+            let mark = self.mark(row.row, Outcome::Updated);
+            let writes = self
+                .app
+                .replace_writes(&self.account, current, &next, Some(&mark), "import")
+                .await?;
+            out.groups.push(Group {
+                row: row.row,
+                outcome: Outcome::Updated,
+                writes,
+            });
         }
-        self.write(groups, &mut errors).await?;
-        Ok(errors)
+        Ok(out)
     }
 
-    /// Writes the groups in transactions of up to 100 writes. A group whose condition fails
-    /// (another request changed its contact meanwhile) is rejected and the rest retried.
-    async fn write(
-        &mut self,
-        groups: Vec<Group>,
-        errors: &mut Vec<RowError>,
-    ) -> Result<(), ServiceError> {
-        let mut pending: Vec<Group> = groups;
-        while !pending.is_empty() {
-            let mut size = 0;
-            let take = pending
-                .iter()
-                .take_while(|g| {
-                    size += g.writes.len();
-                    size <= TRANSACTION_WRITES
-                })
-                .count()
-                .max(1);
-            let mut chunk: Vec<Group> = pending.drain(..take).collect();
-            let mut conflicts = 0;
-            loop {
-                let writes: Vec<Write> = chunk
-                    .iter()
-                    .flat_map(|g| g.writes.iter().cloned())
-                    .collect();
-                match self.app.items.transact(writes).await {
-                    Ok(()) => {
-                        for g in &chunk {
-                            self.counts.count(g.outcome);
-                        }
-                        break;
-                    }
-                    Err(StoreError::ConditionFailed { index: Some(i) }) => {
-                        let mut seen = 0;
-                        let at = chunk.iter().position(|g| {
-                            seen += g.writes.len();
-                            i < seen
-                        });
-                        let Some(at) = at else {
-                            return Err(StoreError::ConditionFailed { index: Some(i) }.into());
-                        };
-                        let g = chunk.remove(at);
-                        self.counts.rejected += 1;
-                        errors.push(RowError::new(g.row, "phone", "the contact changed while the file was imported; import the file again to apply this row"));
-                        if chunk.is_empty() {
-                            break;
-                        }
-                    }
-                    Err(StoreError::Conflict) if conflicts < 5 => {
-                        conflicts += 1;
-                        tokio::time::sleep(Duration::from_millis(20 << conflicts)).await;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
+    fn mark(&self, row: u64, outcome: Outcome) -> ImportMark {
+        ImportMark {
+            import_id: self.mark.clone(),
+            row,
+            outcome: outcome.as_str().into(),
         }
-        Ok(())
+    }
+
+    /// Counts a committed batch in.
+    fn absorb(&mut self, batch: &Committed) {
+        let c = &batch.counts;
+        self.counts.rows += c.rows;
+        self.counts.created += c.created;
+        self.counts.updated += c.updated;
+        self.counts.unchanged += c.unchanged;
+        self.counts.rejected += c.rejected;
     }
 }
 
-fn short(index_hex: &str) -> u128 {
-    u128::from_str_radix(&index_hex[..32.min(index_hex.len())], 16).unwrap_or_default()
+/// A batch decided, its writes not yet made.
+#[derive(Default)]
+struct Prepared {
+    first: u64,
+    last: u64,
+    groups: Vec<Group>,
+    errors: Vec<RowError>,
+    counts: ImportCounts,
+}
+
+impl Prepared {
+    fn reject(&mut self, errors: Vec<RowError>) {
+        self.counts.rejected += 1;
+        self.errors.extend(errors);
+    }
+}
+
+/// A batch written: its rows (first to last), what they came to, and the rows rejected.
+struct Committed {
+    first: u64,
+    last: u64,
+    counts: ImportCounts,
+    errors: Vec<RowError>,
+}
+
+/// Writes a prepared batch in as few transactions as the store takes. A group whose condition
+/// fails (another request changed its contact meanwhile) is rejected and the rest retried.
+async fn commit(app: &App, batch: Prepared) -> Result<Committed, ServiceError> {
+    let Prepared {
+        first,
+        last,
+        groups,
+        mut errors,
+        mut counts,
+    } = batch;
+    let max = app.items.max_transaction_writes();
+    let mut pending: Vec<Group> = groups;
+    while !pending.is_empty() {
+        let mut size = 0;
+        let take = pending
+            .iter()
+            .take_while(|g| {
+                size += g.writes.len();
+                size <= max
+            })
+            .count()
+            .max(1);
+        let mut chunk: Vec<Group> = pending.drain(..take).collect();
+        let mut conflicts = 0;
+        loop {
+            let writes: Vec<Write> = chunk
+                .iter()
+                .flat_map(|g| g.writes.iter().cloned())
+                .collect();
+            match app.items.transact(writes).await {
+                Ok(()) => {
+                    for g in &chunk {
+                        counts.count(g.outcome);
+                    }
+                    break;
+                }
+                Err(StoreError::ConditionFailed { index: Some(i) }) => {
+                    let mut seen = 0;
+                    let at = chunk.iter().position(|g| {
+                        seen += g.writes.len();
+                        i < seen
+                    });
+                    let Some(at) = at else {
+                        return Err(StoreError::ConditionFailed { index: Some(i) }.into());
+                    };
+                    let g = chunk.remove(at);
+                    counts.rejected += 1;
+                    errors.push(RowError::new(
+                        g.row,
+                        "phone",
+                        "the contact changed while the file was imported; import the file again to apply this row",
+                    ));
+                    if chunk.is_empty() {
+                        break;
+                    }
+                }
+                Err(StoreError::Conflict) if conflicts < 5 => {
+                    conflicts += 1;
+                    tokio::time::sleep(Duration::from_millis(20 << conflicts)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    errors.sort_by_key(|e| e.row);
+    Ok(Committed {
+        first,
+        last,
+        counts,
+        errors,
+    })
+}
+
+fn short(index_hex: &str) -> [u8; 12] {
+    let mut out = [0u8; 12];
+    let _ = hex::decode_to_slice(index_hex.get(..24).unwrap_or_default(), &mut out);
+    out
 }
 
 fn new_contact(row: &RowUpdate, at: Timestamp) -> Contact {
