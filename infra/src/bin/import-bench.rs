@@ -184,6 +184,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let cpu_before = cpu_seconds(runner.0.id());
+    let rss_before = peak_rss_kib(runner.0.id());
     let started = Instant::now();
     http.post(format!("{base}/v1/contacts/imports/{id}/start"))
         .bearer_auth(&key)
@@ -251,7 +252,11 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     match peak {
-        Some(kib) => println!("runner peak RSS {:.1} MB", kib as f64 / 1024.0),
+        Some(kib) => println!(
+            "runner peak RSS {:.1} MB ({:.1} MB before the import, upload included)",
+            kib as f64 / 1024.0,
+            rss_before.unwrap_or(0) as f64 / 1024.0
+        ),
         None => println!("runner peak RSS unknown (no /proc)"),
     }
     Ok(())

@@ -2,6 +2,18 @@
 
 use infra::LocalConfig;
 
+// Imports allocate and free millions of small strings and maps across threads; jemalloc does
+// that with less CPU and less fragmentation than the system allocator.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Return freed memory to the system within a second, from a background thread, and keep two
+/// arenas (the machine has two cores): the runner's memory stays near what it really uses.
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: &[u8] =
+    b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:2\0";
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     shared::telemetry::init();

@@ -58,7 +58,28 @@ impl TenantKeys {
         }
     }
 
-    fn blind_index(&self, kind: &str, value: &str) -> String {
+    /// Seals a field; see [`Keyring::encrypt`].
+    pub fn seal(
+        &self,
+        tenant: &AccountId,
+        field: FieldRef<'_>,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        seal(&self.cipher, tenant, &field, plaintext)
+    }
+
+    /// Opens a field; see [`Keyring::decrypt`].
+    pub fn open(
+        &self,
+        tenant: &AccountId,
+        field: FieldRef<'_>,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        open(&self.cipher, tenant, &field, sealed)
+    }
+
+    /// See [`Keyring::blind_index`].
+    pub fn blind_index(&self, kind: &str, value: &str) -> String {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.index_key.as_ref())
             .expect("HMAC takes any key length");
         mac.update(kind.as_bytes());
@@ -121,8 +142,7 @@ impl Keyring {
         field: FieldRef<'_>,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
-        let keys = self.keys(tenant).await?;
-        seal(&keys.cipher, tenant, &field, plaintext)
+        self.keys(tenant, 1).await?.seal(tenant, field, plaintext)
     }
 
     pub async fn decrypt(
@@ -131,8 +151,7 @@ impl Keyring {
         field: FieldRef<'_>,
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let keys = self.keys(tenant).await?;
-        open(&keys.cipher, tenant, &field, sealed)
+        self.keys(tenant, 1).await?.open(tenant, field, sealed)
     }
 
     /// Decrypts a field that was sealed from a `&str`.
@@ -155,21 +174,31 @@ impl Keyring {
         kind: &str,
         value: &str,
     ) -> Result<String, CryptoError> {
-        Ok(self.keys(tenant).await?.blind_index(kind, value))
+        Ok(self.keys(tenant, 1).await?.blind_index(kind, value))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AccountId, Cached>> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn keys(&self, tenant: &AccountId) -> Result<Arc<TenantKeys>, CryptoError> {
+    /// A tenant's keys for `uses` field operations done at once, e.g. a batch sealed on a
+    /// blocking thread. The uses count against the cache policy like single operations.
+    pub async fn checkout(
+        &self,
+        tenant: &AccountId,
+        uses: u64,
+    ) -> Result<Arc<TenantKeys>, CryptoError> {
+        self.keys(tenant, uses).await
+    }
+
+    async fn keys(&self, tenant: &AccountId, uses: u64) -> Result<Arc<TenantKeys>, CryptoError> {
         {
             let mut cache = self.lock();
             if let Some(entry) = cache.get_mut(tenant) {
                 if entry.loaded_at.elapsed() < self.policy.max_age
-                    && entry.uses < self.policy.max_uses
+                    && entry.uses + uses <= self.policy.max_uses
                 {
-                    entry.uses += 1;
+                    entry.uses += uses;
                     return Ok(entry.keys.clone());
                 }
                 cache.remove(tenant);
@@ -186,7 +215,7 @@ impl Keyring {
             .decrypt_data_key(wrapped, &context(tenant))
             .await?;
         let keys = Arc::new(TenantKeys::derive(&data_key));
-        self.remember(tenant, keys.clone(), 1);
+        self.remember(tenant, keys.clone(), uses);
         Ok(keys)
     }
 

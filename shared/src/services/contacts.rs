@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::accounts::corrupt;
 use super::{from_millis, to_millis, App, ServiceError};
+use crate::crypto::{FieldRef, TenantKeys};
 use crate::domain::{
     now, AccountId, Attributes, Bsuid, Consent, Contact, ContactId, ContactName, OptOut,
     PhoneNumber, Tag, Tags, Timestamp,
@@ -534,68 +535,8 @@ impl App {
         c: &Contact,
         import: Option<&ImportMark>,
     ) -> Result<Item, ServiceError> {
-        let key = table::contact(account, &c.id);
-        let mut item = Item::new(key.clone())
-            .with(
-                "tags",
-                Value::L(c.tags.iter().map(|t| Value::S(t.as_str().into())).collect()),
-            )
-            .with("opted_in", Value::Bool(c.opted_in()))
-            .with("created_at", Value::N(to_millis(c.created_at)))
-            .with("updated_at", Value::N(to_millis(c.updated_at)));
-        if let Some(p) = &c.phone {
-            item = item.with(
-                "phone",
-                self.seal(account, ENTITY, &key, "phone", p.e164()).await?,
-            );
-        }
-        if let Some(u) = &c.user_id {
-            item = item.with(
-                "user_id",
-                self.seal(account, ENTITY, &key, "user_id", u.as_str())
-                    .await?,
-            );
-        }
-        if let Some(n) = &c.name {
-            item = item.with(
-                "name",
-                self.seal(account, ENTITY, &key, "name", n.as_str()).await?,
-            );
-        }
-        if !c.attributes.is_empty() {
-            let json = serde_json::to_string(c.attributes.map())
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
-            item = item.with(
-                "attributes",
-                self.seal(account, ENTITY, &key, "attributes", &json)
-                    .await?,
-            );
-        }
-        if let Some(consent) = &c.consent {
-            let mut m = BTreeMap::from([("opted_in".to_owned(), Value::Bool(consent.opted_in))]);
-            if let Some(s) = &consent.source {
-                m.insert("source".into(), Value::S(s.clone()));
-            }
-            if let Some(t) = &consent.text {
-                m.insert("text".into(), Value::S(t.clone()));
-            }
-            if let Some(at) = consent.opted_in_at {
-                m.insert("opted_in_at".into(), Value::N(to_millis(at)));
-            }
-            item = item.with("consent", Value::M(m));
-        }
-        if let Some(o) = &c.opt_out {
-            item = item
-                .with("opted_out_at", Value::N(to_millis(o.opted_out_at)))
-                .with("opt_out_reason", Value::S(o.reason.clone()));
-        }
-        if let Some(mark) = import {
-            item = item
-                .with("import_id", Value::S(mark.import_id.clone()))
-                .with("import_row", Value::N(mark.row as i64))
-                .with("import_outcome", Value::S(mark.outcome.clone()));
-        }
-        Ok(item)
+        let keys = self.keyring.checkout(account, CONTACT_FIELDS).await?;
+        contact_item_with(&keys, account, c, import)
     }
 
     pub(crate) async fn contact_from_item(
@@ -691,6 +632,75 @@ impl App {
             updated_at: from_millis(item.n("updated_at")?)?,
         })
     }
+}
+
+/// Fields a contact item seals: phone, user id, name, attributes.
+pub(crate) const CONTACT_FIELDS: u64 = 4;
+
+/// The stored form of a contact, sealed with keys already at hand (bulk work seals on blocking
+/// threads without going back to the keyring for every field).
+pub(crate) fn contact_item_with(
+    keys: &TenantKeys,
+    account: &AccountId,
+    c: &Contact,
+    import: Option<&ImportMark>,
+) -> Result<Item, ServiceError> {
+    let key = table::contact(account, &c.id);
+    let seal = |field: &'static str, value: &str| -> Result<Value, ServiceError> {
+        let sealed = keys.seal(
+            account,
+            FieldRef::new(ENTITY, &key, field),
+            value.as_bytes(),
+        )?;
+        Ok(Value::B(sealed))
+    };
+    let mut item = Item::new(key.clone())
+        .with(
+            "tags",
+            Value::L(c.tags.iter().map(|t| Value::S(t.as_str().into())).collect()),
+        )
+        .with("opted_in", Value::Bool(c.opted_in()))
+        .with("created_at", Value::N(to_millis(c.created_at)))
+        .with("updated_at", Value::N(to_millis(c.updated_at)));
+    if let Some(p) = &c.phone {
+        item = item.with("phone", seal("phone", p.e164())?);
+    }
+    if let Some(u) = &c.user_id {
+        item = item.with("user_id", seal("user_id", u.as_str())?);
+    }
+    if let Some(n) = &c.name {
+        item = item.with("name", seal("name", n.as_str())?);
+    }
+    if !c.attributes.is_empty() {
+        let json = serde_json::to_string(c.attributes.map())
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        item = item.with("attributes", seal("attributes", &json)?);
+    }
+    if let Some(consent) = &c.consent {
+        let mut m = BTreeMap::from([("opted_in".to_owned(), Value::Bool(consent.opted_in))]);
+        if let Some(s) = &consent.source {
+            m.insert("source".into(), Value::S(s.clone()));
+        }
+        if let Some(t) = &consent.text {
+            m.insert("text".into(), Value::S(t.clone()));
+        }
+        if let Some(at) = consent.opted_in_at {
+            m.insert("opted_in_at".into(), Value::N(to_millis(at)));
+        }
+        item = item.with("consent", Value::M(m));
+    }
+    if let Some(o) = &c.opt_out {
+        item = item
+            .with("opted_out_at", Value::N(to_millis(o.opted_out_at)))
+            .with("opt_out_reason", Value::S(o.reason.clone()));
+    }
+    if let Some(mark) = import {
+        item = item
+            .with("import_id", Value::S(mark.import_id.clone()))
+            .with("import_row", Value::N(mark.row as i64))
+            .with("import_outcome", Value::S(mark.outcome.clone()));
+    }
+    Ok(item)
 }
 
 /// Which import row last wrote a contact, and how: lets an interrupted import count a row it

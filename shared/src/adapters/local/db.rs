@@ -47,8 +47,7 @@ impl From<rusqlite::Error> for DbError {
 impl Db {
     /// Opens (creating if needed) the database file and its schema.
     pub fn open(path: &Path) -> Result<Self, DbError> {
-        let conn = Connection::open(path)?;
-        Self::init(conn)
+        Self::init(Connection::open(path)?)
     }
 
     /// A private in-memory database, for tests.
@@ -82,7 +81,15 @@ impl Db {
         E: From<DbError> + Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     {
-        let conn = self.conn.clone();
+        Self::run(self.conn.clone(), f).await
+    }
+
+    async fn run<T, E, F>(conn: Arc<Mutex<Connection>>, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    {
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock poisons it; the connection itself is still sound.
             let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());

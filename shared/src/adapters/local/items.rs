@@ -73,16 +73,27 @@ fn decode(raw: RawRow) -> Result<Item, StoreError> {
     })
 }
 
+const SELECT_LIVE: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM items WHERE pk = ?1 AND sk = ?2 AND (expires_at IS NULL OR expires_at > ?3)"
+);
+
 fn live_item(c: &Connection, key: &Key, now: i64) -> Result<Option<Item>, StoreError> {
-    let raw = c
-        .prepare_cached(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM items WHERE pk = ?1 AND sk = ?2 AND (expires_at IS NULL OR expires_at > ?3)"
-        ))?
-        .query_row(params![key.pk, key.sk, now], row_to_item)
-        .optional()?;
-    raw.map(decode).transpose()
+    live_items(c, std::slice::from_ref(key), now).map(|mut v| v.pop().flatten())
+}
+
+/// Point reads with one prepared statement.
+fn live_items(c: &Connection, keys: &[Key], now: i64) -> Result<Vec<Option<Item>>, StoreError> {
+    let mut stmt = c.prepare_cached(SELECT_LIVE)?;
+    keys.iter()
+        .map(|key| {
+            stmt.query_row(params![key.pk, key.sk, now], row_to_item)
+                .optional()?
+                .map(decode)
+                .transpose()
+        })
+        .collect()
 }
 
 /// Inserts the item unless a live one holds its key (an expired one is replaced); false if
@@ -334,10 +345,7 @@ impl ItemStore for SqliteItemStore {
         check_batch_get(keys)?;
         let keys = keys.to_vec();
         self.db
-            .call(move |c| {
-                let now = now_epoch();
-                keys.iter().map(|k| live_item(c, k, now)).collect()
-            })
+            .call(move |c| live_items(c, &keys, now_epoch()))
             .await
     }
 

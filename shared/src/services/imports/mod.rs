@@ -22,8 +22,11 @@ use url::Url;
 use self::csv::{csv_cell, CsvStream, RawRow};
 use self::rows::{header, parse_row, Header, RowError, RowUpdate};
 use super::accounts::corrupt;
-use super::contacts::{consent_item, lookup_item, ImportMark, BSUID, PHONE};
+use super::contacts::{
+    consent_item, contact_item_with, lookup_item, ImportMark, BSUID, CONTACT_FIELDS, PHONE,
+};
 use super::{from_millis, to_millis, App, ServiceError};
+use crate::crypto::TenantKeys;
 use crate::domain::{
     check_tag_count, now, AccountId, Attributes, Consent, Contact, ContactId, ImportId, Region,
     Timestamp,
@@ -348,13 +351,17 @@ impl App {
             head,
             region,
             ImportCounts::default(),
-        );
+        )
+        .expecting(body.len() as u64);
         let mut errors = Vec::new();
         let mut row_no = 1;
-        while let Some(parsing) = engine.spawn_parse(read_batch(&mut stream, &mut row_no).await?) {
+        while let Some(parsing) = engine
+            .spawn_parse(read_batch(&mut stream, &mut row_no).await?)
+            .await?
+        {
             let parsed = parsing
                 .await
-                .map_err(|e| ServiceError::Blob(format!("parsing task: {e}")))?;
+                .map_err(|e| ServiceError::Blob(format!("parsing task: {e}")))??;
             let batch = commit(self, engine.prepare(parsed).await?).await?;
             engine.absorb(&batch);
             errors.extend(batch.errors);
@@ -418,19 +425,30 @@ impl App {
         }
         let region = self.account(account).await?.default_region;
         let counts = ImportCounts::from_item(&state);
-        let mut engine = Engine::new(self, account.clone(), id.to_string(), head, region, counts);
+        let size = self
+            .blobs
+            .size(&source)
+            .await
+            .map_err(blob_err)?
+            .unwrap_or(0);
+        let mut engine = Engine::new(self, account.clone(), id.to_string(), head, region, counts)
+            .expecting(size);
         let mut row_no = 1;
         // Three batches in flight: one parsing (CPU, blocking pool), one being decided (store
         // reads, encryption), one being written (the store's transaction).
-        let mut parsing = engine.spawn_parse(read_batch(&mut stream, &mut row_no).await?);
+        let mut parsing = engine
+            .spawn_parse(read_batch(&mut stream, &mut row_no).await?)
+            .await?;
         let mut writing: Option<Prepared> = None;
         loop {
             let parsed = match parsing.take() {
                 Some(p) => {
                     let parsed = p
                         .await
-                        .map_err(|e| ServiceError::Blob(format!("parsing task: {e}")))?;
-                    parsing = engine.spawn_parse(read_batch(&mut stream, &mut row_no).await?);
+                        .map_err(|e| ServiceError::Blob(format!("parsing task: {e}")))??;
+                    parsing = engine
+                        .spawn_parse(read_batch(&mut stream, &mut row_no).await?)
+                        .await?;
                     parsed
                 }
                 None => Vec::new(),
@@ -754,7 +772,90 @@ fn report_bytes(errors: &[RowError]) -> Bytes {
 }
 
 /// A row number and what its parsing gave.
-type Parsed = (u64, Result<RowUpdate, Vec<RowError>>);
+type Parsed = (u64, Result<Ready, Vec<RowError>>);
+
+/// A good row, ready for the store.
+struct Ready {
+    update: RowUpdate,
+    /// Its phone and BSUID: kind, lookup key, short form for `seen`.
+    ids: Vec<(&'static str, Key, [u8; 12])>,
+    /// The writes that create it, used if no contact has its phone or BSUID yet.
+    create: Vec<Write>,
+}
+
+/// What the parsing threads need, all owned.
+struct ReadyContext {
+    keys: Arc<TenantKeys>,
+    account: AccountId,
+    mark: String,
+    header: Arc<Header>,
+    region: Option<Region>,
+    at: Timestamp,
+}
+
+impl ReadyContext {
+    fn ready_all(&self, rows: &[(u64, RawRow)]) -> Result<Vec<Parsed>, ServiceError> {
+        rows.iter()
+            .map(|(n, raw)| {
+                let ready = match parse_row(&self.header, *n, raw, self.region) {
+                    Ok(update) => Ok(self.ready(update)?),
+                    Err(errors) => Err(errors),
+                };
+                Ok((*n, ready))
+            })
+            .collect()
+    }
+
+    fn ready(&self, update: RowUpdate) -> Result<Ready, ServiceError> {
+        let mut ids = Vec::with_capacity(2);
+        if let Some(p) = &update.phone {
+            let index = self.keys.blind_index(PHONE, p.e164());
+            ids.push((
+                PHONE,
+                table::contact_lookup(&self.account, PHONE, &index),
+                short(&index),
+            ));
+        }
+        if let Some(u) = &update.user_id {
+            let index = self.keys.blind_index(BSUID, u.as_str());
+            ids.push((
+                BSUID,
+                table::contact_lookup(&self.account, BSUID, &index),
+                short(&index),
+            ));
+        }
+        let contact = new_contact(&update, self.at);
+        let mark = ImportMark {
+            import_id: self.mark.clone(),
+            row: update.row,
+            outcome: Outcome::Created.as_str().into(),
+        };
+        let mut create: Vec<Write> = ids
+            .iter()
+            .map(|(_, k, _)| Write::put_new(lookup_item(k.clone(), &contact.id)))
+            .collect();
+        create.push(Write::put_new(contact_item_with(
+            &self.keys,
+            &self.account,
+            &contact,
+            Some(&mark),
+        )?));
+        if let Some(c) = &contact.consent {
+            create.push(Write::put(consent_item(
+                &self.account,
+                &contact.id,
+                c,
+                self.at,
+                "import",
+            )));
+        }
+        Ok(Ready {
+            update,
+            ids,
+            create,
+        })
+    }
+}
 
 /// A row's writes, applied together or not at all.
 struct Group {
@@ -796,78 +897,59 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// The lookup keys of a row's phone and BSUID, with their short forms for `seen`.
-    async fn identities(
-        &self,
-        row: &RowUpdate,
-    ) -> Result<Vec<(&'static str, Key, [u8; 12])>, ServiceError> {
-        let mut out = Vec::with_capacity(2);
-        if let Some(p) = &row.phone {
-            let index = self
-                .app
-                .keyring
-                .blind_index(&self.account, PHONE, p.e164())
-                .await?;
-            out.push((
-                PHONE,
-                table::contact_lookup(&self.account, PHONE, &index),
-                short(&index),
-            ));
-        }
-        if let Some(u) = &row.user_id {
-            let index = self
-                .app
-                .keyring
-                .blind_index(&self.account, BSUID, u.as_str())
-                .await?;
-            out.push((
-                BSUID,
-                table::contact_lookup(&self.account, BSUID, &index),
-                short(&index),
-            ));
-        }
-        Ok(out)
+    /// Sizes the duplicate map for a file of `bytes` at once: growing it by doubling would hold
+    /// the old and the new table together at the largest size.
+    fn expecting(mut self, bytes: u64) -> Self {
+        // Contact rows are rarely shorter than 40 bytes; a wrong guess only costs a resize.
+        let rows = (bytes / 40).min(2_000_000) as usize;
+        self.seen.reserve(rows);
+        self
     }
 
-    /// Parses a batch on the blocking pool, both halves at once; `None` for an empty batch.
-    fn spawn_parse(&self, batch: Vec<(u64, RawRow)>) -> Option<JoinHandle<Vec<Parsed>>> {
+    /// Parses a batch on the blocking pool, both halves at once, and makes each good row ready
+    /// for the store: its lookup keys, and the sealed writes that would create it. `None` for
+    /// an empty batch.
+    async fn spawn_parse(
+        &self,
+        batch: Vec<(u64, RawRow)>,
+    ) -> Result<Option<JoinHandle<Result<Vec<Parsed>, ServiceError>>>, ServiceError> {
         if batch.is_empty() {
-            return None;
+            return Ok(None);
         }
-        let header = self.header.clone();
-        let region = self.region;
-        Some(tokio::task::spawn_blocking(move || {
-            let parse = |rows: &[(u64, RawRow)]| -> Vec<Parsed> {
-                rows.iter()
-                    .map(|(n, raw)| (*n, parse_row(&header, *n, raw, region)))
-                    .collect()
-            };
+        // Per row: two blind indexes and the contact's sealed fields.
+        let uses = batch.len() as u64 * (CONTACT_FIELDS + 2);
+        let keys = self.app.keyring.checkout(&self.account, uses).await?;
+        let ctx = ReadyContext {
+            keys,
+            account: self.account.clone(),
+            mark: self.mark.clone(),
+            header: self.header.clone(),
+            region: self.region,
+            at: now(),
+        };
+        Ok(Some(tokio::task::spawn_blocking(move || {
             let (a, b) = batch.split_at(batch.len() / 2);
             std::thread::scope(|s| {
-                let first = s.spawn(|| parse(a));
-                let mut second = parse(b);
-                let mut all = first.join().unwrap_or_else(|_| {
-                    // A panic in parsing is a bug; report the rows instead of losing them.
-                    a.iter()
-                        .map(|(n, _)| (*n, Err(vec![RowError::new(*n, "", "could not be read")])))
-                        .collect()
-                });
-                all.append(&mut second);
-                all
+                let first = s.spawn(|| ctx.ready_all(a));
+                let mut all = match first.join() {
+                    Ok(rows) => rows?,
+                    Err(_) => return Err(ServiceError::Blob("a parsing thread panicked".into())),
+                };
+                all.append(&mut ctx.ready_all(b)?);
+                Ok(all)
             })
-        }))
+        })))
     }
 
     /// Rows processed before an interruption: remember their identities, write nothing.
     async fn replay(&mut self, parsed: Vec<Parsed>) -> Result<(), ServiceError> {
         for (_, row) in parsed {
             let Ok(row) = row else { continue };
-            let ids = self.identities(&row).await?;
-            if ids.iter().any(|(_, _, h)| self.seen.contains_key(h)) {
+            if row.ids.iter().any(|(_, _, h)| self.seen.contains_key(h)) {
                 continue;
             }
-            for (_, _, h) in ids {
-                self.seen.insert(h, row.row as u32);
+            for (_, _, h) in row.ids {
+                self.seen.insert(h, row.update.row as u32);
             }
         }
         Ok(())
@@ -883,16 +965,19 @@ impl<'a> Engine<'a> {
         };
         out.counts.rows = batch.len() as u64;
         // Drop rows whose phone or BSUID an earlier row of the file had.
-        let mut candidates: Vec<(RowUpdate, Vec<Key>)> = Vec::new();
+        let mut candidates: Vec<(RowUpdate, Vec<Key>, Vec<Write>)> = Vec::new();
         for (_, parsed) in batch {
-            let row = match parsed {
+            let Ready {
+                update: row,
+                ids,
+                create,
+            } = match parsed {
                 Ok(r) => r,
                 Err(errs) => {
                     out.reject(errs);
                     continue;
                 }
             };
-            let ids = self.identities(&row).await?;
             if let Some((kind, first)) = ids
                 .iter()
                 .find_map(|(k, _, h)| self.seen.get(h).map(|f| (*k, *f)))
@@ -908,13 +993,13 @@ impl<'a> Engine<'a> {
             for (_, _, h) in &ids {
                 self.seen.insert(*h, row.row as u32);
             }
-            candidates.push((row, ids.into_iter().map(|(_, k, _)| k).collect()));
+            candidates.push((row, ids.into_iter().map(|(_, k, _)| k).collect(), create));
         }
 
         // Which contacts exist already.
         let lookup_keys: Vec<Key> = candidates
             .iter()
-            .flat_map(|(_, ks)| ks.iter().cloned())
+            .flat_map(|(_, ks, _)| ks.iter().cloned())
             .collect();
         let mut owner: HashMap<Key, ContactId> = HashMap::new();
         for chunk in lookup_keys.chunks(MAX_BATCH_GET) {
@@ -926,7 +1011,7 @@ impl<'a> Engine<'a> {
         }
         let contact_keys: Vec<Key> = candidates
             .iter()
-            .flat_map(|(_, ks)| ks.iter().filter_map(|k| owner.get(k)))
+            .flat_map(|(_, ks, _)| ks.iter().filter_map(|k| owner.get(k)))
             .collect::<HashSet<_>>()
             .into_iter()
             .map(|id| table::contact(&self.account, id))
@@ -942,7 +1027,7 @@ impl<'a> Engine<'a> {
         // Decide each row and build its writes.
         let at = now();
         let mut used: HashMap<ContactId, u64> = HashMap::new();
-        for (row, keys) in candidates {
+        for (row, keys, create) in candidates {
             let owners: HashSet<&ContactId> = keys.iter().filter_map(|k| owner.get(k)).collect();
             if owners.len() > 1 {
                 out.reject(vec![RowError::new(
@@ -954,30 +1039,10 @@ impl<'a> Engine<'a> {
             }
             let current = owners.into_iter().next().and_then(|id| existing.get(id));
             let Some((current, mark)) = current else {
-                let contact = new_contact(&row, at);
-                let mark = self.mark(row.row, Outcome::Created);
-                let mut writes: Vec<Write> = keys
-                    .into_iter()
-                    .map(|k| Write::put_new(lookup_item(k, &contact.id)))
-                    .collect();
-                writes.push(Write::put_new(
-                    self.app
-                        .contact_item(&self.account, &contact, Some(&mark))
-                        .await?,
-                ));
-                if let Some(c) = &contact.consent {
-                    writes.push(Write::put(consent_item(
-                        &self.account,
-                        &contact.id,
-                        c,
-                        at,
-                        "import",
-                    )));
-                }
                 out.groups.push(Group {
                     row: row.row,
                     outcome: Outcome::Created,
-                    writes,
+                    writes: create,
                 });
                 continue;
             };
