@@ -12,6 +12,7 @@ use axum::Router;
 use shared::services::App;
 
 pub use auth::Caller;
+use routes::created;
 
 /// Largest JSON body the API reads (contact files go through upload links, or the 1 MiB inline
 /// import).

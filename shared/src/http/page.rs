@@ -40,9 +40,10 @@ pub struct PageResponse<T> {
 }
 
 impl<T> PageResponse<T> {
-    pub fn new(items: Vec<T>, next: Option<Cursor>) -> Self {
+    /// A page of views of `items`.
+    pub fn of<U: Into<T>>(items: Vec<U>, next: Option<Cursor>) -> Self {
         Self {
-            items,
+            items: items.into_iter().map(Into::into).collect(),
             next_cursor: next.map(|c| c.encode()),
         }
     }

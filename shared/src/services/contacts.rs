@@ -551,38 +551,17 @@ impl App {
             .ok_or_else(|| StoreError::Corrupt("contact sort key".into()))?
             .parse()
             .map_err(corrupt)?;
-        let opt = |name: &str| item.attrs.contains_key(name);
-        let phone = if opt("phone") {
-            Some(
-                PhoneNumber::from_meta(&self.open(account, ENTITY, item, "phone").await?)
-                    .map_err(corrupt)?,
-            )
-        } else {
-            None
-        };
-        let user_id = if opt("user_id") {
-            Some(
-                Bsuid::parse(&self.open(account, ENTITY, item, "user_id").await?)
-                    .map_err(corrupt)?,
-            )
-        } else {
-            None
-        };
-        let name = if opt("name") {
-            Some(
-                ContactName::parse(&self.open(account, ENTITY, item, "name").await?)
-                    .map_err(corrupt)?,
-            )
-        } else {
-            None
-        };
-        let attributes = if opt("attributes") {
-            let json = self.open(account, ENTITY, item, "attributes").await?;
-            let map: BTreeMap<String, String> =
-                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            Attributes::parse(map).map_err(corrupt)?
-        } else {
-            Attributes::default()
+        let open = |field| self.open_optional(account, ENTITY, item, field);
+        let phone = open("phone").await?.map(|p| PhoneNumber::from_meta(&p));
+        let user_id = open("user_id").await?.map(|u| Bsuid::parse(&u));
+        let name = open("name").await?.map(|n| ContactName::parse(&n));
+        let attributes = match open("attributes").await? {
+            Some(json) => {
+                let map: BTreeMap<String, String> =
+                    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Attributes::parse(map).map_err(corrupt)?
+            }
+            None => Attributes::default(),
         };
         let tags = match item.attrs.get("tags") {
             Some(Value::L(l)) => l
@@ -621,9 +600,9 @@ impl App {
         };
         Ok(Contact {
             id,
-            phone,
-            user_id,
-            name,
+            phone: phone.transpose().map_err(corrupt)?,
+            user_id: user_id.transpose().map_err(corrupt)?,
+            name: name.transpose().map_err(corrupt)?,
             tags,
             attributes,
             consent,

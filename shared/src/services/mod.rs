@@ -80,6 +80,20 @@ impl App {
         Ok(Value::B(sealed))
     }
 
+    /// Opens the sealed attribute `field` of a stored item if it has one.
+    pub(crate) async fn open_optional(
+        &self,
+        tenant: &AccountId,
+        entity: &'static str,
+        item: &Item,
+        field: &'static str,
+    ) -> Result<Option<String>, ServiceError> {
+        if !item.attrs.contains_key(field) {
+            return Ok(None);
+        }
+        self.open(tenant, entity, item, field).await.map(Some)
+    }
+
     /// Opens the sealed attribute `field` of a stored item.
     pub(crate) async fn open(
         &self,

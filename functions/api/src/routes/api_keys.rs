@@ -1,15 +1,15 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use shared::domain::{ApiKey, ApiKeyId, ApiKeyName, ApiKeyStatus, Timestamp};
 use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem};
 use shared::services::{App, Fields};
 
-use crate::Caller;
+use crate::{created, Caller};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,12 +65,7 @@ pub async fn create(
         key: key.into(),
         api_key: secret.expose().to_owned(),
     };
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(body),
-    )
-        .into_response())
+    Ok(created(location, body))
 }
 
 pub async fn list(
@@ -81,10 +76,7 @@ pub async fn list(
     let (keys, next) = app
         .api_keys(&me.account_id, page.limit()?, page.cursor()?)
         .await?;
-    Ok(Json(PageResponse::new(
-        keys.into_iter().map(Into::into).collect(),
-        next,
-    )))
+    Ok(Json(PageResponse::of(keys, next)))
 }
 
 pub async fn revoke(

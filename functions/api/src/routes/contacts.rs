@@ -2,8 +2,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use shared::domain::{
@@ -16,7 +15,7 @@ use shared::services::{
     NewContact,
 };
 
-use crate::Caller;
+use crate::{created, Caller};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -243,12 +242,7 @@ pub async fn create(
     })?;
     let contact = app.create_contact(&me.account_id, new).await?;
     let location = format!("/v1/contacts/{}", contact.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(ContactView::from(contact)),
-    )
-        .into_response())
+    Ok(created(location, ContactView::from(contact)))
 }
 
 pub async fn list(
@@ -266,10 +260,7 @@ pub async fn list(
         let phone = f.check("phone", phone(&app, &me.account_id, raw).await?);
         let phone = f.finish(|| phone)?;
         let found = app.find_contact_by_phone(&me.account_id, &phone).await?;
-        return Ok(Json(PageResponse::new(
-            found.into_iter().map(Into::into).collect(),
-            None,
-        )));
+        return Ok(Json(PageResponse::of(found.into_iter().collect(), None)));
     }
     if let Some(raw) = &q.user_id {
         let user_id = f.check("user_id", Bsuid::parse(raw));
@@ -277,10 +268,7 @@ pub async fn list(
         let found = app
             .find_contact_by_user_id(&me.account_id, &user_id)
             .await?;
-        return Ok(Json(PageResponse::new(
-            found.into_iter().map(Into::into).collect(),
-            None,
-        )));
+        return Ok(Json(PageResponse::of(found.into_iter().collect(), None)));
     }
     let tag = q.tag.as_deref().map(|t| f.check("tag", Tag::parse(t)));
     let filter = f.finish(|| {
@@ -290,10 +278,7 @@ pub async fn list(
         })
     })?;
     let (contacts, next) = app.contacts(&me.account_id, &filter, limit, cursor).await?;
-    Ok(Json(PageResponse::new(
-        contacts.into_iter().map(Into::into).collect(),
-        next,
-    )))
+    Ok(Json(PageResponse::of(contacts, next)))
 }
 
 pub async fn show(

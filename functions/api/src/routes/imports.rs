@@ -3,7 +3,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use serde::Serialize;
 use shared::domain::{ImportId, Timestamp};
@@ -11,7 +11,7 @@ use shared::http::{ApiQuery, PageParams, PageResponse, Problem, ProblemType};
 use shared::services::imports::rows::RowError;
 use shared::services::{App, Import, ImportCounts, ImportStatus};
 
-use crate::Caller;
+use crate::{created, Caller};
 
 #[derive(Serialize)]
 pub struct ImportView {
@@ -94,12 +94,7 @@ pub async fn create(State(app): State<Arc<App>>, Caller(me): Caller) -> Result<R
         upload_url: url.to_string(),
         upload_expires_at: expires,
     };
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(body),
-    )
-        .into_response())
+    Ok(created(location, body))
 }
 
 pub async fn list(
@@ -110,10 +105,7 @@ pub async fn list(
     let (imports, next) = app
         .imports(&me.account_id, page.limit()?, page.cursor()?)
         .await?;
-    Ok(Json(PageResponse::new(
-        imports.into_iter().map(Into::into).collect(),
-        next,
-    )))
+    Ok(Json(PageResponse::of(imports, next)))
 }
 
 pub async fn show(

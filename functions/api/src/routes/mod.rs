@@ -6,8 +6,21 @@ pub mod contacts;
 pub mod imports;
 pub mod numbers;
 
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Value};
+
+/// `201 Created` with the new resource's path in `Location`.
+pub fn created<T: Serialize>(location: String, body: T) -> Response {
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(body),
+    )
+        .into_response()
+}
 
 pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))

@@ -1,15 +1,15 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use shared::domain::{AccessToken, PhoneNumber, PhoneNumberId, Timestamp, WabaId, WhatsAppNumber};
 use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem};
 use shared::services::{App, Fields, NewNumber, NumberChanges};
 
-use crate::Caller;
+use crate::{created, Caller};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,12 +70,7 @@ pub async fn connect(
     })?;
     let number = app.connect_number(&me.account_id, new).await?;
     let location = format!("/v1/numbers/{}", number.phone_number_id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(NumberView::from(number)),
-    )
-        .into_response())
+    Ok(created(location, NumberView::from(number)))
 }
 
 pub async fn list(
@@ -86,10 +81,7 @@ pub async fn list(
     let (numbers, next) = app
         .numbers(&me.account_id, page.limit()?, page.cursor()?)
         .await?;
-    Ok(Json(PageResponse::new(
-        numbers.into_iter().map(Into::into).collect(),
-        next,
-    )))
+    Ok(Json(PageResponse::of(numbers, next)))
 }
 
 /// An id that does not parse names no number of ours: the same 404 as any other.
