@@ -1,6 +1,8 @@
 //! The client of Meta's Graph API (WhatsApp Cloud API): base URL and version from
 //! configuration, bearer token per call, typed Graph errors. Message types build on it.
 
+pub mod messages;
+
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;

@@ -1,0 +1,460 @@
+//! The bodies of `POST /{version}/{phone-number-id}/messages`, typed, and what Meta answers.
+//! Every kind is checked against the `Message` schema of Meta's OpenAPI description
+//! (`shared/tests/graph_schema.rs`).
+
+use serde::{Deserialize, Serialize};
+
+use super::{GraphClient, GraphError};
+use crate::domain::{AccessToken, PhoneNumberId};
+
+/// One outgoing message: to whom, optionally in reply to what, and its content.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SendRequest {
+    pub messaging_product: Whatsapp,
+    pub recipient_type: RecipientType,
+    /// A phone number in digits (`wa_id`) or a business-scoped user id.
+    pub to: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub context: Option<ReplyContext>,
+    #[serde(flatten)]
+    pub content: Content,
+}
+
+impl SendRequest {
+    pub fn new(to: impl Into<String>, content: Content) -> Self {
+        Self {
+            messaging_product: Whatsapp,
+            recipient_type: RecipientType::Individual,
+            to: to.into(),
+            context: None,
+            content,
+        }
+    }
+
+    pub fn replying_to(mut self, wamid: impl Into<String>) -> Self {
+        self.context = Some(ReplyContext {
+            message_id: wamid.into(),
+        });
+        self
+    }
+}
+
+/// The constant `"whatsapp"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Whatsapp;
+
+impl Serialize for Whatsapp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("whatsapp")
+    }
+}
+
+impl<'de> Deserialize<'de> for Whatsapp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "whatsapp" => Ok(Whatsapp),
+            other => Err(serde::de::Error::custom(format!(
+                "messaging_product must be whatsapp, not {other}"
+            ))),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipientType {
+    Individual,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyContext {
+    pub message_id: String,
+}
+
+/// What a message carries; the variant is the message's `type`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Content {
+    Text { text: Text },
+    Template { template: Template },
+    Image { image: Media },
+    Video { video: Media },
+    Audio { audio: Media },
+    Document { document: Media },
+    Sticker { sticker: Media },
+    Interactive { interactive: Interactive },
+    Location { location: Location },
+    Contacts { contacts: Vec<ContactCard> },
+    Reaction { reaction: Reaction },
+}
+
+impl Content {
+    /// Templates may be sent outside the 24-hour window; everything else needs it open.
+    pub fn is_template(&self) -> bool {
+        matches!(self, Content::Template { .. })
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Content::Text { .. } => "text",
+            Content::Template { .. } => "template",
+            Content::Image { .. } => "image",
+            Content::Video { .. } => "video",
+            Content::Audio { .. } => "audio",
+            Content::Document { .. } => "document",
+            Content::Sticker { .. } => "sticker",
+            Content::Interactive { .. } => "interactive",
+            Content::Location { .. } => "location",
+            Content::Contacts { .. } => "contacts",
+            Content::Reaction { .. } => "reaction",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Text {
+    pub body: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub preview_url: Option<bool>,
+}
+
+/// Media by the id of an upload, or by a public link.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Media {
+    #[serde(flatten)]
+    pub source: MediaSource,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub caption: Option<String>,
+    /// Documents only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub filename: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MediaSource {
+    Id { id: String },
+    Link { link: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Template {
+    pub name: String,
+    pub language: Language,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub components: Vec<Component>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Language {
+    pub policy: LanguagePolicy,
+    /// e.g. `en_US`.
+    pub code: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LanguagePolicy {
+    Deterministic,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Component {
+    Header {
+        parameters: Vec<Parameter>,
+    },
+    Body {
+        parameters: Vec<Parameter>,
+    },
+    Button {
+        sub_type: ButtonKind,
+        /// The button's position in the template, `"0"` to `"9"`.
+        index: String,
+        parameters: Vec<ButtonParameter>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ButtonKind {
+    QuickReply,
+    Url,
+    CopyCode,
+}
+
+/// A template parameter. Text parameters are positional (`{{1}}`), or named (`{{order_id}}`)
+/// with `parameter_name`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Parameter {
+    Text {
+        text: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        parameter_name: Option<String>,
+    },
+    Currency {
+        currency: Currency,
+    },
+    DateTime {
+        date_time: DateTime,
+    },
+    Image {
+        image: Media,
+    },
+    Video {
+        video: Media,
+    },
+    Document {
+        document: Media,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Currency {
+    pub fallback_value: String,
+    pub code: String,
+    pub amount_1000: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DateTime {
+    pub fallback_value: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ButtonParameter {
+    /// Quick replies: what comes back when the button is tapped.
+    Payload { payload: String },
+    /// URL buttons: the suffix of the template's URL.
+    Text { text: String },
+    /// Copy-code buttons: the code.
+    CouponCode { coupon_code: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interactive {
+    #[serde(rename = "type")]
+    pub kind: InteractiveKind,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub header: Option<InteractiveHeader>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub body: Option<TextOnly>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub footer: Option<TextOnly>,
+    pub action: Action,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InteractiveKind {
+    Button,
+    List,
+    CtaUrl,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum InteractiveHeader {
+    Text { text: String },
+    Image { image: Media },
+    Video { video: Media },
+    Document { document: Media },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextOnly {
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Action {
+    Buttons {
+        buttons: Vec<ReplyButton>,
+    },
+    List {
+        button: String,
+        sections: Vec<Section>,
+    },
+    CtaUrl {
+        name: CtaUrlName,
+        parameters: CtaUrl,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyButton {
+    #[serde(rename = "type")]
+    pub kind: ReplyKind,
+    pub reply: Reply,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyKind {
+    Reply,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    pub id: String,
+    pub title: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Section {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub title: Option<String>,
+    pub rows: Vec<Row>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    pub id: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CtaUrlName {
+    CtaUrl,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtaUrl {
+    pub display_text: String,
+    pub url: String,
+}
+
+/// Coordinates go as strings, as Meta's schema has them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    pub latitude: String,
+    pub longitude: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub address: Option<String>,
+}
+
+/// A contact card shared in a message (not one of our contacts).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactCard {
+    pub name: CardName,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub phones: Vec<CardPhone>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub emails: Vec<CardEmail>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardName {
+    pub formatted_name: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub first_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardPhone {
+    pub phone: String,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none", default)]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub wa_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardEmail {
+    pub email: String,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none", default)]
+    pub kind: Option<String>,
+}
+
+/// A reaction to a message; an empty emoji removes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub message_id: String,
+    pub emoji: String,
+}
+
+/// `POST …/messages` to mark an inbound message read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkRead {
+    pub messaging_product: Whatsapp,
+    pub status: ReadStatus,
+    pub message_id: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadStatus {
+    Read,
+}
+
+/// Meta's answer to a send.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendResponse {
+    #[serde(default)]
+    pub contacts: Vec<ResponseContact>,
+    pub messages: Vec<ResponseMessage>,
+}
+
+impl SendResponse {
+    /// The message id (wamid) Meta assigned.
+    pub fn wamid(&self) -> Option<&str> {
+        self.messages.first().map(|m| m.id.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseContact {
+    #[serde(default)]
+    pub input: String,
+    #[serde(default)]
+    pub wa_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseMessage {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_status: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuccessResponse {
+    pub success: bool,
+}
+
+impl GraphClient {
+    pub async fn send_message(
+        &self,
+        from: &PhoneNumberId,
+        token: &AccessToken,
+        message: &SendRequest,
+    ) -> Result<SendResponse, GraphError> {
+        self.post_json(&format!("{from}/messages"), token, message)
+            .await
+    }
+
+    pub async fn mark_read(
+        &self,
+        from: &PhoneNumberId,
+        token: &AccessToken,
+        wamid: &str,
+    ) -> Result<SuccessResponse, GraphError> {
+        let body = MarkRead {
+            messaging_product: Whatsapp,
+            status: ReadStatus::Read,
+            message_id: wamid.to_owned(),
+        };
+        self.post_json(&format!("{from}/messages"), token, &body)
+            .await
+    }
+}
