@@ -15,6 +15,10 @@ pub struct LocalConfig {
     pub graph_url: Option<url::Url>,
     pub graph_version: String,
     pub secrets: DevSecrets,
+    /// How long a Graph API call may take before its outcome counts as unknown.
+    pub graph_timeout: std::time::Duration,
+    /// Pacing and retries of the in-process sender.
+    pub sender: shared::services::SenderSettings,
 }
 
 /// Secrets a developer needs to sign test webhooks. Generated once per data directory and
@@ -106,6 +110,8 @@ impl LocalConfig {
             data_dir,
             graph_url: None,
             graph_version: shared::graph::DEFAULT_VERSION.into(),
+            graph_timeout: std::time::Duration::from_secs(20),
+            sender: shared::services::SenderSettings::default(),
         })
     }
 }

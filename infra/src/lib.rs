@@ -3,6 +3,7 @@
 //! in-process with [`start`]; the `whatatalk-local` binary wraps the same call.
 
 mod config;
+pub mod standin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,7 +12,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::Router;
 use shared::adapters::local::LocalBackend;
-use shared::services::App;
+use shared::graph::{GraphClient, GraphConfig};
+use shared::services::{App, SenderSettings};
+use standin::{StandIn, StandInConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -22,9 +25,11 @@ pub use config::{DevSecrets, LocalConfig};
 pub struct Running {
     pub addr: SocketAddr,
     pub app: Arc<App>,
+    /// The in-process Graph API stand-in, when the runner started one.
+    pub standin: Option<StandIn>,
     stop: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
-    drainer: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
 }
 
 impl Running {
@@ -35,8 +40,10 @@ impl Running {
     /// Stops accepting, finishes requests in flight, and returns once the server is down.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
-        self.drainer.abort();
-        let _ = self.drainer.await;
+        for w in self.workers {
+            w.abort();
+            let _ = w.await;
+        }
         self.server.await.context("server task")??;
         Ok(())
     }
@@ -49,17 +56,39 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("bind {}", config.addr))?;
     let public_url = url::Url::parse(&format!("http://{}/", listener.local_addr()?))?;
-    let backend = LocalBackend::open(&config.data_dir, public_url)?;
+    // Without a Graph URL, the stand-in answers in-process on its own loopback port.
+    let (graph_url, standin) = match &config.graph_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let standin = StandIn::new(StandInConfig::default());
+            let url = standin.serve(TcpListener::bind("127.0.0.1:0").await?)?;
+            (url, Some(standin))
+        }
+    };
+    let mut graph_config = GraphConfig::new(graph_url, &config.graph_version);
+    graph_config.request_timeout = config.graph_timeout;
+    let graph = GraphClient::new(graph_config)?;
+    let backend = LocalBackend::open(&config.data_dir, public_url, graph)?;
     let app = Arc::new(App::new(backend.ports));
-    serve(app, listener, backend.blobs.link_router())
+    let mut running = serve(app, listener, backend.blobs.link_router(), config.sender)?;
+    running.standin = standin;
+    Ok(running)
 }
 
 /// Serves every function's router for `app` (on any backend), plus `extra` routes, and drains
 /// its job queue; tests use it to run the same stack on the AWS adapters.
-pub fn serve(app: Arc<App>, listener: TcpListener, extra: Router) -> anyhow::Result<Running> {
+pub fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    extra: Router,
+    sender: SenderSettings,
+) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let router: Router = api::router(app.clone()).merge(extra);
-    let drainer = tokio::spawn(drain_jobs(app.clone()));
+    let mut workers = vec![tokio::spawn(drain_jobs(app.clone()))];
+    for _ in 0..SEND_WORKERS {
+        workers.push(tokio::spawn(drain_sends(app.clone(), sender)));
+    }
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
@@ -71,10 +100,49 @@ pub fn serve(app: Arc<App>, listener: TcpListener, extra: Router) -> anyhow::Res
     Ok(Running {
         addr,
         app,
+        standin: None,
         stop,
         server,
-        drainer,
+        workers,
     })
+}
+
+/// Concurrent sender loops; each takes up to 10 tasks at a time.
+const SEND_WORKERS: usize = 4;
+
+/// The local stand-in for the sender Lambda's SQS trigger, through the same `sender::handle`.
+async fn drain_sends(app: Arc<App>, settings: SenderSettings) {
+    loop {
+        let messages = match app
+            .send_queue
+            .receive(10, JOB_VISIBILITY, Duration::from_secs(1))
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "send queue unavailable");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let bodies: Vec<&str> = messages.iter().map(|m| m.body.as_str()).collect();
+        let handled = sender::handle(&app, &bodies, &settings).await;
+        for (m, h) in messages.iter().zip(handled) {
+            match h {
+                sender::Handled::Ack => {
+                    if let Err(e) = app.send_queue.ack(&m.receipt).await {
+                        tracing::error!(error = %e, "send ack failed");
+                    }
+                }
+                sender::Handled::Fail(why) => {
+                    tracing::warn!(message_id = %m.id, error = %why, "send task failed; it will be retried")
+                }
+            }
+        }
+    }
 }
 
 /// How long a job message stays hidden while the local drainer works on it: an import

@@ -12,11 +12,16 @@
 //! | contact lookup (blind index of phone or BSUID) | `ACCOUNT#{account_id}` | `CONTACTKEY#{kind}#{hmac}` |
 //! | consent record (history) | `ACCOUNT#{account_id}` | `CONSENT#{contact_id}#{record_id}` |
 //! | contact import | `ACCOUNT#{account_id}` | `IMPORT#{import_id}` |
+//! | message (GSI1: `THREAD#{account_id}#{contact_id}` / `{message_id}`) | `ACCOUNT#{account_id}` | `MESSAGE#{message_id}` |
+//! | wamid lookup (webhook → message) | `WAMID#{wamid}` | `WAMID` |
+//! | send token bucket of a number | `RATE#{phone_number_id}` | `RATE` |
+//! | last send to a recipient from a number | `PAIR#{phone_number_id}#{contact_id}` | `PAIR` |
+//! | 24-hour service window | `ACCOUNT#{account_id}` | `WINDOW#{phone_number_id}#{contact_id}` |
 //!
 //! Everything a tenant owns lives under its `ACCOUNT#` partition except the global lookups
 //! (API key hashes, number routes), which carry the account id as an attribute.
 
-use crate::domain::{AccountId, ApiKeyId, ContactId, ImportId, PhoneNumberId};
+use crate::domain::{AccountId, ApiKeyId, ContactId, ImportId, MessageId, PhoneNumberId};
 use crate::ports::Key;
 
 pub fn account_partition(account: &AccountId) -> String {
@@ -78,4 +83,34 @@ pub fn consent_record(account: &AccountId, id: &ContactId, record: &str) -> Key 
 
 pub fn import(account: &AccountId, id: &ImportId) -> Key {
     Key::new(account_partition(account), format!("IMPORT#{id}"))
+}
+
+pub const MESSAGE_PREFIX: &str = "MESSAGE#";
+
+pub fn message(account: &AccountId, id: &MessageId) -> Key {
+    Key::new(account_partition(account), format!("{MESSAGE_PREFIX}{id}"))
+}
+
+/// A contact's thread in the index: its messages in order.
+pub fn thread(account: &AccountId, contact: &ContactId) -> String {
+    format!("THREAD#{account}#{contact}")
+}
+
+pub fn wamid(wamid: &str) -> Key {
+    Key::new(format!("WAMID#{wamid}"), "WAMID")
+}
+
+pub fn send_rate(number: &PhoneNumberId) -> Key {
+    Key::new(format!("RATE#{number}"), "RATE")
+}
+
+pub fn pair(number: &PhoneNumberId, contact: &ContactId) -> Key {
+    Key::new(format!("PAIR#{number}#{contact}"), "PAIR")
+}
+
+pub fn window(account: &AccountId, number: &PhoneNumberId, contact: &ContactId) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("WINDOW#{number}#{contact}"),
+    )
 }

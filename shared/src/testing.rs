@@ -7,9 +7,14 @@ use crate::services::App;
 
 /// An [`App`] on the local adapters under `dir` (blob links are not served).
 pub fn local_app(dir: &Path) -> App {
+    local_app_with_graph(dir, unreachable_graph())
+}
+
+/// [`local_app`] sending through `graph`.
+pub fn local_app_with_graph(dir: &Path, graph: crate::graph::GraphClient) -> App {
     let url = url::Url::parse("http://127.0.0.1:9/").expect("static url");
     App::new(
-        LocalBackend::open(dir, url)
+        LocalBackend::open(dir, url, graph)
             .expect("open local backend")
             .ports,
     )
@@ -19,6 +24,18 @@ pub fn local_app(dir: &Path) -> App {
 /// table, key, bucket and queues. Returns the clients and settings too, for raw inspection.
 #[cfg(feature = "aws")]
 pub async fn aws_app() -> (
+    App,
+    crate::adapters::aws::AwsClients,
+    crate::adapters::aws::AwsSettings,
+) {
+    aws_app_with_graph(url::Url::parse("http://127.0.0.1:9/").expect("static url")).await
+}
+
+/// [`aws_app`] sending to the Graph API at `graph`.
+#[cfg(feature = "aws")]
+pub async fn aws_app_with_graph(
+    graph: url::Url,
+) -> (
     App,
     crate::adapters::aws::AwsClients,
     crate::adapters::aws::AwsSettings,
@@ -61,8 +78,9 @@ pub async fn aws_app() -> (
         send_queue_url,
         job_queue_url,
         s3_path_style: true,
+        graph: crate::graph::GraphConfig::new(graph, crate::graph::DEFAULT_VERSION),
     };
-    let app = App::new(aws::ports(&clients, &settings));
+    let app = App::new(aws::ports(&clients, &settings).expect("graph settings"));
     (app, clients, settings)
 }
 
@@ -74,4 +92,14 @@ pub async fn test_app(dir: &Path) -> App {
         return aws_app().await.0;
     }
     local_app(dir)
+}
+
+/// A Graph client that reaches nothing (port 9 is discard), for tests that send nowhere.
+pub fn unreachable_graph() -> crate::graph::GraphClient {
+    let url = url::Url::parse("http://127.0.0.1:9/").expect("static url");
+    crate::graph::GraphClient::new(crate::graph::GraphConfig::new(
+        url,
+        crate::graph::DEFAULT_VERSION,
+    ))
+    .expect("a plain client builds")
 }

@@ -216,6 +216,19 @@ async fn updates_create_and_count(store: Arc<dyn ItemStore>) {
         expiring.expires_at.is_some_and(|t| t >= now() + 55),
         "{expiring:?}"
     );
+    let listed = store
+        .update(Update::new(key.clone()).append("log", Value::S("a".into())))
+        .await
+        .unwrap();
+    assert_eq!(listed.attrs["log"], Value::L(vec![Value::S("a".into())]));
+    let listed = store
+        .update(Update::new(key.clone()).append("log", Value::N(2)))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.attrs["log"],
+        Value::L(vec![Value::S("a".into()), Value::N(2)])
+    );
     let kept = store
         .update(Update::new(key.clone()).expire(None))
         .await

@@ -127,5 +127,5 @@ async fn non_graph_failures_are_told_apart() {
     drop(listener);
     let c = GraphClient::new(GraphConfig::new(dead, "v23.0")).unwrap();
     let down = c.get_json::<Value>("1", &token()).await.unwrap_err();
-    assert!(matches!(down, GraphError::Transport(_)), "{down:?}");
+    assert!(matches!(down, GraphError::Connect(_)), "{down:?}");
 }

@@ -139,7 +139,13 @@ async fn dynamodb_and_s3_hold_no_personal_bytes() {
 
     let (app, clients, settings) = shared::testing::aws_app().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = infra::serve(std::sync::Arc::new(app), listener, axum::Router::new()).unwrap();
+    let running = infra::serve(
+        std::sync::Arc::new(app),
+        listener,
+        axum::Router::new(),
+        Default::default(),
+    )
+    .unwrap();
     let client = Client::new(running.base_url());
     let secrets = Secrets::fresh();
     let key = sign_up_and_connect(&client, &secrets).await;

@@ -28,7 +28,13 @@ async fn aws() -> Stack {
     let dir = tempfile::tempdir().unwrap();
     let (app, _, _) = shared::testing::aws_app().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = infra::serve(std::sync::Arc::new(app), listener, axum::Router::new()).unwrap();
+    let running = infra::serve(
+        std::sync::Arc::new(app),
+        listener,
+        axum::Router::new(),
+        Default::default(),
+    )
+    .unwrap();
     finish(running, dir).await
 }
 

@@ -40,6 +40,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/contacts/imports"),
     ("GET", "/v1/contacts/imports/{import_id}"),
     ("POST", "/v1/contacts/imports/{import_id}/start"),
+    ("POST", "/v1/messages"),
+    ("GET", "/v1/messages"),
+    ("GET", "/v1/messages/{message_id}"),
     ("GET", "/v1/contacts/{contact_id}"),
     ("PATCH", "/v1/contacts/{contact_id}"),
     ("DELETE", "/v1/contacts/{contact_id}"),
@@ -48,7 +51,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 ];
 
 pub fn router(app: Arc<App>) -> Router {
-    use routes::{accounts, api_keys, contacts, imports, numbers};
+    use routes::{accounts, api_keys, contacts, imports, messages, numbers};
     let routes = Router::new()
         .route("/health", get(routes::health))
         .route("/v1/signup", post(accounts::signup))
@@ -91,6 +94,8 @@ pub fn router(app: Arc<App>) -> Router {
             "/v1/contacts/{contact_id}/tags",
             post(contacts::add_tags).delete(contacts::remove_tags),
         )
+        .route("/v1/messages", post(messages::send).get(messages::list))
+        .route("/v1/messages/{message_id}", get(messages::show))
         .with_state(app);
     shared::http::standard_layers(routes, BODY_LIMIT)
 }

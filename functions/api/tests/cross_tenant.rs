@@ -23,11 +23,21 @@ async fn tenant_a_never_reaches_tenant_b() {
         .post(
             "/v1/contacts",
             &b.key,
-            json!({"phone": "+447911123456", "name": "Tenant B's customer"}),
+            json!({"phone": "+447911123456", "name": "Tenant B's customer", "consent": {"opted_in": true}}),
         )
         .await;
     let b_contact_id = b_contact["id"].as_str().unwrap().to_owned();
     let (_, b_import) = api.post("/v1/contacts/imports", &b.key, json!({})).await;
+    let template = json!({"name": "hello", "language": {"policy": "deterministic", "code": "en"}});
+    let (s, b_message) = api
+        .post(
+            "/v1/messages",
+            &b.key,
+            json!({"from": "222000222", "to": b_contact["id"], "type": "template", "template": template}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b_message}");
+    let b_message_id = b_message["id"].as_str().unwrap().to_owned();
     let b_import_id = b_import["id"].as_str().unwrap().to_owned();
 
     let mut visited = 0;
@@ -36,7 +46,8 @@ async fn tenant_a_never_reaches_tenant_b() {
             .replace("{key_id}", &b_key_id)
             .replace("{phone_number_id}", "222000222")
             .replace("{contact_id}", &b_contact_id)
-            .replace("{import_id}", &b_import_id);
+            .replace("{import_id}", &b_import_id)
+            .replace("{message_id}", &b_message_id);
         assert!(
             !path.contains('{'),
             "teach this test an id of B's for {template}"

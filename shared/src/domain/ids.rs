@@ -77,6 +77,16 @@ prefixed_id!(
     ImportId,
     "imp_"
 );
+prefixed_id!(
+    /// A message, sent or received, in a contact's thread.
+    MessageId,
+    "msg_"
+);
+prefixed_id!(
+    /// A broadcast: one template sent to many contacts.
+    BroadcastId,
+    "brd_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@ mod api_key;
 mod contact;
 mod email;
 mod ids;
+mod message;
 mod number;
 mod phone;
 mod region;
@@ -17,8 +18,12 @@ pub use contact::{
     check_tag_count, Attributes, Bsuid, Consent, Contact, ContactName, OptOut, Tag, Tags,
 };
 pub use email::Email;
-pub use ids::{AccountId, ApiKeyId, ContactId, ImportId};
-pub use number::{AccessToken, PhoneNumberId, WabaId, WhatsAppNumber};
+pub use ids::{AccountId, ApiKeyId, BroadcastId, ContactId, ImportId, MessageId};
+pub use message::{Message, MessageError, MessageStatus, StatusChange};
+pub use number::{
+    parse_messages_per_second, AccessToken, PhoneNumberId, SendingStopped, WabaId, WhatsAppNumber,
+    DEFAULT_MESSAGES_PER_SECOND, MAX_MESSAGES_PER_SECOND,
+};
 pub use phone::PhoneNumber;
 pub use region::Region;
 

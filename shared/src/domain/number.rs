@@ -82,8 +82,34 @@ pub struct WhatsAppNumber {
     pub phone_number_id: PhoneNumberId,
     pub waba_id: WabaId,
     pub display_phone_number: PhoneNumber,
+    /// The number's throughput tier: messages per second Meta lets it send.
+    pub messages_per_second: u32,
+    /// Set when Meta refused all sending (expired token, restricted account).
+    pub sending_stopped: Option<SendingStopped>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// Meta's tiers run from 80 to 1,000 messages per second.
+pub const DEFAULT_MESSAGES_PER_SECOND: u32 = 80;
+pub const MAX_MESSAGES_PER_SECOND: u32 = 1000;
+
+pub fn parse_messages_per_second(n: u32) -> Result<u32, Invalid> {
+    if (1..=MAX_MESSAGES_PER_SECOND).contains(&n) {
+        Ok(n)
+    } else {
+        Err(Invalid::new(format!(
+            "messages_per_second must be within 1..={MAX_MESSAGES_PER_SECOND}"
+        )))
+    }
+}
+
+/// Why a number stopped sending, and since when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendingStopped {
+    pub code: i64,
+    pub reason: String,
+    pub at: Timestamp,
 }
 
 #[cfg(test)]

@@ -458,3 +458,98 @@ impl GraphClient {
             .await
     }
 }
+
+impl Content {
+    /// Limits Meta documents, checked before a message is stored and queued.
+    pub fn check(&self) -> Result<(), crate::domain::Invalid> {
+        use crate::domain::Invalid;
+        let chars = |s: &str| s.chars().count();
+        let media = |m: &Media| -> Result<(), Invalid> {
+            match &m.source {
+                MediaSource::Id { id } if id.is_empty() => Err(Invalid::new("media id is empty")),
+                MediaSource::Link { link } if !link.starts_with("https://") => {
+                    Err(Invalid::new("media links must be https:// URLs"))
+                }
+                _ => Ok(()),
+            }?;
+            if m.caption.as_deref().is_some_and(|c| chars(c) > 1024) {
+                return Err(Invalid::new("a caption takes at most 1,024 characters"));
+            }
+            Ok(())
+        };
+        match self {
+            Content::Text { text } => {
+                if text.body.trim().is_empty() || chars(&text.body) > 4096 {
+                    return Err(Invalid::new("text.body must be 1 to 4,096 characters"));
+                }
+            }
+            Content::Template { template } => {
+                let ok = !template.name.is_empty()
+                    && template.name.len() <= 512
+                    && template
+                        .name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                if !ok {
+                    return Err(Invalid::new(
+                        "template.name is a template's name: a-z, 0-9 and _",
+                    ));
+                }
+                if template.language.code.is_empty() {
+                    return Err(Invalid::new(
+                        "template.language.code is required, e.g. en_US",
+                    ));
+                }
+            }
+            Content::Image { image: m }
+            | Content::Video { video: m }
+            | Content::Audio { audio: m }
+            | Content::Document { document: m }
+            | Content::Sticker { sticker: m } => media(m)?,
+            Content::Interactive { interactive } => {
+                if interactive
+                    .body
+                    .as_ref()
+                    .is_some_and(|b| chars(&b.text) > 1024)
+                {
+                    return Err(Invalid::new(
+                        "interactive.body.text takes at most 1,024 characters",
+                    ));
+                }
+                if let Action::Buttons { buttons } = &interactive.action {
+                    if buttons.is_empty() || buttons.len() > 3 {
+                        return Err(Invalid::new("reply buttons: 1 to 3"));
+                    }
+                }
+            }
+            Content::Location { location } => {
+                let lat = location
+                    .latitude
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|l| (-90.0..=90.0).contains(l));
+                let lon = location
+                    .longitude
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|l| (-180.0..=180.0).contains(l));
+                if lat.is_none() || lon.is_none() {
+                    return Err(Invalid::new(
+                        "location needs a latitude and a longitude in degrees",
+                    ));
+                }
+            }
+            Content::Contacts { contacts } => {
+                if contacts.is_empty() || contacts.len() > 5 {
+                    return Err(Invalid::new("contacts: 1 to 5 cards"));
+                }
+            }
+            Content::Reaction { reaction } => {
+                if reaction.message_id.is_empty() {
+                    return Err(Invalid::new("reaction.message_id is the wamid reacted to"));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -25,6 +25,18 @@ pub struct GraphConfig {
 pub const DEFAULT_VERSION: &str = "v23.0";
 
 impl GraphConfig {
+    /// `WHATATALK_GRAPH_URL` and `WHATATALK_GRAPH_VERSION`, defaulting to Meta's production
+    /// endpoint and [`DEFAULT_VERSION`].
+    pub fn from_env() -> Result<Self, GraphError> {
+        let base = std::env::var("WHATATALK_GRAPH_URL")
+            .unwrap_or_else(|_| "https://graph.facebook.com/".into());
+        let base = Url::parse(&base)
+            .map_err(|e| GraphError::Config(format!("WHATATALK_GRAPH_URL: {e}")))?;
+        let version =
+            std::env::var("WHATATALK_GRAPH_VERSION").unwrap_or_else(|_| DEFAULT_VERSION.into());
+        Ok(Self::new(base, version))
+    }
+
     pub fn new(base_url: Url, version: impl Into<String>) -> Self {
         Self {
             base_url,
@@ -79,7 +91,11 @@ pub enum GraphError {
     Http { status: u16 },
     #[error("graph request timed out")]
     Timeout,
+    /// The connection could not be made: the request never left.
     #[error("graph unreachable: {0}")]
+    Connect(String),
+    /// The connection broke after the request may have left.
+    #[error("graph connection broken: {0}")]
     Transport(String),
     #[error("graph response not understood: {0}")]
     Decode(String),
@@ -102,6 +118,10 @@ impl GraphClient {
             .build()
             .map_err(|e| GraphError::Config(e.to_string()))?;
         Ok(Self { http, config })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.config.base_url
     }
 
     /// `{base}/{version}/{path}`.
@@ -142,6 +162,8 @@ impl GraphClient {
         let response = request.send().await.map_err(|e| {
             if e.is_timeout() {
                 GraphError::Timeout
+            } else if e.is_connect() {
+                GraphError::Connect(e.without_url().to_string())
             } else {
                 // Without the URL: it is ours, but the error text is all the caller needs.
                 GraphError::Transport(e.without_url().to_string())
@@ -166,6 +188,69 @@ impl GraphClient {
             Err(_) => Err(GraphError::Http {
                 status: status.as_u16(),
             }),
+        }
+    }
+}
+
+/// What a failed send means for the message, and what to do about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Nothing was sent; try again after a pause (`backoff` says how the pause grows).
+    Retry(Backoff),
+    /// Meta refused the message for good.
+    Permanent,
+    /// The recipient stopped marketing messages (131050): record the opt-out.
+    OptedOut,
+    /// The number cannot send at all until its owner acts (190 expired token, 368 restricted).
+    NumberStopped,
+    /// Meta asks to slow down a campaign (131048 spam rate, 132015 paused template).
+    PauseCampaign,
+    /// The request may have been sent and its answer was lost: never resend on our own.
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backoff {
+    /// Throughput or transient errors: short, growing pauses.
+    Exponential,
+    /// 131056, the pair rate: 4^n seconds, as Meta advises.
+    PairRate,
+}
+
+impl GraphError {
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            GraphError::Api { error, .. } => Some(error.code),
+            _ => None,
+        }
+    }
+
+    /// Sorts a failed send. Codes from Meta's error reference; an unknown code is permanent
+    /// (a retry would most likely fail the same way).
+    pub fn failure(&self) -> Failure {
+        match self {
+            GraphError::Api { status, error } => match error.code {
+                131056 => Failure::Retry(Backoff::PairRate),
+                // Throughput, app rate limits, "something went wrong", service unavailable,
+                // transient and unknown server errors.
+                130429 | 80007 | 4 | 131000 | 131016 | 1 | 2 => {
+                    Failure::Retry(Backoff::Exponential)
+                }
+                131050 => Failure::OptedOut,
+                190 | 368 | 131031 => Failure::NumberStopped,
+                131048 | 132015 => Failure::PauseCampaign,
+                _ if *status >= 500 => Failure::Retry(Backoff::Exponential),
+                _ => Failure::Permanent,
+            },
+            GraphError::Http { status } if *status >= 500 || *status == 429 => {
+                Failure::Retry(Backoff::Exponential)
+            }
+            GraphError::Http { .. } => Failure::Permanent,
+            GraphError::Connect(_) => Failure::Retry(Backoff::Exponential),
+            GraphError::Timeout | GraphError::Transport(_) | GraphError::Decode(_) => {
+                Failure::Unknown
+            }
+            GraphError::Config(_) => Failure::Permanent,
         }
     }
 }

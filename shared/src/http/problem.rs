@@ -21,13 +21,19 @@ pub enum ProblemType {
     ContactExists,
     ContactChanged,
     ImportNotUploaded,
+    NumberNotConnected,
+    NumberStopped,
+    RecipientNotFound,
+    RecipientNotOptedIn,
+    RecipientOptedOut,
+    OutsideServiceWindow,
     InvalidCursor,
     Internal,
     Unavailable,
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 16] = [
+    pub const ALL: [ProblemType; 22] = [
         ProblemType::MalformedRequest,
         ProblemType::ValidationFailed,
         ProblemType::UnsupportedMediaType,
@@ -41,6 +47,12 @@ impl ProblemType {
         ProblemType::ContactExists,
         ProblemType::ContactChanged,
         ProblemType::ImportNotUploaded,
+        ProblemType::NumberNotConnected,
+        ProblemType::NumberStopped,
+        ProblemType::RecipientNotFound,
+        ProblemType::RecipientNotOptedIn,
+        ProblemType::RecipientOptedOut,
+        ProblemType::OutsideServiceWindow,
         ProblemType::InvalidCursor,
         ProblemType::Internal,
         ProblemType::Unavailable,
@@ -61,6 +73,13 @@ impl ProblemType {
             ProblemType::ContactExists => "contact-exists",
             ProblemType::ContactChanged => "contact-changed",
             ProblemType::ImportNotUploaded => "import-not-uploaded",
+            ProblemType::NumberNotConnected => "number-not-connected",
+            ProblemType::NumberStopped => "number-stopped",
+            ProblemType::RecipientNotFound => "recipient-not-found",
+            ProblemType::RecipientNotOptedIn => "recipient-not-opted-in",
+            ProblemType::RecipientOptedOut => "recipient-opted-out",
+            ProblemType::OutsideServiceWindow => "outside-service-window",
+
             ProblemType::InvalidCursor => "invalid-cursor",
             ProblemType::Internal => "internal-error",
             ProblemType::Unavailable => "service-unavailable",
@@ -81,7 +100,13 @@ impl ProblemType {
             | ProblemType::LastApiKey
             | ProblemType::ContactExists
             | ProblemType::ContactChanged
-            | ProblemType::ImportNotUploaded => StatusCode::CONFLICT,
+            | ProblemType::ImportNotUploaded
+            | ProblemType::NumberStopped => StatusCode::CONFLICT,
+            ProblemType::NumberNotConnected
+            | ProblemType::RecipientNotFound
+            | ProblemType::RecipientNotOptedIn
+            | ProblemType::RecipientOptedOut
+            | ProblemType::OutsideServiceWindow => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ProblemType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -102,6 +127,19 @@ impl ProblemType {
             ProblemType::ContactExists => "A contact with this phone or user id exists.",
             ProblemType::ContactChanged => "The contact changed while this request ran; retry.",
             ProblemType::ImportNotUploaded => "The import's file has not been uploaded yet.",
+            ProblemType::NumberNotConnected => {
+                "The sending number is not connected to this account."
+            }
+            ProblemType::NumberStopped => "This number cannot send until its owner acts.",
+            ProblemType::RecipientNotFound => "No contact of this account is the recipient.",
+            ProblemType::RecipientNotOptedIn => {
+                "The recipient has not opted in to business-initiated messages."
+            }
+            ProblemType::RecipientOptedOut => "The recipient opted out of marketing messages.",
+            ProblemType::OutsideServiceWindow => {
+                "Outside the 24-hour customer service window only templates may be sent."
+            }
+
             ProblemType::InvalidCursor => "The pagination cursor is invalid.",
             ProblemType::Internal => "Something went wrong on our side.",
             ProblemType::Unavailable => "A backing service is unavailable; retry later.",
@@ -207,6 +245,17 @@ impl From<crate::services::ServiceError> for Problem {
                 serde_json::Value::String(existing_id.to_string()),
             ),
             E::ContactChanged => Problem::new(ProblemType::ContactChanged),
+            E::NumberNotConnected => Problem::new(ProblemType::NumberNotConnected),
+            E::NumberStopped { code, reason } => Problem::new(ProblemType::NumberStopped)
+                .with_detail(format!("Meta error {code}: {reason}. Update the number's access_token, or resolve the account's status with Meta."))
+                .with("graph_error_code", serde_json::Value::from(code)),
+            E::RecipientNotFound => Problem::new(ProblemType::RecipientNotFound)
+                .with_detail("Create the contact (with consent, for templates) before messaging it."),
+            E::RecipientNotOptedIn => Problem::new(ProblemType::RecipientNotOptedIn)
+                .with_detail("Record the contact's consent (consent.opted_in) before sending templates."),
+            E::RecipientOptedOut => Problem::new(ProblemType::RecipientOptedOut),
+            E::OutsideServiceWindow => Problem::new(ProblemType::OutsideServiceWindow)
+                .with_detail("The contact has not written to this number in the last 24 hours; send a template."),
             E::ImportNotUploaded => Problem::new(ProblemType::ImportNotUploaded).with_detail(
                 "PUT the CSV file to the upload_url first, with Content-Type: text/csv.",
             ),

@@ -217,6 +217,8 @@ pub enum Change {
     Remove(String),
     /// Atomic counter: adds to a numeric attribute, starting from 0 if absent.
     Add(String, i64),
+    /// Appends to a list attribute, starting from an empty list if absent.
+    Append(String, Value),
     /// Sets (`Some`) or clears (`None`) the expiry.
     Expire(Option<i64>),
 }
@@ -254,6 +256,11 @@ impl Update {
         self
     }
 
+    pub fn append(mut self, name: &str, value: Value) -> Self {
+        self.changes.push(Change::Append(name.to_owned(), value));
+        self
+    }
+
     pub fn expire(mut self, at: Option<i64>) -> Self {
         self.changes.push(Change::Expire(at));
         self
@@ -270,7 +277,12 @@ impl Update {
         }
         for c in &self.changes {
             match c {
-                Change::Set(n, _) | Change::Remove(n) | Change::Add(n, _) if is_reserved(n) => {
+                Change::Set(n, _)
+                | Change::Remove(n)
+                | Change::Add(n, _)
+                | Change::Append(n, _)
+                    if is_reserved(n) =>
+                {
                     return Err(StoreError::Invalid(format!("attribute `{n}` is reserved")));
                 }
                 _ => {}
@@ -300,6 +312,15 @@ impl Update {
                     };
                     item.attrs.insert(n.clone(), Value::N(cur + by));
                 }
+                Change::Append(n, v) => match item.attrs.entry(n.clone()) {
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(Value::L(vec![v.clone()]));
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut e) => match e.get_mut() {
+                        Value::L(l) => l.push(v.clone()),
+                        _ => return Err(StoreError::Invalid(format!("`{n}` is not a list"))),
+                    },
+                },
                 Change::Expire(at) => item.expires_at = *at,
             }
         }

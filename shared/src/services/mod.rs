@@ -5,6 +5,7 @@ mod accounts;
 mod contacts;
 pub mod imports;
 mod jobs;
+pub mod messaging;
 mod numbers;
 
 use std::sync::Arc;
@@ -15,10 +16,12 @@ pub use contacts::{
 };
 pub use imports::{Import, ImportCounts, ImportStatus, InlineReport, JobOutcome};
 pub use jobs::Job;
+pub use messaging::{Delivery, MessageFilter, NewMessage, Recipient, SendTask, SenderSettings};
 pub use numbers::{NewNumber, NumberChanges};
 
 use crate::crypto::{CachePolicy, CryptoError, FieldRef, Keyring};
 use crate::domain::{AccountId, Timestamp};
+use crate::graph::GraphClient;
 use crate::ports::{BlobStore, Item, ItemStore, Key, KeyVault, Queue, StoreError, Value};
 
 /// The adapters an [`App`] runs on: all local or all AWS.
@@ -31,6 +34,8 @@ pub struct Ports {
     pub send_queue: Arc<dyn Queue>,
     /// Background jobs: imports, broadcasts, exports, erasure.
     pub job_queue: Arc<dyn Queue>,
+    /// Meta's Graph API, or the stand-in.
+    pub graph: GraphClient,
 }
 
 /// Everything a handler needs; cheap to share behind an `Arc`.
@@ -40,6 +45,7 @@ pub struct App {
     pub blobs: Arc<dyn BlobStore>,
     pub send_queue: Arc<dyn Queue>,
     pub job_queue: Arc<dyn Queue>,
+    pub graph: GraphClient,
 }
 
 impl App {
@@ -54,6 +60,7 @@ impl App {
             blobs: ports.blobs,
             send_queue: ports.send_queue,
             job_queue: ports.job_queue,
+            graph: ports.graph,
         }
     }
 }
@@ -137,6 +144,18 @@ pub enum ServiceError {
     ContactChanged,
     #[error("the import's file has not been uploaded")]
     ImportNotUploaded,
+    #[error("the number is not connected to this account")]
+    NumberNotConnected,
+    #[error("the number cannot send ({code}): {reason}")]
+    NumberStopped { code: i64, reason: String },
+    #[error("no contact is this recipient")]
+    RecipientNotFound,
+    #[error("the recipient has not opted in")]
+    RecipientNotOptedIn,
+    #[error("the recipient opted out")]
+    RecipientOptedOut,
+    #[error("outside the 24-hour customer service window")]
+    OutsideServiceWindow,
     /// Someone else holds the work (an import's lease); retry later.
     #[error("busy elsewhere")]
     Busy,

@@ -4,7 +4,8 @@
 use super::accounts::{corrupt, not_found_if_absent};
 use super::{from_millis, to_millis, App, ServiceError};
 use crate::domain::{
-    now, AccessToken, AccountId, PhoneNumber, PhoneNumberId, WabaId, WhatsAppNumber,
+    now, AccessToken, AccountId, PhoneNumber, PhoneNumberId, SendingStopped, WabaId,
+    WhatsAppNumber, DEFAULT_MESSAGES_PER_SECOND,
 };
 use crate::ports::{Condition, Cursor, Item, Query, StoreError, Update, Value, Write};
 use crate::table;
@@ -23,7 +24,9 @@ pub struct NewNumber {
 pub struct NumberChanges {
     pub waba_id: Option<WabaId>,
     pub display_phone_number: Option<PhoneNumber>,
+    /// A new token also lifts a stop caused by the old one.
     pub access_token: Option<AccessToken>,
+    pub messages_per_second: Option<u32>,
 }
 
 impl App {
@@ -39,6 +42,8 @@ impl App {
             phone_number_id: new.phone_number_id,
             waba_id: new.waba_id,
             display_phone_number: new.display_phone_number,
+            messages_per_second: DEFAULT_MESSAGES_PER_SECOND,
+            sending_stopped: None,
             created_at: at,
             updated_at: at,
         };
@@ -65,6 +70,10 @@ impl App {
             .with("waba_id", Value::S(number.waba_id.as_str().into()))
             .with("display_phone_number", display)
             .with("access_token", token)
+            .with(
+                "messages_per_second",
+                Value::N(i64::from(DEFAULT_MESSAGES_PER_SECOND)),
+            )
             .with("created_at", Value::N(to_millis(at)))
             .with("updated_at", Value::N(to_millis(at)));
         let route = Item::new(table::number_route(&number.phone_number_id))
@@ -140,7 +149,11 @@ impl App {
                 .await?;
             update = update.set("display_phone_number", sealed);
         }
+        if let Some(rate) = changes.messages_per_second {
+            update = update.set("messages_per_second", Value::N(i64::from(rate)));
+        }
         if let Some(token) = &changes.access_token {
+            update = update.remove("sending_stopped");
             let sealed = self
                 .seal(account, ENTITY, &key, "access_token", token.expose())
                 .await?;
@@ -196,6 +209,33 @@ impl App {
         Ok(AccessToken::parse(&token).map_err(corrupt)?)
     }
 
+    /// Stops all sending from a number until its owner acts (a new token, or Meta's review).
+    pub async fn stop_sending(
+        &self,
+        account: &AccountId,
+        id: &PhoneNumberId,
+        code: i64,
+        reason: &str,
+    ) -> Result<(), ServiceError> {
+        let stop = Value::M(
+            [
+                ("code".to_owned(), Value::N(code)),
+                ("reason".to_owned(), Value::S(reason.to_owned())),
+                ("at".to_owned(), Value::N(to_millis(now()))),
+            ]
+            .into(),
+        );
+        let update = Update::new(table::number(account, id))
+            .set("sending_stopped", stop)
+            .when(Condition::Exists);
+        self.items
+            .update(update)
+            .await
+            .map_err(not_found_if_absent)?;
+        tracing::warn!(account_id = %account, code, "number stopped sending");
+        Ok(())
+    }
+
     /// The tenant a number's webhooks belong to, if it is connected.
     pub async fn route_number(
         &self,
@@ -224,6 +264,26 @@ impl App {
             phone_number_id: PhoneNumberId::parse(id).map_err(corrupt)?,
             waba_id: WabaId::parse(item.s("waba_id")?).map_err(corrupt)?,
             display_phone_number: PhoneNumber::from_meta(&display).map_err(corrupt)?,
+            messages_per_second: item
+                .opt_n("messages_per_second")
+                .map_or(DEFAULT_MESSAGES_PER_SECOND, |n| n as u32),
+            sending_stopped: match item.attrs.get("sending_stopped") {
+                Some(Value::M(m)) => Some(SendingStopped {
+                    code: match m.get("code") {
+                        Some(Value::N(n)) => *n,
+                        _ => 0,
+                    },
+                    reason: match m.get("reason") {
+                        Some(Value::S(s)) => s.clone(),
+                        _ => String::new(),
+                    },
+                    at: match m.get("at") {
+                        Some(Value::N(n)) => from_millis(*n)?,
+                        _ => now(),
+                    },
+                }),
+                _ => None,
+            },
             created_at: from_millis(item.n("created_at")?)?,
             updated_at: from_millis(item.n("updated_at")?)?,
         })

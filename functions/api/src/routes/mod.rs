@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod contacts;
 pub mod imports;
+pub mod messages;
 pub mod numbers;
 
 use axum::http::{header, StatusCode};

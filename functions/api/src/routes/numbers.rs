@@ -5,7 +5,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use shared::domain::{AccessToken, PhoneNumber, PhoneNumberId, Timestamp, WabaId, WhatsAppNumber};
+use shared::domain::{
+    parse_messages_per_second, AccessToken, PhoneNumber, PhoneNumberId, Timestamp, WabaId,
+    WhatsAppNumber,
+};
 use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem};
 use shared::services::{App, Fields, NewNumber, NumberChanges};
 
@@ -26,10 +29,22 @@ pub struct NumberView {
     phone_number_id: String,
     waba_id: String,
     display_phone_number: String,
+    /// The throughput tier the sender paces this number at.
+    messages_per_second: u32,
+    /// Set when Meta refused all sending; a new access_token lifts it.
+    sending_stopped: Option<StoppedView>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]
     updated_at: Timestamp,
+}
+
+#[derive(Serialize)]
+pub struct StoppedView {
+    code: i64,
+    reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    at: Timestamp,
 }
 
 impl From<WhatsAppNumber> for NumberView {
@@ -38,6 +53,12 @@ impl From<WhatsAppNumber> for NumberView {
             phone_number_id: n.phone_number_id.to_string(),
             waba_id: n.waba_id.as_str().to_owned(),
             display_phone_number: n.display_phone_number.e164().to_owned(),
+            messages_per_second: n.messages_per_second,
+            sending_stopped: n.sending_stopped.map(|s| StoppedView {
+                code: s.code,
+                reason: s.reason,
+                at: s.at,
+            }),
             created_at: n.created_at,
             updated_at: n.updated_at,
         }
@@ -105,6 +126,8 @@ pub struct UpdateRequest {
     display_phone_number: Option<String>,
     /// A new token (rotation, or after Meta reports error 190).
     access_token: Option<String>,
+    /// The number's throughput tier, 1 to 1,000 (Meta starts numbers at 80).
+    messages_per_second: Option<u32>,
 }
 
 pub async fn update(
@@ -122,11 +145,15 @@ pub async fn update(
     let token = req
         .access_token
         .map(|t| f.check("access_token", AccessToken::parse(&t)));
+    let rate = req
+        .messages_per_second
+        .map(|r| f.check("messages_per_second", parse_messages_per_second(r)));
     let changes = f.finish(|| {
         Some(NumberChanges {
             waba_id: waba_id.flatten(),
             display_phone_number: display.flatten(),
             access_token: token.flatten(),
+            messages_per_second: Fields::given(rate)?,
         })
     })?;
     Ok(Json(

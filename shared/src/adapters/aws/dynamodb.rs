@@ -359,6 +359,14 @@ impl Expr {
                     let by = self.value(AttributeValue::N(by.to_string()));
                     set.push(format!("{n} = if_not_exists({n}, {zero}) + {by}"));
                 }
+                Change::Append(n, v) => {
+                    let n = self.name(n);
+                    let empty = self.value(AttributeValue::L(Vec::new()));
+                    let v = self.value(AttributeValue::L(vec![to_av(v)]));
+                    set.push(format!(
+                        "{n} = list_append(if_not_exists({n}, {empty}), {v})"
+                    ));
+                }
                 Change::Remove(n) => remove.push(self.name(n)),
                 Change::Expire(Some(t)) => {
                     let (n, v) = (

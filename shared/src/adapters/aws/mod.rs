@@ -47,6 +47,8 @@ pub struct AwsSettings {
     pub job_queue_url: String,
     /// Path-style S3 addressing, for emulators (moto); AWS itself uses virtual hosts.
     pub s3_path_style: bool,
+    /// Meta's Graph API: `https://graph.facebook.com` and `v23.0` unless set.
+    pub graph: crate::graph::GraphConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +65,8 @@ impl AwsSettings {
             send_queue_url: var("WHATATALK_SEND_QUEUE_URL")?,
             job_queue_url: var("WHATATALK_JOB_QUEUE_URL")?,
             s3_path_style: std::env::var("WHATATALK_S3_PATH_STYLE").is_ok_and(|v| v == "true"),
+            graph: crate::graph::GraphConfig::from_env()
+                .map_err(|_| MissingSetting("WHATATALK_GRAPH_URL"))?,
         })
     }
 }
@@ -91,8 +95,10 @@ impl AwsClients {
     }
 }
 
-pub fn ports(clients: &AwsClients, settings: &AwsSettings) -> Ports {
-    Ports {
+pub fn ports(clients: &AwsClients, settings: &AwsSettings) -> Result<Ports, MissingSetting> {
+    let graph = crate::graph::GraphClient::new(settings.graph.clone())
+        .map_err(|_| MissingSetting("WHATATALK_GRAPH_URL"))?;
+    Ok(Ports {
         items: Arc::new(DynamoItemStore::new(
             clients.dynamodb.clone(),
             &settings.table,
@@ -101,12 +107,13 @@ pub fn ports(clients: &AwsClients, settings: &AwsSettings) -> Ports {
         blobs: Arc::new(S3BlobStore::new(clients.s3.clone(), &settings.bucket)),
         send_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &settings.send_queue_url)),
         job_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &settings.job_queue_url)),
-    }
+        graph,
+    })
 }
 
 /// The ports of a Lambda function: settings from the environment, clients from the SDK chain.
 pub async fn ports_from_env() -> Result<Ports, MissingSetting> {
     let settings = AwsSettings::from_env()?;
     let clients = AwsClients::from_env(settings.s3_path_style).await;
-    Ok(ports(&clients, &settings))
+    ports(&clients, &settings)
 }

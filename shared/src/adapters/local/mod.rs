@@ -17,6 +17,7 @@ pub use vault::{FileKeyVault, MasterKeyError};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::graph::GraphClient;
 use crate::services::Ports;
 
 /// Receives after which a message moves to its queue's dead-letter queue.
@@ -44,7 +45,7 @@ pub enum OpenError {
 
 impl LocalBackend {
     /// Opens (creating on first use) the data directory; blob links point at `public_url`.
-    pub fn open(dir: &Path, public_url: url::Url) -> Result<Self, OpenError> {
+    pub fn open(dir: &Path, public_url: url::Url, graph: GraphClient) -> Result<Self, OpenError> {
         std::fs::create_dir_all(dir).map_err(|e| OpenError::Dir(dir.display().to_string(), e))?;
         let db = Db::open(&dir.join("whatatalk.db"))?;
         let blobs = Arc::new(FileBlobStore::new(&dir.join("blobs"), public_url)?);
@@ -60,6 +61,7 @@ impl LocalBackend {
             blobs: blobs.clone(),
             send_queue: queue("sends"),
             job_queue: queue("jobs"),
+            graph,
         };
         Ok(Self { ports, blobs })
     }

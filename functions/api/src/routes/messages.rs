@@ -1,0 +1,201 @@
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shared::domain::{
+    Bsuid, Message, MessageError, MessageStatus, PhoneNumber, PhoneNumberId, StatusChange,
+    Timestamp,
+};
+use shared::graph::messages::Content;
+use shared::http::{ApiQuery, PageParams, PageResponse, Problem, ProblemType};
+use shared::services::{App, Fields, MessageFilter, NewMessage, Recipient};
+
+use crate::Caller;
+
+#[derive(Serialize)]
+pub struct MessageView {
+    id: String,
+    from: String,
+    /// The contact the message is for.
+    contact_id: String,
+    /// The address Meta was given: a phone in digits or a BSUID.
+    to: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    content: Content,
+    reply_to: Option<String>,
+    status: MessageStatus,
+    wamid: Option<String>,
+    error: Option<MessageError>,
+    history: Vec<StatusChange>,
+    broadcast_id: Option<String>,
+    attempts: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: Timestamp,
+}
+
+impl From<Message> for MessageView {
+    fn from(m: Message) -> Self {
+        Self {
+            id: m.id.to_string(),
+            from: m.from.to_string(),
+            contact_id: m.contact_id.to_string(),
+            to: m.to,
+            kind: m.content.kind(),
+            content: m.content,
+            reply_to: m.reply_to,
+            status: m.status,
+            wamid: m.wamid,
+            error: m.error,
+            history: m.history,
+            broadcast_id: m.broadcast_id.map(|b| b.to_string()),
+            attempts: m.attempts,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct Queued {
+    id: String,
+    status: MessageStatus,
+}
+
+fn malformed(detail: impl Into<String>) -> Problem {
+    Problem::new(ProblemType::MalformedRequest).with_detail(detail)
+}
+
+/// `{"from", "to", "reply_to"?, "type", "<type>": {...}}`: the content part has Meta's shape.
+pub async fn send(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(Problem::new(ProblemType::UnsupportedMediaType)
+            .with_detail("Send the body as JSON with Content-Type: application/json."));
+    }
+    let value: Value =
+        serde_json::from_slice(&body).map_err(|e| malformed(format!("Invalid JSON: {e}")))?;
+    let Value::Object(mut object) = value else {
+        return Err(malformed("The body must be a JSON object."));
+    };
+    let mut take = |name: &str| -> Result<Option<String>, Problem> {
+        match object.remove(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(malformed(format!("`{name}` must be a string"))),
+        }
+    };
+    let from = take("from")?.ok_or_else(|| malformed("missing field `from`"))?;
+    let to = take("to")?.ok_or_else(|| malformed("missing field `to`"))?;
+    let reply_to = take("reply_to")?;
+    let kind = object
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| malformed("missing field `type`"))?
+        .to_owned();
+    if let Some(extra) = object.keys().find(|k| *k != "type" && **k != kind) {
+        return Err(malformed(format!(
+            "unknown field `{extra}`: a `{kind}` message takes from, to, reply_to, type and {kind}"
+        )));
+    }
+    let content: Content = serde_path_to_error::deserialize(Value::Object(object))
+        .map_err(|e| malformed(format!("Invalid message at `{}`: {}", e.path(), e.inner())))?;
+
+    let mut f = Fields::new();
+    let from = f.check("from", PhoneNumberId::parse(&from));
+    let to = f.check("to", recipient(&app, &me.account_id, &to).await?);
+    f.check("content", content.check());
+    let new = f.finish(|| {
+        Some(NewMessage {
+            from: from?,
+            to: to?,
+            content,
+            reply_to,
+        })
+    })?;
+    let message = app.send_message(&me.account_id, new).await?;
+    let location = format!("/v1/messages/{}", message.id);
+    let body = Queued {
+        id: message.id.to_string(),
+        status: message.status,
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(body),
+    )
+        .into_response())
+}
+
+/// `con_…` is a contact, `+…` or digits a phone, anything else a BSUID.
+async fn recipient(
+    app: &App,
+    account: &shared::domain::AccountId,
+    raw: &str,
+) -> Result<Result<Recipient, shared::domain::Invalid>, Problem> {
+    if raw.starts_with("con_") {
+        return Ok(raw
+            .parse()
+            .map(Recipient::Contact)
+            .map_err(|_| shared::domain::Invalid::new("not a contact id")));
+    }
+    if raw.starts_with('+') || raw.starts_with(|c: char| c.is_ascii_digit()) {
+        let region = if raw.starts_with('+') {
+            None
+        } else {
+            app.account(account).await?.default_region
+        };
+        return Ok(PhoneNumber::parse(raw, region).map(Recipient::Phone));
+    }
+    Ok(Bsuid::parse(raw).map(Recipient::UserId).map_err(|_| {
+        shared::domain::Invalid::new("must be a contact id, a phone number or a WhatsApp user id")
+    }))
+}
+
+pub async fn show(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<MessageView>, Problem> {
+    let id = id.parse().map_err(|_| Problem::not_found())?;
+    Ok(Json(app.message(&me.account_id, &id).await?.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    limit: Option<u32>,
+    cursor: Option<String>,
+    status: Option<MessageStatus>,
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> Result<Json<PageResponse<MessageView>>, Problem> {
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    let filter = MessageFilter { status: q.status };
+    let (messages, next) = app
+        .messages(&me.account_id, &filter, page.limit()?, page.cursor()?)
+        .await?;
+    Ok(Json(PageResponse::of(messages, next)))
+}

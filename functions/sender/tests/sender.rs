@@ -1,0 +1,221 @@
+//! The sender on its own: driven with queue message bodies as the Lambda and the local runner
+//! get them, against the Graph stand-in; on SQS (moto) with partial batch failures.
+
+use std::time::Duration;
+
+use infra::standin::{StandIn, StandInConfig};
+use shared::domain::{AccountId, ApiKeyName, BusinessName, Email, PhoneNumber, PhoneNumberId};
+use shared::graph::messages::{Content, Language, LanguagePolicy, Template};
+use shared::graph::{GraphClient, GraphConfig};
+use shared::ports::{Condition, Update, Value};
+use shared::services::{
+    App, ConsentInput, NewAccount, NewContact, NewMessage, NewNumber, Recipient, SenderSettings,
+};
+
+const NUMBER: &str = "106540352242922";
+
+async fn standin() -> (StandIn, GraphClient, url::Url) {
+    let standin = StandIn::new(StandInConfig {
+        pair_interval_ms: 0,
+        ..StandInConfig::default()
+    });
+    let url = standin
+        .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .unwrap();
+    let graph = GraphClient::new(GraphConfig::new(url.clone(), "v23.0")).unwrap();
+    (standin, graph, url)
+}
+
+/// An account with a number and `n` opted-in contacts; returns their ids.
+async fn account(app: &App, n: usize) -> (AccountId, Vec<shared::domain::ContactId>) {
+    let new = NewAccount {
+        business_name: BusinessName::parse("S").unwrap(),
+        email: Email::parse("s@example.com").unwrap(),
+        default_region: None,
+    };
+    let account = app
+        .signup(new, ApiKeyName::parse("k").unwrap())
+        .await
+        .unwrap()
+        .0
+        .id;
+    let number = NewNumber {
+        phone_number_id: PhoneNumberId::parse(NUMBER).unwrap(),
+        waba_id: shared::domain::WabaId::parse("1").unwrap(),
+        display_phone_number: PhoneNumber::from_meta("15550783881").unwrap(),
+        access_token: shared::domain::AccessToken::parse("EAAGsendertesttoken123").unwrap(),
+    };
+    app.connect_number(&account, number).await.unwrap();
+    let mut contacts = Vec::new();
+    for i in 0..n {
+        let c = NewContact {
+            phone: Some(PhoneNumber::parse(&format!("+4479111250{i:02}"), None).unwrap()),
+            consent: Some(ConsentInput {
+                opted_in: true,
+                source: None,
+                text: None,
+            }),
+            ..Default::default()
+        };
+        contacts.push(app.create_contact(&account, c).await.unwrap().id);
+    }
+    (account, contacts)
+}
+
+fn template() -> Content {
+    Content::Template {
+        template: Template {
+            name: "hello".into(),
+            language: Language {
+                policy: LanguagePolicy::Deterministic,
+                code: "en".into(),
+            },
+            components: vec![],
+        },
+    }
+}
+
+async fn queue(
+    app: &App,
+    account: &AccountId,
+    contact: &shared::domain::ContactId,
+) -> shared::domain::MessageId {
+    let new = NewMessage {
+        from: PhoneNumberId::parse(NUMBER).unwrap(),
+        to: Recipient::Contact(contact.clone()),
+        content: template(),
+        reply_to: None,
+    };
+    app.send_message(account, new).await.unwrap().id
+}
+
+#[tokio::test]
+async fn a_crash_after_the_claim_ends_unknown_and_is_not_resent() {
+    let (standin, graph, _) = standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = shared::testing::local_app_with_graph(dir.path(), graph);
+    let (account, contacts) = account(&app, 1).await;
+    let id = queue(&app, &account, &contacts[0]).await;
+    // The sender that claimed it died: status sending, claimed long ago, nothing sent.
+    let claimed =
+        (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64 - 600_000;
+    app.items
+        .update(
+            Update::new(shared::table::message(&account, &id))
+                .set("status", Value::S("sending".into()))
+                .set("claimed_at", Value::N(claimed))
+                .when(Condition::Equals(
+                    "status".into(),
+                    Value::S("queued".into()),
+                )),
+        )
+        .await
+        .unwrap();
+    let task = app
+        .send_queue
+        .receive(10, Duration::from_secs(30), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(task.len(), 1);
+    let handled = sender::handle(&app, &[task[0].body.as_str()], &SenderSettings::default()).await;
+    assert_eq!(handled, [sender::Handled::Ack]);
+    let message = app.message(&account, &id).await.unwrap();
+    assert_eq!(message.status, shared::domain::MessageStatus::Unknown);
+    assert!(standin.requests().is_empty(), "never sent after the crash");
+    // Delivered again, it stays as it is.
+    let again = sender::handle(&app, &[task[0].body.as_str()], &SenderSettings::default()).await;
+    assert_eq!(again, [sender::Handled::Ack]);
+    assert!(standin.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_malformed_task_fails_alone() {
+    let (standin, graph, _) = standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = shared::testing::local_app_with_graph(dir.path(), graph);
+    let (account, contacts) = account(&app, 2).await;
+    queue(&app, &account, &contacts[0]).await;
+    queue(&app, &account, &contacts[1]).await;
+    let tasks = app
+        .send_queue
+        .receive(10, Duration::from_secs(30), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let mut bodies: Vec<&str> = tasks.iter().map(|t| t.body.as_str()).collect();
+    bodies.insert(1, "{\"not\": \"a task\"}");
+    let handled = sender::handle(&app, &bodies, &SenderSettings::default()).await;
+    assert_eq!(handled[0], sender::Handled::Ack);
+    assert!(matches!(handled[1], sender::Handled::Fail(_)));
+    assert_eq!(handled[2], sender::Handled::Ack);
+    assert_eq!(standin.accepted().len(), 2);
+}
+
+/// On SQS (moto): tasks received from the real queue, a malformed one among them, and the
+/// Lambda handler's partial batch response naming only that one.
+#[cfg(feature = "aws")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqs_partial_batch_failures_name_only_the_bad_message() {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    use lambda_runtime::{Context, LambdaEvent};
+
+    let (standin, _, url) = standin().await;
+    let (app, clients, settings) = shared::testing::aws_app_with_graph(url).await;
+    let (account, contacts) = account(&app, 3).await;
+    for c in &contacts {
+        queue(&app, &account, c).await;
+    }
+    clients
+        .sqs
+        .send_message()
+        .queue_url(&settings.send_queue_url)
+        .message_body("definitely not a task")
+        .send()
+        .await
+        .unwrap();
+    let mut records = Vec::new();
+    for _ in 0..10 {
+        let got = clients
+            .sqs
+            .receive_message()
+            .queue_url(&settings.send_queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for m in got.messages() {
+            records.push(SqsMessage {
+                message_id: m.message_id().map(str::to_owned),
+                receipt_handle: m.receipt_handle().map(str::to_owned),
+                body: m.body().map(str::to_owned),
+                ..Default::default()
+            });
+        }
+        if records.len() >= 4 {
+            break;
+        }
+    }
+    assert_eq!(records.len(), 4);
+    let bad = records
+        .iter()
+        .find(|r| r.body.as_deref() == Some("definitely not a task"))
+        .unwrap()
+        .message_id
+        .clone()
+        .unwrap();
+    let event = SqsEvent { records };
+    let response = sender::lambda::handle(
+        &app,
+        &SenderSettings::default(),
+        LambdaEvent::new(event, Context::default()),
+    )
+    .await
+    .unwrap();
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, [bad]);
+    assert_eq!(standin.accepted().len(), 3);
+}

@@ -1,0 +1,487 @@
+//! The Graph API stand-in: Meta's send endpoint as the service sees it, for local runs and
+//! tests. It answers in Meta's shapes, enforces a per-number throughput (error 130429) and the
+//! pair rate per recipient (131056), injects faults on demand, records every request, and can
+//! post signed status webhooks for what it accepted.
+//!
+//! Control it in-process ([`StandIn`]) or over HTTP under `/_standin/`:
+//! `GET /_standin/requests`, `POST /_standin/faults` (a [`Fault`]), `PUT /_standin/config`
+//! (a [`StandInConfig`]), `DELETE /_standin` (forget requests and faults).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use tokio::net::TcpListener;
+
+/// How the stand-in behaves; every field has a default, so `{}` is a valid update.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StandInConfig {
+    /// Messages per second each sending number may send (Meta's default tier is 80).
+    pub rate_per_number: u32,
+    /// Shortest gap between two messages from one number to one recipient (about 6 s at Meta).
+    pub pair_interval_ms: u64,
+    /// Where to post status webhooks for accepted messages, if anywhere.
+    pub webhook_url: Option<String>,
+    /// Signs webhooks (`X-Hub-Signature-256`), as Meta does with the app secret.
+    pub app_secret: Option<String>,
+    /// Which statuses to post after a send: any of `sent`, `delivered`, `read`.
+    pub statuses: Vec<String>,
+}
+
+impl Default for StandInConfig {
+    fn default() -> Self {
+        Self {
+            rate_per_number: 80,
+            pair_interval_ms: 6_000,
+            webhook_url: None,
+            app_secret: None,
+            statuses: vec!["sent".into(), "delivered".into(), "read".into()],
+        }
+    }
+}
+
+/// A fault to inject into the next matching sends.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// Answer with this HTTP status and a transient Graph error; nothing is sent.
+    ServerError { status: u16, times: u32 },
+    /// Accept the message, then answer only after `delay_ms` (past the client's timeout).
+    Timeout { delay_ms: u64, times: u32 },
+    /// Accept the message, then break the connection instead of answering.
+    Reset { times: u32 },
+    /// Refuse sends to `to` with this Graph error code (and subcode), `times` times (0: always).
+    Error {
+        to: String,
+        code: i64,
+        #[serde(default)]
+        subcode: Option<i64>,
+        #[serde(default)]
+        times: u32,
+    },
+}
+
+/// One request the stand-in received, and what it did with it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Recorded {
+    pub phone_number_id: String,
+    pub body: Value,
+    /// `accepted` (the message counts as sent), `rejected` (an error answered) or `invalid`.
+    pub outcome: String,
+    #[serde(default)]
+    pub wamid: Option<String>,
+    #[serde(default)]
+    pub error_code: Option<i64>,
+}
+
+impl Recorded {
+    pub fn accepted(&self) -> bool {
+        self.outcome == "accepted"
+    }
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+#[derive(Default)]
+struct Inner {
+    config: StandInConfig,
+    requests: Vec<Recorded>,
+    faults: Vec<Fault>,
+    buckets: HashMap<String, Bucket>,
+    pairs: HashMap<(String, String), Instant>,
+    next_id: u64,
+}
+
+/// A stand-in's state; cheap to clone, shared with its router.
+#[derive(Clone, Default)]
+pub struct StandIn {
+    inner: Arc<Mutex<Inner>>,
+    http: reqwest::Client,
+}
+
+impl StandIn {
+    pub fn new(config: StandInConfig) -> Self {
+        let s = Self::default();
+        s.lock().config = config;
+        s
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn configure(&self, config: StandInConfig) {
+        self.lock().config = config;
+    }
+
+    pub fn config(&self) -> StandInConfig {
+        self.lock().config.clone()
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.lock().requests.clone()
+    }
+
+    /// Messages accepted (sent, as far as Meta is concerned).
+    pub fn accepted(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(Recorded::accepted)
+            .collect()
+    }
+
+    pub fn reset(&self) {
+        let mut s = self.lock();
+        s.requests.clear();
+        s.faults.clear();
+        s.buckets.clear();
+        s.pairs.clear();
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/{version}/{phone_number_id}/messages", post(send))
+            .route("/_standin/requests", get(list_requests))
+            .route("/_standin/faults", post(add_fault))
+            .route("/_standin/config", put(set_config))
+            .route("/_standin", delete(reset))
+            .with_state(self.clone())
+    }
+
+    /// Serves the stand-in on `listener` until the process ends; returns its base URL.
+    pub fn serve(&self, listener: TcpListener) -> std::io::Result<url::Url> {
+        let addr: SocketAddr = listener.local_addr()?;
+        let router = self.router();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        url::Url::parse(&format!("http://{addr}/"))
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }
+
+    /// Takes the first fault that applies to a send to `to`.
+    fn take_fault(&self, to: &str) -> Option<Fault> {
+        let mut s = self.lock();
+        let at = s.faults.iter().position(|f| match f {
+            Fault::Error { to: t, .. } => t == to,
+            _ => true,
+        })?;
+        let fault = s.faults[at].clone();
+        let keep = match &mut s.faults[at] {
+            Fault::ServerError { times, .. }
+            | Fault::Timeout { times, .. }
+            | Fault::Reset { times } => {
+                *times = times.saturating_sub(1);
+                *times > 0
+            }
+            Fault::Error { times, .. } => {
+                if *times == 0 {
+                    true
+                } else {
+                    *times -= 1;
+                    *times > 0
+                }
+            }
+        };
+        if !keep {
+            s.faults.remove(at);
+        }
+        Some(fault)
+    }
+
+    /// The throughput checks; `Some(code)` refuses the send.
+    fn admit(&self, number: &str, to: &str) -> Option<i64> {
+        let mut s = self.lock();
+        let rate = f64::from(s.config.rate_per_number.max(1));
+        let pair_gap = Duration::from_millis(s.config.pair_interval_ms);
+        let now = Instant::now();
+        let bucket = s.buckets.entry(number.to_owned()).or_insert(Bucket {
+            tokens: rate,
+            at: now,
+        });
+        bucket.tokens =
+            (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(rate);
+        bucket.at = now;
+        if bucket.tokens < 1.0 {
+            return Some(130429);
+        }
+        let pair = (number.to_owned(), to.to_owned());
+        if let Some(last) = s.pairs.get(&pair) {
+            if now.duration_since(*last) < pair_gap {
+                return Some(131056);
+            }
+        }
+        if let Some(b) = s.buckets.get_mut(number) {
+            b.tokens -= 1.0;
+        }
+        s.pairs.insert(pair, now);
+        None
+    }
+
+    fn record(&self, r: Recorded) {
+        self.lock().requests.push(r);
+    }
+
+    fn next_wamid(&self) -> String {
+        let mut s = self.lock();
+        s.next_id += 1;
+        let raw = format!("standin-{:020}", s.next_id);
+        format!(
+            "wamid.{}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+}
+
+fn graph_error(status: StatusCode, code: i64, subcode: Option<i64>, message: &str) -> Response {
+    let mut error = json!({
+        "message": format!("({code}) {message}"),
+        "type": "OAuthException",
+        "code": code,
+        "error_data": {"messaging_product": "whatsapp", "details": message},
+        "fbtrace_id": "AStandInTraceId0000000"
+    });
+    if let Some(sub) = subcode {
+        error["error_subcode"] = json!(sub);
+    }
+    (status, Json(json!({"error": error}))).into_response()
+}
+
+fn title(code: i64) -> &'static str {
+    match code {
+        130429 => "Rate limit hit",
+        131056 => "(Business Account, Consumer Account) pair rate limit hit",
+        131026 => "Message undeliverable",
+        131047 => "Re-engagement message",
+        131048 => "Spam rate limit hit",
+        131050 => "User has stopped marketing messages",
+        132015 => "Template is paused",
+        368 => "Temporarily blocked for policies violations",
+        190 => "Access token has expired",
+        _ => "Error",
+    }
+}
+
+async fn send(
+    State(standin): State<StandIn>,
+    Path((_version, number)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7)
+    {
+        return graph_error(
+            StatusCode::UNAUTHORIZED,
+            190,
+            None,
+            "Invalid OAuth access token",
+        );
+    }
+    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut record = Recorded {
+        phone_number_id: number.clone(),
+        body: value.clone(),
+        outcome: "invalid".into(),
+        wamid: None,
+        error_code: None,
+    };
+    // Mark-as-read.
+    if value.get("status").and_then(Value::as_str) == Some("read") {
+        record.outcome = "accepted".into();
+        standin.record(record);
+        return Json(json!({"success": true})).into_response();
+    }
+    let parsed: Result<shared::graph::messages::SendRequest, _> =
+        serde_json::from_value(value.clone());
+    let Ok(message) = parsed else {
+        standin.record(record);
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            Some(2494010),
+            "Invalid parameter",
+        );
+    };
+    let to = message.to.clone();
+    match standin.take_fault(&to) {
+        Some(Fault::ServerError { status, .. }) => {
+            record.outcome = "rejected".into();
+            record.error_code = Some(2);
+            standin.record(record);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return graph_error(status, 2, None, "Service temporarily unavailable");
+        }
+        Some(Fault::Error { code, subcode, .. }) => {
+            record.outcome = "rejected".into();
+            record.error_code = Some(code);
+            standin.record(record);
+            return graph_error(StatusCode::BAD_REQUEST, code, subcode, title(code));
+        }
+        Some(Fault::Timeout { delay_ms, .. }) => {
+            let wamid = accept(&standin, record, &number, &to);
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            return sent_response(&to, &wamid);
+        }
+        Some(Fault::Reset { .. }) => {
+            accept(&standin, record, &number, &to);
+            // Headers, then a body that fails: the connection breaks mid-answer.
+            let broken = futures::stream::once(async {
+                Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("injected reset"))
+            });
+            return (StatusCode::OK, Body::from_stream(broken)).into_response();
+        }
+        None => {}
+    }
+    if let Some(code) = standin.admit(&number, &to) {
+        record.outcome = "rejected".into();
+        record.error_code = Some(code);
+        standin.record(record);
+        return graph_error(StatusCode::BAD_REQUEST, code, None, title(code));
+    }
+    let wamid = accept(&standin, record, &number, &to);
+    sent_response(&to, &wamid)
+}
+
+fn accept(standin: &StandIn, mut record: Recorded, number: &str, to: &str) -> String {
+    let wamid = standin.next_wamid();
+    record.outcome = "accepted".into();
+    record.wamid = Some(wamid.clone());
+    let kind = record
+        .body
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("text")
+        .to_owned();
+    standin.record(record);
+    let config = standin.config();
+    if let Some(url) = config.webhook_url.clone() {
+        let standin = standin.clone();
+        let (number, to, wamid2) = (number.to_owned(), to.to_owned(), wamid.clone());
+        tokio::spawn(async move {
+            for status in &config.statuses {
+                let payload = status_webhook(&number, &to, &wamid2, status, &kind);
+                let _ = standin
+                    .post_webhook(&url, config.app_secret.as_deref(), &payload)
+                    .await;
+            }
+        });
+    }
+    wamid
+}
+
+fn sent_response(to: &str, wamid: &str) -> Response {
+    Json(json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": to, "wa_id": to.trim_start_matches('+')}],
+        "messages": [{"id": wamid, "message_status": "accepted"}]
+    }))
+    .into_response()
+}
+
+/// A status webhook as Meta posts it, with a pricing object for sent and delivered.
+pub fn status_webhook(number: &str, to: &str, wamid: &str, status: &str, kind: &str) -> Value {
+    let category = if kind == "template" {
+        "marketing"
+    } else {
+        "service"
+    };
+    let mut s = json!({
+        "id": wamid,
+        "status": status,
+        "timestamp": time::OffsetDateTime::now_utc().unix_timestamp().to_string(),
+        "recipient_id": to.trim_start_matches('+'),
+    });
+    if status != "read" {
+        s["pricing"] = json!({
+            "billable": kind == "template",
+            "pricing_model": "PMP",
+            "type": if kind == "template" { "regular" } else { "free_customer_service" },
+            "category": category,
+        });
+    }
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "102290129340398",
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": "15550783881", "phone_number_id": number},
+                    "statuses": [s],
+                },
+            }],
+        }],
+    })
+}
+
+impl StandIn {
+    /// Posts a webhook payload as Meta does: JSON, signed with the app secret.
+    pub async fn post_webhook(
+        &self,
+        url: &str,
+        app_secret: Option<&str>,
+        payload: &Value,
+    ) -> Result<StatusCode, reqwest::Error> {
+        let body = payload.to_string();
+        let mut req = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if let Some(secret) = app_secret {
+            req = req.header("x-hub-signature-256", signature(secret, body.as_bytes()));
+        }
+        Ok(StatusCode::from_u16(req.send().await?.status().as_u16()).unwrap_or(StatusCode::OK))
+    }
+}
+
+/// `sha256=<hex HMAC-SHA256(secret, body)>`.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+async fn list_requests(State(standin): State<StandIn>) -> Json<Vec<Recorded>> {
+    Json(standin.requests())
+}
+
+async fn add_fault(State(standin): State<StandIn>, Json(fault): Json<Fault>) -> StatusCode {
+    standin.inject(fault);
+    StatusCode::NO_CONTENT
+}
+
+async fn set_config(
+    State(standin): State<StandIn>,
+    Json(config): Json<StandInConfig>,
+) -> StatusCode {
+    standin.configure(config);
+    StatusCode::NO_CONTENT
+}
+
+async fn reset(State(standin): State<StandIn>) -> StatusCode {
+    standin.reset();
+    StatusCode::NO_CONTENT
+}
