@@ -85,7 +85,10 @@ pub fn serve(
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let router: Router = api::router(app.clone()).merge(extra);
-    let mut workers = vec![tokio::spawn(drain_jobs(app.clone()))];
+    let mut workers = vec![
+        tokio::spawn(drain_jobs(app.clone())),
+        tokio::spawn(clock(app.clone())),
+    ];
     for _ in 0..SEND_WORKERS {
         workers.push(tokio::spawn(drain_sends(app.clone(), sender)));
     }
@@ -105,6 +108,19 @@ pub fn serve(
         server,
         workers,
     })
+}
+
+/// The local stand-in for the one-minute schedule: a tick every second.
+async fn clock(app: Arc<App>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Err(e) = app
+            .run_job(&shared::services::Job::Tick, "clock", None)
+            .await
+        {
+            tracing::error!(error = %e, "clock tick failed");
+        }
+    }
 }
 
 /// Concurrent sender loops; each takes up to 10 tasks at a time.

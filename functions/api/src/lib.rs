@@ -43,6 +43,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/messages"),
     ("GET", "/v1/messages"),
     ("GET", "/v1/messages/{message_id}"),
+    ("POST", "/v1/broadcasts"),
+    ("GET", "/v1/broadcasts"),
+    ("GET", "/v1/broadcasts/{broadcast_id}"),
+    ("POST", "/v1/broadcasts/{broadcast_id}/pause"),
+    ("POST", "/v1/broadcasts/{broadcast_id}/resume"),
+    ("POST", "/v1/broadcasts/{broadcast_id}/cancel"),
     ("GET", "/v1/contacts/{contact_id}"),
     ("PATCH", "/v1/contacts/{contact_id}"),
     ("DELETE", "/v1/contacts/{contact_id}"),
@@ -51,7 +57,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 ];
 
 pub fn router(app: Arc<App>) -> Router {
-    use routes::{accounts, api_keys, contacts, imports, messages, numbers};
+    use routes::{accounts, api_keys, broadcasts, contacts, imports, messages, numbers};
     let routes = Router::new()
         .route("/health", get(routes::health))
         .route("/v1/signup", post(accounts::signup))
@@ -96,6 +102,23 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/v1/messages", post(messages::send).get(messages::list))
         .route("/v1/messages/{message_id}", get(messages::show))
+        .route(
+            "/v1/broadcasts",
+            post(broadcasts::create).get(broadcasts::list),
+        )
+        .route("/v1/broadcasts/{broadcast_id}", get(broadcasts::show))
+        .route(
+            "/v1/broadcasts/{broadcast_id}/pause",
+            post(broadcasts::pause),
+        )
+        .route(
+            "/v1/broadcasts/{broadcast_id}/resume",
+            post(broadcasts::resume),
+        )
+        .route(
+            "/v1/broadcasts/{broadcast_id}/cancel",
+            post(broadcasts::cancel),
+        )
         .with_state(app);
     shared::http::standard_layers(routes, BODY_LIMIT)
 }

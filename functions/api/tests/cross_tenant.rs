@@ -38,6 +38,15 @@ async fn tenant_a_never_reaches_tenant_b() {
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b_message}");
     let b_message_id = b_message["id"].as_str().unwrap().to_owned();
+    let (s, b_broadcast) = api
+        .post(
+            "/v1/broadcasts",
+            &b.key,
+            json!({"from": "222000222", "template": template, "recipients": {"tags": ["vip"]}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b_broadcast}");
+    let b_broadcast_id = b_broadcast["id"].as_str().unwrap().to_owned();
     let b_import_id = b_import["id"].as_str().unwrap().to_owned();
 
     let mut visited = 0;
@@ -47,7 +56,8 @@ async fn tenant_a_never_reaches_tenant_b() {
             .replace("{phone_number_id}", "222000222")
             .replace("{contact_id}", &b_contact_id)
             .replace("{import_id}", &b_import_id)
-            .replace("{message_id}", &b_message_id);
+            .replace("{message_id}", &b_message_id)
+            .replace("{broadcast_id}", &b_broadcast_id);
         assert!(
             !path.contains('{'),
             "teach this test an id of B's for {template}"

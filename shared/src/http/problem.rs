@@ -27,13 +27,14 @@ pub enum ProblemType {
     RecipientNotOptedIn,
     RecipientOptedOut,
     OutsideServiceWindow,
+    BroadcastState,
     InvalidCursor,
     Internal,
     Unavailable,
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 22] = [
+    pub const ALL: [ProblemType; 23] = [
         ProblemType::MalformedRequest,
         ProblemType::ValidationFailed,
         ProblemType::UnsupportedMediaType,
@@ -53,6 +54,7 @@ impl ProblemType {
         ProblemType::RecipientNotOptedIn,
         ProblemType::RecipientOptedOut,
         ProblemType::OutsideServiceWindow,
+        ProblemType::BroadcastState,
         ProblemType::InvalidCursor,
         ProblemType::Internal,
         ProblemType::Unavailable,
@@ -79,6 +81,7 @@ impl ProblemType {
             ProblemType::RecipientNotOptedIn => "recipient-not-opted-in",
             ProblemType::RecipientOptedOut => "recipient-opted-out",
             ProblemType::OutsideServiceWindow => "outside-service-window",
+            ProblemType::BroadcastState => "broadcast-state",
 
             ProblemType::InvalidCursor => "invalid-cursor",
             ProblemType::Internal => "internal-error",
@@ -101,7 +104,8 @@ impl ProblemType {
             | ProblemType::ContactExists
             | ProblemType::ContactChanged
             | ProblemType::ImportNotUploaded
-            | ProblemType::NumberStopped => StatusCode::CONFLICT,
+            | ProblemType::NumberStopped
+            | ProblemType::BroadcastState => StatusCode::CONFLICT,
             ProblemType::NumberNotConnected
             | ProblemType::RecipientNotFound
             | ProblemType::RecipientNotOptedIn
@@ -139,6 +143,7 @@ impl ProblemType {
             ProblemType::OutsideServiceWindow => {
                 "Outside the 24-hour customer service window only templates may be sent."
             }
+            ProblemType::BroadcastState => "The broadcast cannot do that in its current state.",
 
             ProblemType::InvalidCursor => "The pagination cursor is invalid.",
             ProblemType::Internal => "Something went wrong on our side.",
@@ -254,6 +259,9 @@ impl From<crate::services::ServiceError> for Problem {
             E::RecipientNotOptedIn => Problem::new(ProblemType::RecipientNotOptedIn)
                 .with_detail("Record the contact's consent (consent.opted_in) before sending templates."),
             E::RecipientOptedOut => Problem::new(ProblemType::RecipientOptedOut),
+            E::BroadcastState(state) => Problem::new(ProblemType::BroadcastState)
+                .with_detail(format!("The broadcast is {state}."))
+                .with("broadcast_status", serde_json::Value::from(state)),
             E::OutsideServiceWindow => Problem::new(ProblemType::OutsideServiceWindow)
                 .with_detail("The contact has not written to this number in the last 24 hours; send a template."),
             E::ImportNotUploaded => Problem::new(ProblemType::ImportNotUploaded).with_detail(

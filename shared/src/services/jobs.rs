@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::{App, JobOutcome, ServiceError};
-use crate::domain::{AccountId, ImportId};
+use crate::domain::{AccountId, BroadcastId, ImportId};
 use crate::ports::OutgoingMessage;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,6 +16,13 @@ pub enum Job {
         account_id: AccountId,
         import_id: ImportId,
     },
+    BroadcastFanout {
+        account_id: AccountId,
+        broadcast_id: BroadcastId,
+    },
+    /// The clock: starts scheduled broadcasts that are due (every minute on AWS, every second
+    /// in the local runner).
+    Tick,
 }
 
 impl Job {
@@ -50,6 +57,11 @@ impl App {
                 self.run_import(account_id, import_id, worker, deadline)
                     .await
             }
+            Job::BroadcastFanout {
+                account_id,
+                broadcast_id,
+            } => self.run_fanout(account_id, broadcast_id).await,
+            Job::Tick => self.start_due_broadcasts().await.map(|_| JobOutcome::Done),
         }
     }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::accounts::corrupt;
+use super::broadcasts::BroadcastGate;
 use super::{from_millis, to_millis, App, ServiceError};
 use crate::domain::{
     now, AccountId, Bsuid, Contact, ContactId, Message, MessageError, MessageId, MessageStatus,
@@ -294,10 +295,35 @@ impl App {
             let Some(item) = item else { continue };
             let message = self.message_from_item(&task.account_id, &item).await?;
             match message.status {
-                MessageStatus::Queued => by_number
-                    .entry((task.account_id.clone(), message.from.clone()))
-                    .or_default()
-                    .push((i, message)),
+                MessageStatus::Queued => {
+                    if let Some(b) = &message.broadcast_id {
+                        match self.broadcast_sendable(&task.account_id, b).await? {
+                            BroadcastGate::Send => {}
+                            // Paused: resuming queues it again.
+                            BroadcastGate::Hold => continue,
+                            BroadcastGate::Canceled => {
+                                let error = MessageError {
+                                    code: 0,
+                                    title: super::broadcasts::CANCELED.into(),
+                                    details: None,
+                                };
+                                self.finish(
+                                    &task.account_id,
+                                    &message,
+                                    MessageStatus::Failed,
+                                    None,
+                                    Some(error),
+                                )
+                                .await?;
+                                continue;
+                            }
+                        }
+                    }
+                    by_number
+                        .entry((task.account_id.clone(), message.from.clone()))
+                        .or_default()
+                        .push((i, message))
+                }
                 MessageStatus::Sending => {
                     out[i] = self
                         .settle_stale_claim(&task.account_id, &message, &item, settings)
@@ -456,9 +482,21 @@ impl App {
                 }
                 Ok(Delivery::RetryAfter(backoff_delay(backoff, attempts)))
             }
-            Failure::Retry(_) | Failure::Permanent | Failure::PauseCampaign => {
+            Failure::Retry(_) | Failure::Permanent => {
                 self.finish(account, message, MessageStatus::Failed, None, Some(error))
                     .await?;
+                Ok(Delivery::Done)
+            }
+            Failure::PauseCampaign => {
+                self.finish(
+                    account,
+                    message,
+                    MessageStatus::Failed,
+                    None,
+                    Some(error.clone()),
+                )
+                .await?;
+                self.pause_for(account, message, &error).await?;
                 Ok(Delivery::Done)
             }
             Failure::OptedOut => {
@@ -490,6 +528,7 @@ impl App {
                 .await?;
                 self.stop_sending(account, &message.from, error.code, &error.title)
                     .await?;
+                self.pause_for(account, message, &error).await?;
                 Ok(Delivery::Done)
             }
             Failure::Unknown => {
@@ -497,6 +536,23 @@ impl App {
                     .await?;
                 Ok(Delivery::Done)
             }
+        }
+    }
+
+    /// Pauses the broadcast a message belongs to, saying which error of Meta's made it.
+    async fn pause_for(
+        &self,
+        account: &AccountId,
+        message: &Message,
+        error: &MessageError,
+    ) -> Result<(), ServiceError> {
+        let Some(b) = &message.broadcast_id else {
+            return Ok(());
+        };
+        let reason = format!("Meta error {}: {}", error.code, error.title);
+        match self.pause_broadcast(account, b, &reason).await {
+            Ok(_) | Err(ServiceError::BroadcastState(_)) | Err(ServiceError::NotFound) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
@@ -567,8 +623,21 @@ impl App {
             ));
         }
         writes.insert(0, Write::Update(update));
+        if let Some(b) = &message.broadcast_id {
+            if let Some(counters) =
+                super::broadcasts::outcome_counters(account, b, status, error.as_ref())
+            {
+                writes.push(Write::Update(counters));
+            }
+        }
         match self.items.transact(writes).await {
-            Ok(()) | Err(StoreError::ConditionFailed { index: Some(0) }) => Ok(()),
+            Ok(()) => {
+                if let Some(b) = &message.broadcast_id {
+                    self.complete_broadcast_if_done(account, b).await?;
+                }
+                Ok(())
+            }
+            Err(StoreError::ConditionFailed { index: Some(0) }) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }

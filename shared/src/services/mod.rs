@@ -2,6 +2,7 @@
 //! and the local runner. Each module adds methods to [`App`].
 
 mod accounts;
+pub mod broadcasts;
 mod contacts;
 pub mod imports;
 mod jobs;
@@ -11,6 +12,7 @@ mod numbers;
 use std::sync::Arc;
 
 pub use accounts::{AccountChanges, NewAccount, Principal};
+pub use broadcasts::{Audience, Broadcast, BroadcastCounts, BroadcastStatus, NewBroadcast};
 pub use contacts::{
     ConsentInput, ConsentRecord, ContactChanges, ContactFilter, DeletionReceipt, NewContact,
 };
@@ -156,6 +158,8 @@ pub enum ServiceError {
     RecipientOptedOut,
     #[error("outside the 24-hour customer service window")]
     OutsideServiceWindow,
+    #[error("the broadcast is {0}")]
+    BroadcastState(String),
     /// Someone else holds the work (an import's lease); retry later.
     #[error("busy elsewhere")]
     Busy,

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod broadcasts;
 pub mod contacts;
 pub mod imports;
 pub mod messages;
