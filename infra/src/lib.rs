@@ -124,10 +124,11 @@ async fn clock(app: Arc<App>) {
 }
 
 /// Concurrent sender loops; each takes up to 10 tasks at a time.
-const SEND_WORKERS: usize = 4;
+pub const SEND_WORKERS: usize = 4;
 
-/// The local stand-in for the sender Lambda's SQS trigger, through the same `sender::handle`.
-async fn drain_sends(app: Arc<App>, settings: SenderSettings) {
+/// The local stand-in for the sender Lambda's SQS trigger, through the same `sender::handle`;
+/// runs until the task is dropped.
+pub async fn drain_sends(app: Arc<App>, settings: SenderSettings) {
     loop {
         let messages = match app
             .send_queue

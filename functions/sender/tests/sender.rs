@@ -219,3 +219,43 @@ async fn on_sqs_partial_batch_failures_name_only_the_bad_message() {
     assert_eq!(failed, [bad]);
     assert_eq!(standin.accepted().len(), 3);
 }
+
+/// The sample event, pointed at real messages: the tasks are sent, the malformed one fails.
+#[cfg(feature = "aws")]
+#[tokio::test]
+async fn the_sample_sqs_event_is_handled() {
+    use aws_lambda_events::event::sqs::SqsEvent;
+    use lambda_runtime::{Context, LambdaEvent};
+
+    let (standin, graph, _) = standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = shared::testing::local_app_with_graph(dir.path(), graph);
+    let (account, contacts) = account(&app, 2).await;
+    let first = queue(&app, &account, &contacts[0]).await;
+    let second = queue(&app, &account, &contacts[1]).await;
+    let sample = include_str!("../../../events/sender/send-tasks.json")
+        .replace("acc_01JD0000000000000000000000", &account.to_string())
+        .replace("msg_01JD0000000000000000000001", &first.to_string())
+        .replace("msg_01JD0000000000000000000002", &second.to_string());
+    let event: SqsEvent = serde_json::from_str(&sample).unwrap();
+    let response = sender::lambda::handle(
+        &app,
+        &SenderSettings::default(),
+        LambdaEvent::new(event, Context::default()),
+    )
+    .await
+    .unwrap();
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["8f2c1a4e-1d5b-4a61-9a38-2f0f5b0c7d13"]);
+    assert_eq!(standin.accepted().len(), 2);
+    for id in [first, second] {
+        assert_eq!(
+            app.message(&account, &id).await.unwrap().status,
+            shared::domain::MessageStatus::Sent
+        );
+    }
+}

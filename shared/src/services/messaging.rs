@@ -63,6 +63,9 @@ pub enum Delivery {
     RetryAfter(Duration),
 }
 
+/// Longest a batch waits in place for send tokens before the rest goes back to the queue.
+const MAX_TOKEN_WAIT: Duration = Duration::from_secs(2);
+
 /// How the sender behaves; `Default` is Meta's published limits.
 #[derive(Clone, Copy, Debug)]
 pub struct SenderSettings {
@@ -362,13 +365,22 @@ impl App {
                 }
                 continue;
             }
-            let (granted, wait) = self
-                .take_send_tokens(
-                    &number_id,
-                    number.messages_per_second,
-                    messages.len() as u32,
-                )
-                .await?;
+            // Short waits for tokens are spent here rather than on a trip through the queue.
+            let wanted = messages.len() as u32;
+            let mut granted = 0;
+            let mut wait = Duration::ZERO;
+            let waited_since = std::time::Instant::now();
+            while granted < wanted {
+                let (got, next) = self
+                    .take_send_tokens(&number_id, number.messages_per_second, wanted - granted)
+                    .await?;
+                granted += got;
+                wait = next;
+                if granted == wanted || waited_since.elapsed() + next > MAX_TOKEN_WAIT {
+                    break;
+                }
+                tokio::time::sleep(next).await;
+            }
             let token = self.access_token(&account, &number_id).await?;
             for (n, (i, m)) in messages.into_iter().enumerate() {
                 if n as u32 >= granted {
