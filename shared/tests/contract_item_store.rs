@@ -161,6 +161,11 @@ async fn conditional_puts(store: Arc<dyn ItemStore>) {
         .await
         .unwrap();
     store.put(it.clone(), Some(either)).await.unwrap();
+    // One-element groups stand for their element.
+    let alone = Condition::Or(vec![Condition::Equals("v".into(), Value::N(3))]);
+    store.put(it.clone(), Some(alone)).await.unwrap();
+    let alone = Condition::And(vec![Condition::Or(vec![Condition::Exists])]);
+    store.put(it.clone(), Some(alone)).await.unwrap();
     let both = Condition::And(vec![
         Condition::Exists,
         Condition::Equals("v".into(), Value::N(99)),

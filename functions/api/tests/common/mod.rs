@@ -20,6 +20,9 @@ pub struct Tenant {
 }
 
 pub async fn spawn() -> TestApi {
+    if std::env::var("RUST_LOG").is_ok() {
+        shared::telemetry::init();
+    }
     let dir = tempfile::tempdir().unwrap();
     let app = Arc::new(shared::testing::test_app(dir.path()).await);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -327,6 +327,7 @@ impl Expr {
             }
             Condition::And(cs) if cs.is_empty() => always,
             Condition::Or(cs) if cs.is_empty() => never,
+            Condition::And(cs) | Condition::Or(cs) if cs.len() == 1 => self.filter(&cs[0]),
             Condition::And(cs) | Condition::Or(cs) => {
                 let op = if matches!(c, Condition::And(_)) {
                     " AND "
@@ -340,6 +341,10 @@ impl Expr {
     }
 
     fn join(&mut self, cs: &[Condition], op: &str, now: i64) -> String {
+        // DynamoDB refuses redundant parentheses: one condition stands as it is.
+        if let [only] = cs {
+            return self.condition(only, now);
+        }
         let parts: Vec<String> = cs.iter().map(|c| self.condition(c, now)).collect();
         format!("({})", parts.join(op))
     }
