@@ -500,15 +500,10 @@ impl App {
                 Ok(Delivery::Done)
             }
             Failure::PauseCampaign => {
-                self.finish(
-                    account,
-                    message,
-                    MessageStatus::Failed,
-                    None,
-                    Some(error.clone()),
-                )
-                .await?;
+                // Paused before the outcome is counted: the last message must not complete it.
                 self.pause_for(account, message, &error).await?;
+                self.finish(account, message, MessageStatus::Failed, None, Some(error))
+                    .await?;
                 Ok(Delivery::Done)
             }
             Failure::OptedOut => {
@@ -530,17 +525,11 @@ impl App {
                 Ok(Delivery::Done)
             }
             Failure::NumberStopped => {
-                self.finish(
-                    account,
-                    message,
-                    MessageStatus::Failed,
-                    None,
-                    Some(error.clone()),
-                )
-                .await?;
+                self.pause_for(account, message, &error).await?;
                 self.stop_sending(account, &message.from, error.code, &error.title)
                     .await?;
-                self.pause_for(account, message, &error).await?;
+                self.finish(account, message, MessageStatus::Failed, None, Some(error))
+                    .await?;
                 Ok(Delivery::Done)
             }
             Failure::Unknown => {
