@@ -15,10 +15,12 @@ pub enum MessageStatus {
     Read,
     Failed,
     Unknown,
+    /// An inbound message, stored.
+    Received,
 }
 
 impl MessageStatus {
-    pub const ALL: [MessageStatus; 7] = [
+    pub const ALL: [MessageStatus; 8] = [
         MessageStatus::Queued,
         MessageStatus::Sending,
         MessageStatus::Sent,
@@ -26,6 +28,7 @@ impl MessageStatus {
         MessageStatus::Read,
         MessageStatus::Failed,
         MessageStatus::Unknown,
+        MessageStatus::Received,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +40,7 @@ impl MessageStatus {
             MessageStatus::Read => "read",
             MessageStatus::Failed => "failed",
             MessageStatus::Unknown => "unknown",
+            MessageStatus::Received => "received",
         }
     }
 
@@ -53,7 +57,23 @@ impl MessageStatus {
                 | MessageStatus::Read
                 | MessageStatus::Failed
                 | MessageStatus::Unknown
+                | MessageStatus::Received
         )
+    }
+
+    /// Order of outbound statuses: a status webhook never moves a message to a lower rank.
+    /// Failed sits below delivered, so a delivery reported after a failure wins, while a
+    /// failure reported after a delivery is kept only as history.
+    pub fn rank(self) -> i64 {
+        match self {
+            MessageStatus::Queued => 0,
+            MessageStatus::Sending | MessageStatus::Unknown => 1,
+            MessageStatus::Sent => 2,
+            MessageStatus::Failed => 3,
+            MessageStatus::Delivered => 4,
+            MessageStatus::Read => 5,
+            MessageStatus::Received => 0,
+        }
     }
 }
 
@@ -75,15 +95,41 @@ pub struct StatusChange {
     pub error_code: Option<i64>,
 }
 
-/// An outbound message and what became of it.
+/// What a message carries: our typed content going out, Meta's object as it came in.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Body {
+    Outbound(Content),
+    Inbound {
+        /// Meta's `type` (text, image, …, or whatever new type Meta sends).
+        kind: String,
+        /// The message object as Meta sent it.
+        raw: serde_json::Value,
+    },
+}
+
+impl Body {
+    pub fn kind(&self) -> &str {
+        match self {
+            Body::Outbound(c) => c.kind(),
+            Body::Inbound { kind, .. } => kind,
+        }
+    }
+
+    pub fn is_inbound(&self) -> bool {
+        matches!(self, Body::Inbound { .. })
+    }
+}
+
+/// A message of a contact's thread, either way, and what became of it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Message {
     pub id: MessageId,
-    pub from: PhoneNumberId,
+    /// Our WhatsApp number that sent or received it.
+    pub number: PhoneNumberId,
     pub contact_id: ContactId,
-    /// The recipient as sent to Meta: a phone in digits or a BSUID.
-    pub to: String,
-    pub content: Content,
+    /// The contact's address as Meta knows it: a phone in digits or a BSUID.
+    pub address: String,
+    pub body: Body,
     /// The message this one replies to (its wamid).
     pub reply_to: Option<String>,
     pub status: MessageStatus,

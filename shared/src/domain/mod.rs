@@ -19,7 +19,7 @@ pub use contact::{
 };
 pub use email::Email;
 pub use ids::{AccountId, ApiKeyId, BroadcastId, ContactId, ImportId, MessageId};
-pub use message::{Message, MessageError, MessageStatus, StatusChange};
+pub use message::{Body, Message, MessageError, MessageStatus, StatusChange};
 pub use number::{
     parse_messages_per_second, AccessToken, PhoneNumberId, SendingStopped, WabaId, WhatsAppNumber,
     DEFAULT_MESSAGES_PER_SECOND, MAX_MESSAGES_PER_SECOND,

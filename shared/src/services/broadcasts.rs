@@ -15,7 +15,7 @@ use super::accounts::corrupt;
 use super::messaging::{recipient_address, SendTask};
 use super::{from_millis, to_millis, App, Job, ServiceError};
 use crate::domain::{
-    now, AccountId, BroadcastId, Contact, ContactId, Message, MessageId, MessageStatus,
+    now, AccountId, Body, BroadcastId, Contact, ContactId, Message, MessageId, MessageStatus,
     PhoneNumberId, StatusChange, Tag, Timestamp,
 };
 use crate::graph::messages::{Content, Template};
@@ -496,12 +496,12 @@ impl App {
                 let at = now();
                 let message = Message {
                     id: MessageId::generate(),
-                    from: b.from.clone(),
+                    number: b.from.clone(),
                     contact_id: contact.id.clone(),
-                    to: recipient_address(contact).unwrap_or_default(),
-                    content: Content::Template {
+                    address: recipient_address(contact).unwrap_or_default(),
+                    body: Body::Outbound(Content::Template {
                         template: b.template.clone(),
-                    },
+                    }),
                     reply_to: None,
                     status: MessageStatus::Queued,
                     wamid: None,

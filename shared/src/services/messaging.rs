@@ -17,8 +17,8 @@ use super::accounts::corrupt;
 use super::broadcasts::BroadcastGate;
 use super::{from_millis, to_millis, App, ServiceError};
 use crate::domain::{
-    now, AccountId, Bsuid, Contact, ContactId, Message, MessageError, MessageId, MessageStatus,
-    PhoneNumber, PhoneNumberId, StatusChange, Timestamp,
+    now, AccountId, Body, Bsuid, Contact, ContactId, Message, MessageError, MessageId,
+    MessageStatus, PhoneNumber, PhoneNumberId, StatusChange, Timestamp,
 };
 use crate::graph::messages::{Content, SendRequest};
 use crate::graph::{Backoff, Failure, GraphError};
@@ -128,10 +128,10 @@ impl App {
         let at = now();
         let message = Message {
             id: MessageId::generate(),
-            from: new.from,
+            number: new.from,
             contact_id: contact.id,
-            to,
-            content: new.content,
+            address: to,
+            body: Body::Outbound(new.content),
             reply_to: new.reply_to,
             status: MessageStatus::Queued,
             wamid: None,
@@ -150,7 +150,7 @@ impl App {
         self.items.put(item, Some(Condition::NotExists)).await?;
         self.queue_send(account, &message.id, Duration::ZERO)
             .await?;
-        tracing::info!(account_id = %account, message_id = %message.id, kind = message.content.kind(), "message queued");
+        tracing::info!(account_id = %account, message_id = %message.id, kind = message.body.kind(), "message queued");
         Ok(message)
     }
 
@@ -323,7 +323,7 @@ impl App {
                         }
                     }
                     by_number
-                        .entry((task.account_id.clone(), message.from.clone()))
+                        .entry((task.account_id.clone(), message.number.clone()))
                         .or_default()
                         .push((i, message))
                 }
@@ -437,13 +437,16 @@ impl App {
             Err(e) => return Err(e.into()),
         }
         let attempts = message.attempts + 1;
-        let mut request = SendRequest::new(message.to.clone(), message.content.clone());
+        let Body::Outbound(content) = &message.body else {
+            return Ok(Delivery::Done);
+        };
+        let mut request = SendRequest::new(message.address.clone(), content.clone());
         if let Some(wamid) = &message.reply_to {
             request = request.replying_to(wamid.clone());
         }
         match self
             .graph
-            .send_message(&message.from, token, &request)
+            .send_message(&message.number, token, &request)
             .await
         {
             Ok(response) => {
@@ -526,7 +529,7 @@ impl App {
             }
             Failure::NumberStopped => {
                 self.pause_for(account, message, &error).await?;
-                self.stop_sending(account, &message.from, error.code, &error.title)
+                self.stop_sending(account, &message.number, error.code, &error.title)
                     .await?;
                 self.finish(account, message, MessageStatus::Failed, None, Some(error))
                     .await?;
@@ -706,7 +709,7 @@ impl App {
         }
         let now_ms = to_millis(now());
         let interval = settings.pair_interval.as_millis() as i64;
-        let key = table::pair(&message.from, &message.contact_id);
+        let key = table::pair(&message.number, &message.contact_id);
         let item = Item::new(key.clone())
             .with("last_ms", Value::N(now_ms))
             .expiring_at(now_ms / 1000 + interval / 1000 + 60);
@@ -736,18 +739,25 @@ impl App {
         m: &Message,
     ) -> Result<Item, ServiceError> {
         let key = table::message(account, &m.id);
-        let content =
-            serde_json::to_string(&m.content).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let (direction, content) = match &m.body {
+            Body::Outbound(c) => ("outbound", serde_json::to_string(c)),
+            Body::Inbound { raw, .. } => ("inbound", serde_json::to_string(raw)),
+        };
+        let content = content.map_err(|e| StoreError::Invalid(e.to_string()))?;
         let mut item = Item::new(key.clone())
             .with_gsi1(Key::new(
                 table::thread(account, &m.contact_id),
                 m.id.to_string(),
             ))
-            .with("direction", Value::S("outbound".into()))
-            .with("from", Value::S(m.from.to_string()))
+            .with("direction", Value::S(direction.into()))
+            .with("number", Value::S(m.number.to_string()))
             .with("contact_id", Value::S(m.contact_id.to_string()))
-            .with("to", self.seal(account, ENTITY, &key, "to", &m.to).await?)
-            .with("type", Value::S(m.content.kind().into()))
+            .with(
+                "address",
+                self.seal(account, ENTITY, &key, "address", &m.address)
+                    .await?,
+            )
+            .with("type", Value::S(m.body.kind().into()))
             .with(
                 "content",
                 self.seal(account, ENTITY, &key, "content", &content)
@@ -789,18 +799,26 @@ impl App {
             .parse()
             .map_err(corrupt)?;
         let content = self.open(account, ENTITY, item, "content").await?;
-        let content: Content =
-            serde_json::from_str(&content).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let body = match item.opt_s("direction") {
+            Some("inbound") => Body::Inbound {
+                kind: item.s("type")?.to_owned(),
+                raw: serde_json::from_str(&content)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            },
+            _ => Body::Outbound(
+                serde_json::from_str(&content).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ),
+        };
         let history = match item.attrs.get("history") {
             Some(Value::L(l)) => l.iter().filter_map(history_from_value).collect(),
             _ => Vec::new(),
         };
         Ok(Message {
             id,
-            from: PhoneNumberId::parse(item.s("from")?).map_err(corrupt)?,
+            number: PhoneNumberId::parse(item.s("number")?).map_err(corrupt)?,
             contact_id: item.s("contact_id")?.parse().map_err(corrupt)?,
-            to: self.open(account, ENTITY, item, "to").await?,
-            content,
+            address: self.open(account, ENTITY, item, "address").await?,
+            body,
             reply_to: item.opt_s("reply_to").map(str::to_owned),
             status: MessageStatus::parse(item.s("status")?)
                 .ok_or_else(|| StoreError::Corrupt("message status".into()))?,

@@ -8,7 +8,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::domain::{
-    Bsuid, Message, MessageError, MessageStatus, PhoneNumber, PhoneNumberId, StatusChange,
+    Body, Bsuid, Message, MessageError, MessageStatus, PhoneNumber, PhoneNumberId, StatusChange,
     Timestamp,
 };
 use shared::graph::messages::Content;
@@ -20,14 +20,17 @@ use crate::Caller;
 #[derive(Serialize)]
 pub struct MessageView {
     id: String,
+    /// `outbound` or `inbound`.
+    direction: &'static str,
+    /// Outbound: our number; inbound: the contact's address.
     from: String,
-    /// The contact the message is for.
-    contact_id: String,
-    /// The address Meta was given: a phone in digits or a BSUID.
+    /// Outbound: the contact's address (a phone in digits or a BSUID); inbound: our number.
     to: String,
+    contact_id: String,
     #[serde(rename = "type")]
-    kind: &'static str,
-    content: Content,
+    kind: String,
+    /// Outbound: what we sent; inbound: Meta's message object as received.
+    content: Value,
     reply_to: Option<String>,
     status: MessageStatus,
     wamid: Option<String>,
@@ -43,13 +46,24 @@ pub struct MessageView {
 
 impl From<Message> for MessageView {
     fn from(m: Message) -> Self {
+        let kind = m.body.kind().to_owned();
+        let (direction, from, to, content) = match m.body {
+            Body::Outbound(c) => (
+                "outbound",
+                m.number.to_string(),
+                m.address,
+                serde_json::to_value(c).unwrap_or_default(),
+            ),
+            Body::Inbound { raw, .. } => ("inbound", m.address, m.number.to_string(), raw),
+        };
         Self {
             id: m.id.to_string(),
-            from: m.from.to_string(),
+            direction,
+            from,
+            to,
             contact_id: m.contact_id.to_string(),
-            to: m.to,
-            kind: m.content.kind(),
-            content: m.content,
+            kind,
+            content,
             reply_to: m.reply_to,
             status: m.status,
             wamid: m.wamid,
