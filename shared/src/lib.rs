@@ -9,6 +9,7 @@
 //! - [`http`]: problem+json errors, JSON extraction and request tracing shared by HTTP functions.
 //! - [`graph`]: the client of Meta's Graph API.
 //! - [`telemetry`]: JSON logs with personal data redacted.
+//! - [`webhook`]: Meta's webhook payloads and their signatures.
 
 pub mod adapters;
 pub mod crypto;
@@ -19,6 +20,7 @@ pub mod ports;
 pub mod services;
 pub mod table;
 pub mod telemetry;
+pub mod webhook;
 
 #[cfg(any(test, feature = "local"))]
 pub mod testing;

@@ -97,3 +97,68 @@ proptest! {
         }
     }
 }
+
+/// Any JSON, a few levels deep.
+fn json() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        "\\PC{0,12}".prop_map(Value::String),
+        "1[0-9]{9}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("id".to_owned()),
+                    Just("type".to_owned()),
+                    Just("timestamp".to_owned()),
+                    Just("from".to_owned()),
+                    Just("status".to_owned()),
+                    Just("metadata".to_owned()),
+                    Just("phone_number_id".to_owned()),
+                    Just("messages".to_owned()),
+                    Just("statuses".to_owned()),
+                    Just("contacts".to_owned()),
+                    Just("errors".to_owned()),
+                    Just("text".to_owned()),
+                    Just("system".to_owned()),
+                    "[a-z_]{1,10}",
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn webhook_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = shared::webhook::parse(&bytes);
+    }
+
+    #[test]
+    fn webhook_shaped_payloads_never_panic(
+        field in prop_oneof![
+            Just("messages"), Just("user_preferences"), Just("account_update"),
+            Just("message_template_status_update"), Just("phone_number_quality_update"),
+            Just("calls"),
+        ],
+        value in json(),
+    ) {
+        let payload = serde_json::json!({
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "1", "changes": [{"field": field, "value": value}]}],
+        });
+        let events = shared::webhook::parse(payload.to_string().as_bytes()).unwrap();
+        prop_assert_eq!(events.len(), 1);
+    }
+}
