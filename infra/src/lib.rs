@@ -56,11 +56,17 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("bind {}", config.addr))?;
     let public_url = url::Url::parse(&format!("http://{}/", listener.local_addr()?))?;
-    // Without a Graph URL, the stand-in answers in-process on its own loopback port.
+    let webhook = webhook_config(&config)?;
+    // Without a Graph URL, the stand-in answers in-process on its own loopback port, and
+    // posts signed status webhooks back to this runner as Meta would.
     let (graph_url, standin) = match &config.graph_url {
         Some(url) => (url.clone(), None),
         None => {
-            let standin = StandIn::new(StandInConfig::default());
+            let standin = StandIn::new(StandInConfig {
+                webhook_url: Some(public_url.join("webhook")?.to_string()),
+                app_secret: Some(config.secrets.app_secret.clone()),
+                ..StandInConfig::default()
+            });
             let url = standin.serve(TcpListener::bind("127.0.0.1:0").await?)?;
             (url, Some(standin))
         }
@@ -70,9 +76,21 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     let graph = GraphClient::new(graph_config)?;
     let backend = LocalBackend::open(&config.data_dir, public_url, graph)?;
     let app = Arc::new(App::new(backend.ports));
-    let mut running = serve(app, listener, backend.blobs.link_router(), config.sender)?;
+    let mut running = serve(
+        app,
+        listener,
+        backend.blobs.link_router(),
+        config.sender,
+        webhook,
+    )?;
     running.standin = standin;
     Ok(running)
+}
+
+/// The webhook's settings from the runner's dev secrets.
+pub fn webhook_config(config: &LocalConfig) -> anyhow::Result<webhook::WebhookConfig> {
+    webhook::WebhookConfig::new(&config.secrets.app_secret, &config.secrets.verify_token)
+        .context("the app secret and the verify token must not be empty")
 }
 
 /// Serves every function's router for `app` (on any backend), plus `extra` routes, and drains
@@ -82,9 +100,11 @@ pub fn serve(
     listener: TcpListener,
     extra: Router,
     sender: SenderSettings,
+    webhook: webhook::WebhookConfig,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
-    let router: Router = api::router(app.clone()).merge(extra);
+    let functions = api::routes(app.clone()).merge(webhook::routes(app.clone(), webhook));
+    let router: Router = shared::http::standard_layers(functions, api::BODY_LIMIT).merge(extra);
     let mut workers = vec![
         tokio::spawn(drain_jobs(app.clone())),
         tokio::spawn(clock(app.clone())),

@@ -19,10 +19,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2::Sha256;
+use shared::webhook::signature::{sign, HEADER};
 use tokio::net::TcpListener;
 
 /// How the stand-in behaves; every field has a default, so `{}` is a valid update.
@@ -243,11 +242,12 @@ impl StandIn {
     fn next_wamid(&self) -> String {
         let mut s = self.lock();
         s.next_id += 1;
-        let raw = format!("standin-{:020}", s.next_id);
-        format!(
-            "wamid.{}",
-            base64::engine::general_purpose::STANDARD.encode(raw)
-        )
+        wamid_for(s.next_id)
+    }
+
+    /// The wamid the next accepted message will get (tests post its statuses early).
+    pub fn upcoming_wamid(&self) -> String {
+        wamid_for(self.lock().next_id + 1)
     }
 }
 
@@ -390,6 +390,14 @@ fn accept(standin: &StandIn, mut record: Recorded, number: &str, to: &str) -> St
     wamid
 }
 
+fn wamid_for(n: u64) -> String {
+    let raw = format!("standin-{n:020}");
+    format!(
+        "wamid.{}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
 fn sent_response(to: &str, wamid: &str) -> Response {
     Json(json!({
         "messaging_product": "whatsapp",
@@ -451,17 +459,10 @@ impl StandIn {
             .header("content-type", "application/json")
             .body(body.clone());
         if let Some(secret) = app_secret {
-            req = req.header("x-hub-signature-256", signature(secret, body.as_bytes()));
+            req = req.header(HEADER, sign(secret.as_bytes(), body.as_bytes()));
         }
         Ok(StatusCode::from_u16(req.send().await?.status().as_u16()).unwrap_or(StatusCode::OK))
     }
-}
-
-/// `sha256=<hex HMAC-SHA256(secret, body)>`.
-pub fn signature(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 async fn list_requests(State(standin): State<StandIn>) -> Json<Vec<Recorded>> {

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
-use infra::standin::{signature, StandIn, StandInConfig};
+use infra::standin::{StandIn, StandInConfig};
 use serde_json::{json, Value};
 
 type Received = Arc<Mutex<Vec<(String, Value)>>>;
@@ -24,7 +24,7 @@ async fn receiver() -> (String, Received) {
                     let sig = headers["x-hub-signature-256"].to_str().unwrap().to_owned();
                     assert_eq!(
                         sig,
-                        signature("app-secret", &body),
+                        shared::webhook::signature::sign(b"app-secret", &body),
                         "signed over the raw body"
                     );
                     r.lock()

@@ -22,5 +22,5 @@ pub mod table;
 pub mod telemetry;
 pub mod webhook;
 
-#[cfg(any(test, feature = "local"))]
+#[cfg(feature = "local")]
 pub mod testing;

@@ -14,6 +14,11 @@
 //! | contact import | `ACCOUNT#{account_id}` | `IMPORT#{import_id}` |
 //! | message (GSI1: `THREAD#{account_id}#{contact_id}` / `{message_id}`) | `ACCOUNT#{account_id}` | `MESSAGE#{message_id}` |
 //! | wamid lookup (webhook → message) | `WAMID#{wamid}` | `WAMID` |
+//! | status that arrived before its message's wamid was stored | `WAMID#{wamid}` | `STATUS#{status}` |
+//! | conversation (GSI1: `CONVERSATIONS#{account_id}` / `{last message id}`) | `ACCOUNT#{account_id}` | `CONVERSATION#{contact_id}` |
+//! | WABA routing (WABA-level webhooks → tenant) | `WABA#{waba_id}` | `WABA` |
+//! | notice (template status, account and quality updates, webhook errors) | `ACCOUNT#{account_id}` | `NOTICE#{notice_id}` |
+//! | dead letter (a webhook change that could not be read) | `ACCOUNT#{operator}` | `DEADLETTER#{id}` |
 //! | send token bucket of a number | `RATE#{phone_number_id}` | `RATE` |
 //! | last send to a recipient from a number | `PAIR#{phone_number_id}#{contact_id}` | `PAIR` |
 //! | 24-hour service window | `ACCOUNT#{account_id}` | `WINDOW#{phone_number_id}#{contact_id}` |
@@ -97,7 +102,54 @@ pub fn thread(account: &AccountId, contact: &ContactId) -> String {
 }
 
 pub fn wamid(wamid: &str) -> Key {
-    Key::new(format!("WAMID#{wamid}"), "WAMID")
+    Key::new(wamid_partition(wamid), "WAMID")
+}
+
+pub const PENDING_STATUS_PREFIX: &str = "STATUS#";
+
+/// A status kept until its message's wamid is known; in the wamid's own partition.
+pub fn pending_status(wamid: &str, status: &str) -> Key {
+    Key::new(
+        wamid_partition(wamid),
+        format!("{PENDING_STATUS_PREFIX}{status}"),
+    )
+}
+
+pub fn wamid_partition(wamid: &str) -> String {
+    format!("WAMID#{wamid}")
+}
+
+pub const CONVERSATION_PREFIX: &str = "CONVERSATION#";
+
+pub fn conversation(account: &AccountId, contact: &ContactId) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("{CONVERSATION_PREFIX}{contact}"),
+    )
+}
+
+/// The index partition of a tenant's conversations, ordered by their last message.
+pub fn conversations(account: &AccountId) -> String {
+    format!("CONVERSATIONS#{account}")
+}
+
+pub fn waba_route(waba_id: &str) -> Key {
+    Key::new(format!("WABA#{waba_id}"), "WABA")
+}
+
+pub const NOTICE_PREFIX: &str = "NOTICE#";
+
+pub fn notice(account: &AccountId, id: &str) -> Key {
+    Key::new(account_partition(account), format!("{NOTICE_PREFIX}{id}"))
+}
+
+pub const DEAD_LETTER_PREFIX: &str = "DEADLETTER#";
+
+pub fn dead_letter(id: &str) -> Key {
+    Key::new(
+        account_partition(&AccountId::OPERATOR),
+        format!("{DEAD_LETTER_PREFIX}{id}"),
+    )
 }
 
 pub fn send_rate(number: &PhoneNumberId) -> Key {

@@ -452,6 +452,16 @@ async fn secondary_index(store: Arc<dyn ItemStore>) {
     let page = store.query(Query::gsi1("TAG#even").limit(1)).await.unwrap();
     let got = store.get(&page.items[0].key).await.unwrap().unwrap();
     assert_eq!(got.gsi1.unwrap().pk, "TAG#even");
+    // An update moves an item within the index and out of it.
+    let moved = Update::new(Key::new("C#00", "CONTACT")).index(Some(Key::new("TAG#odd", "9")));
+    store.update(moved).await.unwrap();
+    let back = collect(&*store, Query::gsi1("TAG#odd").backward()).await;
+    assert_eq!(back[0], Key::new("C#00", "CONTACT"));
+    assert_eq!(back.len(), 7);
+    let out = Update::new(Key::new("C#00", "CONTACT")).index(None);
+    let got = store.update(out).await.unwrap();
+    assert_eq!(got.gsi1, None);
+    assert_eq!(collect(&*store, Query::gsi1("TAG#odd")).await.len(), 6);
 }
 
 async fn invalid_requests_are_refused(store: Arc<dyn ItemStore>) {

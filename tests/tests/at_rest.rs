@@ -144,6 +144,7 @@ async fn dynamodb_and_s3_hold_no_personal_bytes() {
         listener,
         axum::Router::new(),
         Default::default(),
+        webhook::WebhookConfig::new("e2e-app-secret", "e2e-verify-token").unwrap(),
     )
     .unwrap();
     let client = Client::new(running.base_url());

@@ -33,6 +33,7 @@ async fn aws() -> Stack {
         listener,
         axum::Router::new(),
         Default::default(),
+        webhook::WebhookConfig::new("e2e-app-secret", "e2e-verify-token").unwrap(),
     )
     .unwrap();
     finish(running, dir).await

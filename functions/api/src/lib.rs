@@ -43,6 +43,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/messages"),
     ("GET", "/v1/messages"),
     ("GET", "/v1/messages/{message_id}"),
+    ("GET", "/v1/conversations"),
+    ("POST", "/v1/conversations/{contact_id}/read"),
+    ("GET", "/v1/contacts/{contact_id}/messages"),
     ("POST", "/v1/broadcasts"),
     ("GET", "/v1/broadcasts"),
     ("GET", "/v1/broadcasts/{broadcast_id}"),
@@ -56,9 +59,17 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/contacts/{contact_id}/tags"),
 ];
 
+/// The API with the standard layers (request logs, panics as problems, body limit).
 pub fn router(app: Arc<App>) -> Router {
-    use routes::{accounts, api_keys, broadcasts, contacts, imports, messages, numbers};
-    let routes = Router::new()
+    shared::http::standard_layers(routes(app), BODY_LIMIT)
+}
+
+/// The API's routes alone, for a runner that layers several functions' routes together.
+pub fn routes(app: Arc<App>) -> Router {
+    use routes::{
+        accounts, api_keys, broadcasts, contacts, conversations, imports, messages, numbers,
+    };
+    Router::new()
         .route("/health", get(routes::health))
         .route("/v1/signup", post(accounts::signup))
         .route("/v1/account", get(accounts::show).patch(accounts::update))
@@ -102,6 +113,15 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/v1/messages", post(messages::send).get(messages::list))
         .route("/v1/messages/{message_id}", get(messages::show))
+        .route("/v1/conversations", get(conversations::list))
+        .route(
+            "/v1/conversations/{contact_id}/read",
+            post(conversations::read),
+        )
+        .route(
+            "/v1/contacts/{contact_id}/messages",
+            get(conversations::thread),
+        )
         .route(
             "/v1/broadcasts",
             post(broadcasts::create).get(broadcasts::list),
@@ -119,6 +139,5 @@ pub fn router(app: Arc<App>) -> Router {
             "/v1/broadcasts/{broadcast_id}/cancel",
             post(broadcasts::cancel),
         )
-        .with_state(app);
-    shared::http::standard_layers(routes, BODY_LIMIT)
+        .with_state(app)
 }

@@ -3,7 +3,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::text::bounded_text;
-use super::{AccountId, Email, Invalid, Region, Timestamp};
+use super::{AccountId, Email, Invalid, Keywords, Region, Timestamp};
 
 /// The name a business signs up under: 1 to 200 characters, trimmed. It may be a person's
 /// name (sole traders), so it is stored encrypted like any personal field.
@@ -61,6 +61,10 @@ pub struct Account {
     /// Reads phone numbers written without `+` (contact uploads, the API).
     pub default_region: Option<Region>,
     pub state: AccountState,
+    /// Inbound messages that opt a contact out of marketing messages.
+    pub stop_keywords: Keywords,
+    /// Inbound messages that lift a contact's opt-out.
+    pub resume_keywords: Keywords,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

@@ -20,6 +20,11 @@ macro_rules! prefixed_id {
             pub fn generate() -> Self {
                 Self(ulid::Ulid::new())
             }
+
+            /// An id that sorts at `at` (its creation time is `at`, not now).
+            pub fn generate_at(at: super::Timestamp) -> Self {
+                Self(ulid::Ulid::from_datetime(at.into()))
+            }
         }
 
         impl fmt::Display for $name {
@@ -62,6 +67,12 @@ prefixed_id!(
     AccountId,
     "acc_"
 );
+
+impl AccountId {
+    /// Not a business: the operators of the service, whose key seals what belongs to no
+    /// tenant yet (webhook payloads that could not be read). No signup can produce it.
+    pub const OPERATOR: AccountId = AccountId(ulid::Ulid::nil());
+}
 prefixed_id!(
     /// An API key's public id (not the secret).
     ApiKeyId,

@@ -138,6 +138,8 @@ pub struct Message {
     pub history: Vec<StatusChange>,
     pub broadcast_id: Option<BroadcastId>,
     pub attempts: u32,
+    /// Meta's `pricing` object from the message's statuses (billable, model, category).
+    pub pricing: Option<serde_json::Value>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

@@ -6,6 +6,8 @@ mod api_key;
 mod contact;
 mod email;
 mod ids;
+mod keywords;
+mod media;
 mod message;
 mod number;
 mod phone;
@@ -19,6 +21,8 @@ pub use contact::{
 };
 pub use email::Email;
 pub use ids::{AccountId, ApiKeyId, BroadcastId, ContactId, ImportId, MessageId};
+pub use keywords::Keywords;
+pub use media::{MediaId, MediaKind, MediaType};
 pub use message::{Body, Message, MessageError, MessageStatus, StatusChange};
 pub use number::{
     parse_messages_per_second, AccessToken, PhoneNumberId, SendingStopped, WabaId, WhatsAppNumber,

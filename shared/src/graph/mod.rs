@@ -1,6 +1,7 @@
 //! The client of Meta's Graph API (WhatsApp Cloud API): base URL and version from
 //! configuration, bearer token per call, typed Graph errors. Message types build on it.
 
+pub mod media;
 pub mod messages;
 
 use std::time::Duration;
@@ -101,6 +102,9 @@ pub enum GraphError {
     Decode(String),
     #[error("graph client misconfigured: {0}")]
     Config(String),
+    /// A download was larger than the caller accepts.
+    #[error("the file is larger than {max} bytes")]
+    TooLarge { max: u64 },
 }
 
 #[derive(Clone)]
@@ -159,6 +163,14 @@ impl GraphClient {
     }
 
     async fn send<R: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<R, GraphError> {
+        let response = Self::respond(request).await?;
+        let bytes = response.bytes().await.map_err(body_error)?;
+        serde_json::from_slice(&bytes).map_err(|e| GraphError::Decode(e.to_string()))
+    }
+
+    /// Sends `request` and returns a successful response with its body unread; any other
+    /// answer becomes the error Meta sent.
+    async fn respond(request: reqwest::RequestBuilder) -> Result<reqwest::Response, GraphError> {
         let response = request.send().await.map_err(|e| {
             if e.is_timeout() {
                 GraphError::Timeout
@@ -170,16 +182,10 @@ impl GraphClient {
             }
         })?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| {
-            if e.is_timeout() {
-                GraphError::Timeout
-            } else {
-                GraphError::Transport(e.without_url().to_string())
-            }
-        })?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| GraphError::Decode(e.to_string()));
+            return Ok(response);
         }
+        let bytes = response.bytes().await.map_err(body_error)?;
         match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
             Ok(env) => Err(GraphError::Api {
                 status: status.as_u16(),
@@ -189,6 +195,14 @@ impl GraphClient {
                 status: status.as_u16(),
             }),
         }
+    }
+}
+
+fn body_error(e: reqwest::Error) -> GraphError {
+    if e.is_timeout() {
+        GraphError::Timeout
+    } else {
+        GraphError::Transport(e.without_url().to_string())
     }
 }
 
@@ -250,7 +264,7 @@ impl GraphError {
             GraphError::Timeout | GraphError::Transport(_) | GraphError::Decode(_) => {
                 Failure::Unknown
             }
-            GraphError::Config(_) => Failure::Permanent,
+            GraphError::Config(_) | GraphError::TooLarge { .. } => Failure::Permanent,
         }
     }
 }

@@ -13,6 +13,8 @@ pub enum ProblemType {
     UnsupportedMediaType,
     PayloadTooLarge,
     Unauthorized,
+    SignatureInvalid,
+    VerificationFailed,
     LinkInvalid,
     NotFound,
     MethodNotAllowed,
@@ -34,12 +36,14 @@ pub enum ProblemType {
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 23] = [
+    pub const ALL: [ProblemType; 25] = [
         ProblemType::MalformedRequest,
         ProblemType::ValidationFailed,
         ProblemType::UnsupportedMediaType,
         ProblemType::PayloadTooLarge,
         ProblemType::Unauthorized,
+        ProblemType::SignatureInvalid,
+        ProblemType::VerificationFailed,
         ProblemType::LinkInvalid,
         ProblemType::NotFound,
         ProblemType::MethodNotAllowed,
@@ -67,6 +71,8 @@ impl ProblemType {
             ProblemType::UnsupportedMediaType => "unsupported-media-type",
             ProblemType::PayloadTooLarge => "payload-too-large",
             ProblemType::Unauthorized => "unauthorized",
+            ProblemType::SignatureInvalid => "signature-invalid",
+            ProblemType::VerificationFailed => "verification-failed",
             ProblemType::LinkInvalid => "link-invalid",
             ProblemType::NotFound => "not-found",
             ProblemType::MethodNotAllowed => "method-not-allowed",
@@ -95,7 +101,8 @@ impl ProblemType {
             ProblemType::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemType::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProblemType::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ProblemType::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemType::Unauthorized | ProblemType::SignatureInvalid => StatusCode::UNAUTHORIZED,
+            ProblemType::VerificationFailed => StatusCode::FORBIDDEN,
             ProblemType::LinkInvalid => StatusCode::FORBIDDEN,
             ProblemType::NotFound => StatusCode::NOT_FOUND,
             ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -123,6 +130,10 @@ impl ProblemType {
             ProblemType::UnsupportedMediaType => "This content type is not accepted here.",
             ProblemType::PayloadTooLarge => "The request body is larger than the limit.",
             ProblemType::Unauthorized => "A valid API key is required.",
+            ProblemType::SignatureInvalid => {
+                "X-Hub-Signature-256 is missing or does not match the body."
+            }
+            ProblemType::VerificationFailed => "The webhook verification request was refused.",
             ProblemType::LinkInvalid => "This link is invalid or has expired.",
             ProblemType::NotFound => "No such resource.",
             ProblemType::MethodNotAllowed => "This method is not allowed on this resource.",

@@ -221,6 +221,8 @@ pub enum Change {
     Append(String, Value),
     /// Sets (`Some`) or clears (`None`) the expiry.
     Expire(Option<i64>),
+    /// Moves the item in (`Some`) or out of (`None`) the secondary index.
+    Index(Option<Key>),
 }
 
 /// An update of one item; like DynamoDB's UpdateItem it creates the item when absent unless
@@ -263,6 +265,11 @@ impl Update {
 
     pub fn expire(mut self, at: Option<i64>) -> Self {
         self.changes.push(Change::Expire(at));
+        self
+    }
+
+    pub fn index(mut self, key: Option<Key>) -> Self {
+        self.changes.push(Change::Index(key));
         self
     }
 
@@ -322,6 +329,7 @@ impl Update {
                     },
                 },
                 Change::Expire(at) => item.expires_at = *at,
+                Change::Index(key) => item.gsi1 = key.clone(),
             }
         }
         Ok(item)

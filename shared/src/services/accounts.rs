@@ -3,7 +3,7 @@
 use super::{from_millis, to_millis, App, ServiceError};
 use crate::domain::{
     now, Account, AccountId, AccountState, ApiKey, ApiKeyId, ApiKeyName, ApiKeySecret,
-    BusinessName, Email, Region,
+    BusinessName, Email, Keywords, Region,
 };
 use crate::ports::{Condition, Cursor, Item, Query, StoreError, Update, Value, Write};
 use crate::table;
@@ -23,6 +23,10 @@ pub struct AccountChanges {
     pub email: Option<Email>,
     /// `Some(None)` clears it.
     pub default_region: Option<Option<Region>>,
+    /// `Some(None)` restores the default list.
+    pub stop_keywords: Option<Option<Keywords>>,
+    /// `Some(None)` restores the default list.
+    pub resume_keywords: Option<Option<Keywords>>,
 }
 
 /// Who is calling: the tenant and the key it used.
@@ -47,6 +51,8 @@ impl App {
             email: new.email,
             default_region: new.default_region,
             state: AccountState::Active,
+            stop_keywords: Keywords::default_stop(),
+            resume_keywords: Keywords::default_resume(),
             created_at: at,
             updated_at: at,
         };
@@ -92,6 +98,16 @@ impl App {
             Some(Some(r)) => update = update.set("default_region", Value::S(r.as_str().into())),
             Some(None) => update = update.remove("default_region"),
             None => {}
+        }
+        for (name, change) in [
+            ("stop_keywords", &changes.stop_keywords),
+            ("resume_keywords", &changes.resume_keywords),
+        ] {
+            match change {
+                Some(Some(k)) => update = update.set(name, keywords_value(k)),
+                Some(None) => update = update.remove(name),
+                None => {}
+            }
         }
         let item = self
             .items
@@ -299,10 +315,52 @@ impl App {
                 .map_err(corrupt)?,
             state: AccountState::parse(item.s("state")?)
                 .ok_or_else(|| StoreError::Corrupt("unknown account state".into()))?,
+            stop_keywords: keywords_from(item, "stop_keywords")?
+                .unwrap_or_else(Keywords::default_stop),
+            resume_keywords: keywords_from(item, "resume_keywords")?
+                .unwrap_or_else(Keywords::default_resume),
             created_at: from_millis(item.n("created_at")?)?,
             updated_at: from_millis(item.n("updated_at")?)?,
         })
     }
+}
+
+/// The account's (stop, resume) keywords, read without opening its sealed fields.
+impl App {
+    pub(crate) async fn keywords(
+        &self,
+        id: &AccountId,
+    ) -> Result<(Keywords, Keywords), ServiceError> {
+        let item = self
+            .items
+            .get(&table::account(id))
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        Ok((
+            keywords_from(&item, "stop_keywords")?.unwrap_or_else(Keywords::default_stop),
+            keywords_from(&item, "resume_keywords")?.unwrap_or_else(Keywords::default_resume),
+        ))
+    }
+}
+
+fn keywords_value(k: &Keywords) -> Value {
+    Value::L(k.iter().map(|w| Value::S(w.to_owned())).collect())
+}
+
+fn keywords_from(item: &Item, name: &str) -> Result<Option<Keywords>, StoreError> {
+    let Some(Value::L(l)) = item.attrs.get(name) else {
+        return Ok(None);
+    };
+    let words: Vec<&str> = l
+        .iter()
+        .filter_map(|v| match v {
+            Value::S(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect();
+    Keywords::parse(&words)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(e.0))
 }
 
 fn api_key_from_item(item: &Item) -> Result<ApiKey, ServiceError> {

@@ -122,7 +122,7 @@ pub struct Broadcast {
     pub finished_at: Option<Timestamp>,
 }
 
-fn broadcast_key(account: &AccountId, id: &BroadcastId) -> Key {
+pub(crate) fn broadcast_key(account: &AccountId, id: &BroadcastId) -> Key {
     Key::new(table::account_partition(account), format!("BROADCAST#{id}"))
 }
 
@@ -513,6 +513,7 @@ impl App {
                     }],
                     broadcast_id: Some(b.id.clone()),
                     attempts: 0,
+                    pricing: None,
                     created_at: at,
                     updated_at: at,
                 };

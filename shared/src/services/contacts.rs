@@ -297,6 +297,54 @@ impl App {
         Ok(next)
     }
 
+    /// Records the contact's opt-out from marketing messages, unless it already stands.
+    pub(crate) async fn opt_out(
+        &self,
+        account: &AccountId,
+        id: &ContactId,
+        reason: &str,
+    ) -> Result<(), ServiceError> {
+        self.set_opt_out(account, id, Some(reason)).await
+    }
+
+    /// Lifts the contact's opt-out, if it has one.
+    pub(crate) async fn lift_opt_out(
+        &self,
+        account: &AccountId,
+        id: &ContactId,
+    ) -> Result<(), ServiceError> {
+        self.set_opt_out(account, id, None).await
+    }
+
+    async fn set_opt_out(
+        &self,
+        account: &AccountId,
+        id: &ContactId,
+        reason: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        // A concurrent change of the contact is read again rather than overwritten.
+        for _ in 0..5 {
+            let current = match self.contact(account, id).await {
+                Ok(c) => c,
+                Err(ServiceError::NotFound) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            if current.opt_out.is_some() == reason.is_some() {
+                return Ok(());
+            }
+            let changes = ContactChanges {
+                opt_out: Some(reason.map(str::to_owned)),
+                ..Default::default()
+            };
+            match self.update_contact(account, id, changes).await {
+                Ok(_) | Err(ServiceError::NotFound) => return Ok(()),
+                Err(ServiceError::ContactChanged) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ServiceError::ContactChanged)
+    }
+
     pub async fn add_tags(
         &self,
         account: &AccountId,

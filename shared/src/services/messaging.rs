@@ -143,6 +143,7 @@ impl App {
             }],
             broadcast_id: None,
             attempts: 0,
+            pricing: None,
             created_at: at,
             updated_at: at,
         };
@@ -512,19 +513,12 @@ impl App {
             Failure::OptedOut => {
                 self.finish(account, message, MessageStatus::Failed, None, Some(error))
                     .await?;
-                let changes = super::ContactChanges {
-                    opt_out: Some(Some(
-                        "stopped marketing messages on WhatsApp (131050)".into(),
-                    )),
-                    ..Default::default()
-                };
-                match self
-                    .update_contact(account, &message.contact_id, changes)
-                    .await
-                {
-                    Ok(_) | Err(ServiceError::NotFound) => {}
-                    Err(e) => return Err(e),
-                }
+                self.opt_out(
+                    account,
+                    &message.contact_id,
+                    super::ingest::STOPPED_MARKETING_REASON,
+                )
+                .await?;
                 Ok(Delivery::Done)
             }
             Failure::NumberStopped => {
@@ -638,6 +632,13 @@ impl App {
             Ok(()) => {
                 if let Some(b) = &message.broadcast_id {
                     self.complete_broadcast_if_done(account, b).await?;
+                }
+                if let Some(w) = &wamid {
+                    // Statuses that overtook this record, and the conversation's last message.
+                    self.apply_pending_statuses(account, w, &message.id).await?;
+                    let preview = super::conversations::outbound_preview(&message.body);
+                    self.note_in_conversation(account, message, preview.as_deref())
+                        .await?;
                 }
                 Ok(())
             }
@@ -847,6 +848,7 @@ impl App {
                 .transpose()
                 .map_err(corrupt)?,
             attempts: item.opt_n("attempts").unwrap_or(0) as u32,
+            pricing: item.attrs.get("pricing").map(super::ingest::value_json),
             created_at: from_millis(item.n("created_at")?)?,
             updated_at: from_millis(item.n("updated_at")?)?,
         })
@@ -891,7 +893,7 @@ fn message_error(e: &GraphError) -> MessageError {
     }
 }
 
-fn error_value(e: &MessageError) -> Value {
+pub(crate) fn error_value(e: &MessageError) -> Value {
     let mut m = BTreeMapBuilder::new()
         .with("code", Value::N(e.code))
         .with("title", Value::S(e.title.clone()));
@@ -901,7 +903,7 @@ fn error_value(e: &MessageError) -> Value {
     Value::M(m.build())
 }
 
-fn history_value(h: &StatusChange) -> Value {
+pub(crate) fn history_value(h: &StatusChange) -> Value {
     let mut m = BTreeMapBuilder::new()
         .with("status", Value::S(h.status.as_str().into()))
         .with("at", Value::N(to_millis(h.at)));
@@ -911,7 +913,7 @@ fn history_value(h: &StatusChange) -> Value {
     Value::M(m.build())
 }
 
-fn history_from_value(v: &Value) -> Option<StatusChange> {
+pub(crate) fn history_from_value(v: &Value) -> Option<StatusChange> {
     let Value::M(m) = v else { return None };
     let status = match m.get("status") {
         Some(Value::S(s)) => MessageStatus::parse(s)?,

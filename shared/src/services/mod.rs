@@ -4,7 +4,9 @@
 mod accounts;
 pub mod broadcasts;
 mod contacts;
+pub mod conversations;
 pub mod imports;
+pub mod ingest;
 mod jobs;
 pub mod messaging;
 mod numbers;
@@ -48,6 +50,7 @@ pub struct App {
     pub send_queue: Arc<dyn Queue>,
     pub job_queue: Arc<dyn Queue>,
     pub graph: GraphClient,
+    routes: ingest::RouteCache,
 }
 
 impl App {
@@ -63,6 +66,7 @@ impl App {
             send_queue: ports.send_queue,
             job_queue: ports.job_queue,
             graph: ports.graph,
+            routes: ingest::RouteCache::default(),
         }
     }
 }
@@ -221,6 +225,17 @@ impl Fields {
             None => Some(None),
             Some(Some(v)) => Some(Some(v)),
             Some(None) => None,
+        }
+    }
+
+    /// A clearable field inside [`Fields::finish`]: not given stays `None`, `null` is
+    /// `Some(None)`, given and parsed is `Some(Some(v))`; given and failed gives `None` to `?`.
+    pub fn clearable<T>(field: Option<Option<Option<T>>>) -> Option<Option<Option<T>>> {
+        match field {
+            None => Some(None),
+            Some(None) => Some(Some(None)),
+            Some(Some(Some(v))) => Some(Some(Some(v))),
+            Some(Some(None)) => None,
         }
     }
 

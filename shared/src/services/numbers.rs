@@ -78,13 +78,24 @@ impl App {
             .with("updated_at", Value::N(to_millis(at)));
         let route = Item::new(table::number_route(&number.phone_number_id))
             .with("account_id", Value::S(account.to_string()));
+        // WABA-level webhooks (template and quality updates) go to the tenant that last
+        // connected one of the WABA's numbers.
+        let waba_route = Item::new(table::waba_route(number.waba_id.as_str()))
+            .with("account_id", Value::S(account.to_string()));
         self.items
-            .transact(vec![Write::put_new(route), Write::put_new(item)])
+            .transact(vec![
+                Write::put_new(route),
+                Write::put_new(item),
+                Write::put(waba_route),
+            ])
             .await
             .map_err(|e| match e {
                 StoreError::ConditionFailed { .. } => ServiceError::NumberAlreadyConnected,
                 e => ServiceError::Store(e),
             })?;
+        self.routes.forget(number.phone_number_id.as_str());
+        self.routes
+            .forget(&format!("waba:{}", number.waba_id.as_str()));
         tracing::info!(account_id = %account, "number connected");
         Ok(number)
     }
@@ -190,6 +201,7 @@ impl App {
             ])
             .await
             .map_err(not_found_if_absent)?;
+        self.routes.forget(id.as_str());
         tracing::info!(account_id = %account, "number disconnected");
         Ok(())
     }

@@ -7,7 +7,7 @@
 
 pub mod signature;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Largest payload Meta sends (3 MB); the HTTP layer refuses more.
@@ -27,7 +27,7 @@ pub enum Event {
     UserPreferences(UserPreferencesValue),
     /// WABA-level notices (`message_template_status_update`, `account_update`,
     /// `phone_number_quality_update`), kept for the account as they came.
-    Notice(Notice),
+    Notice(NoticeChange),
     /// A field we do not ingest (groups, calls, …): acknowledged and counted.
     Ignored { field: String },
     /// A change of a field we ingest that we could not read.
@@ -40,7 +40,7 @@ pub enum Event {
 
 /// A change that is a WABA-level notice.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Notice {
+pub struct NoticeChange {
     pub field: String,
     /// The WhatsApp Business Account the entry is about (`entry.id`).
     pub waba_id: String,
@@ -154,7 +154,7 @@ impl InboundMessage {
 }
 
 /// A status of a message we sent.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StatusUpdate {
     pub wamid: String,
     /// `sent`, `delivered`, `read`, `failed` (or a status newer than this code).
@@ -168,7 +168,7 @@ pub struct StatusUpdate {
     pub biz_opaque_callback_data: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusError {
     #[serde(default)]
     pub code: i64,
@@ -180,7 +180,7 @@ pub struct StatusError {
     pub error_data: Option<ErrorData>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorData {
     #[serde(default)]
     pub details: Option<String>,
@@ -266,7 +266,7 @@ fn read_change(field: String, waba_id: &str, value: Value) -> Event {
             if !value.is_object() {
                 Err("the value is not an object".to_owned())
             } else {
-                Ok(Event::Notice(Notice {
+                Ok(Event::Notice(NoticeChange {
                     field: field.clone(),
                     waba_id: waba_id.to_owned(),
                     event: value

@@ -4,7 +4,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use shared::domain::{Account, AccountState, ApiKeyName, BusinessName, Email, Region, Timestamp};
+use shared::domain::{
+    Account, AccountState, ApiKeyName, BusinessName, Email, Keywords, Region, Timestamp,
+};
 use shared::http::{ApiJson, Problem};
 use shared::services::{AccountChanges, App, Fields, NewAccount};
 
@@ -34,6 +36,8 @@ pub struct AccountView {
     email: String,
     default_region: Option<String>,
     state: AccountState,
+    stop_keywords: Vec<String>,
+    resume_keywords: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]
@@ -48,6 +52,8 @@ impl From<Account> for AccountView {
             email: a.email.as_str().to_owned(),
             default_region: a.default_region.map(|r| r.as_str().to_owned()),
             state: a.state,
+            stop_keywords: a.stop_keywords.iter().map(str::to_owned).collect(),
+            resume_keywords: a.resume_keywords.iter().map(str::to_owned).collect(),
             created_at: a.created_at,
             updated_at: a.updated_at,
         }
@@ -99,6 +105,12 @@ pub struct AccountPatch {
     /// `null` clears it.
     #[serde(default, deserialize_with = "shared::http::nullable")]
     default_region: Option<Option<String>>,
+    /// Messages that opt a contact out; `null` restores the default list.
+    #[serde(default, deserialize_with = "shared::http::nullable")]
+    stop_keywords: Option<Option<Vec<String>>>,
+    /// Messages that lift an opt-out; `null` restores the default list.
+    #[serde(default, deserialize_with = "shared::http::nullable")]
+    resume_keywords: Option<Option<Vec<String>>>,
 }
 
 pub async fn update(
@@ -114,15 +126,19 @@ pub async fn update(
     let region = req
         .default_region
         .map(|r| r.map(|r| f.check("default_region", Region::parse(&r))));
+    let stop = req
+        .stop_keywords
+        .map(|k| k.map(|k| f.check("stop_keywords", Keywords::parse(&k))));
+    let resume = req
+        .resume_keywords
+        .map(|k| k.map(|k| f.check("resume_keywords", Keywords::parse(&k))));
     let changes = f.finish(|| {
         Some(AccountChanges {
             business_name: business_name.flatten(),
             email: email.flatten(),
-            default_region: match region {
-                None => None,
-                Some(None) => Some(None),
-                Some(Some(r)) => Some(Some(r?)),
-            },
+            default_region: Fields::clearable(region)?,
+            stop_keywords: Fields::clearable(stop)?,
+            resume_keywords: Fields::clearable(resume)?,
         })
     })?;
     Ok(Json(

@@ -38,6 +38,8 @@ pub struct MessageView {
     history: Vec<StatusChange>,
     broadcast_id: Option<String>,
     attempts: u32,
+    /// Meta's pricing of the message, from its statuses.
+    pricing: Option<Value>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]
@@ -71,6 +73,7 @@ impl From<Message> for MessageView {
             history: m.history,
             broadcast_id: m.broadcast_id.map(|b| b.to_string()),
             attempts: m.attempts,
+            pricing: m.pricing,
             created_at: m.created_at,
             updated_at: m.updated_at,
         }

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod broadcasts;
 pub mod contacts;
+pub mod conversations;
 pub mod imports;
 pub mod messages;
 pub mod numbers;

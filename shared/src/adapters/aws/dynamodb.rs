@@ -381,6 +381,16 @@ impl Expr {
                     set.push(format!("{n} = {v}"));
                 }
                 Change::Expire(None) => remove.push(self.name("ttl")),
+                Change::Index(Some(k)) => {
+                    for (n, v) in [("gsi1pk", &k.pk), ("gsi1sk", &k.sk)] {
+                        let (n, v) = (self.name(n), self.value(AttributeValue::S(v.clone())));
+                        set.push(format!("{n} = {v}"));
+                    }
+                }
+                Change::Index(None) => {
+                    remove.push(self.name("gsi1pk"));
+                    remove.push(self.name("gsi1sk"));
+                }
             }
         }
         let mut out = String::new();

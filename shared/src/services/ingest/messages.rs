@@ -1,0 +1,284 @@
+//! Inbound messages: stored once by wamid in the contact's thread (the contact found by the
+//! blind index of its phone or BSUID, or created without consent), opening the 24-hour
+//! window and applying STOP-style keywords.
+
+use time::Duration;
+
+use super::super::{from_millis, App, ServiceError};
+use super::Ingested;
+use crate::domain::{
+    now, AccountId, Body, Bsuid, Contact, ContactName, Message, MessageError, MessageId,
+    MessageStatus, PhoneNumber, PhoneNumberId, StatusChange,
+};
+use crate::ports::{Item, StoreError, Value, Write};
+use crate::table;
+use crate::webhook::{ContactProfile, InboundMessage, UserPreference};
+
+/// The customer service window a user's message opens.
+const WINDOW: Duration = Duration::hours(24);
+
+impl App {
+    pub(crate) async fn ingest_message(
+        &self,
+        account: &AccountId,
+        number: &PhoneNumberId,
+        profiles: &[ContactProfile],
+        m: &InboundMessage,
+    ) -> Result<Ingested, ServiceError> {
+        if self.items.get(&table::wamid(&m.wamid)).await?.is_some() {
+            return Ok(Ingested::Duplicate);
+        }
+        let profile = profiles
+            .iter()
+            .find(|p| {
+                (m.from.is_some() && p.wa_id == m.from)
+                    || (m.from_user_id.is_some() && p.user_id == m.from_user_id)
+            })
+            .or(profiles.first().filter(|_| profiles.len() == 1));
+        let phone = m
+            .from
+            .as_deref()
+            .and_then(|d| PhoneNumber::from_meta(d).ok());
+        let user_id = m
+            .from_user_id
+            .as_deref()
+            .or(profile.and_then(|p| p.user_id.as_deref()))
+            .and_then(|u| Bsuid::parse(u).ok());
+        let name = profile
+            .and_then(|p| p.profile.as_ref())
+            .and_then(|p| p.name.as_deref())
+            .and_then(|n| ContactName::parse(n).ok());
+        let Some(contact) = self.inbound_contact(account, phone, user_id, name).await? else {
+            // Neither a phone nor a user id we can read: kept for operators, not lost.
+            let body =
+                serde_json::to_vec(&m.raw).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            self.keep_dead_letter(
+                Some("messages"),
+                "the sender is neither a phone nor a user id",
+                &body,
+            )
+            .await?;
+            return Ok(Ingested::Ignored);
+        };
+        let at = from_millis(m.timestamp * 1000)?;
+        let message = Message {
+            id: MessageId::generate_at(at),
+            number: number.clone(),
+            contact_id: contact.id.clone(),
+            address: m
+                .from
+                .clone()
+                .or_else(|| m.from_user_id.clone())
+                .unwrap_or_default(),
+            body: Body::Inbound {
+                kind: m.kind.clone(),
+                raw: m.raw.clone(),
+            },
+            reply_to: m.context_id.clone(),
+            status: MessageStatus::Received,
+            wamid: Some(m.wamid.clone()),
+            error: inbound_error(m),
+            history: vec![StatusChange {
+                status: MessageStatus::Received,
+                at,
+                error_code: None,
+            }],
+            broadcast_id: None,
+            attempts: 0,
+            pricing: None,
+            created_at: at,
+            updated_at: now(),
+        };
+        // Effects first, each idempotent: if the record below fails, Meta's retry redoes them
+        // harmlessly; once the record exists, a retry stops at the wamid check above.
+        if m.kind != "system" {
+            self.open_window(account, number, &contact.id, at + WINDOW)
+                .await?;
+        }
+        self.apply_keywords(account, &contact, m).await?;
+        if let Some(new_number) = m.changed_number() {
+            self.follow_number_change(account, &contact, new_number)
+                .await?;
+        }
+        let preview = m.typed_text().first().map(|t| t.to_string());
+        self.note_in_conversation(account, &message, preview.as_deref())
+            .await?;
+        let lookup = Item::new(table::wamid(&m.wamid))
+            .with("account_id", Value::S(account.to_string()))
+            .with("message_id", Value::S(message.id.to_string()));
+        let writes = vec![
+            Write::put_new(lookup),
+            Write::put_new(self.message_item(account, &message).await?),
+            Write::Update(self.unread_increment(account, &contact.id)),
+        ];
+        match self.items.transact(writes).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { index: Some(0) }) => return Ok(Ingested::Duplicate),
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(account_id = %account, message_id = %message.id, kind = %m.kind, "inbound message stored");
+        Ok(Ingested::Stored)
+    }
+
+    /// `user_preferences`: stop or resume marketing messages.
+    pub(crate) async fn ingest_preference(
+        &self,
+        account: &AccountId,
+        profiles: &[ContactProfile],
+        p: &UserPreference,
+    ) -> Result<(), ServiceError> {
+        let phone = p
+            .wa_id
+            .as_deref()
+            .and_then(|d| PhoneNumber::from_meta(d).ok());
+        let user_id = p.user_id.as_deref().and_then(|u| Bsuid::parse(u).ok());
+        let name = profiles
+            .iter()
+            .find(|c| c.wa_id.is_some() && c.wa_id == p.wa_id)
+            .and_then(|c| c.profile.as_ref())
+            .and_then(|c| c.name.as_deref())
+            .and_then(|n| ContactName::parse(n).ok());
+        let Some(contact) = self.inbound_contact(account, phone, user_id, name).await? else {
+            return Ok(());
+        };
+        let marketing = p
+            .category
+            .as_deref()
+            .is_none_or(|c| c == "marketing_messages");
+        match p.value.as_str() {
+            "stop" if marketing => {
+                self.opt_out(
+                    account,
+                    &contact.id,
+                    "stopped marketing messages on WhatsApp",
+                )
+                .await
+            }
+            "resume" if marketing => self.lift_opt_out(account, &contact.id).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// The contact an inbound event is from: found by phone, then by BSUID, else created
+    /// (without consent). What the event adds (a BSUID, a profile name) is recorded.
+    async fn inbound_contact(
+        &self,
+        account: &AccountId,
+        phone: Option<PhoneNumber>,
+        user_id: Option<Bsuid>,
+        name: Option<ContactName>,
+    ) -> Result<Option<Contact>, ServiceError> {
+        let mut found = None;
+        if let Some(p) = &phone {
+            found = self.find_contact_by_phone(account, p).await?;
+        }
+        if let (None, Some(u)) = (&found, &user_id) {
+            found = self.find_contact_by_user_id(account, u).await?;
+        }
+        if let Some(c) = found {
+            let changes = super::super::ContactChanges {
+                user_id: (c.user_id.is_none() && user_id.is_some()).then_some(user_id),
+                phone: (c.phone.is_none() && phone.is_some()).then_some(phone),
+                name: (c.name.is_none() && name.is_some()).then_some(name),
+                ..Default::default()
+            };
+            if changes.user_id.is_none() && changes.phone.is_none() && changes.name.is_none() {
+                return Ok(Some(c));
+            }
+            return match self.update_contact(account, &c.id, changes).await {
+                Ok(updated) => Ok(Some(updated)),
+                // Another contact holds the new phone or id, or it changed meanwhile: the
+                // message still belongs to the contact it was found as.
+                Err(ServiceError::ContactExists { .. } | ServiceError::ContactChanged) => {
+                    Ok(Some(c))
+                }
+                Err(e) => Err(e),
+            };
+        }
+        if phone.is_none() && user_id.is_none() {
+            return Ok(None);
+        }
+        let new = super::super::NewContact {
+            phone,
+            user_id,
+            name,
+            ..Default::default()
+        };
+        match self.create_contact(account, new).await {
+            Ok(c) => Ok(Some(c)),
+            // Created by a concurrent delivery.
+            Err(ServiceError::ContactExists { existing_id }) => {
+                self.contact(account, &existing_id).await.map(Some)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn apply_keywords(
+        &self,
+        account: &AccountId,
+        contact: &Contact,
+        m: &InboundMessage,
+    ) -> Result<(), ServiceError> {
+        let texts = m.typed_text();
+        if texts.is_empty() {
+            return Ok(());
+        }
+        let (stop, resume) = self.keywords(account).await?;
+        if texts.iter().any(|t| stop.matches(t)) {
+            self.opt_out(account, &contact.id, "sent a stop keyword")
+                .await?;
+        } else if texts.iter().any(|t| resume.matches(t)) {
+            self.lift_opt_out(account, &contact.id).await?;
+        }
+        Ok(())
+    }
+
+    /// A `user_changed_number` system message: the contact's phone becomes the new one,
+    /// unless another contact already has it.
+    async fn follow_number_change(
+        &self,
+        account: &AccountId,
+        contact: &Contact,
+        new_number: &str,
+    ) -> Result<(), ServiceError> {
+        let Ok(phone) = PhoneNumber::from_meta(new_number) else {
+            return Ok(());
+        };
+        if contact.phone.as_ref() == Some(&phone) {
+            return Ok(());
+        }
+        let changes = super::super::ContactChanges {
+            phone: Some(Some(phone)),
+            ..Default::default()
+        };
+        match self.update_contact(account, &contact.id, changes).await {
+            Ok(_) | Err(ServiceError::ContactExists { .. } | ServiceError::ContactChanged) => {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Why Meta could not pass a message on (`unsupported` types carry errors).
+fn inbound_error(m: &InboundMessage) -> Option<MessageError> {
+    let e = m.raw.get("errors")?.get(0)?;
+    Some(MessageError {
+        code: e
+            .get("code")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0),
+        title: e
+            .get("title")
+            .or_else(|| e.get("message"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        details: e
+            .get("error_data")
+            .and_then(|d| d.get("details"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned),
+    })
+}

@@ -1,0 +1,357 @@
+//! Meta's webhooks end to end through the local runner: every example of Meta's own OpenAPI
+//! description ingested and visible in the history API, and statuses of sent messages — from
+//! the Graph stand-in as Meta would post them, or posted by the test in every order, replayed
+//! and ahead of the sender — ending in the right state.
+
+mod support;
+
+use std::time::Duration;
+
+use infra::standin::{status_webhook, StandInConfig};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use shared::webhook::signature::sign;
+use support::Client;
+
+const NUMBER: &str = "106540352242922";
+const SPEC: &str = include_str!("../../shared/tests/data/meta/business-messaging-api_v23.0.yaml");
+
+struct Stack {
+    client: Client,
+    key: String,
+    app_secret: String,
+    running: infra::Running,
+    _dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// A runner whose stand-in posts `statuses` back after each send (none: the test posts).
+    async fn start(statuses: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config =
+            infra::LocalConfig::in_dir(([127, 0, 0, 1], 0).into(), dir.path().to_owned()).unwrap();
+        config.sender.pair_interval = Duration::ZERO;
+        let app_secret = config.secrets.app_secret.clone();
+        let running = infra::start(config).await.unwrap();
+        let standin = running.standin.as_ref().unwrap();
+        standin.configure(StandInConfig {
+            statuses: statuses.iter().map(|s| s.to_string()).collect(),
+            ..standin.config()
+        });
+        let client = Client::new(running.base_url());
+        let account = client.signup("Succulents", "hooks@example.com").await;
+        let key = account["api_key"].as_str().unwrap().to_owned();
+        client
+            .connect_number(&key, NUMBER, "+15550783881", "EAAGhooktoken123456")
+            .await;
+        Self {
+            client,
+            key,
+            app_secret,
+            running,
+            _dir: dir,
+        }
+    }
+
+    async fn post_webhook(&self, payload: &Value) -> StatusCode {
+        let body = payload.to_string();
+        self.client
+            .http
+            .post(format!("{}/webhook", self.client.base))
+            .header("content-type", "application/json")
+            .header(
+                "x-hub-signature-256",
+                sign(self.app_secret.as_bytes(), body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (s, body) = self.client.get(path, &self.key).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {body}");
+        body
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.client
+            .send(
+                self.client
+                    .http
+                    .post(format!("{}{path}", self.client.base))
+                    .bearer_auth(&self.key)
+                    .json(&body),
+            )
+            .await
+    }
+
+    /// Sends a template to an opted-in contact and waits for the sender to record it sent.
+    async fn sent_template(&self, phone: &str) -> (String, String) {
+        let (s, c) = self
+            .post(
+                "/v1/contacts",
+                json!({"phone": phone, "consent": {"opted_in": true}}),
+            )
+            .await;
+        let contact = if s == StatusCode::CREATED {
+            c["id"].as_str().unwrap().to_owned()
+        } else {
+            c["existing_id"].as_str().unwrap().to_owned()
+        };
+        let template =
+            json!({"name": "order_update", "language": {"policy": "deterministic", "code": "en"}});
+        let (s, q) = self
+            .post(
+                "/v1/messages",
+                json!({"from": NUMBER, "to": contact, "type": "template", "template": template}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{q}");
+        let id = q["id"].as_str().unwrap().to_owned();
+        let m = self.until(&id, |m| m["wamid"].is_string()).await;
+        (id, m["wamid"].as_str().unwrap().to_owned())
+    }
+
+    /// Polls the message until `done` holds.
+    async fn until(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let mut m = Value::Null;
+        for _ in 0..200 {
+            m = self.get(&format!("/v1/messages/{id}")).await;
+            if done(&m) {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("message {id} never got there: {m}");
+    }
+
+    async fn stop(self) {
+        self.running.stop().await.unwrap();
+    }
+}
+
+fn examples() -> Vec<(String, Value)> {
+    let spec: Value = serde_yaml::from_str(SPEC).unwrap();
+    spec["paths"]["/whatsapp/webhooks"]["post"]["requestBody"]["content"]["application/json"]
+        ["examples"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, e)| (name.clone(), e["value"].clone()))
+        .collect()
+}
+
+/// Each example on a fresh runner: several of Meta's examples share one wamid, and a wamid
+/// is stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_of_metas_spec_is_ingested_and_visible_in_history() {
+    let examples = examples();
+    assert_eq!(examples.len(), 16);
+    for (name, payload) in examples {
+        let stack = Stack::start(&[]).await;
+        assert_eq!(stack.post_webhook(&payload).await, StatusCode::OK, "{name}");
+        let value = &payload["entry"][0]["changes"][0]["value"];
+        let conversations = stack.get("/v1/conversations").await;
+        let Some(sent) = value["messages"].as_array() else {
+            // Groups: acknowledged, not a conversation.
+            assert_eq!(conversations["items"], json!([]), "{name}");
+            stack.stop().await;
+            continue;
+        };
+        let sent = &sent[0];
+        let rows = conversations["items"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{name}: {conversations}");
+        let contact_id = rows[0]["contact_id"].as_str().unwrap();
+        let thread = stack
+            .get(&format!("/v1/contacts/{contact_id}/messages"))
+            .await;
+        let messages = thread["items"].as_array().unwrap();
+        assert_eq!(messages.len(), 1, "{name}: {thread}");
+        let m = &messages[0];
+        assert_eq!(m["direction"], "inbound", "{name}");
+        assert_eq!(m["type"], sent["type"], "{name}");
+        assert_eq!(m["wamid"], sent["id"], "{name}");
+        assert_eq!(m["from"], sent["from"], "{name}");
+        assert_eq!(m["to"], NUMBER, "{name}");
+        assert_eq!(m["status"], "received", "{name}");
+        // Every field Meta sent is kept, as sent.
+        assert_eq!(&m["content"], sent, "{name}");
+        assert_eq!(
+            m["reply_to"],
+            sent["context"]["id"]
+                .as_str()
+                .map_or(Value::Null, Value::from)
+        );
+        let at = time::OffsetDateTime::parse(
+            m["created_at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        assert_eq!(
+            at.unix_timestamp().to_string(),
+            sent["timestamp"].as_str().unwrap(),
+            "{name}"
+        );
+        let contact = stack.get(&format!("/v1/contacts/{contact_id}")).await;
+        match sent["type"].as_str().unwrap() {
+            "system" => assert_eq!(contact["phone"], "+12195555358", "{name}: the new number"),
+            "unsupported" => assert_eq!(m["error"]["code"], 131051, "{name}"),
+            _ => {
+                assert_eq!(contact["phone"], "+16505551234", "{name}");
+                assert_eq!(contact["name"], "Sheena Nelson", "{name}");
+                assert_eq!(rows[0]["unread"], 1, "{name}");
+            }
+        }
+        stack.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_reads_sent_delivered_read_from_the_stand_ins_webhooks() {
+    let stack = Stack::start(&["sent", "delivered", "read"]).await;
+    let (id, _) = stack.sent_template("+447911123456").await;
+    let m = stack.until(&id, |m| m["status"] == "read").await;
+    let timeline: Vec<&str> = m["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(timeline, ["queued", "sending", "sent", "delivered", "read"]);
+    assert_eq!(m["pricing"]["category"], "marketing");
+    assert_eq!(m["pricing"]["billable"], true);
+    let conversations = stack.get("/v1/conversations").await;
+    assert_eq!(conversations["items"][0]["last_message"]["id"], id.as_str());
+    assert_eq!(
+        conversations["items"][0]["last_message"]["direction"],
+        "outbound"
+    );
+    stack.stop().await;
+}
+
+/// Every order of sent, delivered, read and failed, each posted twice: the message ends read,
+/// with each status once in its history and the failure's error kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statuses_in_every_order_and_replayed_end_in_the_right_state() {
+    let stack = Stack::start(&[]).await;
+    let statuses = ["sent", "delivered", "read", "failed"];
+    let mut orders = Vec::new();
+    permutations(&mut statuses.to_vec(), 0, &mut orders);
+    assert_eq!(orders.len(), 24);
+    for (i, order) in orders.iter().enumerate() {
+        let (id, wamid) = stack.sent_template(&format!("+4479111{i:05}")).await;
+        for round in 0..2 {
+            for status in order {
+                let mut payload =
+                    status_webhook(NUMBER, "447911100000", &wamid, status, "template");
+                if *status == "failed" {
+                    payload["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"] =
+                        json!([{"code": 131026, "title": "Message undeliverable"}]);
+                }
+                assert_eq!(
+                    stack.post_webhook(&payload).await,
+                    StatusCode::OK,
+                    "{order:?} {round}"
+                );
+            }
+        }
+        let m = stack.get(&format!("/v1/messages/{id}")).await;
+        assert_eq!(m["status"], "read", "{order:?}: {m}");
+        assert_eq!(m["error"]["code"], 131026, "{order:?}");
+        let mut seen: Vec<&str> = m["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["status"].as_str().unwrap())
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            ["delivered", "failed", "queued", "read", "sending", "sent"],
+            "{order:?}"
+        );
+    }
+    stack.stop().await;
+}
+
+/// Statuses that reach us before the sender has recorded the message's wamid are kept and
+/// applied when it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statuses_ahead_of_the_sender_are_applied_when_it_records_the_wamid() {
+    let stack = Stack::start(&[]).await;
+    let wamid = stack.running.standin.as_ref().unwrap().upcoming_wamid();
+    for status in ["read", "delivered"] {
+        let payload = status_webhook(NUMBER, "447911123456", &wamid, status, "template");
+        assert_eq!(stack.post_webhook(&payload).await, StatusCode::OK);
+    }
+    let (id, got) = stack.sent_template("+447911123456").await;
+    assert_eq!(got, wamid);
+    let m = stack.until(&id, |m| m["status"] == "read").await;
+    assert_eq!(m["history"].as_array().unwrap().len(), 5, "{m}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_a_conversation_clears_it_and_tells_meta() {
+    let stack = Stack::start(&[]).await;
+    let t = time::OffsetDateTime::now_utc().unix_timestamp();
+    for (i, text) in ["Hi!", "Is the shop open?"].iter().enumerate() {
+        let payload = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": NUMBER},
+            "contacts": [{"profile": {"name": "Ana"}, "wa_id": "447911123456"}],
+            "messages": [{"from": "447911123456", "id": format!("wamid.read{i}"),
+                "timestamp": (t + i as i64).to_string(), "type": "text", "text": {"body": text}}]
+        }}]}]});
+        assert_eq!(stack.post_webhook(&payload).await, StatusCode::OK);
+    }
+    let rows = stack.get("/v1/conversations").await;
+    let row = &rows["items"][0];
+    assert_eq!(row["unread"], 2);
+    assert_eq!(row["window_open"], true);
+    assert_eq!(row["window_number"], NUMBER);
+    assert_eq!(row["last_message"]["preview"], "Is the shop open?");
+    let contact = row["contact_id"].as_str().unwrap();
+    let (s, read) = stack
+        .post(&format!("/v1/conversations/{contact}/read"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{read}");
+    assert_eq!(read["unread"], 0);
+    let receipts: Vec<Value> = stack
+        .running
+        .standin
+        .as_ref()
+        .unwrap()
+        .requests()
+        .into_iter()
+        .map(|r| r.body)
+        .filter(|b| b["status"] == "read")
+        .collect();
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(receipts[0]["message_id"], "wamid.read1");
+    // The window lets a free-form reply through.
+    let (s, q) = stack
+        .post(
+            "/v1/messages",
+            json!({"from": NUMBER, "to": contact, "type": "text", "text": {"body": "Yes, until 6"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{q}");
+    stack.stop().await;
+}
+
+fn permutations<T: Clone>(items: &mut Vec<T>, k: usize, out: &mut Vec<Vec<T>>) {
+    if k == items.len() {
+        out.push(items.clone());
+        return;
+    }
+    for i in k..items.len() {
+        items.swap(k, i);
+        permutations(items, k + 1, out);
+        items.swap(k, i);
+    }
+}
