@@ -1,11 +1,14 @@
-//! The Graph API stand-in: Meta's send endpoint as the service sees it, for local runs and
-//! tests. It answers in Meta's shapes, enforces a per-number throughput (error 130429) and the
+//! The Graph API stand-in: Meta's send and media endpoints as the service sees them, for
+//! local runs and tests. It answers in Meta's shapes, enforces a per-number throughput (error 130429) and the
 //! pair rate per recipient (131056), injects faults on demand, records every request, and can
 //! post signed status webhooks for what it accepted.
 //!
 //! Control it in-process ([`StandIn`]) or over HTTP under `/_standin/`:
 //! `GET /_standin/requests`, `POST /_standin/faults` (a [`Fault`]), `PUT /_standin/config`
-//! (a [`StandInConfig`]), `DELETE /_standin` (forget requests and faults).
+//! (a [`StandInConfig`]), `DELETE /_standin` (forget requests and faults),
+//! `PUT /_standin/media/{id}` (a file users "sent", with its `Content-Type`).
+//! Media: uploads (`POST /{version}/{number}/media`, multipart), look-ups (`GET /{version}/{id}`)
+//! and downloads (`GET /_standin/media/{id}`, bearer token required, as at Meta).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -105,6 +108,17 @@ struct Inner {
     buckets: HashMap<String, Bucket>,
     pairs: HashMap<(String, String), Instant>,
     next_id: u64,
+    media: HashMap<String, StoredMedia>,
+    base_url: Option<url::Url>,
+}
+
+/// A file the stand-in holds, uploaded or seeded.
+#[derive(Clone, Debug)]
+pub struct StoredMedia {
+    pub mime_type: String,
+    pub bytes: axum::body::Bytes,
+    /// The number it was uploaded for, if uploaded.
+    pub number: Option<String>,
 }
 
 /// A stand-in's state; cheap to clone, shared with its router.
@@ -160,6 +174,12 @@ impl StandIn {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/{version}/{phone_number_id}/messages", post(send))
+            .route("/{version}/{phone_number_id}/media", post(upload_media))
+            .route("/{version}/{media_id}", get(media_info))
+            .route(
+                "/_standin/media/{media_id}",
+                get(download_media).put(seed_media_http),
+            )
             .route("/_standin/requests", get(list_requests))
             .route("/_standin/faults", post(add_fault))
             .route("/_standin/config", put(set_config))
@@ -172,8 +192,10 @@ impl StandIn {
         let addr: SocketAddr = listener.local_addr()?;
         let router = self.router();
         tokio::spawn(async move { axum::serve(listener, router).await });
-        url::Url::parse(&format!("http://{addr}/"))
-            .map_err(|e| std::io::Error::other(e.to_string()))
+        let url = url::Url::parse(&format!("http://{addr}/"))
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        self.lock().base_url = Some(url.clone());
+        Ok(url)
     }
 
     /// Takes the first fault that applies to a send to `to`.
@@ -245,6 +267,23 @@ impl StandIn {
         wamid_for(s.next_id)
     }
 
+    /// Holds a file as if a user had sent it; inbound webhooks name it by `id`.
+    pub fn seed_media(&self, id: &str, mime_type: &str, bytes: impl Into<axum::body::Bytes>) {
+        self.lock().media.insert(
+            id.to_owned(),
+            StoredMedia {
+                mime_type: mime_type.to_owned(),
+                bytes: bytes.into(),
+                number: None,
+            },
+        );
+    }
+
+    /// A file uploaded or seeded, by id.
+    pub fn media(&self, id: &str) -> Option<StoredMedia> {
+        self.lock().media.get(id).cloned()
+    }
+
     /// The wamid the next accepted message will get (tests post its statuses early).
     pub fn upcoming_wamid(&self) -> String {
         wamid_for(self.lock().next_id + 1)
@@ -286,17 +325,8 @@ async fn send(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if !headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7)
-    {
-        return graph_error(
-            StatusCode::UNAUTHORIZED,
-            190,
-            None,
-            "Invalid OAuth access token",
-        );
+    if !authorized(&headers) {
+        return bad_token();
     }
     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut record = Recorded {
@@ -361,6 +391,169 @@ async fn send(
     }
     let wamid = accept(&standin, record, &number, &to);
     sent_response(&to, &wamid)
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7)
+}
+
+fn bad_token() -> Response {
+    graph_error(
+        StatusCode::UNAUTHORIZED,
+        190,
+        None,
+        "Invalid OAuth access token",
+    )
+}
+
+async fn upload_media(
+    State(standin): State<StandIn>,
+    Path((_version, number)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !authorized(&headers) {
+        return bad_token();
+    }
+    let boundary = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("boundary=").nth(1))
+        .map(|b| b.trim_matches('"').to_owned());
+    let parts = boundary.map(|b| form_parts(&body, &b)).unwrap_or_default();
+    let field = |name: &str| parts.iter().find(|p| p.name == name);
+    let (Some(file), Some(kind), Some(product)) =
+        (field("file"), field("type"), field("messaging_product"))
+    else {
+        return graph_error(StatusCode::BAD_REQUEST, 100, None, "Invalid parameter");
+    };
+    if product.value.as_ref() != b"whatsapp" || file.value.is_empty() {
+        return graph_error(StatusCode::BAD_REQUEST, 100, None, "Invalid parameter");
+    }
+    let id = {
+        let mut s = standin.lock();
+        s.next_id += 1;
+        format!("{}", 4_490_709_327_384_000u64 + s.next_id)
+    };
+    standin.lock().media.insert(
+        id.clone(),
+        StoredMedia {
+            mime_type: String::from_utf8_lossy(&kind.value).into_owned(),
+            bytes: file.value.clone(),
+            number: Some(number),
+        },
+    );
+    Json(json!({"id": id})).into_response()
+}
+
+struct FormPart {
+    name: String,
+    value: axum::body::Bytes,
+}
+
+/// Just enough of multipart/form-data to read Meta's upload form.
+fn form_parts(body: &axum::body::Bytes, boundary: &str) -> Vec<FormPart> {
+    let delimiter = format!("--{boundary}");
+    let mut out = Vec::new();
+    let mut rest = &body[..];
+    while let Some(start) = find(rest, delimiter.as_bytes()) {
+        rest = &rest[start + delimiter.len()..];
+        if rest.starts_with(b"--") {
+            break;
+        }
+        let Some(head_end) = find(rest, b"\r\n\r\n") else {
+            break;
+        };
+        let head = String::from_utf8_lossy(&rest[..head_end]).into_owned();
+        let content = &rest[head_end + 4..];
+        let Some(end) = find(content, format!("\r\n{delimiter}").as_bytes()) else {
+            break;
+        };
+        let name = head
+            .split("name=\"")
+            .nth(1)
+            .and_then(|n| n.split('"').next())
+            .unwrap_or_default()
+            .to_owned();
+        let offset = content.as_ptr() as usize - body.as_ptr() as usize;
+        out.push(FormPart {
+            name,
+            value: body.slice(offset..offset + end),
+        });
+        rest = &content[end + 2..];
+    }
+    out
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn media_info(
+    State(standin): State<StandIn>,
+    Path((_version, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorized(&headers) {
+        return bad_token();
+    }
+    let (media, base) = {
+        let s = standin.lock();
+        (s.media.get(&id).cloned(), s.base_url.clone())
+    };
+    let (Some(media), Some(base)) = (media, base) else {
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            100,
+            Some(33),
+            "Unsupported get request. Object does not exist",
+        );
+    };
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&media.bytes))
+    };
+    Json(json!({
+        "messaging_product": "whatsapp",
+        "url": format!("{base}_standin/media/{id}"),
+        "mime_type": media.mime_type,
+        "sha256": digest,
+        "file_size": media.bytes.len(),
+        "id": id,
+    }))
+    .into_response()
+}
+
+async fn download_media(
+    State(standin): State<StandIn>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorized(&headers) {
+        return bad_token();
+    }
+    match standin.media(&id) {
+        Some(m) => ([("content-type", m.mime_type)], m.bytes).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn seed_media_http(
+    State(standin): State<StandIn>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    let mime = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    standin.seed_media(&id, &mime, body);
+    StatusCode::NO_CONTENT
 }
 
 fn accept(standin: &StandIn, mut record: Recorded, number: &str, to: &str) -> String {

@@ -19,6 +19,8 @@
 //! | WABA routing (WABA-level webhooks → tenant) | `WABA#{waba_id}` | `WABA` |
 //! | notice (template status, account and quality updates, webhook errors) | `ACCOUNT#{account_id}` | `NOTICE#{notice_id}` |
 //! | dead letter (a webhook change that could not be read) | `ACCOUNT#{operator}` | `DEADLETTER#{id}` |
+//! | media object (inbound or uploaded; the file sealed in the blob store) | `ACCOUNT#{account_id}` | `MEDIA#{media_id}` |
+//! | media download link (15 minutes) | `MEDIALINK#{sha256 of token}` | `MEDIALINK` |
 //! | send token bucket of a number | `RATE#{phone_number_id}` | `RATE` |
 //! | last send to a recipient from a number | `PAIR#{phone_number_id}#{contact_id}` | `PAIR` |
 //! | 24-hour service window | `ACCOUNT#{account_id}` | `WINDOW#{phone_number_id}#{contact_id}` |
@@ -26,7 +28,7 @@
 //! Everything a tenant owns lives under its `ACCOUNT#` partition except the global lookups
 //! (API key hashes, number routes), which carry the account id as an attribute.
 
-use crate::domain::{AccountId, ApiKeyId, ContactId, ImportId, MessageId, PhoneNumberId};
+use crate::domain::{AccountId, ApiKeyId, ContactId, ImportId, MediaId, MessageId, PhoneNumberId};
 use crate::ports::Key;
 
 pub fn account_partition(account: &AccountId) -> String {
@@ -165,4 +167,16 @@ pub fn window(account: &AccountId, number: &PhoneNumberId, contact: &ContactId) 
         account_partition(account),
         format!("WINDOW#{number}#{contact}"),
     )
+}
+
+pub const MEDIA_PREFIX: &str = "MEDIA#";
+
+pub fn media(account: &AccountId, id: &MediaId) -> Key {
+    Key::new(account_partition(account), format!("{MEDIA_PREFIX}{id}"))
+}
+
+/// A short-lived media download link, by the SHA-256 of its token (the token itself is
+/// never stored).
+pub fn media_link(token_hash_hex: &str) -> Key {
+    Key::new(format!("MEDIALINK#{token_hash_hex}"), "MEDIALINK")
 }

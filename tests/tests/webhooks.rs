@@ -344,6 +344,186 @@ async fn reading_a_conversation_clears_it_and_tells_meta() {
     stack.stop().await;
 }
 
+/// A user's photo: the webhook names it, a job fetches it from Meta, and the API hands out a
+/// short-lived link to it; the file is held sealed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_media_is_fetched_kept_sealed_and_served_through_a_short_link() {
+    let stack = Stack::start(&[]).await;
+    let photo: Vec<u8> = b"\xFF\xD8\xFFJFIF holiday-photo-bytes "
+        .iter()
+        .copied()
+        .chain((0..50_000u32).map(|i| (i % 251) as u8))
+        .collect();
+    let standin = stack.running.standin.as_ref().unwrap();
+    standin.seed_media("880001", "image/jpeg", photo.clone());
+    let t = time::OffsetDateTime::now_utc().unix_timestamp();
+    let payload = |wamid: &str, media: &str| {
+        json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": NUMBER},
+            "contacts": [{"profile": {"name": "Ana"}, "wa_id": "447911123456"}],
+            "messages": [{"from": "447911123456", "id": wamid, "timestamp": t.to_string(),
+                "type": "image", "image": {"id": media, "mime_type": "image/jpeg", "caption": "Look"}}]
+        }}]}]})
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            stack.post_webhook(&payload("wamid.photo", "880001")).await,
+            StatusCode::OK
+        );
+    }
+    let mut media = Value::Null;
+    for _ in 0..200 {
+        media = stack.get("/v1/media/880001").await;
+        if media["state"] == "stored" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(media["state"], "stored", "{media}");
+    assert_eq!(media["type"], "image");
+    assert_eq!(media["direction"], "inbound");
+    assert_eq!(media["size"], photo.len());
+    assert_eq!(media["mime_type"], "image/jpeg");
+    let url = media["download_url"].as_str().unwrap();
+    assert!(url.starts_with(&stack.client.base), "{url}");
+    // The link needs no key and gives the file back as sent.
+    let got = reqwest::get(url).await.unwrap();
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(got.headers()["content-type"], "image/jpeg");
+    assert_eq!(got.bytes().await.unwrap().as_ref(), &photo[..]);
+    // A guessed or altered token is refused.
+    let forged = format!("{}0", &url[..url.len() - 1]);
+    let refused = reqwest::get(&forged).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    // At rest, nothing of the file is readable.
+    let marker = b"holiday-photo-bytes";
+    for entry in walk(stack._dir.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(marker.len()).any(|w| w == marker),
+            "{} holds the photo in clear",
+            entry.display()
+        );
+    }
+    // A media id Meta does not know ends failed, with a reason, never a 500.
+    assert_eq!(
+        stack.post_webhook(&payload("wamid.gone", "880404")).await,
+        StatusCode::OK
+    );
+    let mut gone = Value::Null;
+    for _ in 0..200 {
+        gone = stack.get("/v1/media/880404").await;
+        if gone["state"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(gone["state"], "failed", "{gone}");
+    assert!(gone["failure"].as_str().unwrap().contains("100"), "{gone}");
+    assert_eq!(gone["download_url"], Value::Null);
+    // Another tenant cannot see it.
+    let other = stack.client.signup("Other", "other@example.com").await;
+    let (s, _) = stack
+        .client
+        .get("/v1/media/880001", other["api_key"].as_str().unwrap())
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_go_to_meta_within_its_limits_and_keep_a_copy() {
+    let stack = Stack::start(&[]).await;
+    let upload = |query: &str, content_type: &str, body: Vec<u8>| {
+        stack.client.send(
+            stack
+                .client
+                .http
+                .post(format!("{}/v1/media?{query}", stack.client.base))
+                .bearer_auth(&stack.key)
+                .header("content-type", content_type)
+                .body(body),
+        )
+    };
+    let png = b"\x89PNG\r\n\x1a\n a small picture".to_vec();
+    let (s, media) = upload(
+        &format!("from={NUMBER}&filename=pic.png"),
+        "image/png",
+        png.clone(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{media}");
+    assert_eq!(media["type"], "image");
+    assert_eq!(media["direction"], "outbound");
+    assert_eq!(media["state"], "stored");
+    let id = media["id"].as_str().unwrap();
+    let at_meta = stack.running.standin.as_ref().unwrap().media(id).unwrap();
+    assert_eq!(at_meta.bytes.as_ref(), &png[..]);
+    assert_eq!(at_meta.mime_type, "image/png");
+    assert_eq!(at_meta.number.as_deref(), Some(NUMBER));
+    // Our copy downloads the same.
+    let shown = stack.get(&format!("/v1/media/{id}")).await;
+    let got = reqwest::get(shown["download_url"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), &png[..]);
+
+    // Over Meta's 5 MB for images; a type WhatsApp does not take; webp only as a sticker; a
+    // number of someone else's.
+    let (s, p) = upload(
+        &format!("from={NUMBER}"),
+        "image/jpeg",
+        vec![1; 5 * 1024 * 1024 + 1],
+    )
+    .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{p}");
+    let (s, p) = upload(
+        &format!("from={NUMBER}"),
+        "application/x-msdownload",
+        vec![1; 10],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{p}");
+    let (s, p) = upload(
+        &format!("from={NUMBER}&type=image"),
+        "image/webp",
+        vec![1; 10],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{p}");
+    let (s, p) = upload(
+        &format!("from={NUMBER}&type=sticker"),
+        "image/webp",
+        vec![1; 10],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let (s, p) = upload("from=999999", "image/png", png.clone()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert_eq!(
+        p["type"],
+        "https://whatatalk.dev/problems/number-not-connected"
+    );
+    let (s, p) = upload(&format!("from={NUMBER}"), "image/png", vec![]).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    stack.stop().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 fn permutations<T: Clone>(items: &mut Vec<T>, k: usize, out: &mut Vec<Vec<T>>) {
     if k == items.len() {
         out.push(items.clone());

@@ -46,6 +46,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/conversations"),
     ("POST", "/v1/conversations/{contact_id}/read"),
     ("GET", "/v1/contacts/{contact_id}/messages"),
+    ("POST", "/v1/media"),
+    ("GET", "/v1/media/{media_id}"),
+    ("GET", "/media/{token}"),
     ("POST", "/v1/broadcasts"),
     ("GET", "/v1/broadcasts"),
     ("GET", "/v1/broadcasts/{broadcast_id}"),
@@ -67,7 +70,7 @@ pub fn router(app: Arc<App>) -> Router {
 /// The API's routes alone, for a runner that layers several functions' routes together.
 pub fn routes(app: Arc<App>) -> Router {
     use routes::{
-        accounts, api_keys, broadcasts, contacts, conversations, imports, messages, numbers,
+        accounts, api_keys, broadcasts, contacts, conversations, imports, media, messages, numbers,
     };
     Router::new()
         .route("/health", get(routes::health))
@@ -122,6 +125,9 @@ pub fn routes(app: Arc<App>) -> Router {
             "/v1/contacts/{contact_id}/messages",
             get(conversations::thread),
         )
+        .route("/v1/media", post(media::upload))
+        .route("/v1/media/{media_id}", get(media::show))
+        .route("/media/{token}", get(media::download))
         .route(
             "/v1/broadcasts",
             post(broadcasts::create).get(broadcasts::list),

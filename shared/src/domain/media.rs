@@ -151,8 +151,24 @@ fn essence(content_type: &str) -> String {
 }
 
 /// Meta's id of an uploaded or received media object: digits, as the Graph API gives them.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct MediaId(String);
+
+impl TryFrom<String> for MediaId {
+    type Error = Invalid;
+    fn try_from(s: String) -> Result<Self, Invalid> {
+        Self::parse(&s)
+    }
+}
+
+impl From<MediaId> for String {
+    fn from(id: MediaId) -> String {
+        id.0
+    }
+}
 
 impl MediaId {
     pub fn parse(s: &str) -> Result<Self, Invalid> {

@@ -31,12 +31,13 @@ pub enum ProblemType {
     OutsideServiceWindow,
     BroadcastState,
     InvalidCursor,
+    GraphError,
     Internal,
     Unavailable,
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 25] = [
+    pub const ALL: [ProblemType; 26] = [
         ProblemType::MalformedRequest,
         ProblemType::ValidationFailed,
         ProblemType::UnsupportedMediaType,
@@ -60,6 +61,7 @@ impl ProblemType {
         ProblemType::OutsideServiceWindow,
         ProblemType::BroadcastState,
         ProblemType::InvalidCursor,
+        ProblemType::GraphError,
         ProblemType::Internal,
         ProblemType::Unavailable,
     ];
@@ -90,6 +92,7 @@ impl ProblemType {
             ProblemType::BroadcastState => "broadcast-state",
 
             ProblemType::InvalidCursor => "invalid-cursor",
+            ProblemType::GraphError => "graph-error",
             ProblemType::Internal => "internal-error",
             ProblemType::Unavailable => "service-unavailable",
         }
@@ -118,6 +121,7 @@ impl ProblemType {
             | ProblemType::RecipientNotOptedIn
             | ProblemType::RecipientOptedOut
             | ProblemType::OutsideServiceWindow => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemType::GraphError => StatusCode::BAD_GATEWAY,
             ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ProblemType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -157,6 +161,7 @@ impl ProblemType {
             ProblemType::BroadcastState => "The broadcast cannot do that in its current state.",
 
             ProblemType::InvalidCursor => "The pagination cursor is invalid.",
+            ProblemType::GraphError => "Meta's Graph API refused or failed the request.",
             ProblemType::Internal => "Something went wrong on our side.",
             ProblemType::Unavailable => "A backing service is unavailable; retry later.",
         }
@@ -279,6 +284,13 @@ impl From<crate::services::ServiceError> for Problem {
                 "PUT the CSV file to the upload_url first, with Content-Type: text/csv.",
             ),
             E::Store(StoreError::InvalidCursor) => Problem::new(ProblemType::InvalidCursor),
+            E::Graph { code: Some(code), message } => Problem::new(ProblemType::GraphError)
+                .with_detail(format!("Meta error {code}: {message}"))
+                .with("graph_error_code", serde_json::Value::from(code)),
+            E::Graph { code: None, message } => {
+                tracing::warn!(error = %message, "graph api unavailable");
+                Problem::new(ProblemType::Unavailable)
+            }
             E::Busy
             | E::Blob(_)
             | E::Queue(_)

@@ -120,6 +120,13 @@ impl Item {
         }
     }
 
+    pub fn opt_bool(&self, name: &str) -> Option<bool> {
+        match self.attrs.get(name) {
+            Some(Value::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
     pub fn b(&self, name: &str) -> Result<&[u8], StoreError> {
         match self.attrs.get(name) {
             Some(Value::B(b)) => Ok(b),

@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::{App, JobOutcome, ServiceError};
-use crate::domain::{AccountId, BroadcastId, ImportId};
+use crate::domain::{AccountId, BroadcastId, ImportId, MediaId};
 use crate::ports::OutgoingMessage;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +19,11 @@ pub enum Job {
     BroadcastFanout {
         account_id: AccountId,
         broadcast_id: BroadcastId,
+    },
+    /// Fetches an inbound media file from Meta into the blob store.
+    FetchMedia {
+        account_id: AccountId,
+        media_id: MediaId,
     },
     /// The clock: starts scheduled broadcasts that are due (every minute on AWS, every second
     /// in the local runner).
@@ -61,6 +66,10 @@ impl App {
                 account_id,
                 broadcast_id,
             } => self.run_fanout(account_id, broadcast_id).await,
+            Job::FetchMedia {
+                account_id,
+                media_id,
+            } => self.run_fetch_media(account_id, media_id).await,
             Job::Tick => self.start_due_broadcasts().await.map(|_| JobOutcome::Done),
         }
     }

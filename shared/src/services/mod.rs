@@ -8,6 +8,7 @@ pub mod conversations;
 pub mod imports;
 pub mod ingest;
 mod jobs;
+pub mod media;
 pub mod messaging;
 mod numbers;
 
@@ -167,6 +168,9 @@ pub enum ServiceError {
     /// Someone else holds the work (an import's lease); retry later.
     #[error("busy elsewhere")]
     Busy,
+    /// Meta answered with an error (`code`), or could not be reached (`None`).
+    #[error("graph api: {message}")]
+    Graph { code: Option<i64>, message: String },
     #[error("blob store: {0}")]
     Blob(String),
     #[error("queue: {0}")]
@@ -175,6 +179,21 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+}
+
+impl From<crate::graph::GraphError> for ServiceError {
+    fn from(e: crate::graph::GraphError) -> Self {
+        match &e {
+            crate::graph::GraphError::Api { error, .. } => ServiceError::Graph {
+                code: Some(error.code),
+                message: error.message.chars().take(300).collect(),
+            },
+            _ => ServiceError::Graph {
+                code: None,
+                message: e.to_string(),
+            },
+        }
+    }
 }
 
 impl ServiceError {

@@ -6,6 +6,7 @@ pub mod broadcasts;
 pub mod contacts;
 pub mod conversations;
 pub mod imports;
+pub mod media;
 pub mod messages;
 pub mod numbers;
 

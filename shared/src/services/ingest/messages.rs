@@ -7,7 +7,7 @@ use time::Duration;
 use super::super::{from_millis, App, ServiceError};
 use super::Ingested;
 use crate::domain::{
-    now, AccountId, Body, Bsuid, Contact, ContactName, Message, MessageError, MessageId,
+    now, AccountId, Body, Bsuid, Contact, ContactName, MediaKind, Message, MessageError, MessageId,
     MessageStatus, PhoneNumber, PhoneNumberId, StatusChange,
 };
 use crate::ports::{Item, StoreError, Value, Write};
@@ -99,6 +99,12 @@ impl App {
         if let Some(new_number) = m.changed_number() {
             self.follow_number_change(account, &contact, new_number)
                 .await?;
+        }
+        if let Ok(kind) = MediaKind::parse(&m.kind) {
+            if let Some(object) = m.raw.get(&m.kind) {
+                self.note_inbound_media(account, number, kind, object)
+                    .await?;
+            }
         }
         let preview = m.typed_text().first().map(|t| t.to_string());
         self.note_in_conversation(account, &message, preview.as_deref())
