@@ -279,6 +279,11 @@ impl StandIn {
         );
     }
 
+    /// Where [`StandIn::serve`] listens, once it does.
+    pub fn base_url(&self) -> Option<url::Url> {
+        self.lock().base_url.clone()
+    }
+
     /// A file uploaded or seeded, by id.
     pub fn media(&self, id: &str) -> Option<StoredMedia> {
         self.lock().media.get(id).cloned()

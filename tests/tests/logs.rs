@@ -85,3 +85,111 @@ async fn logs_carry_no_personal_data() {
         );
     }
 }
+
+/// Meta's webhooks at TRACE: inbound messages (text, a stop keyword, media with a caption),
+/// a failed status, an unreadable payload and a forged one leave no phone, name, text or
+/// secret in the logs.
+#[tokio::test(flavor = "current_thread")]
+async fn webhook_logs_carry_no_personal_data() {
+    let capture = Capture::default();
+    let _guard =
+        tracing::subscriber::set_default(shared::telemetry::subscriber(capture.clone(), "trace"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(shared::testing::local_app(dir.path()));
+    let client = Client::new(support::serve(app.clone()).await);
+    let secrets = Secrets::fresh();
+    sign_up_and_connect(&client, &secrets).await;
+    let app_secret = format!("app-secret-{}", ulid::Ulid::new());
+    let config = webhook::WebhookConfig::new(&app_secret, "verify-token-0123456789").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/webhook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, webhook::router(app, config)).await });
+
+    let tag = ulid::Ulid::new().to_string().to_lowercase();
+    let (name, text, caption) = (
+        format!("Ana {tag}"),
+        format!("my order {tag} please"),
+        format!("receipt {tag}"),
+    );
+    let phone = "447911123456";
+    let t = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let value = |messages: serde_json::Value| {
+        json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "contacts": [{"profile": {"name": name}, "wa_id": phone}],
+            "messages": messages
+        }}]}]})
+    };
+    let payloads = [
+        value(
+            json!([{"from": phone, "id": "wamid.l1", "timestamp": t, "type": "text", "text": {"body": text}}]),
+        ),
+        value(
+            json!([{"from": phone, "id": "wamid.l2", "timestamp": t, "type": "text", "text": {"body": "STOP"}}]),
+        ),
+        value(
+            json!([{"from": phone, "id": "wamid.l3", "timestamp": t, "type": "image",
+            "image": {"id": "55501", "mime_type": "image/jpeg", "caption": caption}}]),
+        ),
+        json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "statuses": [{"id": "wamid.out1", "status": "failed", "timestamp": t, "recipient_id": phone,
+                "errors": [{"code": 131026, "title": "Message undeliverable", "message": text}]}]
+        }}]}]}),
+        // Readable as JSON, not as a payload: a dead letter.
+        json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+            "field": "messages", "value": {"metadata": {"phone_number_id": "106540352242922"},
+                "messages": [{"from": phone, "text": text}]}}]}]}),
+    ];
+    for payload in &payloads {
+        let body = payload.to_string();
+        let (status, _) = client
+            .send(
+                client
+                    .http
+                    .post(&hook)
+                    .header("content-type", "application/json")
+                    .header(
+                        "x-hub-signature-256",
+                        shared::webhook::signature::sign(app_secret.as_bytes(), body.as_bytes()),
+                    )
+                    .body(body),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{payload}");
+    }
+    // A forged one.
+    let (status, _) = client
+        .send(
+            client
+                .http
+                .post(&hook)
+                .header("x-hub-signature-256", format!("sha256={}", "0".repeat(64)))
+                .body(payloads[0].to_string()),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("inbound message stored"), "{logs}");
+    assert!(logs.contains("dead letter"), "{logs}");
+    for value in [
+        phone,
+        "7911123456",
+        name.as_str(),
+        text.as_str(),
+        caption.as_str(),
+        tag.as_str(),
+        app_secret.as_str(),
+    ] {
+        assert!(
+            !logs.contains(value),
+            "{value} leaked into the logs:\n{logs}"
+        );
+    }
+}

@@ -355,3 +355,40 @@ async fn template_and_quality_notices_are_kept_for_the_waba_owner() {
         "INVALID_FORMAT"
     );
 }
+
+/// The sample events of `events/webhook/` (Function URL requests, payload 2.0), parsed by
+/// lambda_http as the runtime does and answered by the same router.
+#[cfg(feature = "aws")]
+mod lambda_events {
+    use super::*;
+
+    async fn answer(hook: &Hook, event: &str) -> (StatusCode, String) {
+        let request = lambda_http::request::from_str(event).unwrap();
+        let (parts, body) = request.into_parts();
+        hook.call(Request::from_parts(parts, Body::from(body.to_vec())))
+            .await
+    }
+
+    #[tokio::test]
+    async fn verification_event() {
+        let hook = hook().await;
+        let (status, body) =
+            answer(&hook, include_str!("../../../events/webhook/verify.json")).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "1158201444"));
+    }
+
+    #[tokio::test]
+    async fn signed_message_event_is_stored_once_and_a_forged_one_not_at_all() {
+        let hook = hook().await;
+        let forged = include_str!("../../../events/webhook/message-bad-signature.json");
+        let (status, _) = answer(&hook, forged).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(hook.counts().await, (0, 0));
+        for _ in 0..2 {
+            let (status, _) =
+                answer(&hook, include_str!("../../../events/webhook/message.json")).await;
+            assert_eq!(status, StatusCode::OK);
+        }
+        assert_eq!(hook.counts().await, (1, 1));
+    }
+}

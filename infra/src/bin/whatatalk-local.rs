@@ -34,11 +34,15 @@ async fn main() -> anyhow::Result<()> {
         "  billing secret  WHATATALK_BILLING_SECRET={}",
         config.secrets.billing_secret
     );
-    match &config.graph_url {
-        Some(url) => println!("  graph api       {url} ({})", config.graph_version),
-        None => println!(
-            "  graph api       not used yet (the stand-in arrives with outbound messaging)"
+    match (
+        &config.graph_url,
+        running.standin.as_ref().and_then(|s| s.base_url()),
+    ) {
+        (Some(url), _) => println!("  graph api       {url} ({})", config.graph_version),
+        (None, Some(url)) => println!(
+            "  graph api       the stand-in at {url} (what it received: {url}_standin/requests)"
         ),
+        (None, None) => {}
     }
     println!("try: curl {}/health", running.base_url());
     tokio::signal::ctrl_c().await?;

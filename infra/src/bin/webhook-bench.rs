@@ -1,0 +1,299 @@
+//! `webhook-bench`: signed status webhooks posted to a running stack as fast as it takes them.
+//!
+//! ```sh
+//! cargo build --release --bin webhook-bench
+//! target/release/webhook-bench --messages 10000 --concurrency 32
+//! # the same load on the AWS adapters, against DynamoDB Local and moto:
+//! source infra/scripts/test-stack.sh && stack_install && stack_start
+//! cargo run --release --features aws --bin webhook-bench -- --backend aws --messages 2000
+//! stack_stop
+//! ```
+//!
+//! It sends `--messages` templates through the real sender to the in-process Graph stand-in
+//! (which posts nothing back), then posts, for every message, Meta's three statuses (sent,
+//! delivered, read: one status per webhook, as Meta sends them, each signed) to `/webhook`
+//! over HTTP from `--concurrency` keep-alive connections. It reports events per second and the
+//! latency percentiles of the 200s, checks that every answer was 200 and that every message
+//! ended `read`. Client and server share this process and machine.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+use axum::Router;
+use infra::standin::{status_webhook, StandIn, StandInConfig};
+use shared::domain::{
+    AccessToken, AccountId, ApiKeyName, BusinessName, Email, MessageId, MessageStatus, PhoneNumber,
+    PhoneNumberId, WabaId, MAX_MESSAGES_PER_SECOND,
+};
+use shared::graph::messages::{Content, Language, LanguagePolicy, Template};
+use shared::services::{
+    App, ConsentInput, NewAccount, NewContact, NewMessage, NewNumber, NumberChanges, Recipient,
+    SenderSettings,
+};
+use shared::webhook::signature::{sign, HEADER};
+
+const NUMBER: &str = "106540352242922";
+const APP_SECRET: &str = "webhook-bench-app-secret";
+
+struct Args {
+    messages: usize,
+    concurrency: usize,
+    backend: String,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        messages: 10_000,
+        concurrency: 32,
+        backend: "local".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--messages" => a.messages = value()?.parse()?,
+            "--concurrency" => a.concurrency = value()?.parse()?,
+            "--backend" => a.backend = value()?,
+            other => bail!(
+                "unknown argument {other}; use --messages N --concurrency N --backend local|aws"
+            ),
+        }
+    }
+    ensure!(a.messages > 0 && a.concurrency > 0, "give positive numbers");
+    Ok(a)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    let standin = StandIn::new(StandInConfig {
+        rate_per_number: 100_000,
+        pair_interval_ms: 0,
+        statuses: vec![],
+        ..StandInConfig::default()
+    });
+    let graph_url = standin.serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?)?;
+    let dir = std::env::temp_dir().join(format!("webhook-bench-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir)?;
+    let graph = shared::graph::GraphClient::new(shared::graph::GraphConfig::new(
+        graph_url.clone(),
+        shared::graph::DEFAULT_VERSION,
+    ))?;
+    let (app, extra) = match args.backend.as_str() {
+        "local" => {
+            let backend = shared::adapters::local::LocalBackend::open(
+                &dir,
+                url::Url::parse("http://127.0.0.1:9/")?,
+                graph,
+            )?;
+            let links = backend.blobs.clone().link_router();
+            (Arc::new(App::new(backend.ports)), links)
+        }
+        "aws" => (Arc::new(aws_app(graph_url).await?), Router::new()),
+        other => bail!("--backend is local or aws, not {other}"),
+    };
+    let settings = SenderSettings {
+        pair_interval: Duration::ZERO,
+        ..SenderSettings::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let webhook =
+        webhook::WebhookConfig::new(APP_SECRET, "bench-verify-token").context("webhook config")?;
+    let running = infra::serve(app.clone(), listener, extra, settings, webhook)?;
+    let url = format!("{}/webhook", running.base_url());
+
+    let (account, sent) = seed(&app, &standin, args.messages).await?;
+    eprintln!(
+        "{} messages sent through the sender; posting their statuses",
+        sent.len()
+    );
+
+    // Meta's order per message; each round is one status of every message.
+    let mut bodies = Vec::with_capacity(sent.len() * 3);
+    for status in ["sent", "delivered", "read"] {
+        for (_, to, wamid) in &sent {
+            let body = status_webhook(NUMBER, to, wamid, status, "template").to_string();
+            let signature = sign(APP_SECRET.as_bytes(), body.as_bytes());
+            bodies.push((body, signature));
+        }
+    }
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency {
+        let (bodies, next, http, url) = (bodies.clone(), next.clone(), http.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0usize;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((body, signature)) = bodies.get(i) else {
+                    break;
+                };
+                let t = Instant::now();
+                let ok = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header(HEADER, signature)
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                latencies.push(t.elapsed());
+                failures += usize::from(!ok);
+            }
+            (latencies, failures)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(bodies.len());
+    let mut failures = 0;
+    for t in tasks {
+        let (l, f) = t.await?;
+        latencies.extend(l);
+        failures += f;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)];
+
+    // Every message must have ended read: a fast wrong answer is no result.
+    let mut not_read = 0;
+    for (id, _, _) in &sent {
+        if app.message(&account, id).await?.status != MessageStatus::Read {
+            not_read += 1;
+        }
+    }
+    println!("backend         {}", args.backend);
+    println!(
+        "events          {} ({} messages × sent, delivered, read)",
+        latencies.len(),
+        sent.len()
+    );
+    println!("concurrency     {}", args.concurrency);
+    println!(
+        "throughput      {:.0} events/s over {:.2?}",
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        elapsed
+    );
+    println!(
+        "latency         p50 {:.2?}  p90 {:.2?}  p99 {:.2?}  max {:.2?}",
+        pct(0.50),
+        pct(0.90),
+        pct(0.99),
+        pct(1.0)
+    );
+    println!("non-200 answers {failures}");
+    println!("not read        {not_read}");
+    running.stop().await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    ensure!(
+        failures == 0 && not_read == 0,
+        "the stack lost or refused statuses"
+    );
+    Ok(())
+}
+
+/// An account with one number and 1,000 opted-in contacts, and `n` templates sent through the
+/// real sender to the stand-in: (message id, recipient, wamid) of each.
+async fn seed(
+    app: &Arc<App>,
+    standin: &StandIn,
+    n: usize,
+) -> anyhow::Result<(AccountId, Vec<(MessageId, String, String)>)> {
+    let new = NewAccount {
+        business_name: BusinessName::parse("Bench")?,
+        email: Email::parse("bench@example.com")?,
+        default_region: None,
+    };
+    let account = app.signup(new, ApiKeyName::parse("bench")?).await?.0.id;
+    let number = PhoneNumberId::parse(NUMBER)?;
+    app.connect_number(
+        &account,
+        NewNumber {
+            phone_number_id: number.clone(),
+            waba_id: WabaId::parse("102290129340398")?,
+            display_phone_number: PhoneNumber::from_meta("15550783881")?,
+            access_token: AccessToken::parse("EAAGbenchtoken1234567890")?,
+        },
+    )
+    .await?;
+    app.update_number(
+        &account,
+        &number,
+        NumberChanges {
+            messages_per_second: Some(MAX_MESSAGES_PER_SECOND),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let mut contacts = Vec::new();
+    for i in 0..1000.min(n) {
+        let c = NewContact {
+            phone: Some(PhoneNumber::parse(
+                &format!("+55119{:08}", 60_000_000 + i),
+                None,
+            )?),
+            consent: Some(ConsentInput {
+                opted_in: true,
+                source: None,
+                text: None,
+            }),
+            ..Default::default()
+        };
+        contacts.push(app.create_contact(&account, c).await?.id);
+    }
+    let template = Content::Template {
+        template: Template {
+            name: "bench".into(),
+            language: Language {
+                policy: LanguagePolicy::Deterministic,
+                code: "en".into(),
+            },
+            components: vec![],
+        },
+    };
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let m = NewMessage {
+            from: number.clone(),
+            to: Recipient::Contact(contacts[i % contacts.len()].clone()),
+            content: template.clone(),
+            reply_to: None,
+        };
+        ids.push(app.send_message(&account, m).await?.id);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60 + n as u64 / 100);
+    let mut out = Vec::with_capacity(n);
+    for id in ids {
+        loop {
+            let m = app.message(&account, &id).await?;
+            if let Some(wamid) = m.wamid {
+                out.push((id, m.address, wamid));
+                break;
+            }
+            ensure!(Instant::now() < deadline, "the sender did not send in time");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    ensure!(
+        standin.accepted().len() == n,
+        "the stand-in accepted {} of {n}",
+        standin.accepted().len()
+    );
+    Ok((account, out))
+}
+
+#[cfg(feature = "aws")]
+async fn aws_app(graph: url::Url) -> anyhow::Result<App> {
+    Ok(shared::testing::aws_app_with_graph(graph).await.0)
+}
+
+#[cfg(not(feature = "aws"))]
+async fn aws_app(_: url::Url) -> anyhow::Result<App> {
+    bail!("build with --features aws (and start the emulators: see the top of this file)")
+}
