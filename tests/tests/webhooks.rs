@@ -277,6 +277,82 @@ async fn statuses_in_every_order_and_replayed_end_in_the_right_state() {
     stack.stop().await;
 }
 
+/// Property: any mix of sent, delivered, read and failed, each delivered 1 to 10 times, in any
+/// interleaving, leaves one message whose status is the highest-ranked one received, with
+/// each status once in its history and the failure's error iff one failed.
+#[test]
+fn statuses_repeated_up_to_ten_times_in_any_interleaving_settle_the_same() {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stack = rt.block_on(Stack::start(&[]));
+    let deliveries = proptest::collection::vec(0usize..=10, 4).prop_flat_map(|counts| {
+        let all: Vec<&'static str> = ["sent", "delivered", "read", "failed"]
+            .iter()
+            .zip(&counts)
+            .flat_map(|(s, n)| std::iter::repeat_n(*s, *n))
+            .collect();
+        Just(all).prop_shuffle()
+    });
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 24,
+        ..ProptestConfig::default()
+    });
+    let case = std::sync::atomic::AtomicUsize::new(0);
+    runner
+        .run(&deliveries, |order| {
+            let i = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            rt.block_on(async {
+                let (id, wamid) = stack.sent_template(&format!("+4479112{i:05}")).await;
+                for status in &order {
+                    let mut payload =
+                        status_webhook(NUMBER, "447911200000", &wamid, status, "template");
+                    if *status == "failed" {
+                        payload["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"] =
+                            json!([{"code": 131026, "title": "Message undeliverable"}]);
+                    }
+                    assert_eq!(stack.post_webhook(&payload).await, StatusCode::OK);
+                }
+                let m = stack.get(&format!("/v1/messages/{id}")).await;
+                // The sender itself records `sent`.
+                let rank = |s: &str| {
+                    ["sent", "failed", "delivered", "read"]
+                        .iter()
+                        .position(|x| *x == s)
+                };
+                let expected = order
+                    .iter()
+                    .copied()
+                    .chain(["sent"])
+                    .max_by_key(|s| rank(s))
+                    .unwrap();
+                assert_eq!(m["status"], expected, "{order:?}: {m}");
+                let history: Vec<&str> = m["history"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|h| h["status"].as_str().unwrap())
+                    .collect();
+                for s in ["sent", "delivered", "read", "failed"] {
+                    let want = usize::from(s == "sent" || order.contains(&s));
+                    let got = history.iter().filter(|h| **h == s).count();
+                    assert_eq!(got, want, "{s} in {order:?}: {m}");
+                }
+                assert_eq!(
+                    m["error"]["code"].as_i64(),
+                    order.contains(&"failed").then_some(131026),
+                    "{order:?}"
+                );
+            });
+            Ok(())
+        })
+        .unwrap();
+    rt.block_on(stack.stop());
+}
+
 /// Statuses that reach us before the sender has recorded the message's wamid are kept and
 /// applied when it does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

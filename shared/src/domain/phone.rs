@@ -24,9 +24,13 @@ impl PhoneNumber {
         if !phonenumber::is_valid(&parsed) {
             return Err(err());
         }
-        Ok(Self(
-            parsed.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
+        // E.164 caps numbers at 15 digits; some national plans' metadata (Germany's) let
+        // longer ones through, which no one can message.
+        if e164.len() > 16 {
+            return Err(err());
+        }
+        Ok(Self(e164))
     }
 
     /// A number as Meta writes it (`wa_id`, `display_phone_number`): Meta has already checked
@@ -86,6 +90,11 @@ mod tests {
         assert!(
             PhoneNumber::parse("+999 123 456 789", None).is_err(),
             "no such country code"
+        );
+        let de = Region::parse("DE").unwrap();
+        assert!(
+            PhoneNumber::parse("20100000000000", Some(de)).is_err(),
+            "16 digits: longer than E.164 allows"
         );
     }
 
