@@ -19,6 +19,8 @@ pub struct LocalConfig {
     pub graph_timeout: std::time::Duration,
     /// Pacing and retries of the in-process sender.
     pub sender: shared::services::SenderSettings,
+    /// Plans and billing rules (`WHATATALK_PLANS`, `WHATATALK_PLANS_FILE`).
+    pub billing: shared::domain::BillingConfig,
 }
 
 /// Secrets a developer needs to sign test webhooks. Generated once per data directory and
@@ -46,6 +48,15 @@ fn random_secret(prefix: &str) -> String {
 }
 
 impl DevSecrets {
+    /// Fixed secrets (tests and benchmarks that serve an app of their own).
+    pub fn fixed(app_secret: &str, verify_token: &str, billing_secret: &str) -> Self {
+        Self {
+            app_secret: app_secret.into(),
+            verify_token: verify_token.into(),
+            billing_secret: billing_secret.into(),
+        }
+    }
+
     fn load_or_create(dir: &Path) -> anyhow::Result<Self> {
         let path = dir.join("dev-secrets.json");
         if let Ok(bytes) = std::fs::read(&path) {
@@ -97,6 +108,8 @@ impl LocalConfig {
         if let Some(s) = var("WHATATALK_BILLING_SECRET") {
             config.secrets.billing_secret = s;
         }
+        config.billing =
+            shared::domain::BillingConfig::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(config)
     }
 
@@ -112,6 +125,7 @@ impl LocalConfig {
             graph_version: shared::graph::DEFAULT_VERSION.into(),
             graph_timeout: std::time::Duration::from_secs(20),
             sender: shared::services::SenderSettings::default(),
+            billing: shared::domain::BillingConfig::default(),
         })
     }
 }

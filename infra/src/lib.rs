@@ -56,7 +56,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("bind {}", config.addr))?;
     let public_url = url::Url::parse(&format!("http://{}/", listener.local_addr()?))?;
-    let webhook = webhook_config(&config)?;
+
     // Without a Graph URL, the stand-in answers in-process on its own loopback port, and
     // posts signed status webhooks back to this runner as Meta would.
     let (graph_url, standin) = match &config.graph_url {
@@ -75,22 +75,31 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     graph_config.request_timeout = config.graph_timeout;
     let graph = GraphClient::new(graph_config)?;
     let backend = LocalBackend::open(&config.data_dir, public_url, graph)?;
-    let app = Arc::new(App::new(backend.ports));
+    let app = Arc::new(App::new(backend.ports).with_billing(config.billing.clone()));
     let mut running = serve(
         app,
         listener,
         backend.blobs.link_router(),
         config.sender,
-        webhook,
+        &config.secrets,
     )?;
     running.standin = standin;
     Ok(running)
 }
 
-/// The webhook's settings from the runner's dev secrets.
-pub fn webhook_config(config: &LocalConfig) -> anyhow::Result<webhook::WebhookConfig> {
-    webhook::WebhookConfig::new(&config.secrets.app_secret, &config.secrets.verify_token)
-        .context("the app secret and the verify token must not be empty")
+/// The built-in plans with the largest one as the default: benchmarks and load tests send
+/// past any free allowance.
+pub fn unlimited_billing() -> shared::domain::BillingConfig {
+    let mut config = shared::domain::BillingConfig::default();
+    if let Some(p) = config
+        .plans
+        .iter()
+        .filter(|p| p.overage.is_some())
+        .max_by_key(|p| p.included_template_messages)
+    {
+        config.default_plan = p.id.clone();
+    }
+    config
 }
 
 /// Serves every function's router for `app` (on any backend), plus `extra` routes, and drains
@@ -100,10 +109,16 @@ pub fn serve(
     listener: TcpListener,
     extra: Router,
     sender: SenderSettings,
-    webhook: webhook::WebhookConfig,
+    secrets: &DevSecrets,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
-    let functions = api::routes(app.clone()).merge(webhook::routes(app.clone(), webhook));
+    let webhook = webhook::WebhookConfig::new(&secrets.app_secret, &secrets.verify_token)
+        .context("the app secret and the verify token must not be empty")?;
+    let billing = billing::BillingWebhookConfig::new(&secrets.billing_secret)
+        .context("the billing secret must not be empty")?;
+    let functions = api::routes(app.clone())
+        .merge(webhook::routes(app.clone(), webhook))
+        .merge(billing::routes(app.clone(), billing));
     let router: Router = shared::http::standard_layers(functions, api::BODY_LIMIT).merge(extra);
     let mut workers = vec![
         tokio::spawn(drain_jobs(app.clone())),

@@ -21,6 +21,11 @@
 //! | dead letter (a webhook change that could not be read) | `ACCOUNT#{operator}` | `DEADLETTER#{id}` |
 //! | media object (inbound or uploaded; the file sealed in the blob store) | `ACCOUNT#{account_id}` | `MEDIA#{media_id}` |
 //! | media download link (15 minutes) | `MEDIALINK#{sha256 of token}` | `MEDIALINK` |
+//! | billing (subscription, plan, card brand/last4, sealed billing details) | `ACCOUNT#{account_id}` | `BILLING` |
+//! | payment-provider event applied (TTL 30 days) | `ACCOUNT#{account_id}` | `BILLINGEVENT#{event_id}` |
+//! | payment-provider customer → account | `CUSTOMER#{customer_id}` | `CUSTOMER` |
+//! | usage counters of a month | `ACCOUNT#{account_id}` | `USAGE#{yyyy-mm}` |
+//! | wamid counted in usage (once) | `WAMID#{wamid}` | `METERED` |
 //! | send token bucket of a number | `RATE#{phone_number_id}` | `RATE` |
 //! | last send to a recipient from a number | `PAIR#{phone_number_id}#{contact_id}` | `PAIR` |
 //! | 24-hour service window | `ACCOUNT#{account_id}` | `WINDOW#{phone_number_id}#{contact_id}` |
@@ -179,4 +184,32 @@ pub fn media(account: &AccountId, id: &MediaId) -> Key {
 /// never stored).
 pub fn media_link(token_hash_hex: &str) -> Key {
     Key::new(format!("MEDIALINK#{token_hash_hex}"), "MEDIALINK")
+}
+
+/// An account's subscription, plan and billing details.
+pub fn billing(account: &AccountId) -> Key {
+    Key::new(account_partition(account), "BILLING")
+}
+
+/// A payment-provider event already applied to the account (idempotency).
+pub fn billing_event(account: &AccountId, event_id: &str) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("BILLINGEVENT#{event_id}"),
+    )
+}
+
+/// The payment provider's customer → the account.
+pub fn billing_customer(customer_id: &str) -> Key {
+    Key::new(format!("CUSTOMER#{customer_id}"), "CUSTOMER")
+}
+
+/// One month (`YYYY-MM`) of an account's usage counters.
+pub fn usage(account: &AccountId, month: &str) -> Key {
+    Key::new(account_partition(account), format!("USAGE#{month}"))
+}
+
+/// A wamid whose pricing is counted in usage (once per wamid).
+pub fn metered(wamid: &str) -> Key {
+    Key::new(wamid_partition(wamid), "METERED")
 }

@@ -162,3 +162,105 @@ proptest! {
         prop_assert_eq!(events.len(), 1);
     }
 }
+
+mod billing_fold {
+    use proptest::prelude::*;
+    use shared::domain::{BillingChange, Card, Subscription, SubscriptionState};
+
+    fn lifecycle() -> Vec<(i64, BillingChange)> {
+        use SubscriptionState::*;
+        let sub = |at: i64, state, deleted| {
+            (
+                at,
+                BillingChange::Subscription {
+                    id: "sub_1".into(),
+                    started_at: 100,
+                    state,
+                    plan: Some(if at < 300 { "starter" } else { "pro" }.into()),
+                    period: Some((at, at + 30)),
+                    deleted,
+                },
+            )
+        };
+        let invoice = |at: i64, paid| {
+            (
+                at,
+                BillingChange::Invoice {
+                    subscription: "sub_1".into(),
+                    paid,
+                },
+            )
+        };
+        let card = |at: i64, last4: &str| {
+            (
+                at,
+                BillingChange::PaymentMethod(Card {
+                    brand: "visa".into(),
+                    last4: last4.into(),
+                    exp_month: 1,
+                    exp_year: 2030,
+                }),
+            )
+        };
+        vec![
+            sub(100, Trialing, false),
+            card(101, "4242"),
+            sub(200, Active, false),
+            invoice(200, true),
+            invoice(300, false),
+            sub(300, PastDue, false),
+            card(310, "1881"),
+            invoice(400, true),
+            sub(400, Active, false),
+            invoice(450, false),
+            sub(500, Canceled, true),
+            invoice(600, true),
+        ]
+    }
+
+    fn observe(s: &Subscription) -> impl PartialEq + std::fmt::Debug {
+        (
+            s.state(),
+            s.plan.clone(),
+            s.period,
+            s.card.clone(),
+            s.past_due_since(),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any prefix of the story, delivered in any order with any repeats, folds to what
+        /// the same events in order fold to.
+        #[test]
+        fn the_fold_ignores_order_and_repeats(
+            upto in 1usize..=12,
+            repeats in proptest::collection::vec(0usize..12, 0..12),
+            seed in any::<u64>(),
+        ) {
+            let events: Vec<_> = lifecycle().into_iter().take(upto).collect();
+            let mut in_order = Subscription::default();
+            for (at, c) in &events {
+                in_order.apply(*at, c);
+            }
+            let mut shuffled: Vec<_> = events.clone();
+            for r in repeats {
+                shuffled.push(events[r % events.len()].clone());
+            }
+            // A seeded Fisher-Yates, so failures shrink and replay.
+            let mut x = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            let mut any_order = Subscription::default();
+            for (at, c) in &shuffled {
+                any_order.apply(*at, c);
+            }
+            prop_assert_eq!(observe(&any_order), observe(&in_order));
+        }
+    }
+}

@@ -144,7 +144,7 @@ async fn dynamodb_and_s3_hold_no_personal_bytes() {
         listener,
         axum::Router::new(),
         Default::default(),
-        webhook::WebhookConfig::new("e2e-app-secret", "e2e-verify-token").unwrap(),
+        &infra::DevSecrets::fixed("e2e-app-secret", "e2e-verify-token", "e2e-billing-secret"),
     )
     .unwrap();
     let client = Client::new(running.base_url());

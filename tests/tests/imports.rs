@@ -33,7 +33,7 @@ async fn aws() -> Stack {
         listener,
         axum::Router::new(),
         Default::default(),
-        webhook::WebhookConfig::new("e2e-app-secret", "e2e-verify-token").unwrap(),
+        &infra::DevSecrets::fixed("e2e-app-secret", "e2e-verify-token", "e2e-billing-secret"),
     )
     .unwrap();
     finish(running, dir).await

@@ -71,8 +71,31 @@ async fn logs_carry_no_personal_data() {
         )
         .await;
 
+    // A card number where it does not belong, and billing details.
+    for body in [
+        json!({"name": "4000 0566 5566 5556"}),
+        json!({"name": format!("Billing {}", secrets.business_name), "tax_id": "GB987654321"}),
+    ] {
+        client
+            .send(
+                client
+                    .http
+                    .patch(format!("{}/v1/billing/details", client.base))
+                    .bearer_auth(&key)
+                    .json(&body),
+            )
+            .await;
+    }
+
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("request done"), "the capture works: {logs}");
+    assert!(logs.contains("card number refused"), "{logs}");
+    for value in ["4000056655665556", "4000 0566 5566 5556", "GB987654321"] {
+        assert!(
+            !logs.contains(value),
+            "{value} leaked into the logs:\n{logs}"
+        );
+    }
     assert!(logs.contains("account created"));
     for value in secrets
         .all()

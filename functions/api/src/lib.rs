@@ -46,6 +46,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/conversations"),
     ("POST", "/v1/conversations/{contact_id}/read"),
     ("GET", "/v1/contacts/{contact_id}/messages"),
+    ("GET", "/v1/billing"),
+    ("GET", "/v1/billing/usage"),
+    ("PATCH", "/v1/billing/details"),
     ("POST", "/v1/media"),
     ("GET", "/v1/media/{media_id}"),
     ("GET", "/media/{token}"),
@@ -70,7 +73,8 @@ pub fn router(app: Arc<App>) -> Router {
 /// The API's routes alone, for a runner that layers several functions' routes together.
 pub fn routes(app: Arc<App>) -> Router {
     use routes::{
-        accounts, api_keys, broadcasts, contacts, conversations, imports, media, messages, numbers,
+        accounts, api_keys, billing, broadcasts, contacts, conversations, imports, media, messages,
+        numbers,
     };
     Router::new()
         .route("/health", get(routes::health))
@@ -125,6 +129,9 @@ pub fn routes(app: Arc<App>) -> Router {
             "/v1/contacts/{contact_id}/messages",
             get(conversations::thread),
         )
+        .route("/v1/billing", get(billing::show))
+        .route("/v1/billing/usage", get(billing::usage))
+        .route("/v1/billing/details", patch(billing::update_details))
         .route("/v1/media", post(media::upload))
         .route("/v1/media/{media_id}", get(media::show))
         .route("/media/{token}", get(media::download))

@@ -2,11 +2,9 @@
 
 use std::sync::Arc;
 
-use shared::services::App;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let ports = shared::adapters::aws::ports_from_env().await?;
-    lambda_http::run(api::router(Arc::new(App::new(ports)))).await
+    let app = shared::adapters::aws::app_from_env().await?;
+    lambda_http::run(api::router(Arc::new(app))).await
 }

@@ -2,12 +2,10 @@
 
 use std::sync::Arc;
 
-use shared::services::App;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let config = webhook::WebhookConfig::from_env()?;
-    let ports = shared::adapters::aws::ports_from_env().await?;
-    lambda_http::run(webhook::router(Arc::new(App::new(ports)), config)).await
+    let app = shared::adapters::aws::app_from_env().await?;
+    lambda_http::run(webhook::router(Arc::new(app), config)).await
 }

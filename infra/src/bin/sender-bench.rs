@@ -103,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
         url::Url::parse("http://127.0.0.1:9/")?,
         graph,
     )?;
-    let app = Arc::new(App::new(backend.ports));
+    let app = Arc::new(App::new(backend.ports).with_billing(infra::unlimited_billing()));
     let new = NewAccount {
         business_name: BusinessName::parse("Bench")?,
         email: Email::parse("bench@example.com")?,

@@ -88,9 +88,19 @@ async fn main() -> anyhow::Result<()> {
                 graph,
             )?;
             let links = backend.blobs.clone().link_router();
-            (Arc::new(App::new(backend.ports)), links)
+            (
+                Arc::new(App::new(backend.ports).with_billing(infra::unlimited_billing())),
+                links,
+            )
         }
-        "aws" => (Arc::new(aws_app(graph_url).await?), Router::new()),
+        "aws" => (
+            Arc::new(
+                aws_app(graph_url)
+                    .await?
+                    .with_billing(infra::unlimited_billing()),
+            ),
+            Router::new(),
+        ),
         other => bail!("--backend is local or aws, not {other}"),
     };
     let settings = SenderSettings {
@@ -98,9 +108,9 @@ async fn main() -> anyhow::Result<()> {
         ..SenderSettings::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let webhook =
-        webhook::WebhookConfig::new(APP_SECRET, "bench-verify-token").context("webhook config")?;
-    let running = infra::serve(app.clone(), listener, extra, settings, webhook)?;
+    let secrets =
+        infra::DevSecrets::fixed(APP_SECRET, "bench-verify-token", "bench-billing-secret");
+    let running = infra::serve(app.clone(), listener, extra, settings, &secrets)?;
     let url = format!("{}/webhook", running.base_url());
 
     let (account, sent) = seed(&app, &standin, args.messages).await?;

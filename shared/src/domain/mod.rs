@@ -3,6 +3,7 @@
 
 mod account;
 mod api_key;
+mod billing;
 mod contact;
 mod email;
 mod ids;
@@ -16,6 +17,10 @@ mod text;
 
 pub use account::{Account, AccountState, BusinessName};
 pub use api_key::{ApiKey, ApiKeyName, ApiKeySecret, ApiKeyStatus};
+pub use billing::{
+    contains_card_number, BillingChange, BillingConfig, Card, Overage, Plan, RateTable,
+    Subscription, SubscriptionState, DEFAULT_PLANS_JSON,
+};
 pub use contact::{
     check_tag_count, Attributes, Bsuid, Consent, Contact, ContactName, OptOut, Tag, Tags,
 };

@@ -33,6 +33,13 @@ impl PhoneNumber {
         Ok(Self(e164))
     }
 
+    /// The country the number belongs to, when its numbering plan says (`None` for Meta's
+    /// test numbers and shared codes).
+    pub fn region(&self) -> Option<Region> {
+        let parsed = phonenumber::parse(None, &self.0).ok()?;
+        parsed.country().id().map(Region::from_id)
+    }
+
     /// A number as Meta writes it (`wa_id`, `display_phone_number`): Meta has already checked
     /// it, and its own test numbers (+1 555 …) fail numbering-plan checks, so only the E.164
     /// shape is checked: an optional `+`, then 7 to 15 digits, with spaces, dashes, dots or

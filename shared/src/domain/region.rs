@@ -18,6 +18,10 @@ impl Region {
             .map_err(|_| Invalid::new("is not a country code that phone numbering plans know"))
     }
 
+    pub(crate) fn from_id(id: phonenumber::country::Id) -> Self {
+        Self(id)
+    }
+
     pub fn id(self) -> phonenumber::country::Id {
         self.0
     }

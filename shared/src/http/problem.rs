@@ -32,12 +32,15 @@ pub enum ProblemType {
     BroadcastState,
     InvalidCursor,
     GraphError,
+    PaymentRequired,
+    CardDataRefused,
+    BillingSignatureInvalid,
     Internal,
     Unavailable,
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 26] = [
+    pub const ALL: [ProblemType; 29] = [
         ProblemType::MalformedRequest,
         ProblemType::ValidationFailed,
         ProblemType::UnsupportedMediaType,
@@ -62,6 +65,9 @@ impl ProblemType {
         ProblemType::BroadcastState,
         ProblemType::InvalidCursor,
         ProblemType::GraphError,
+        ProblemType::PaymentRequired,
+        ProblemType::CardDataRefused,
+        ProblemType::BillingSignatureInvalid,
         ProblemType::Internal,
         ProblemType::Unavailable,
     ];
@@ -93,6 +99,9 @@ impl ProblemType {
 
             ProblemType::InvalidCursor => "invalid-cursor",
             ProblemType::GraphError => "graph-error",
+            ProblemType::PaymentRequired => "payment-required",
+            ProblemType::CardDataRefused => "card-data-refused",
+            ProblemType::BillingSignatureInvalid => "billing-signature-invalid",
             ProblemType::Internal => "internal-error",
             ProblemType::Unavailable => "service-unavailable",
         }
@@ -122,6 +131,9 @@ impl ProblemType {
             | ProblemType::RecipientOptedOut
             | ProblemType::OutsideServiceWindow => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemType::GraphError => StatusCode::BAD_GATEWAY,
+            ProblemType::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
+            ProblemType::CardDataRefused => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemType::BillingSignatureInvalid => StatusCode::BAD_REQUEST,
             ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ProblemType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -162,6 +174,11 @@ impl ProblemType {
 
             ProblemType::InvalidCursor => "The pagination cursor is invalid.",
             ProblemType::GraphError => "Meta's Graph API refused or failed the request.",
+            ProblemType::PaymentRequired => "The subscription or the plan does not cover this.",
+            ProblemType::CardDataRefused => "Card numbers are never accepted here.",
+            ProblemType::BillingSignatureInvalid => {
+                "The payment event's signature is missing, stale or wrong."
+            }
             ProblemType::Internal => "Something went wrong on our side.",
             ProblemType::Unavailable => "A backing service is unavailable; retry later.",
         }
@@ -284,6 +301,28 @@ impl From<crate::services::ServiceError> for Problem {
                 "PUT the CSV file to the upload_url first, with Content-Type: text/csv.",
             ),
             E::Store(StoreError::InvalidCursor) => Problem::new(ProblemType::InvalidCursor),
+            E::PaymentRequired {
+                reason,
+                plan,
+                state,
+                included,
+                used,
+            } => Problem::new(ProblemType::PaymentRequired)
+                .with_detail(format!("Sending is refused: {reason}. See GET /v1/billing."))
+                .with("plan", serde_json::Value::from(plan))
+                .with(
+                    "subscription_state",
+                    state.map_or(serde_json::Value::Null, serde_json::Value::from),
+                )
+                .with(
+                    "usage",
+                    serde_json::json!({"included_template_messages": included, "template_messages_used": used}),
+                ),
+            E::CardDataRefused { field } => Problem::new(ProblemType::CardDataRefused)
+                .with_detail(format!(
+                    "`{field}` looks like a payment card number. Cards are entered at the payment provider's checkout, never here."
+                ))
+                .with("field", serde_json::Value::from(field)),
             E::Graph { code: Some(code), message } => Problem::new(ProblemType::GraphError)
                 .with_detail(format!("Meta error {code}: {message}"))
                 .with("graph_error_code", serde_json::Value::from(code)),

@@ -159,6 +159,7 @@ impl App {
                 reason: stop.reason.clone(),
             });
         }
+        self.check_send_allowance(account, 1).await?;
         let at = now();
         let scheduled = new.send_at.is_some_and(|t| t > at);
         let broadcast = Broadcast {
@@ -374,6 +375,23 @@ impl App {
                 return Ok(super::JobOutcome::Done);
             }
             let (contacts, next) = self.audience_page(account, &broadcast, cursor).await?;
+            // The page must fit the subscription and allowance; if not, the broadcast waits,
+            // paused, for a payment or a plan change (and a resume).
+            match self
+                .check_send_allowance(account, contacts.len() as u64)
+                .await
+            {
+                Ok(()) => {}
+                Err(ServiceError::PaymentRequired { reason, .. }) => {
+                    tracing::warn!(account_id = %account, broadcast_id = %id, reason = %reason, "broadcast paused: payment required");
+                    match self.pause_broadcast(account, id, "payment_required").await {
+                        Ok(_) | Err(ServiceError::BroadcastState(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                    return Ok(super::JobOutcome::Done);
+                }
+                Err(e) => return Err(e),
+            }
             let mut to_send = Vec::new();
             for contact in &contacts {
                 if let Some(m) = self.target(account, &broadcast, contact).await? {
@@ -525,6 +543,10 @@ impl App {
                         Write::put_new(marker_item),
                         Write::put_new(self.message_item(account, &message).await?),
                         counters("queued"),
+                        Write::Update(super::billing::usage::count(
+                            account,
+                            &[("queued", 1), ("templates", 1)],
+                        )),
                     ],
                     Some(message.id),
                 )

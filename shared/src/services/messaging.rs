@@ -124,7 +124,8 @@ impl App {
         } else if !self.window_open(account, &new.from, &contact.id).await? {
             return Err(ServiceError::OutsideServiceWindow);
         }
-        self.check_send_allowance(account, 1).await?;
+        let template = u64::from(new.content.is_template());
+        self.check_send_allowance(account, template).await?;
         let at = now();
         let message = Message {
             id: MessageId::generate(),
@@ -148,20 +149,15 @@ impl App {
             updated_at: at,
         };
         let item = self.message_item(account, &message).await?;
-        self.items.put(item, Some(Condition::NotExists)).await?;
+        let counters =
+            super::billing::usage::count(account, &[("queued", 1), ("templates", template as i64)]);
+        self.items
+            .transact(vec![Write::put_new(item), Write::Update(counters)])
+            .await?;
         self.queue_send(account, &message.id, Duration::ZERO)
             .await?;
         tracing::info!(account_id = %account, message_id = %message.id, kind = message.body.kind(), "message queued");
         Ok(message)
-    }
-
-    /// Where plan limits are enforced (the billing issue fills it in).
-    pub async fn check_send_allowance(
-        &self,
-        _account: &AccountId,
-        _messages: u64,
-    ) -> Result<(), ServiceError> {
-        Ok(())
     }
 
     /// Opens (or extends) the customer service window until `until`; inbound messages do this.
@@ -621,6 +617,12 @@ impl App {
             ));
         }
         writes.insert(0, Write::Update(update));
+        if status == MessageStatus::Sent {
+            writes.push(Write::Update(super::billing::usage::count(
+                account,
+                &[("sent", 1)],
+            )));
+        }
         if let Some(b) = &message.broadcast_id {
             if let Some(counters) =
                 super::broadcasts::outcome_counters(account, b, status, error.as_ref())

@@ -2,6 +2,7 @@
 //! and the local runner. Each module adds methods to [`App`].
 
 mod accounts;
+pub mod billing;
 pub mod broadcasts;
 mod contacts;
 pub mod conversations;
@@ -51,6 +52,8 @@ pub struct App {
     pub send_queue: Arc<dyn Queue>,
     pub job_queue: Arc<dyn Queue>,
     pub graph: GraphClient,
+    /// Plans and billing rules (the built-in ones unless [`App::with_billing`] says otherwise).
+    pub billing_config: crate::domain::BillingConfig,
     routes: ingest::RouteCache,
 }
 
@@ -67,8 +70,15 @@ impl App {
             send_queue: ports.send_queue,
             job_queue: ports.job_queue,
             graph: ports.graph,
+            billing_config: crate::domain::BillingConfig::default(),
             routes: ingest::RouteCache::default(),
         }
+    }
+
+    /// Runs with these plans and billing rules.
+    pub fn with_billing(mut self, config: crate::domain::BillingConfig) -> Self {
+        self.billing_config = config;
+        self
     }
 }
 
@@ -171,6 +181,18 @@ pub enum ServiceError {
     /// Meta answered with an error (`code`), or could not be reached (`None`).
     #[error("graph api: {message}")]
     Graph { code: Option<i64>, message: String },
+    /// The subscription or the plan's allowance does not cover the send.
+    #[error("payment required: {reason}")]
+    PaymentRequired {
+        reason: String,
+        plan: String,
+        state: Option<String>,
+        included: u64,
+        used: u64,
+    },
+    /// A billing field held what looks like a card number.
+    #[error("card data refused in {field}")]
+    CardDataRefused { field: String },
     #[error("blob store: {0}")]
     Blob(String),
     #[error("queue: {0}")]

@@ -50,16 +50,22 @@ impl AppSecrets {
             .ok_or(SignatureError::Malformed)?;
         let mut expected = [0u8; 32];
         hex::decode_to_slice(hex_part, &mut expected).map_err(|_| SignatureError::Malformed)?;
-        // Every secret is tried, so the time taken does not tell which one matched.
-        let mut ok = false;
-        for secret in &self.0 {
-            ok |= mac(secret, body).verify_slice(&expected).is_ok();
-        }
-        if ok {
+        if self.matches(&[body], &expected) {
             Ok(())
         } else {
             Err(SignatureError::Mismatch)
         }
+    }
+
+    /// Whether `expected` is the HMAC-SHA256 of the concatenated `parts` under any of the
+    /// secrets, compared in constant time. Every secret is tried, so the time taken does not
+    /// tell which one matched.
+    pub fn matches(&self, parts: &[&[u8]], expected: &[u8]) -> bool {
+        let mut ok = false;
+        for secret in &self.0 {
+            ok |= mac(secret, parts).verify_slice(expected).is_ok();
+        }
+        ok
     }
 
     /// The header value Meta would send for `body` with the current secret (tests, stand-in).
@@ -70,16 +76,20 @@ impl AppSecrets {
 
 /// `sha256=<hex>` of `body` under `secret`.
 pub fn sign(secret: &[u8], body: &[u8]) -> String {
-    format!(
-        "sha256={}",
-        hex::encode(mac(secret, body).finalize().into_bytes())
-    )
+    format!("sha256={}", hmac_hex(secret, &[body]))
 }
 
-fn mac(secret: &[u8], body: &[u8]) -> Hmac<Sha256> {
+/// Hex HMAC-SHA256 of the concatenated `parts` under `secret`.
+pub fn hmac_hex(secret: &[u8], parts: &[&[u8]]) -> String {
+    hex::encode(mac(secret, parts).finalize().into_bytes())
+}
+
+fn mac(secret: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    m.update(body);
+    for p in parts {
+        m.update(p);
+    }
     m
 }
 

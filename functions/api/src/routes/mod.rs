@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod billing;
 pub mod broadcasts;
 pub mod contacts;
 pub mod conversations;

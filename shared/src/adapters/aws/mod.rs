@@ -117,3 +117,18 @@ pub async fn ports_from_env() -> Result<Ports, MissingSetting> {
     let clients = AwsClients::from_env(settings.s3_path_style).await;
     ports(&clients, &settings)
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppConfigError {
+    #[error(transparent)]
+    Missing(#[from] MissingSetting),
+    #[error("WHATATALK_PLANS: {0}")]
+    Plans(crate::domain::Invalid),
+}
+
+/// A Lambda function's [`App`](crate::services::App): its ports and the plans, both from the
+/// environment.
+pub async fn app_from_env() -> Result<crate::services::App, AppConfigError> {
+    let billing = crate::domain::BillingConfig::from_env().map_err(AppConfigError::Plans)?;
+    Ok(crate::services::App::new(ports_from_env().await?).with_billing(billing))
+}

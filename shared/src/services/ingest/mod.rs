@@ -136,6 +136,7 @@ impl App {
                     report.count(what, |r| &mut r.messages);
                 }
                 for status in &value.statuses {
+                    self.meter_status(&account, &number, status).await?;
                     let what = self.ingest_status(&account, status).await?;
                     report.count(what, |r| &mut r.statuses);
                 }

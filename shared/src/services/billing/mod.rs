@@ -1,0 +1,430 @@
+//! Billing: the subscription folded from payment-provider events (idempotent by event id,
+//! order-free), the plan's allowance that gates sending, and the billing details (sealed).
+//! Usage counting is in [`usage`].
+
+pub mod usage;
+
+use serde::Serialize;
+
+use super::{to_millis, App, ServiceError};
+use crate::domain::{
+    contains_card_number, now, AccountId, BillingConfig, Card, Plan, Subscription,
+    SubscriptionState, Timestamp,
+};
+use crate::payments::{Address, PaymentEvent};
+use crate::ports::{Condition, Item, StoreError, Value, Write};
+use crate::table;
+
+const ENTITY: &str = "billing";
+/// How long an applied event id is remembered (the provider retries for 3 days).
+const EVENT_MEMORY_DAYS: i64 = 30;
+const NAME_MAX: usize = 200;
+const FIELD_MAX: usize = 200;
+
+impl BillingConfig {
+    /// `WHATATALK_PLANS` (the JSON itself) or `WHATATALK_PLANS_FILE` (a path to it), else the
+    /// built-in `config/plans.json`.
+    pub fn from_env() -> Result<Self, crate::domain::Invalid> {
+        if let Ok(json) = std::env::var("WHATATALK_PLANS") {
+            if !json.trim().is_empty() {
+                return Self::parse(&json);
+            }
+        }
+        if let Ok(path) = std::env::var("WHATATALK_PLANS_FILE") {
+            let json = std::fs::read_to_string(&path)
+                .map_err(|e| crate::domain::Invalid::new(format!("{path}: {e}")))?;
+            return Self::parse(&json);
+        }
+        Ok(Self::default())
+    }
+}
+
+/// The account holder's billing name, address and tax id.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BillingDetails {
+    pub name: Option<String>,
+    pub address: Option<Address>,
+    pub tax_id: Option<String>,
+}
+
+/// A correction of the billing details; `Some(None)` clears a field.
+#[derive(Clone, Debug, Default)]
+pub struct DetailsChanges {
+    pub name: Option<Option<String>>,
+    pub address: Option<Option<Address>>,
+    pub tax_id: Option<Option<String>>,
+}
+
+/// What an account may do, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Billing {
+    pub plan: Plan,
+    /// `None`: no subscription, the default plan.
+    pub state: Option<SubscriptionState>,
+    pub sending_allowed: bool,
+    /// A past-due subscription may send until then.
+    pub grace_until: Option<Timestamp>,
+    pub period: Option<(Timestamp, Timestamp)>,
+    /// The calendar month (UTC) the allowance counts in, `YYYY-MM`.
+    pub month: String,
+    pub templates_used: u64,
+    pub card: Option<Card>,
+    pub details: BillingDetails,
+}
+
+impl Billing {
+    pub fn allowance_left(&self) -> u64 {
+        self.plan
+            .included_template_messages
+            .saturating_sub(self.templates_used)
+    }
+}
+
+/// What became of a payment event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventOutcome {
+    Applied,
+    Duplicate,
+    /// A type we do not act on.
+    Ignored,
+    /// No account is linked to it yet; the provider will deliver it again.
+    UnknownAccount,
+}
+
+struct Record {
+    subscription: Subscription,
+    version: i64,
+    details_at: i64,
+    item: Option<Item>,
+}
+
+impl App {
+    async fn billing_record(&self, account: &AccountId) -> Result<Record, ServiceError> {
+        let item = self.items.get(&table::billing(account)).await?;
+        let Some(item) = item else {
+            return Ok(Record {
+                subscription: Subscription::default(),
+                version: 0,
+                details_at: 0,
+                item: None,
+            });
+        };
+        let subscription = match item.opt_s("subscription") {
+            Some(json) => {
+                serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?
+            }
+            None => Subscription::default(),
+        };
+        Ok(Record {
+            subscription,
+            version: item.opt_n("version").unwrap_or(0),
+            details_at: item.opt_n("details_at").unwrap_or(0),
+            item: Some(item),
+        })
+    }
+
+    /// The account's plan, subscription state, allowance and billing details.
+    pub async fn billing(&self, account: &AccountId) -> Result<Billing, ServiceError> {
+        let record = self.billing_record(account).await?;
+        let s = &record.subscription;
+        let state = s.state();
+        let plan = self
+            .billing_config
+            .plan_or_default(state.and(s.plan.as_deref()))
+            .clone();
+        let grace_until = s
+            .past_due_since()
+            .map(|t| t + i64::from(self.billing_config.past_due_grace_days) * 86_400)
+            .map(from_secs)
+            .transpose()?;
+        let at = now();
+        let sending_allowed = match state {
+            None | Some(SubscriptionState::Trialing | SubscriptionState::Active) => true,
+            Some(SubscriptionState::PastDue) => grace_until.is_some_and(|g| at < g),
+            Some(SubscriptionState::Unpaid | SubscriptionState::Canceled) => false,
+        };
+        let period = match s.period {
+            Some((a, b)) => Some((from_secs(a)?, from_secs(b)?)),
+            None => None,
+        };
+        let month = usage::month_of(at);
+        let templates_used = self.usage_counter(account, &month, "templates").await?;
+        let details = match &record.item {
+            Some(item) => self.open_details(account, item).await?,
+            None => BillingDetails::default(),
+        };
+        Ok(Billing {
+            plan,
+            state,
+            sending_allowed,
+            grace_until,
+            period,
+            month,
+            templates_used,
+            card: s.card.clone(),
+            details,
+        })
+    }
+
+    /// Refuses sending that the subscription or the plan's allowance does not cover:
+    /// `templates` is how many template messages the send would add this month.
+    pub async fn check_send_allowance(
+        &self,
+        account: &AccountId,
+        templates: u64,
+    ) -> Result<(), ServiceError> {
+        let b = self.billing(account).await?;
+        let refuse = |reason: &str| ServiceError::PaymentRequired {
+            reason: reason.to_owned(),
+            plan: b.plan.id.clone(),
+            state: b.state.map(|s| s.as_str().to_owned()),
+            included: b.plan.included_template_messages,
+            used: b.templates_used,
+        };
+        if !b.sending_allowed {
+            return Err(refuse(match b.state {
+                Some(SubscriptionState::PastDue) => {
+                    "the subscription is past due beyond its grace period"
+                }
+                Some(SubscriptionState::Unpaid) => "the subscription is unpaid",
+                _ => "the subscription is canceled",
+            }));
+        }
+        if templates > 0
+            && b.plan.overage.is_none()
+            && b.templates_used + templates > b.plan.included_template_messages
+        {
+            return Err(refuse(
+                "the plan's template messages for this month are used up and it has no overage",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies one verified payment event.
+    pub async fn apply_payment_event(
+        &self,
+        event: &PaymentEvent,
+    ) -> Result<EventOutcome, ServiceError> {
+        let Some(change) = &event.change else {
+            return Ok(EventOutcome::Ignored);
+        };
+        let Some(account) = self.billing_account(event).await? else {
+            tracing::warn!(event_type = %event.kind, "payment event for no known account");
+            return Ok(EventOutcome::UnknownAccount);
+        };
+        for _ in 0..5 {
+            let record = self.billing_record(&account).await?;
+            let mut subscription = record.subscription.clone();
+            subscription.apply(event.created, change);
+            let json = serde_json::to_string(&subscription)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let mut item = record
+                .item
+                .clone()
+                .unwrap_or_else(|| Item::new(table::billing(&account)));
+            item.attrs.insert("subscription".into(), Value::S(json));
+            item.attrs
+                .insert("version".into(), Value::N(record.version + 1));
+            item.attrs
+                .insert("updated_at".into(), Value::N(to_millis(now())));
+            if let Some(c) = &event.customer {
+                item.attrs.insert("customer".into(), Value::S(c.clone()));
+            }
+            // The provider's copy of the billing details, unless the account holder corrected
+            // them since.
+            if let (Some((name, address)), true) =
+                (&event.billing, event.created >= record.details_at)
+            {
+                let changes = DetailsChanges {
+                    name: Some(name.clone().map(|n| n.chars().take(NAME_MAX).collect())),
+                    address: Some(address.clone()),
+                    tax_id: None,
+                };
+                self.seal_details(&account, &mut item, &changes).await?;
+                item.attrs
+                    .insert("details_at".into(), Value::N(event.created));
+            }
+            let condition = if record.item.is_some() {
+                Condition::Equals("version".into(), Value::N(record.version))
+            } else {
+                Condition::NotExists
+            };
+            let marker = Item::new(table::billing_event(&account, &event.id))
+                .with("type", Value::S(event.kind.clone()))
+                .expiring_at(now().unix_timestamp() + EVENT_MEMORY_DAYS * 86_400);
+            let writes = vec![
+                Write::put_new(marker),
+                Write::Put {
+                    item,
+                    condition: Some(condition),
+                },
+            ];
+            match self.items.transact(writes).await {
+                Ok(()) => {
+                    tracing::info!(account_id = %account, event_type = %event.kind, state = ?subscription.state(), "payment event applied");
+                    return Ok(EventOutcome::Applied);
+                }
+                Err(StoreError::ConditionFailed { index: Some(0) }) => {
+                    return Ok(EventOutcome::Duplicate)
+                }
+                Err(StoreError::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Busy)
+    }
+
+    /// The account an event is for: `metadata.account_id` (recording its customer id for
+    /// later events), else the customer id recorded before.
+    async fn billing_account(
+        &self,
+        event: &PaymentEvent,
+    ) -> Result<Option<AccountId>, ServiceError> {
+        if let Some(hint) = event
+            .account_hint
+            .as_deref()
+            .and_then(|h| h.parse::<AccountId>().ok())
+        {
+            if self.items.get(&table::account(&hint)).await?.is_some() {
+                if let Some(c) = &event.customer {
+                    let link = Item::new(table::billing_customer(c))
+                        .with("account_id", Value::S(hint.to_string()));
+                    self.items.put(link, None).await?;
+                }
+                return Ok(Some(hint));
+            }
+        }
+        let Some(customer) = &event.customer else {
+            return Ok(None);
+        };
+        let Some(link) = self.items.get(&table::billing_customer(customer)).await? else {
+            return Ok(None);
+        };
+        Ok(link
+            .opt_s("account_id")
+            .and_then(|a| a.parse::<AccountId>().ok()))
+    }
+
+    /// Corrects the billing details. Anything that looks like a card number is refused: card
+    /// data never enters this service.
+    pub async fn update_billing_details(
+        &self,
+        account: &AccountId,
+        changes: DetailsChanges,
+    ) -> Result<Billing, ServiceError> {
+        let mut texts: Vec<(&str, &str)> = Vec::new();
+        if let Some(Some(n)) = &changes.name {
+            texts.push(("name", n));
+        }
+        if let Some(Some(t)) = &changes.tax_id {
+            texts.push(("tax_id", t));
+        }
+        if let Some(Some(a)) = &changes.address {
+            for (field, value) in a.fields() {
+                if let Some(v) = value {
+                    texts.push((field, v));
+                }
+            }
+        }
+        for (field, value) in &texts {
+            if contains_card_number(value) {
+                // Neither the value nor the field's content is logged.
+                tracing::warn!(field = %field, "card number refused in billing details");
+                return Err(ServiceError::CardDataRefused {
+                    field: (*field).to_owned(),
+                });
+            }
+            if value.chars().count() > FIELD_MAX || value.trim().is_empty() {
+                return Err(ServiceError::invalid(
+                    field,
+                    &format!("must be 1 to {FIELD_MAX} characters"),
+                ));
+            }
+        }
+        for _ in 0..5 {
+            let record = self.billing_record(account).await?;
+            let mut item = record
+                .item
+                .clone()
+                .unwrap_or_else(|| Item::new(table::billing(account)));
+            self.seal_details(account, &mut item, &changes).await?;
+            item.attrs
+                .insert("details_at".into(), Value::N(now().unix_timestamp()));
+            item.attrs
+                .insert("version".into(), Value::N(record.version + 1));
+            let condition = if record.item.is_some() {
+                Condition::Equals("version".into(), Value::N(record.version))
+            } else {
+                Condition::NotExists
+            };
+            match self.items.put(item, Some(condition)).await {
+                Ok(()) => {
+                    tracing::info!(account_id = %account, "billing details corrected");
+                    return self.billing(account).await;
+                }
+                Err(StoreError::ConditionFailed { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Busy)
+    }
+
+    async fn seal_details(
+        &self,
+        account: &AccountId,
+        item: &mut Item,
+        changes: &DetailsChanges,
+    ) -> Result<(), ServiceError> {
+        let key = table::billing(account);
+        let address_json = match &changes.address {
+            Some(Some(a)) => Some(Some(
+                serde_json::to_string(a).map_err(|e| StoreError::Invalid(e.to_string()))?,
+            )),
+            Some(None) => Some(None),
+            None => None,
+        };
+        for (field, value) in [
+            ("billing_name", changes.name.clone()),
+            ("billing_address", address_json),
+            ("tax_id", changes.tax_id.clone()),
+        ] {
+            match value {
+                Some(Some(v)) => {
+                    let sealed = self.seal(account, ENTITY, &key, field, &v).await?;
+                    item.attrs.insert(field.into(), sealed);
+                }
+                Some(None) => {
+                    item.attrs.remove(field);
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn open_details(
+        &self,
+        account: &AccountId,
+        item: &Item,
+    ) -> Result<BillingDetails, ServiceError> {
+        let address = self
+            .open_optional(account, ENTITY, item, "billing_address")
+            .await?
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(BillingDetails {
+            name: self
+                .open_optional(account, ENTITY, item, "billing_name")
+                .await?,
+            address,
+            tax_id: self.open_optional(account, ENTITY, item, "tax_id").await?,
+        })
+    }
+}
+
+fn from_secs(t: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_unix_timestamp(t)
+        .map_err(|_| StoreError::Corrupt(format!("timestamp {t} out of range")))
+}
