@@ -105,3 +105,32 @@ async fn card_numbers_never_enter() {
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
 }
+
+#[tokio::test]
+async fn the_plan_limits_connected_numbers() {
+    let api = spawn().await;
+    let t = api.signup("Numbers", "numbers@example.com").await;
+    api.connect_number(&t, "106540352242922", "EAAGnumberstoken123456")
+        .await;
+    let (s, p) = api
+        .post(
+            "/v1/numbers",
+            &t.key,
+            json!({"phone_number_id": "106540352242923", "waba_id": "1",
+                   "display_phone_number": "+1 555 078 3882", "access_token": "EAAGnumberstoken123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::PAYMENT_REQUIRED, "{p}");
+    assert_eq!(problem_type(&p), "payment-required");
+    assert_eq!(p["plan"], "free");
+    // The same number again is still "already connected", not a plan matter.
+    let (s, p) = api
+        .post(
+            "/v1/numbers",
+            &t.key,
+            json!({"phone_number_id": "106540352242922", "waba_id": "1",
+                   "display_phone_number": "+1 555 078 3881", "access_token": "EAAGnumberstoken123456"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{p}");
+}

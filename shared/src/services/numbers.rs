@@ -37,6 +37,8 @@ impl App {
         account: &AccountId,
         new: NewNumber,
     ) -> Result<WhatsAppNumber, ServiceError> {
+        self.check_plan_numbers(account, &new.phone_number_id)
+            .await?;
         let at = now();
         let number = WhatsAppNumber {
             phone_number_id: new.phone_number_id,

@@ -201,6 +201,39 @@ impl App {
         Ok(())
     }
 
+    /// Refuses connecting a number beyond the plan's count (connecting one again is left to
+    /// its own answer).
+    pub(crate) async fn check_plan_numbers(
+        &self,
+        account: &AccountId,
+        id: &crate::domain::PhoneNumberId,
+    ) -> Result<(), ServiceError> {
+        let b = self.billing(account).await?;
+        let allowed = b.plan.numbers as usize;
+        let page = self
+            .items
+            .query(
+                crate::ports::Query::partition(table::account_partition(account))
+                    .begins_with(table::NUMBER_PREFIX)
+                    .limit(allowed as u32 + 1),
+            )
+            .await?;
+        let again = page
+            .items
+            .iter()
+            .any(|i| i.key == table::number(account, id));
+        if page.items.len() >= allowed && !again {
+            return Err(ServiceError::PaymentRequired {
+                reason: format!("the plan allows {allowed} connected numbers"),
+                plan: b.plan.id.clone(),
+                state: b.state.map(|s| s.as_str().to_owned()),
+                included: b.plan.included_template_messages,
+                used: b.templates_used,
+            });
+        }
+        Ok(())
+    }
+
     /// Applies one verified payment event.
     pub async fn apply_payment_event(
         &self,
