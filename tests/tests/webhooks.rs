@@ -101,7 +101,10 @@ impl Stack {
         let contact = if s == StatusCode::CREATED {
             c["id"].as_str().unwrap().to_owned()
         } else {
-            c["existing_id"].as_str().unwrap().to_owned()
+            c["existing_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{s} {c}"))
+                .to_owned()
         };
         let template =
             json!({"name": "order_update", "language": {"policy": "deterministic", "code": "en"}});
@@ -606,6 +609,155 @@ async fn uploads_go_to_meta_within_its_limits_and_keep_a_copy() {
     );
     let (s, p) = upload(&format!("from={NUMBER}"), "image/png", vec![]).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    stack.stop().await;
+}
+
+/// Deleting a contact erases its messages (both ways), the files it sent, its conversation,
+/// windows and lookups — and nothing of another contact's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_contact_erases_exactly_its_data() {
+    let stack = Stack::start(&[]).await;
+    let standin = stack.running.standin.as_ref().unwrap();
+    let t = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut contacts = Vec::new();
+    for (i, phone) in ["447911123456", "447911123457"].iter().enumerate() {
+        let (id, _) = stack.sent_template(&format!("+{phone}")).await;
+        let m = stack.get(&format!("/v1/messages/{id}")).await;
+        let contact = m["contact_id"].as_str().unwrap().to_owned();
+        let media = format!("77{i}001");
+        standin.seed_media(
+            &media,
+            "image/jpeg",
+            format!("photo of {phone}").into_bytes(),
+        );
+        let payload = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": NUMBER},
+            "contacts": [{"profile": {"name": "Ana"}, "wa_id": phone}],
+            "messages": [
+                {"from": phone, "id": format!("wamid.del{i}a"), "timestamp": t.to_string(), "type": "text", "text": {"body": "hi"}},
+                {"from": phone, "id": format!("wamid.del{i}b"), "timestamp": (t + 1).to_string(), "type": "image",
+                 "image": {"id": media, "mime_type": "image/jpeg"}}
+            ]
+        }}]}]});
+        assert_eq!(stack.post_webhook(&payload).await, StatusCode::OK);
+        let stored = stack.get(&format!("/v1/media/{media}")).await;
+        assert_eq!(stored["state"], "stored", "{stored}");
+        contacts.push((contact, media));
+    }
+    let (gone, gone_media) = &contacts[0];
+    let (kept, kept_media) = &contacts[1];
+    let kept_before = stack.get(&format!("/v1/contacts/{kept}/messages")).await;
+    assert_eq!(kept_before["items"].as_array().unwrap().len(), 3);
+
+    let (s, receipt) = stack
+        .client
+        .send(
+            stack
+                .client
+                .http
+                .delete(format!("{}/v1/contacts/{gone}", stack.client.base))
+                .bearer_auth(&stack.key),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{receipt}");
+    assert_eq!(receipt["contacts"], 1);
+    assert_eq!(receipt["messages"], 3, "{receipt}");
+    assert_eq!(receipt["media"], 1);
+    assert_eq!(receipt["conversations"], 1);
+    assert!(receipt["windows"].as_u64().unwrap() >= 1, "{receipt}");
+
+    // Gone: the contact, its thread, its file, its conversation row.
+    let (s, _) = stack
+        .client
+        .get(&format!("/v1/contacts/{gone}"), &stack.key)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = stack
+        .client
+        .get(&format!("/v1/contacts/{gone}/messages"), &stack.key)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = stack
+        .client
+        .get(&format!("/v1/media/{gone_media}"), &stack.key)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let rows = stack.get("/v1/conversations").await;
+    let ids: Vec<&str> = rows["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["contact_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [kept.as_str()]);
+    // Kept: everything of the other contact.
+    assert_eq!(
+        stack.get(&format!("/v1/contacts/{kept}/messages")).await,
+        kept_before
+    );
+    assert_eq!(
+        stack.get(&format!("/v1/media/{kept_media}")).await["state"],
+        "stored"
+    );
+    // Raw: no item of the tenant names the deleted contact, in its key or any attribute.
+    let app = &stack.running.app;
+    let account: shared::domain::AccountId = stack.get("/v1/account").await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut cursor = None;
+    let mut seen = 0;
+    loop {
+        let page = app
+            .items
+            .query(
+                shared::ports::Query::partition(shared::table::account_partition(&account))
+                    .limit(500)
+                    .after(cursor),
+            )
+            .await
+            .unwrap();
+        for item in &page.items {
+            seen += 1;
+            // The audit log records the deletion itself, by id (no personal value).
+            if item.key.sk.starts_with("AUDIT#") {
+                continue;
+            }
+            assert!(!item.key.sk.contains(gone.as_str()), "{:?}", item.key);
+            assert!(
+                !item
+                    .attrs
+                    .values()
+                    .any(|v| v == &shared::ports::Value::S(gone.clone())),
+                "{:?} still names the contact",
+                item.key
+            );
+        }
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert!(seen > 5);
+    for w in ["wamid.del0a", "wamid.del0b"] {
+        assert!(
+            app.items
+                .get(&shared::table::wamid(w))
+                .await
+                .unwrap()
+                .is_none(),
+            "{w}"
+        );
+    }
+    assert!(app
+        .items
+        .get(&shared::table::wamid("wamid.del1a"))
+        .await
+        .unwrap()
+        .is_some());
     stack.stop().await;
 }
 

@@ -46,6 +46,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/conversations"),
     ("POST", "/v1/conversations/{contact_id}/read"),
     ("GET", "/v1/contacts/{contact_id}/messages"),
+    ("GET", "/v1/audit"),
     ("GET", "/v1/billing"),
     ("GET", "/v1/billing/usage"),
     ("PATCH", "/v1/billing/details"),
@@ -74,7 +75,7 @@ pub fn router(app: Arc<App>) -> Router {
 pub fn routes(app: Arc<App>) -> Router {
     use routes::{
         accounts, api_keys, billing, broadcasts, contacts, conversations, imports, media, messages,
-        numbers,
+        numbers, privacy,
     };
     Router::new()
         .route("/health", get(routes::health))
@@ -129,6 +130,7 @@ pub fn routes(app: Arc<App>) -> Router {
             "/v1/contacts/{contact_id}/messages",
             get(conversations::thread),
         )
+        .route("/v1/audit", get(privacy::audit_log))
         .route("/v1/billing", get(billing::show))
         .route("/v1/billing/usage", get(billing::usage))
         .route("/v1/billing/details", patch(billing::update_details))

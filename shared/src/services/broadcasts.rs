@@ -126,7 +126,7 @@ pub(crate) fn broadcast_key(account: &AccountId, id: &BroadcastId) -> Key {
     Key::new(table::account_partition(account), format!("BROADCAST#{id}"))
 }
 
-fn target_key(account: &AccountId, id: &BroadcastId, contact: &ContactId) -> Key {
+pub(crate) fn target_key(account: &AccountId, id: &BroadcastId, contact: &ContactId) -> Key {
     Key::new(
         table::account_partition(account),
         format!("BROADCASTTARGET#{id}#{contact}"),

@@ -95,6 +95,15 @@ pub struct DeletionReceipt {
     pub contacts: u64,
     pub lookup_entries: u64,
     pub consent_records: u64,
+    /// Messages both ways, with their wamid lookups and any statuses kept for them.
+    pub messages: u64,
+    /// Files the contact sent.
+    pub media: u64,
+    pub conversations: u64,
+    /// Service windows and pacing records of the contact, per number.
+    pub windows: u64,
+    /// Broadcast targets (which broadcast reached the contact).
+    pub broadcast_targets: u64,
 }
 
 /// Most items a filtered list reads for one page before answering with what it found.
@@ -413,7 +422,7 @@ impl App {
         let mut receipt = DeletionReceipt {
             contacts: 1,
             lookup_entries: lookups.len() as u64,
-            consent_records: 0,
+            ..Default::default()
         };
         loop {
             let page = self
@@ -432,7 +441,8 @@ impl App {
                 break;
             }
         }
-        tracing::info!(account_id = %account, contact_id = %id, "contact deleted");
+        self.erase_contact_traces(account, id, &mut receipt).await?;
+        tracing::info!(account_id = %account, contact_id = %id, messages = receipt.messages, media = receipt.media, "contact deleted");
         Ok(receipt)
     }
 

@@ -374,6 +374,26 @@ impl App {
     }
 }
 
+impl App {
+    /// Erases a media object: its record and its sealed file. `false` if there was none.
+    pub(crate) async fn erase_media(
+        &self,
+        account: &AccountId,
+        id: &MediaId,
+    ) -> Result<bool, ServiceError> {
+        let key = table::media(account, id);
+        if self.items.get(&key).await?.is_none() {
+            return Ok(false);
+        }
+        self.blobs
+            .delete(&blob_key(account, id)?)
+            .await
+            .map_err(|e| ServiceError::Blob(e.to_string()))?;
+        self.items.delete(&key, None).await?;
+        Ok(true)
+    }
+}
+
 fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }

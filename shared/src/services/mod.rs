@@ -12,6 +12,7 @@ mod jobs;
 pub mod media;
 pub mod messaging;
 mod numbers;
+pub mod privacy;
 
 use std::sync::Arc;
 

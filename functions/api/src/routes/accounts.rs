@@ -11,6 +11,7 @@ use shared::http::{ApiJson, Problem};
 use shared::services::{AccountChanges, App, Fields, NewAccount};
 
 use crate::Caller;
+use shared::services::privacy::audit::AuditAction;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -141,7 +142,7 @@ pub async fn update(
             resume_keywords: Fields::clearable(resume)?,
         })
     })?;
-    Ok(Json(
-        app.update_account(&me.account_id, changes).await?.into(),
-    ))
+    let account = app.update_account(&me.account_id, changes).await?;
+    super::audit(&app, &me, AuditAction::AccountCorrected, None).await?;
+    Ok(Json(account.into()))
 }

@@ -11,6 +11,7 @@ use shared::services::billing::{Billing, BillingDetails, DetailsChanges};
 use shared::services::{App, ServiceError};
 
 use crate::Caller;
+use shared::services::privacy::audit::AuditAction;
 
 #[derive(Serialize)]
 pub struct BillingView {
@@ -118,9 +119,7 @@ pub async fn update_details(
         address: req.address,
         tax_id: trim(req.tax_id),
     };
-    Ok(Json(
-        app.update_billing_details(&me.account_id, changes)
-            .await?
-            .into(),
-    ))
+    let billing = app.update_billing_details(&me.account_id, changes).await?;
+    super::audit(&app, &me, AuditAction::BillingDetailsCorrected, None).await?;
+    Ok(Json(billing.into()))
 }

@@ -16,6 +16,7 @@ use shared::services::{
 };
 
 use crate::{created, Caller};
+use shared::services::privacy::audit::AuditAction;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -349,11 +350,16 @@ pub async fn update(
             opt_out: Fields::given(opt_out)?,
         })
     })?;
-    Ok(Json(
-        app.update_contact(&me.account_id, &id, changes)
-            .await?
-            .into(),
-    ))
+    let contact = app.update_contact(&me.account_id, &id, changes).await?;
+    let target = id.to_string();
+    super::audit(
+        &app,
+        &me,
+        AuditAction::ContactCorrected,
+        Some(("contact", &target)),
+    )
+    .await?;
+    Ok(Json(contact.into()))
 }
 
 pub async fn delete(
@@ -362,7 +368,16 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Json<DeletionReceipt>, Problem> {
     let id = contact_id(&id)?;
-    Ok(Json(app.delete_contact(&me.account_id, &id).await?))
+    let receipt = app.delete_contact(&me.account_id, &id).await?;
+    let target = id.to_string();
+    super::audit(
+        &app,
+        &me,
+        AuditAction::ContactDeleted,
+        Some(("contact", &target)),
+    )
+    .await?;
+    Ok(Json(receipt))
 }
 
 pub async fn add_tags(

@@ -10,6 +10,7 @@ pub mod imports;
 pub mod media;
 pub mod messages;
 pub mod numbers;
+pub mod privacy;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,6 +26,18 @@ pub fn created<T: Serialize>(location: String, body: T) -> Response {
         Json(body),
     )
         .into_response()
+}
+
+/// Records a privacy-relevant action of the caller in the tenant's audit log.
+pub async fn audit(
+    app: &shared::services::App,
+    me: &shared::services::Principal,
+    action: shared::services::privacy::audit::AuditAction,
+    target: Option<(&str, &str)>,
+) -> Result<(), shared::http::Problem> {
+    app.audit(&me.account_id, &me.key_id.to_string(), action, target)
+        .await
+        .map_err(Into::into)
 }
 
 pub async fn health() -> Json<Value> {

@@ -13,6 +13,7 @@ use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem};
 use shared::services::{App, Fields, NewNumber, NumberChanges};
 
 use crate::{created, Caller};
+use shared::services::privacy::audit::AuditAction;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,6 +149,7 @@ pub async fn update(
     let rate = req
         .messages_per_second
         .map(|r| f.check("messages_per_second", parse_messages_per_second(r)));
+    let replaces_token = token.is_some();
     let changes = f.finish(|| {
         Some(NumberChanges {
             waba_id: waba_id.flatten(),
@@ -156,11 +158,15 @@ pub async fn update(
             messages_per_second: Fields::given(rate)?,
         })
     })?;
-    Ok(Json(
-        app.update_number(&me.account_id, &id, changes)
-            .await?
-            .into(),
-    ))
+    let number = app.update_number(&me.account_id, &id, changes).await?;
+    let target = id.to_string();
+    let action = if replaces_token {
+        AuditAction::NumberTokenReplaced
+    } else {
+        AuditAction::NumberCorrected
+    };
+    super::audit(&app, &me, action, Some(("number", &target))).await?;
+    Ok(Json(number.into()))
 }
 
 pub async fn disconnect(
@@ -168,7 +174,15 @@ pub async fn disconnect(
     Caller(me): Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    app.disconnect_number(&me.account_id, &number_id(&id)?)
-        .await?;
+    let id = number_id(&id)?;
+    app.disconnect_number(&me.account_id, &id).await?;
+    let target = id.to_string();
+    super::audit(
+        &app,
+        &me,
+        AuditAction::NumberDisconnected,
+        Some(("number", &target)),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
