@@ -146,7 +146,9 @@ pub fn serve(
 }
 
 /// The local stand-in for the one-minute schedule: a tick every second.
+/// Retention runs at start and then once a day, as the scheduled Lambda does on AWS.
 async fn clock(app: Arc<App>) {
+    let mut next_retention = std::time::Instant::now();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         if let Err(e) = app
@@ -154,6 +156,12 @@ async fn clock(app: Arc<App>) {
             .await
         {
             tracing::error!(error = %e, "clock tick failed");
+        }
+        if std::time::Instant::now() >= next_retention {
+            next_retention += Duration::from_secs(86_400);
+            if let Err(e) = retention::run(&app).await {
+                tracing::error!(error = %e, "retention run failed");
+            }
         }
     }
 }

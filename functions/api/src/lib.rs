@@ -47,6 +47,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/conversations/{contact_id}/read"),
     ("GET", "/v1/contacts/{contact_id}/messages"),
     ("GET", "/v1/audit"),
+    ("GET", "/v1/privacy"),
+    ("POST", "/v1/privacy/accept"),
+    ("GET", "/v1/notices"),
+    ("POST", "/v1/notices/{notice_id}/read"),
     ("GET", "/v1/billing"),
     ("GET", "/v1/billing/usage"),
     ("PATCH", "/v1/billing/details"),
@@ -131,6 +135,10 @@ pub fn routes(app: Arc<App>) -> Router {
             get(conversations::thread),
         )
         .route("/v1/audit", get(privacy::audit_log))
+        .route("/v1/privacy", get(privacy::inventory))
+        .route("/v1/privacy/accept", post(privacy::accept))
+        .route("/v1/notices", get(privacy::notices))
+        .route("/v1/notices/{notice_id}/read", post(privacy::read_notice))
         .route("/v1/billing", get(billing::show))
         .route("/v1/billing/usage", get(billing::usage))
         .route("/v1/billing/details", patch(billing::update_details))

@@ -323,7 +323,8 @@ async fn deletion_erases_the_contact_and_frees_its_phone() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         receipt,
-        json!({"contacts": 1, "lookup_entries": 2, "consent_records": 1})
+        json!({"contacts": 1, "lookup_entries": 2, "consent_records": 1, "messages": 0, "media": 0,
+               "conversations": 0, "windows": 0, "broadcast_targets": 0})
     );
     let (s, _) = api.get(&path, &t.key).await;
     assert_eq!(s, StatusCode::NOT_FOUND);

@@ -63,7 +63,9 @@ async fn tenant_a_never_reaches_tenant_b() {
             .replace("{message_id}", &b_message_id)
             .replace("{broadcast_id}", &b_broadcast_id)
             // Media need Meta: tests/tests/webhooks.rs reads B's real media with A's key.
-            .replace("{media_id}", "880001");
+            .replace("{media_id}", "880001")
+            // Notices live in the tenant's partition; B's policy notice would bear this id.
+            .replace("{notice_id}", "policy-2026-11-01");
         assert!(
             !path.contains('{'),
             "teach this test an id of B's for {template}"

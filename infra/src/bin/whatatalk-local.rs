@@ -18,6 +18,18 @@ pub static malloc_conf: &[u8] =
 async fn main() -> anyhow::Result<()> {
     shared::telemetry::init();
     let config = LocalConfig::from_env()?;
+    // `whatatalk-local retention`: one retention run over the data directory, now.
+    if std::env::args().nth(1).as_deref() == Some("retention") {
+        let backend = shared::adapters::local::LocalBackend::open(
+            &config.data_dir,
+            url::Url::parse(&format!("http://{}/", config.addr))?,
+            shared::testing::unreachable_graph(),
+        )?;
+        let app = shared::services::App::new(backend.ports).with_billing(config.billing);
+        let report = retention::run(&app).await?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
     let running = infra::start(config.clone()).await?;
     // Printed, not logged: the redactor would (rightly) remove the secrets from a log line.
     println!("whatatalk-local listening on {}", running.base_url());

@@ -25,6 +25,11 @@ macro_rules! prefixed_id {
             pub fn generate_at(at: super::Timestamp) -> Self {
                 Self(ulid::Ulid::from_datetime(at.into()))
             }
+
+            /// The smallest id of the millisecond `ms` (epoch): ids made before it sort below.
+            pub fn first_at(ms: i64) -> Self {
+                Self(ulid::Ulid::from_parts(ms.max(0) as u64, 0))
+            }
         }
 
         impl fmt::Display for $name {

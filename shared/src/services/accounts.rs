@@ -27,6 +27,8 @@ pub struct AccountChanges {
     pub stop_keywords: Option<Option<Keywords>>,
     /// `Some(None)` restores the default list.
     pub resume_keywords: Option<Option<Keywords>>,
+    /// The retention policy (days); the next retention run applies it to stored data.
+    pub retention: Option<super::privacy::retention::RetentionChanges>,
 }
 
 /// Who is calling: the tenant and the key it used.
@@ -80,6 +82,9 @@ impl App {
         id: &AccountId,
         changes: AccountChanges,
     ) -> Result<Account, ServiceError> {
+        if let Some(r) = &changes.retention {
+            r.check().map_err(|(f, e)| ServiceError::invalid(f, &e.0))?;
+        }
         let key = table::account(id);
         let mut update = Update::new(key.clone())
             .set("updated_at", Value::N(to_millis(now())))
@@ -114,6 +119,9 @@ impl App {
             .update(update)
             .await
             .map_err(not_found_if_absent)?;
+        if let Some(r) = changes.retention {
+            self.set_retention(id, r).await?;
+        }
         tracing::info!(account_id = %id, "account updated");
         self.account_from_item(id, &item).await
     }
@@ -286,6 +294,16 @@ impl App {
             .seal(&account.id, ENTITY, &key, "email", account.email.as_str())
             .await?;
         let item = Item::new(key)
+            .with_gsi1(crate::ports::Key::new(
+                super::privacy::retention::ACCOUNTS_INDEX,
+                account.id.to_string(),
+            ))
+            // Signing up accepts the policy in force.
+            .with("policy_version", Value::S(self.policy.version.clone()))
+            .with(
+                "policy_accepted_at",
+                Value::N(to_millis(account.created_at)),
+            )
             .with("business_name", name)
             .with("email", email)
             .with("state", Value::S(account.state.as_str().into()))

@@ -786,7 +786,8 @@ impl App {
         if let Some(e) = &m.error {
             item = item.with("error", error_value(e));
         }
-        Ok(item)
+        // The tenant's retention policy, as an expiry from the start.
+        Ok(item.expiring_at(self.message_expiry(account, m.created_at).await?))
     }
 
     pub(crate) async fn message_from_item(

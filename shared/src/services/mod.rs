@@ -43,6 +43,8 @@ pub struct Ports {
     pub job_queue: Arc<dyn Queue>,
     /// Meta's Graph API, or the stand-in.
     pub graph: GraphClient,
+    /// Where the data is kept, as the inventory reports it.
+    pub location: privacy::inventory::StorageLocation,
 }
 
 /// Everything a handler needs; cheap to share behind an `Arc`.
@@ -55,6 +57,9 @@ pub struct App {
     pub graph: GraphClient,
     /// Plans and billing rules (the built-in ones unless [`App::with_billing`] says otherwise).
     pub billing_config: crate::domain::BillingConfig,
+    /// The privacy policy version in force.
+    pub policy: privacy::policy::PolicyConfig,
+    pub location: privacy::inventory::StorageLocation,
     routes: ingest::RouteCache,
 }
 
@@ -72,8 +77,16 @@ impl App {
             job_queue: ports.job_queue,
             graph: ports.graph,
             billing_config: crate::domain::BillingConfig::default(),
+            policy: privacy::policy::PolicyConfig::default(),
+            location: ports.location,
             routes: ingest::RouteCache::default(),
         }
+    }
+
+    /// Runs under this privacy policy version.
+    pub fn with_policy(mut self, policy: privacy::policy::PolicyConfig) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Runs with these plans and billing rules.

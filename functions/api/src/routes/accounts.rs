@@ -8,6 +8,7 @@ use shared::domain::{
     Account, AccountState, ApiKeyName, BusinessName, Email, Keywords, Region, Timestamp,
 };
 use shared::http::{ApiJson, Problem};
+use shared::services::privacy::retention::{RetentionChanges, RetentionPolicy};
 use shared::services::{AccountChanges, App, Fields, NewAccount};
 
 use crate::Caller;
@@ -39,6 +40,9 @@ pub struct AccountView {
     state: AccountState,
     stop_keywords: Vec<String>,
     resume_keywords: Vec<String>,
+    /// Days messages, media and exports are kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention: Option<RetentionPolicy>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]
@@ -55,6 +59,7 @@ impl From<Account> for AccountView {
             state: a.state,
             stop_keywords: a.stop_keywords.iter().map(str::to_owned).collect(),
             resume_keywords: a.resume_keywords.iter().map(str::to_owned).collect(),
+            retention: None,
             created_at: a.created_at,
             updated_at: a.updated_at,
         }
@@ -95,7 +100,9 @@ pub async fn show(
     State(app): State<Arc<App>>,
     Caller(me): Caller,
 ) -> Result<Json<AccountView>, Problem> {
-    Ok(Json(app.account(&me.account_id).await?.into()))
+    let mut view = AccountView::from(app.account(&me.account_id).await?);
+    view.retention = Some(app.retention_policy(&me.account_id).await?);
+    Ok(Json(view))
 }
 
 #[derive(Deserialize)]
@@ -112,6 +119,16 @@ pub struct AccountPatch {
     /// Messages that lift an opt-out; `null` restores the default list.
     #[serde(default, deserialize_with = "shared::http::nullable")]
     resume_keywords: Option<Option<Vec<String>>>,
+    /// Days to keep messages, media and exports.
+    retention: Option<RetentionPatch>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPatch {
+    message_days: Option<u32>,
+    media_days: Option<u32>,
+    export_days: Option<u32>,
 }
 
 pub async fn update(
@@ -140,9 +157,16 @@ pub async fn update(
             default_region: Fields::clearable(region)?,
             stop_keywords: Fields::clearable(stop)?,
             resume_keywords: Fields::clearable(resume)?,
+            retention: req.retention.as_ref().map(|r| RetentionChanges {
+                message_days: r.message_days,
+                media_days: r.media_days,
+                export_days: r.export_days,
+            }),
         })
     })?;
     let account = app.update_account(&me.account_id, changes).await?;
     super::audit(&app, &me, AuditAction::AccountCorrected, None).await?;
-    Ok(Json(account.into()))
+    let mut view = AccountView::from(account);
+    view.retention = Some(app.retention_policy(&me.account_id).await?);
+    Ok(Json(view))
 }

@@ -108,6 +108,12 @@ pub fn ports(clients: &AwsClients, settings: &AwsSettings) -> Result<Ports, Miss
         send_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &settings.send_queue_url)),
         job_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &settings.job_queue_url)),
         graph,
+        location: crate::services::privacy::inventory::StorageLocation {
+            kind: "aws".into(),
+            table: settings.table.clone(),
+            bucket: settings.bucket.clone(),
+            region: std::env::var("AWS_REGION").ok(),
+        },
     })
 }
 
@@ -130,5 +136,7 @@ pub enum AppConfigError {
 /// environment.
 pub async fn app_from_env() -> Result<crate::services::App, AppConfigError> {
     let billing = crate::domain::BillingConfig::from_env().map_err(AppConfigError::Plans)?;
-    Ok(crate::services::App::new(ports_from_env().await?).with_billing(billing))
+    Ok(crate::services::App::new(ports_from_env().await?)
+        .with_billing(billing)
+        .with_policy(crate::services::privacy::policy::PolicyConfig::from_env()))
 }

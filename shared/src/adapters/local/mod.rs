@@ -62,6 +62,12 @@ impl LocalBackend {
             send_queue: queue("sends"),
             job_queue: queue("jobs"),
             graph,
+            location: crate::services::privacy::inventory::StorageLocation {
+                kind: "local".into(),
+                table: dir.join("whatatalk.db").display().to_string(),
+                bucket: dir.join("blobs").display().to_string(),
+                region: None,
+            },
         };
         Ok(Self { ports, blobs })
     }

@@ -268,6 +268,7 @@ pub struct Notice {
     /// The change's value as Meta sent it.
     pub payload: serde_json::Value,
     pub received_at: crate::domain::Timestamp,
+    pub read_at: Option<crate::domain::Timestamp>,
 }
 
 impl App {
@@ -278,6 +279,9 @@ impl App {
         limit: u32,
         cursor: Option<crate::ports::Cursor>,
     ) -> Result<(Vec<Notice>, Option<crate::ports::Cursor>), ServiceError> {
+        if cursor.is_none() {
+            self.ensure_policy_notice(account).await?;
+        }
         let page = self
             .items
             .query(
@@ -307,6 +311,7 @@ impl App {
                 payload: serde_json::from_str(&payload)
                     .map_err(|e| crate::ports::StoreError::Corrupt(e.to_string()))?,
                 received_at: super::from_millis(item.n("received_at")?)?,
+                read_at: item.opt_n("read_at").map(super::from_millis).transpose()?,
             });
         }
         Ok((out, page.next))

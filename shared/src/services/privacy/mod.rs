@@ -3,6 +3,9 @@
 //! closure and retention.
 
 pub mod audit;
+pub mod inventory;
+pub mod policy;
+pub mod retention;
 
 use super::contacts::DeletionReceipt;
 use super::{App, ServiceError};

@@ -1,0 +1,208 @@
+//! Privacy use cases on the local adapters: retention runs with an injected clock, policy
+//! versions and their notices, the inventory.
+
+use serde_json::json;
+use shared::domain::{
+    now, AccessToken, AccountId, ApiKeyName, BusinessName, Email, PhoneNumber, PhoneNumberId,
+    WabaId,
+};
+use shared::services::privacy::policy::PolicyConfig;
+use shared::services::privacy::retention::RetentionChanges;
+use shared::services::{App, MessageFilter, NewAccount, NewNumber};
+
+const NUMBER: &str = "106540352242922";
+
+async fn tenant(app: &App) -> AccountId {
+    let (account, _, _) = app
+        .signup(
+            NewAccount {
+                business_name: BusinessName::parse("Keeper").unwrap(),
+                email: Email::parse("keeper@example.com").unwrap(),
+                default_region: None,
+            },
+            ApiKeyName::parse("default").unwrap(),
+        )
+        .await
+        .unwrap();
+    app.connect_number(
+        &account.id,
+        NewNumber {
+            phone_number_id: PhoneNumberId::parse(NUMBER).unwrap(),
+            waba_id: WabaId::parse("102290129340398").unwrap(),
+            display_phone_number: PhoneNumber::from_meta("15550783881").unwrap(),
+            access_token: AccessToken::parse("EAAGkeepertoken1234567").unwrap(),
+        },
+    )
+    .await
+    .unwrap();
+    account.id
+}
+
+async fn inbound(app: &App, wamid: &str, days_ago: i64) {
+    let t = now().unix_timestamp() - days_ago * 86_400;
+    let payload = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+    "field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": NUMBER},
+        "contacts": [{"profile": {"name": "Ana"}, "wa_id": "447911123456"}],
+        "messages": [{"from": "447911123456", "id": wamid, "timestamp": t.to_string(),
+            "type": "text", "text": {"body": "hello"}}]
+    }}]}]});
+    app.ingest_webhook(payload.to_string().as_bytes())
+        .await
+        .unwrap();
+}
+
+async fn wamids(app: &App, account: &AccountId) -> Vec<String> {
+    let (messages, _) = app
+        .messages(account, &MessageFilter::default(), 100, None)
+        .await
+        .unwrap();
+    let mut w: Vec<String> = messages.into_iter().filter_map(|m| m.wamid).collect();
+    w.sort();
+    w
+}
+
+#[tokio::test]
+async fn a_retention_run_removes_what_the_policy_no_longer_covers() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = shared::testing::local_app(dir.path());
+    let account = tenant(&app).await;
+    inbound(&app, "wamid.old", 200).await;
+    inbound(&app, "wamid.recent", 10).await;
+    inbound(&app, "wamid.today", 0).await;
+    app.set_retention(
+        &account,
+        RetentionChanges {
+            message_days: Some(100),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        wamids(&app, &account).await.len(),
+        3,
+        "TTL alone has not run"
+    );
+
+    let report = app.run_retention(now(), 10_000).await.unwrap();
+    assert!(report.complete);
+    assert_eq!(report.messages_deleted, 1);
+    assert_eq!(
+        wamids(&app, &account).await,
+        ["wamid.recent", "wamid.today"]
+    );
+    assert!(app
+        .items
+        .get(&shared::table::wamid("wamid.old"))
+        .await
+        .unwrap()
+        .is_none());
+    // The same run again changes nothing.
+    let again = app.run_retention(now(), 10_000).await.unwrap();
+    assert_eq!(again.messages_deleted, 0);
+    assert_eq!(
+        again.expiries_updated, 0,
+        "the policy change was applied once"
+    );
+
+    // A shorter policy is applied by the next run.
+    app.set_retention(
+        &account,
+        RetentionChanges {
+            message_days: Some(5),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let report = app.run_retention(now(), 10_000).await.unwrap();
+    assert_eq!(report.messages_deleted, 1);
+    assert_eq!(wamids(&app, &account).await, ["wamid.today"]);
+    // And the clock moving on takes the rest.
+    let later = now() + time::Duration::days(6);
+    let report = app.run_retention(later, 10_000).await.unwrap();
+    assert_eq!(report.messages_deleted, 1);
+    assert!(wamids(&app, &account).await.is_empty());
+    // Bad policies are refused.
+    let bad = app
+        .set_retention(
+            &account,
+            RetentionChanges {
+                export_days: Some(0),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(bad.is_err());
+}
+
+#[tokio::test]
+async fn a_run_with_a_small_budget_stops_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = shared::testing::local_app(dir.path());
+    let account = tenant(&app).await;
+    for i in 0..5 {
+        inbound(&app, &format!("wamid.b{i}"), 400).await;
+    }
+    let first = app.run_retention(now(), 2).await.unwrap();
+    assert!(!first.complete);
+    assert_eq!(first.messages_deleted, 2);
+    let second = app.run_retention(now(), 10_000).await.unwrap();
+    assert!(second.complete);
+    assert_eq!(second.messages_deleted, 3);
+    assert!(wamids(&app, &account).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_new_policy_version_asks_every_account_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = shared::testing::local_app(dir.path());
+    let account = tenant(&app).await;
+    let status = app.policy_status(&account).await.unwrap();
+    assert_eq!(
+        status.accepted_version.as_deref(),
+        Some(status.current_version.as_str()),
+        "signing up accepts the policy in force"
+    );
+    let (notices, _) = app.notices(&account, 50, None).await.unwrap();
+    assert!(notices.is_empty());
+
+    let app = app.with_policy(PolicyConfig {
+        version: "2027-01-01".into(),
+    });
+    let (notices, _) = app.notices(&account, 50, None).await.unwrap();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].field, "privacy_policy");
+    assert_eq!(notices[0].payload["version"], "2027-01-01");
+    assert!(notices[0].read_at.is_none());
+    // Reading again does not make a second one.
+    let (again, _) = app.notices(&account, 50, None).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(app.accept_policy(&account, "2026-11-01").await.is_err());
+    let status = app.accept_policy(&account, "2027-01-01").await.unwrap();
+    assert_eq!(status.accepted_version.as_deref(), Some("2027-01-01"));
+    let (notices, _) = app.notices(&account, 50, None).await.unwrap();
+    assert!(notices[0].read_at.is_some());
+    assert!(app.read_notice(&account, "no-such").await.is_err());
+}
+
+#[tokio::test]
+async fn the_inventory_counts_what_is_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = shared::testing::local_app(dir.path());
+    let account = tenant(&app).await;
+    inbound(&app, "wamid.i1", 0).await;
+    inbound(&app, "wamid.i2", 0).await;
+    let inv = app.inventory(&account).await.unwrap();
+    assert_eq!(inv.held.contacts, 1);
+    assert_eq!(inv.held.messages.inbound, 2);
+    assert_eq!(inv.held.messages.outbound, 0);
+    assert_eq!(inv.held.numbers, 1);
+    assert_eq!(inv.held.api_keys, 1);
+    assert_eq!(inv.held.conversations, 1);
+    assert_eq!(inv.retention.message_days, 365);
+    assert_eq!(inv.storage.kind, "local");
+    assert_eq!(inv.policy.current_version, "2026-11-01");
+}
