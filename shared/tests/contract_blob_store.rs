@@ -48,9 +48,9 @@ async fn s3() -> Store {
     }
 }
 
-contract!(files => put_get_delete, download_links, upload_links, links_expire, keys_are_checked, streamed_reads_and_sizes);
+contract!(files => put_get_delete, download_links, upload_links, links_expire, keys_are_checked, streamed_reads_and_sizes, prefixes_are_deleted_whole);
 #[cfg(feature = "aws")]
-contract!(s3 => put_get_delete, download_links, upload_links, links_expire, keys_are_checked, streamed_reads_and_sizes);
+contract!(s3 => put_get_delete, download_links, upload_links, links_expire, keys_are_checked, streamed_reads_and_sizes, prefixes_are_deleted_whole);
 
 fn key(s: &str) -> BlobKey {
     BlobKey::parse(s).unwrap()
@@ -176,4 +176,32 @@ async fn streamed_reads_and_sizes(s: Store) {
         reader.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, body[from as usize..], "from {from}");
     }
+}
+
+async fn prefixes_are_deleted_whole(s: Store) {
+    for k in [
+        "media/acc_a/1",
+        "media/acc_a/2",
+        "media/acc_a/x/3",
+        "media/acc_b/1",
+        "media/acc_ab/1",
+    ] {
+        s.blobs
+            .put(
+                &key(k),
+                Bytes::from_static(b"x"),
+                "application/octet-stream",
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.blobs.delete_prefix("media/acc_a/").await.unwrap(), 3);
+    for gone in ["media/acc_a/1", "media/acc_a/2", "media/acc_a/x/3"] {
+        assert_eq!(s.blobs.get(&key(gone)).await.unwrap(), None, "{gone}");
+    }
+    for kept in ["media/acc_b/1", "media/acc_ab/1"] {
+        assert!(s.blobs.get(&key(kept)).await.unwrap().is_some(), "{kept}");
+    }
+    assert_eq!(s.blobs.delete_prefix("media/acc_a/").await.unwrap(), 0);
+    assert!(s.blobs.delete_prefix("../").await.is_err());
 }

@@ -25,6 +25,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/signup"),
     ("GET", "/v1/account"),
     ("PATCH", "/v1/account"),
+    ("DELETE", "/v1/account"),
+    ("GET", "/v1/deletion-receipts/{token}"),
     ("POST", "/v1/api-keys"),
     ("GET", "/v1/api-keys"),
     ("DELETE", "/v1/api-keys/{key_id}"),
@@ -84,7 +86,13 @@ pub fn routes(app: Arc<App>) -> Router {
     Router::new()
         .route("/health", get(routes::health))
         .route("/v1/signup", post(accounts::signup))
-        .route("/v1/account", get(accounts::show).patch(accounts::update))
+        .route(
+            "/v1/account",
+            get(accounts::show)
+                .merge(patch(accounts::update))
+                .delete(privacy::close),
+        )
+        .route("/v1/deletion-receipts/{token}", get(privacy::receipt))
         .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
         .route(
             "/v1/api-keys/{key_id}",

@@ -79,6 +79,10 @@ pub trait BlobStore: Send + Sync {
     /// Deleting a missing object is not an error.
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
 
+    /// Deletes every object whose key starts with `prefix` (which ends with `/`); returns how
+    /// many there were.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, BlobError>;
+
     /// A URL that GETs the object until `ttl` (≤ [`MAX_LINK_TTL`]) has passed.
     async fn download_link(&self, key: &BlobKey, ttl: Duration) -> Result<Url, BlobError>;
 

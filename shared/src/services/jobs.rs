@@ -25,6 +25,8 @@ pub enum Job {
         account_id: AccountId,
         media_id: MediaId,
     },
+    /// Erases a closing account, in resumable steps.
+    EraseAccount { account_id: AccountId },
     /// The clock: starts scheduled broadcasts that are due (every minute on AWS, every second
     /// in the local runner).
     Tick,
@@ -70,6 +72,7 @@ impl App {
                 account_id,
                 media_id,
             } => self.run_fetch_media(account_id, media_id).await,
+            Job::EraseAccount { account_id } => self.run_erasure(account_id, deadline).await,
             Job::Tick => self.start_due_broadcasts().await.map(|_| JobOutcome::Done),
         }
     }

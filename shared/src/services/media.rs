@@ -303,11 +303,26 @@ impl App {
         rand::rngs::OsRng.fill_bytes(&mut raw);
         let token = hex::encode(raw);
         let expires_at = now() + time::Duration::seconds(LINK_SECONDS);
-        let item = Item::new(table::media_link(&token_hash(&token)))
+        let hash = token_hash(&token);
+        let item = Item::new(table::media_link(&hash))
             .with("account_id", Value::S(account.to_string()))
             .with("media_id", Value::S(id.to_string()))
             .expiring_at(expires_at.unix_timestamp());
-        self.items.put(item, None).await?;
+        // The media record names its links, so erasing it erases them.
+        self.items
+            .transact(vec![
+                crate::ports::Write::Update(
+                    Update::new(table::media(account, id))
+                        .append("links", Value::S(hash))
+                        .when(Condition::Exists),
+                ),
+                crate::ports::Write::put(item),
+            ])
+            .await
+            .map_err(|e| match e {
+                StoreError::ConditionFailed { .. } => ServiceError::NotFound,
+                e => e.into(),
+            })?;
         Ok((token, expires_at))
     }
 
@@ -382,8 +397,15 @@ impl App {
         id: &MediaId,
     ) -> Result<bool, ServiceError> {
         let key = table::media(account, id);
-        if self.items.get(&key).await?.is_none() {
+        let Some(item) = self.items.get(&key).await? else {
             return Ok(false);
+        };
+        if let Some(Value::L(links)) = item.attrs.get("links") {
+            for link in links {
+                if let Value::S(hash) = link {
+                    self.items.delete(&table::media_link(hash), None).await?;
+                }
+            }
         }
         self.blobs
             .delete(&blob_key(account, id)?)

@@ -8,9 +8,10 @@ use shared::domain::Timestamp;
 use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem};
 use shared::services::ingest::Notice;
 use shared::services::privacy::audit::{AuditAction, AuditEntry};
+use shared::services::privacy::closure::ClosureReceipt;
 use shared::services::privacy::inventory::Inventory;
 use shared::services::privacy::policy::PolicyStatus;
-use shared::services::App;
+use shared::services::{App, ServiceError};
 
 use crate::Caller;
 
@@ -103,4 +104,54 @@ pub async fn read_notice(
 ) -> Result<StatusCode, Problem> {
     app.read_notice(&me.account_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseRequest {
+    /// Must be `DELETE`.
+    confirm: String,
+}
+
+#[derive(Serialize)]
+pub struct ClosingView {
+    state: &'static str,
+    /// Shown once: fetch the deletion receipt with it at `receipt_url`.
+    receipt_token: String,
+    receipt_url: String,
+}
+
+/// Closes the account: every API key stops working at once; the erasure runs in the
+/// background and ends with the destruction of the tenant's data key.
+pub async fn close(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    ApiJson(req): ApiJson<CloseRequest>,
+) -> Result<(StatusCode, Json<ClosingView>), Problem> {
+    if req.confirm != "DELETE" {
+        return Err(ServiceError::invalid(
+            "confirm",
+            "must be \"DELETE\" to close the account and erase its data",
+        )
+        .into());
+    }
+    super::audit(&app, &me, AuditAction::AccountClosureRequested, None).await?;
+    let token = app.close_account(&me.account_id, &req.confirm).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ClosingView {
+            state: "closing",
+            receipt_url: format!("/v1/deletion-receipts/{token}"),
+            receipt_token: token,
+        }),
+    ))
+}
+
+/// The deletion receipt: no API key (there is none left); the token is the credential. Once
+/// the erasure is finished, the receipt is handed out once.
+pub async fn receipt(
+    State(app): State<Arc<App>>,
+    Path(token): Path<String>,
+) -> Result<Json<ClosureReceipt>, Problem> {
+    Ok(Json(app.closure_receipt(&token).await?))
 }

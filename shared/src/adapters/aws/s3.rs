@@ -135,6 +135,53 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, BlobError> {
+        BlobKey::parse(prefix.trim_end_matches('/'))?;
+        let mut count = 0;
+        loop {
+            // Listed again from the start each time: what was deleted is gone from the list.
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .max_keys(1000)
+                .send()
+                .await
+                .map_err(classify)?;
+            let keys: Vec<String> = page
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned))
+                .collect();
+            if keys.is_empty() {
+                return Ok(count);
+            }
+            let objects = keys
+                .iter()
+                .map(|k| {
+                    aws_sdk_s3::types::ObjectIdentifier::builder()
+                        .key(k)
+                        .build()
+                        .map_err(|e| BlobError::Unavailable(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let delete = aws_sdk_s3::types::Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| BlobError::Unavailable(e.to_string()))?;
+            self.client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(classify)?;
+            count += keys.len() as u64;
+        }
+    }
+
     async fn download_link(&self, key: &BlobKey, ttl: Duration) -> Result<Url, BlobError> {
         let presigned = self
             .client

@@ -295,6 +295,35 @@ impl BlobStore for FileBlobStore {
         Ok(())
     }
 
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, BlobError> {
+        let dir = BlobKey::parse(prefix.trim_end_matches('/'))?;
+        let objects = self.root.join("objects").join(dir.as_str());
+        let mut count = 0;
+        let mut stack = vec![objects.clone()];
+        while let Some(d) = stack.pop() {
+            let mut entries = match tokio::fs::read_dir(&d).await {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(e)),
+            };
+            while let Some(entry) = entries.next_entry().await.map_err(io_err)? {
+                if entry.file_type().await.map_err(io_err)?.is_dir() {
+                    stack.push(entry.path());
+                } else {
+                    count += 1;
+                }
+            }
+        }
+        for root in [objects, self.root.join("meta").join(dir.as_str())] {
+            match tokio::fs::remove_dir_all(root).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+        Ok(count)
+    }
+
     async fn download_link(&self, key: &BlobKey, ttl: Duration) -> Result<Url, BlobError> {
         self.link("get", key, None, ttl)
     }

@@ -3,6 +3,7 @@
 //! closure and retention.
 
 pub mod audit;
+pub mod closure;
 pub mod inventory;
 pub mod policy;
 pub mod retention;

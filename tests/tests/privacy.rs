@@ -1,0 +1,328 @@
+//! Account closure end to end, on the local runner and on the AWS adapters (DynamoDB Local,
+//! moto): an account with data of every kind is closed; its keys stop at once; the erasure job
+//! leaves nothing of the tenant in the table or the bucket; the data key is gone, so a sealed
+//! value saved beforehand no longer opens; the receipt's counts match, and it is read once.
+
+mod support;
+
+use std::time::Duration;
+
+use infra::standin::StandIn;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use shared::crypto::FieldRef;
+use shared::domain::{AccountId, ContactId};
+use support::Client;
+
+const NUMBER: &str = "106540352242922";
+const APP_SECRET: &str = "e2e-app-secret";
+
+struct Stack {
+    client: Client,
+    running: infra::Running,
+    standin: StandIn,
+    /// Raw access to the table and the bucket, on AWS.
+    #[cfg(feature = "aws")]
+    aws: Option<(
+        shared::adapters::aws::AwsClients,
+        shared::adapters::aws::AwsSettings,
+    )>,
+    _dir: tempfile::TempDir,
+}
+
+async fn local() -> Stack {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config =
+        infra::LocalConfig::in_dir(([127, 0, 0, 1], 0).into(), dir.path().to_owned()).unwrap();
+    config.secrets = infra::DevSecrets::fixed(APP_SECRET, "e2e-verify-token", "whsec_e2e");
+    let running = infra::start(config).await.unwrap();
+    let standin = running.standin.clone().unwrap();
+    Stack {
+        client: Client::new(running.base_url()),
+        running,
+        standin,
+        #[cfg(feature = "aws")]
+        aws: None,
+        _dir: dir,
+    }
+}
+
+#[cfg(feature = "aws")]
+async fn aws() -> Stack {
+    let dir = tempfile::tempdir().unwrap();
+    let standin = StandIn::new(infra::standin::StandInConfig {
+        statuses: vec![],
+        ..infra::standin::StandInConfig::default()
+    });
+    let graph = standin
+        .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .unwrap();
+    let (app, clients, settings) = shared::testing::aws_app_with_graph(graph).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = infra::serve(
+        std::sync::Arc::new(app),
+        listener,
+        axum::Router::new(),
+        Default::default(),
+        &infra::DevSecrets::fixed(APP_SECRET, "e2e-verify-token", "whsec_e2e"),
+    )
+    .unwrap();
+    Stack {
+        client: Client::new(running.base_url()),
+        running,
+        standin,
+        aws: Some((clients, settings)),
+        _dir: dir,
+    }
+}
+
+macro_rules! on_both {
+    ($($case:ident),+ $(,)?) => {
+        mod local_runner {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $case() { super::$case(super::local().await).await } )+
+        }
+        #[cfg(feature = "aws")]
+        mod aws_adapters {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $case() { super::$case(super::aws().await).await } )+
+        }
+    };
+}
+
+on_both!(closing_an_account_leaves_nothing_and_shreds_its_key);
+
+impl Stack {
+    async fn call(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        self.client.send(req).await
+    }
+
+    async fn post_webhook(&self, payload: &Value) -> StatusCode {
+        let body = payload.to_string();
+        self.client
+            .http
+            .post(format!("{}/webhook", self.client.base))
+            .header("content-type", "application/json")
+            .header(
+                "x-hub-signature-256",
+                shared::webhook::signature::sign(APP_SECRET.as_bytes(), body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+}
+
+async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
+    let base = stack.client.base.clone();
+    let http = stack.client.http.clone();
+    let account = stack
+        .client
+        .signup("Closing Bakery", "closing@example.com")
+        .await;
+    let key = account["api_key"].as_str().unwrap().to_owned();
+    let account_id: AccountId = account["account_id"].as_str().unwrap().parse().unwrap();
+    stack
+        .client
+        .connect_number(&key, NUMBER, "+15550783881", "EAAGclosingtoken123456")
+        .await;
+    // Data of every kind: contacts with consent, a sent template, an inbound photo, billing
+    // details, a keyword change, an extra API key.
+    let mut contacts = Vec::new();
+    for phone in ["+447911123456", "+447911123457", "+447911123458"] {
+        let (s, c) = stack
+            .call(
+                http.post(format!("{base}/v1/contacts"))
+                    .bearer_auth(&key)
+                    .json(&json!({"phone": phone, "name": "Ana Closing", "consent": {"opted_in": true}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        contacts.push(c["id"].as_str().unwrap().to_owned());
+    }
+    let template = json!({"name": "hello", "language": {"policy": "deterministic", "code": "en"}});
+    let (s, m) = stack
+        .call(
+            http.post(format!("{base}/v1/messages"))
+                .bearer_auth(&key)
+                .json(&json!({"from": NUMBER, "to": contacts[0], "type": "template", "template": template})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{m}");
+    stack
+        .standin
+        .seed_media("990001", "image/jpeg", b"closing photo bytes".to_vec());
+    let t = time::OffsetDateTime::now_utc().unix_timestamp();
+    let inbound = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+    "field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": NUMBER},
+        "contacts": [{"profile": {"name": "Ana"}, "wa_id": "447911123456"}],
+        "messages": [{"from": "447911123456", "id": "wamid.closing1", "timestamp": t.to_string(),
+            "type": "image", "image": {"id": "990001", "mime_type": "image/jpeg"}}]
+    }}]}]});
+    assert_eq!(stack.post_webhook(&inbound).await, StatusCode::OK);
+    let mut media = Value::Null;
+    for _ in 0..200 {
+        let (_, m) = stack.client.get("/v1/media/990001", &key).await;
+        media = m;
+        if media["state"] == "stored" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(media["state"], "stored", "{media}");
+    stack
+        .call(
+            http.patch(format!("{base}/v1/billing/details"))
+                .bearer_auth(&key)
+                .json(&json!({"name": "Closing Bakery Ltd", "tax_id": "GB123456789"})),
+        )
+        .await;
+    stack
+        .call(
+            http.post(format!("{base}/v1/api-keys"))
+                .bearer_auth(&key)
+                .json(&json!({"name": "crm"})),
+        )
+        .await;
+    let (_, inventory) = stack.client.get("/v1/privacy", &key).await;
+    assert_eq!(inventory["held"]["contacts"], 3, "{inventory}");
+    assert_eq!(inventory["held"]["media"], 1);
+
+    // A sealed value saved before the closure.
+    let app = &stack.running.app;
+    let contact: ContactId = contacts[1].parse().unwrap();
+    let contact_key = shared::table::contact(&account_id, &contact);
+    let item = app.items.get(&contact_key).await.unwrap().unwrap();
+    let sealed = item.b("name").unwrap().to_vec();
+    let opened = app
+        .keyring
+        .decrypt(
+            &account_id,
+            FieldRef::new("contact", &contact_key, "name"),
+            &sealed,
+        )
+        .await
+        .unwrap();
+    assert_eq!(&opened[..], b"Ana Closing");
+
+    let (s, p) = stack
+        .call(
+            http.delete(format!("{base}/v1/account"))
+                .bearer_auth(&key)
+                .json(&json!({"confirm": "yes"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (s, closing) = stack
+        .call(
+            http.delete(format!("{base}/v1/account"))
+                .bearer_auth(&key)
+                .json(&json!({"confirm": "DELETE"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{closing}");
+    // Keys stop at once.
+    let (s, _) = stack.client.get("/v1/account", &key).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let receipt_url = closing["receipt_url"].as_str().unwrap();
+    let mut receipt = Value::Null;
+    for _ in 0..400 {
+        let (s, r) = stack.call(http.get(format!("{base}{receipt_url}"))).await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        receipt = r;
+        if receipt["state"] == "closed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(receipt["state"], "closed", "{receipt}");
+    assert_eq!(receipt["account_id"], account_id.to_string());
+    assert_eq!(receipt["key_destroyed"], true);
+    let deleted = &receipt["deleted"];
+    assert_eq!(deleted["contact"], 3, "{receipt}");
+    assert_eq!(deleted["media"], 1, "{receipt}");
+    assert_eq!(deleted["apikey"], 2, "{receipt}");
+    assert_eq!(deleted["number"], 1, "{receipt}");
+    assert!(deleted["message"].as_u64().unwrap() >= 2, "{receipt}");
+    // Media files went with their records; `objects` counts what was left under the
+    // tenant's prefixes.
+    assert!(deleted["objects"].is_u64(), "{receipt}");
+    // Read once.
+    let (s, _) = stack.call(http.get(format!("{base}{receipt_url}"))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Nothing of the tenant in its partition, in the global lookups it used, or among blobs.
+    let page = app
+        .items
+        .query(shared::ports::Query::partition(
+            shared::table::account_partition(&account_id),
+        ))
+        .await
+        .unwrap();
+    assert!(page.items.is_empty(), "{:?}", page.items);
+    for key in [
+        shared::table::number_route(&shared::domain::PhoneNumberId::parse(NUMBER).unwrap()),
+        shared::table::wamid("wamid.closing1"),
+    ] {
+        assert!(app.items.get(&key).await.unwrap().is_none(), "{key:?}");
+    }
+    let (s, _) = stack.client.get("/v1/media/990001", &key).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // The key is gone: the saved ciphertext no longer opens.
+    assert!(app
+        .keyring
+        .decrypt(
+            &account_id,
+            FieldRef::new("contact", &contact_key, "name"),
+            &sealed
+        )
+        .await
+        .is_err());
+    // Webhooks for its number are no longer anyone's.
+    assert_eq!(stack.post_webhook(&inbound).await, StatusCode::OK);
+    let page = app
+        .items
+        .query(shared::ports::Query::partition(
+            shared::table::account_partition(&account_id),
+        ))
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+
+    #[cfg(feature = "aws")]
+    if let Some((clients, settings)) = &stack.aws {
+        let needle = account_id.to_string();
+        let scan = clients
+            .dynamodb
+            .scan()
+            .table_name(&settings.table)
+            .send()
+            .await
+            .unwrap();
+        for item in scan.items() {
+            assert!(
+                !format!("{item:?}").contains(&needle),
+                "the table still names the tenant: {item:?}"
+            );
+        }
+        let objects = clients
+            .s3
+            .list_objects_v2()
+            .bucket(&settings.bucket)
+            .send()
+            .await
+            .unwrap();
+        for o in objects.contents() {
+            assert!(
+                !o.key().unwrap_or_default().contains(&needle),
+                "the bucket still holds {:?}",
+                o.key()
+            );
+        }
+    }
+    stack.running.stop().await.unwrap();
+}
