@@ -26,11 +26,14 @@
 //! | payment-provider customer → account | `CUSTOMER#{customer_id}` | `CUSTOMER` |
 //! | usage counters of a month | `ACCOUNT#{account_id}` | `USAGE#{yyyy-mm}` |
 //! | wamid counted in usage (once) | `WAMID#{wamid}` | `METERED` |
+//! | audit log entry | `ACCOUNT#{account_id}` | `AUDIT#{ulid}` |
+//! | deletion receipt (by SHA-256 of its token) | `RECEIPT#{sha256}` | `RECEIPT` |
 //! | send token bucket of a number | `RATE#{phone_number_id}` | `RATE` |
 //! | last send to a recipient from a number | `PAIR#{phone_number_id}#{contact_id}` | `PAIR` |
 //! | 24-hour service window | `ACCOUNT#{account_id}` | `WINDOW#{phone_number_id}#{contact_id}` |
 //!
-//! Everything a tenant owns lives under its `ACCOUNT#` partition except the global lookups
+//! Account items are also in GSI1 under `ACCOUNTS` / `{account_id}` (the retention run walks
+//! it). Everything a tenant owns lives under its `ACCOUNT#` partition except the global lookups
 //! (API key hashes, number routes), which carry the account id as an attribute.
 
 use crate::domain::{AccountId, ApiKeyId, ContactId, ImportId, MediaId, MessageId, PhoneNumberId};
