@@ -48,9 +48,9 @@ async fn s3() -> Store {
     }
 }
 
-contract!(files => put_get_delete, download_links, upload_links, links_expire, keys_are_checked, streamed_reads_and_sizes, prefixes_are_deleted_whole);
+contract!(files => put_get_delete, download_links, upload_links, links_expire, keys_are_checked, streamed_reads_and_sizes, prefixes_are_deleted_whole, writers_stream_large_objects);
 #[cfg(feature = "aws")]
-contract!(s3 => put_get_delete, download_links, upload_links, links_expire, keys_are_checked, streamed_reads_and_sizes, prefixes_are_deleted_whole);
+contract!(s3 => put_get_delete, download_links, upload_links, links_expire, keys_are_checked, streamed_reads_and_sizes, prefixes_are_deleted_whole, writers_stream_large_objects);
 
 fn key(s: &str) -> BlobKey {
     BlobKey::parse(s).unwrap()
@@ -204,4 +204,39 @@ async fn prefixes_are_deleted_whole(s: Store) {
     }
     assert_eq!(s.blobs.delete_prefix("media/acc_a/").await.unwrap(), 0);
     assert!(s.blobs.delete_prefix("../").await.is_err());
+}
+
+async fn writers_stream_large_objects(s: Store) {
+    // Three S3 parts and a bit: 8 MiB parts, 25 MiB in 1 MiB writes.
+    let k = key("exports/acc_a/e1.ndjson");
+    let mut w = s.blobs.writer(&k, "application/x-ndjson").await.unwrap();
+    let chunk: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
+    for _ in 0..25 {
+        w.write(&chunk).await.unwrap();
+    }
+    w.write(b"end").await.unwrap();
+    assert_eq!(
+        s.blobs.get(&k).await.unwrap(),
+        None,
+        "nothing until finished"
+    );
+    assert_eq!(w.finish().await.unwrap(), 25 * 1024 * 1024 + 3);
+    assert_eq!(s.blobs.size(&k).await.unwrap(), Some(25 * 1024 * 1024 + 3));
+    let got = s.blobs.get(&k).await.unwrap().unwrap();
+    assert_eq!(got.content_type, "application/x-ndjson");
+    assert_eq!(&got.bytes[got.bytes.len() - 3..], b"end");
+    assert_eq!(&got.bytes[..1024], &chunk[..1024]);
+    // A small one is a single object too.
+    let small = key("exports/acc_a/e2.ndjson");
+    let mut w = s
+        .blobs
+        .writer(&small, "application/x-ndjson")
+        .await
+        .unwrap();
+    w.write(b"{}\n").await.unwrap();
+    assert_eq!(w.finish().await.unwrap(), 3);
+    assert_eq!(
+        &s.blobs.get(&small).await.unwrap().unwrap().bytes[..],
+        b"{}\n"
+    );
 }

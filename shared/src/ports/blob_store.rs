@@ -64,9 +64,25 @@ pub enum BlobError {
     Unavailable(String),
 }
 
+/// An object written piece by piece: nothing is visible at its key until [`BlobWriter::finish`];
+/// memory stays bounded (a multipart upload's part on S3, nothing locally).
+#[async_trait]
+pub trait BlobWriter: Send {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), BlobError>;
+    /// Makes the object visible; returns its size.
+    async fn finish(self: Box<Self>) -> Result<u64, BlobError>;
+}
+
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &BlobKey, bytes: Bytes, content_type: &str) -> Result<(), BlobError>;
+
+    /// A writer for a large object (an export) that never holds it whole.
+    async fn writer(
+        &self,
+        key: &BlobKey,
+        content_type: &str,
+    ) -> Result<Box<dyn BlobWriter>, BlobError>;
 
     async fn get(&self, key: &BlobKey) -> Result<Option<Blob>, BlobError>;
 

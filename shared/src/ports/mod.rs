@@ -6,7 +6,7 @@ pub mod item_store;
 pub mod key_vault;
 pub mod queue;
 
-pub use blob_store::{Blob, BlobError, BlobKey, BlobReader, BlobStore};
+pub use blob_store::{Blob, BlobError, BlobKey, BlobReader, BlobStore, BlobWriter};
 pub use item_store::{
     Attrs, Change, Condition, Cursor, Index, Item, ItemStore, Key, Page, Query, SortCondition,
     StoreError, Update, Value, Write,

@@ -39,6 +39,107 @@ fn presigning(ttl: Duration) -> Result<PresigningConfig, BlobError> {
     PresigningConfig::expires_in(ttl).map_err(|e| BlobError::InvalidLink(e.to_string()))
 }
 
+/// Parts of a multipart upload (S3 takes 5 MiB at least, but the last).
+const PART_BYTES: usize = 8 * 1024 * 1024;
+
+/// A multipart upload, begun when the first part is full; a small object is one PUT.
+struct S3Writer {
+    store: S3BlobStore,
+    key: String,
+    content_type: String,
+    buffer: Vec<u8>,
+    upload_id: Option<String>,
+    parts: Vec<aws_sdk_s3::types::CompletedPart>,
+    size: u64,
+}
+
+impl S3Writer {
+    async fn send_part(&mut self) -> Result<(), BlobError> {
+        let s = &self.store;
+        let upload_id = match &self.upload_id {
+            Some(id) => id.clone(),
+            None => {
+                let out = s
+                    .client
+                    .create_multipart_upload()
+                    .bucket(&s.bucket)
+                    .key(&self.key)
+                    .content_type(&self.content_type)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                let id = out
+                    .upload_id()
+                    .ok_or_else(|| BlobError::Unavailable("no upload id".into()))?
+                    .to_owned();
+                self.upload_id = Some(id.clone());
+                id
+            }
+        };
+        let number = self.parts.len() as i32 + 1;
+        let body = std::mem::replace(&mut self.buffer, Vec::with_capacity(PART_BYTES));
+        let out = s
+            .client
+            .upload_part()
+            .bucket(&s.bucket)
+            .key(&self.key)
+            .upload_id(&upload_id)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(classify)?;
+        self.parts.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(out.e_tag().map(str::to_owned))
+                .build(),
+        );
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::ports::BlobWriter for S3Writer {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), BlobError> {
+        self.buffer.extend_from_slice(bytes);
+        self.size += bytes.len() as u64;
+        if self.buffer.len() >= PART_BYTES {
+            self.send_part().await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<u64, BlobError> {
+        if self.upload_id.is_none() {
+            let body = std::mem::take(&mut self.buffer);
+            let key = BlobKey::parse(&self.key)?;
+            self.store
+                .put(&key, Bytes::from(body), &self.content_type)
+                .await?;
+            return Ok(self.size);
+        }
+        if !self.buffer.is_empty() {
+            self.send_part().await?;
+        }
+        let s = &self.store;
+        s.client
+            .complete_multipart_upload()
+            .bucket(&s.bucket)
+            .key(&self.key)
+            .upload_id(self.upload_id.clone().unwrap_or_default())
+            .multipart_upload(
+                aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                    .set_parts(Some(std::mem::take(&mut self.parts)))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(self.size)
+    }
+}
+
 fn url(presigned: &aws_sdk_s3::presigning::PresignedRequest) -> Result<Url, BlobError> {
     Url::parse(presigned.uri()).map_err(|e| BlobError::InvalidLink(e.to_string()))
 }
@@ -56,6 +157,22 @@ impl BlobStore for S3BlobStore {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+
+    async fn writer(
+        &self,
+        key: &BlobKey,
+        content_type: &str,
+    ) -> Result<Box<dyn crate::ports::BlobWriter>, BlobError> {
+        Ok(Box::new(S3Writer {
+            store: self.clone(),
+            key: key.as_str().to_owned(),
+            content_type: content_type.to_owned(),
+            buffer: Vec::with_capacity(PART_BYTES),
+            upload_id: None,
+            parts: Vec::new(),
+            size: 0,
+        }))
     }
 
     async fn get(&self, key: &BlobKey) -> Result<Option<Blob>, BlobError> {

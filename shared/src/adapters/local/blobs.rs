@@ -30,6 +30,7 @@ pub const MAX_UPLOAD_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Blobs as files under `root/objects`, content types beside them under `root/meta`, and
 /// signed, expiring links that the local runner serves like S3 presigned URLs.
+#[derive(Clone)]
 pub struct FileBlobStore {
     root: PathBuf,
     link_base: Url,
@@ -151,6 +152,36 @@ impl FileBlobStore {
     }
 }
 
+/// A temporary file, renamed into place when finished.
+struct FileWriter {
+    store: FileBlobStore,
+    key: BlobKey,
+    content_type: String,
+    tmp: PathBuf,
+    file: tokio::io::BufWriter<tokio::fs::File>,
+    size: u64,
+}
+
+#[async_trait]
+impl crate::ports::BlobWriter for FileWriter {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), BlobError> {
+        use tokio::io::AsyncWriteExt;
+        self.file.write_all(bytes).await.map_err(io_err)?;
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<u64, BlobError> {
+        use tokio::io::AsyncWriteExt;
+        self.file.flush().await.map_err(io_err)?;
+        self.file.get_ref().sync_all().await.map_err(io_err)?;
+        self.store
+            .write(&self.key, &self.tmp, &self.content_type)
+            .await?;
+        Ok(self.size)
+    }
+}
+
 fn forbidden() -> Response {
     Problem::new(ProblemType::LinkInvalid).into_response()
 }
@@ -243,6 +274,26 @@ impl BlobStore for FileBlobStore {
         let tmp = self.tmp_path();
         tokio::fs::write(&tmp, &bytes).await.map_err(io_err)?;
         self.write(key, &tmp, content_type).await
+    }
+
+    async fn writer(
+        &self,
+        key: &BlobKey,
+        content_type: &str,
+    ) -> Result<Box<dyn crate::ports::BlobWriter>, BlobError> {
+        let tmp = self.tmp_path();
+        if let Some(parent) = tmp.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io_err)?;
+        }
+        let file = tokio::fs::File::create(&tmp).await.map_err(io_err)?;
+        Ok(Box::new(FileWriter {
+            store: self.clone(),
+            key: key.clone(),
+            content_type: content_type.to_owned(),
+            tmp,
+            file: tokio::io::BufWriter::new(file),
+            size: 0,
+        }))
     }
 
     async fn get(&self, key: &BlobKey) -> Result<Option<Blob>, BlobError> {
