@@ -21,6 +21,7 @@ pub mod ports;
 pub mod services;
 pub mod table;
 pub mod telemetry;
+pub mod views;
 pub mod webhook;
 
 #[cfg(feature = "local")]

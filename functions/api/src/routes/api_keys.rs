@@ -5,9 +5,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use shared::domain::{ApiKey, ApiKeyId, ApiKeyName, ApiKeyStatus, Timestamp};
+use shared::domain::{ApiKeyId, ApiKeyName};
 use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem};
 use shared::services::{App, Fields};
+use shared::views::ApiKeyView;
 
 use crate::{created, Caller};
 use shared::services::privacy::audit::AuditAction;
@@ -16,32 +17,6 @@ use shared::services::privacy::audit::AuditAction;
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
     name: String,
-}
-
-#[derive(Serialize)]
-pub struct ApiKeyView {
-    id: String,
-    name: String,
-    /// The first characters of the key, to tell keys apart.
-    prefix: String,
-    status: ApiKeyStatus,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: Timestamp,
-    #[serde(with = "time::serde::rfc3339::option")]
-    revoked_at: Option<Timestamp>,
-}
-
-impl From<ApiKey> for ApiKeyView {
-    fn from(k: ApiKey) -> Self {
-        Self {
-            status: k.status(),
-            id: k.id.to_string(),
-            name: k.name.as_str().to_owned(),
-            prefix: k.prefix,
-            created_at: k.created_at,
-            revoked_at: k.revoked_at,
-        }
-    }
 }
 
 #[derive(Serialize)]

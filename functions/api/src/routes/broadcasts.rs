@@ -3,14 +3,13 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shared::domain::{BroadcastId, PhoneNumberId, Tag, Timestamp};
 use shared::graph::messages::{Content, Template};
 use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem};
 use shared::services::broadcasts::MAX_LISTED_CONTACTS;
-use shared::services::{
-    App, Audience, Broadcast, BroadcastCounts, BroadcastStatus, Fields, NewBroadcast,
-};
+use shared::services::{App, Audience, Fields, NewBroadcast};
+use shared::views::BroadcastView;
 
 use crate::{created, Caller};
 
@@ -30,61 +29,6 @@ pub struct CreateRequest {
     /// Starts at this time (RFC 3339) instead of now.
     #[serde(default, with = "time::serde::rfc3339::option")]
     send_at: Option<Timestamp>,
-}
-
-#[derive(Serialize)]
-pub struct BroadcastView {
-    id: String,
-    from: String,
-    template: Template,
-    recipients: RecipientsView,
-    status: BroadcastStatus,
-    pause_reason: Option<String>,
-    counts: BroadcastCounts,
-    #[serde(with = "time::serde::rfc3339::option")]
-    send_at: Option<Timestamp>,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: Timestamp,
-    #[serde(with = "time::serde::rfc3339::option")]
-    started_at: Option<Timestamp>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    finished_at: Option<Timestamp>,
-}
-
-#[derive(Serialize)]
-pub struct RecipientsView {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tags: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    contact_ids: Option<Vec<String>>,
-}
-
-impl From<Broadcast> for BroadcastView {
-    fn from(b: Broadcast) -> Self {
-        let recipients = match b.audience {
-            Audience::Tags(t) => RecipientsView {
-                tags: Some(t.iter().map(|t| t.as_str().to_owned()).collect()),
-                contact_ids: None,
-            },
-            Audience::Contacts(c) => RecipientsView {
-                tags: None,
-                contact_ids: Some(c.iter().map(ToString::to_string).collect()),
-            },
-        };
-        Self {
-            id: b.id.to_string(),
-            from: b.from.to_string(),
-            template: b.template,
-            recipients,
-            status: b.status,
-            pause_reason: b.pause_reason,
-            counts: b.counts,
-            send_at: b.send_at,
-            created_at: b.created_at,
-            started_at: b.started_at,
-            finished_at: b.finished_at,
-        }
-    }
 }
 
 pub async fn create(

@@ -4,16 +4,16 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shared::domain::{
-    check_tag_count, AccountId, Attributes, Bsuid, Contact, ContactId, ContactName, OptOut,
-    PhoneNumber, Tag, Tags, Timestamp,
+    check_tag_count, AccountId, Attributes, Bsuid, ContactId, ContactName, OptOut, PhoneNumber,
+    Tag, Tags,
 };
 use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem};
 use shared::services::{
-    App, ConsentInput, ConsentRecord, ContactChanges, ContactFilter, DeletionReceipt, Fields,
-    NewContact,
+    App, ConsentInput, ContactChanges, ContactFilter, DeletionReceipt, Fields, NewContact,
 };
+use shared::views::ContactView;
 
 use crate::{created, Caller};
 use shared::services::privacy::audit::AuditAction;
@@ -79,91 +79,6 @@ pub struct ListParams {
     /// Exact lookup through the blind index; the other filters do not apply.
     phone: Option<String>,
     user_id: Option<String>,
-}
-
-#[derive(Serialize)]
-pub struct ConsentView {
-    opted_in: bool,
-    source: Option<String>,
-    text: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    opted_in_at: Option<Timestamp>,
-}
-
-#[derive(Serialize)]
-pub struct OptOutView {
-    #[serde(with = "time::serde::rfc3339")]
-    opted_out_at: Timestamp,
-    reason: String,
-}
-
-#[derive(Serialize)]
-pub struct ContactView {
-    id: String,
-    phone: Option<String>,
-    user_id: Option<String>,
-    name: Option<String>,
-    tags: Vec<String>,
-    attributes: BTreeMap<String, String>,
-    consent: Option<ConsentView>,
-    opt_out: Option<OptOutView>,
-    /// Opted in and not opted out: may receive business-initiated messages.
-    opted_in: bool,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: Timestamp,
-    #[serde(with = "time::serde::rfc3339")]
-    updated_at: Timestamp,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    consent_history: Option<Vec<ConsentRecordView>>,
-}
-
-#[derive(Serialize)]
-pub struct ConsentRecordView {
-    opted_in: bool,
-    source: Option<String>,
-    text: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    recorded_at: Timestamp,
-    via: String,
-}
-
-impl From<ConsentRecord> for ConsentRecordView {
-    fn from(r: ConsentRecord) -> Self {
-        Self {
-            opted_in: r.opted_in,
-            source: r.source,
-            text: r.text,
-            recorded_at: r.recorded_at,
-            via: r.via,
-        }
-    }
-}
-
-impl From<Contact> for ContactView {
-    fn from(c: Contact) -> Self {
-        Self {
-            opted_in: c.opted_in(),
-            id: c.id.to_string(),
-            phone: c.phone.map(|p| p.e164().to_owned()),
-            user_id: c.user_id.map(|u| u.as_str().to_owned()),
-            name: c.name.map(|n| n.as_str().to_owned()),
-            tags: c.tags.iter().map(|t| t.as_str().to_owned()).collect(),
-            attributes: c.attributes.map().clone(),
-            consent: c.consent.map(|c| ConsentView {
-                opted_in: c.opted_in,
-                source: c.source,
-                text: c.text,
-                opted_in_at: c.opted_in_at,
-            }),
-            opt_out: c.opt_out.map(|o: OptOut| OptOutView {
-                opted_out_at: o.opted_out_at,
-                reason: o.reason,
-            }),
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-            consent_history: None,
-        }
-    }
 }
 
 /// Reads a phone number, in the account's default region when it has no `+`.

@@ -8,8 +8,8 @@ use shared::http::{ApiQuery, PageParams, PageResponse, Problem};
 use shared::services::conversations::Conversation;
 use shared::services::App;
 
-use super::messages::MessageView;
 use crate::Caller;
+use shared::views::MessageView;
 
 #[derive(Serialize)]
 pub struct ConversationView {

@@ -7,78 +7,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shared::domain::{
-    Body, Bsuid, Message, MessageError, MessageStatus, PhoneNumber, PhoneNumberId, StatusChange,
-    Timestamp,
-};
+use shared::domain::{Bsuid, MessageStatus, PhoneNumber, PhoneNumberId};
 use shared::graph::messages::Content;
 use shared::http::{ApiQuery, PageParams, PageResponse, Problem, ProblemType};
 use shared::services::{App, Fields, MessageFilter, NewMessage, Recipient};
+use shared::views::MessageView;
 
 use crate::Caller;
-
-#[derive(Serialize)]
-pub struct MessageView {
-    id: String,
-    /// `outbound` or `inbound`.
-    direction: &'static str,
-    /// Outbound: our number; inbound: the contact's address.
-    from: String,
-    /// Outbound: the contact's address (a phone in digits or a BSUID); inbound: our number.
-    to: String,
-    contact_id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    /// Outbound: what we sent; inbound: Meta's message object as received.
-    content: Value,
-    reply_to: Option<String>,
-    status: MessageStatus,
-    wamid: Option<String>,
-    error: Option<MessageError>,
-    history: Vec<StatusChange>,
-    broadcast_id: Option<String>,
-    attempts: u32,
-    /// Meta's pricing of the message, from its statuses.
-    pricing: Option<Value>,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: Timestamp,
-    #[serde(with = "time::serde::rfc3339")]
-    updated_at: Timestamp,
-}
-
-impl From<Message> for MessageView {
-    fn from(m: Message) -> Self {
-        let kind = m.body.kind().to_owned();
-        let (direction, from, to, content) = match m.body {
-            Body::Outbound(c) => (
-                "outbound",
-                m.number.to_string(),
-                m.address,
-                serde_json::to_value(c).unwrap_or_default(),
-            ),
-            Body::Inbound { raw, .. } => ("inbound", m.address, m.number.to_string(), raw),
-        };
-        Self {
-            id: m.id.to_string(),
-            direction,
-            from,
-            to,
-            contact_id: m.contact_id.to_string(),
-            kind,
-            content,
-            reply_to: m.reply_to,
-            status: m.status,
-            wamid: m.wamid,
-            error: m.error,
-            history: m.history,
-            broadcast_id: m.broadcast_id.map(|b| b.to_string()),
-            attempts: m.attempts,
-            pricing: m.pricing,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
-        }
-    }
-}
 
 #[derive(Serialize)]
 pub struct Queued {

@@ -4,13 +4,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use shared::domain::{
-    parse_messages_per_second, AccessToken, PhoneNumber, PhoneNumberId, Timestamp, WabaId,
-    WhatsAppNumber,
-};
+use serde::Deserialize;
+use shared::domain::{parse_messages_per_second, AccessToken, PhoneNumber, PhoneNumberId, WabaId};
 use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem};
 use shared::services::{App, Fields, NewNumber, NumberChanges};
+use shared::views::NumberView;
 
 use crate::{created, Caller};
 use shared::services::privacy::audit::AuditAction;
@@ -22,48 +20,6 @@ pub struct ConnectRequest {
     waba_id: String,
     display_phone_number: String,
     access_token: String,
-}
-
-/// A number as the API shows it: never the access token.
-#[derive(Serialize)]
-pub struct NumberView {
-    phone_number_id: String,
-    waba_id: String,
-    display_phone_number: String,
-    /// The throughput tier the sender paces this number at.
-    messages_per_second: u32,
-    /// Set when Meta refused all sending; a new access_token lifts it.
-    sending_stopped: Option<StoppedView>,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: Timestamp,
-    #[serde(with = "time::serde::rfc3339")]
-    updated_at: Timestamp,
-}
-
-#[derive(Serialize)]
-pub struct StoppedView {
-    code: i64,
-    reason: String,
-    #[serde(with = "time::serde::rfc3339")]
-    at: Timestamp,
-}
-
-impl From<WhatsAppNumber> for NumberView {
-    fn from(n: WhatsAppNumber) -> Self {
-        Self {
-            phone_number_id: n.phone_number_id.to_string(),
-            waba_id: n.waba_id.as_str().to_owned(),
-            display_phone_number: n.display_phone_number.e164().to_owned(),
-            messages_per_second: n.messages_per_second,
-            sending_stopped: n.sending_stopped.map(|s| StoppedView {
-                code: s.code,
-                reason: s.reason,
-                at: s.at,
-            }),
-            created_at: n.created_at,
-            updated_at: n.updated_at,
-        }
-    }
 }
 
 pub async fn connect(

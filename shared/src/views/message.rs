@@ -1,0 +1,69 @@
+//! Messages as the API shows them (and the export writes them).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::domain::{Body, Message, MessageError, MessageStatus, StatusChange, Timestamp};
+
+#[derive(Serialize)]
+pub struct MessageView {
+    pub id: String,
+    /// `outbound` or `inbound`.
+    pub direction: &'static str,
+    /// Outbound: our number; inbound: the contact's address.
+    pub from: String,
+    /// Outbound: the contact's address (a phone in digits or a BSUID); inbound: our number.
+    pub to: String,
+    pub contact_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Outbound: what we sent; inbound: Meta's message object as received.
+    pub content: Value,
+    pub reply_to: Option<String>,
+    pub status: MessageStatus,
+    pub wamid: Option<String>,
+    pub error: Option<MessageError>,
+    pub history: Vec<StatusChange>,
+    pub broadcast_id: Option<String>,
+    pub attempts: u32,
+    /// Meta's pricing of the message, from its statuses.
+    pub pricing: Option<Value>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: Timestamp,
+}
+
+impl From<Message> for MessageView {
+    fn from(m: Message) -> Self {
+        let kind = m.body.kind().to_owned();
+        let (direction, from, to, content) = match m.body {
+            Body::Outbound(c) => (
+                "outbound",
+                m.number.to_string(),
+                m.address,
+                serde_json::to_value(c).unwrap_or_default(),
+            ),
+            Body::Inbound { raw, .. } => ("inbound", m.address, m.number.to_string(), raw),
+        };
+        Self {
+            id: m.id.to_string(),
+            direction,
+            from,
+            to,
+            contact_id: m.contact_id.to_string(),
+            kind,
+            content,
+            reply_to: m.reply_to,
+            status: m.status,
+            wamid: m.wamid,
+            error: m.error,
+            history: m.history,
+            broadcast_id: m.broadcast_id.map(|b| b.to_string()),
+            attempts: m.attempts,
+            pricing: m.pricing,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
