@@ -92,6 +92,37 @@ macro_rules! on_both {
 
 on_both!(closing_an_account_leaves_nothing_and_shreds_its_key);
 
+/// Requests an export, waits for it, downloads it through its link and reads its lines.
+async fn exported(stack: &Stack, key: &str, body: Value) -> Vec<Value> {
+    let (s, e) = stack
+        .call(
+            stack
+                .client
+                .http
+                .post(format!("{}/v1/exports", stack.client.base))
+                .bearer_auth(key)
+                .json(&body),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{e}");
+    let id = e["id"].as_str().unwrap().to_owned();
+    let mut view = Value::Null;
+    for _ in 0..400 {
+        let (_, v) = stack.client.get(&format!("/v1/exports/{id}"), key).await;
+        view = v;
+        if view["status"] == "done" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(view["status"], "done", "{view}");
+    let url = view["download_url"].as_str().unwrap();
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 impl Stack {
     async fn call(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
         self.client.send(req).await
@@ -191,6 +222,75 @@ async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
     let (_, inventory) = stack.client.get("/v1/privacy", &key).await;
     assert_eq!(inventory["held"]["contacts"], 3, "{inventory}");
     assert_eq!(inventory["held"]["media"], 1);
+
+    // Portability: the whole account, then one contact.
+    let export = exported(&stack, &key, json!({})).await;
+    let header = &export[0];
+    assert_eq!(header["format"], "whatatalk.export");
+    assert_eq!(header["version"], 1);
+    assert_eq!(header["scope"], "account");
+    let manifest = export.last().unwrap();
+    assert_eq!(manifest["record"], "manifest");
+    let records = |kind: &str| -> Vec<&Value> {
+        export
+            .iter()
+            .filter(|l| l["record"] == kind)
+            .map(|l| &l["data"])
+            .collect()
+    };
+    assert_eq!(manifest["counts"]["contact"], 3);
+    assert_eq!(records("contact").len(), 3);
+    // Field by field what the API says.
+    for c in records("contact") {
+        let id = c["id"].as_str().unwrap();
+        let (_, api) = stack.client.get(&format!("/v1/contacts/{id}"), &key).await;
+        assert_eq!(c, &api, "contact {id}");
+    }
+    let messages = records("message");
+    assert!(messages.len() >= 2, "{manifest}");
+    for m in &messages {
+        let id = m["id"].as_str().unwrap();
+        let (_, api) = stack.client.get(&format!("/v1/messages/{id}"), &key).await;
+        for field in [
+            "id",
+            "direction",
+            "from",
+            "to",
+            "contact_id",
+            "type",
+            "content",
+            "created_at",
+        ] {
+            assert_eq!(m[field], api[field], "message {id} {field}");
+        }
+    }
+    assert_eq!(records("media")[0]["id"], "990001");
+    assert_eq!(records("number")[0]["phone_number_id"], NUMBER);
+    assert_eq!(records("api_key").len(), 2);
+    assert_eq!(records("account")[0]["business_name"], "Closing Bakery");
+    assert_eq!(
+        records("billing")[0]["billing_details"]["tax_id"],
+        "GB123456789"
+    );
+    assert!(!records("audit").is_empty());
+    let text = serde_json::to_string(&export).unwrap();
+    assert!(
+        !text.contains("EAAGclosingtoken"),
+        "no access token in an export"
+    );
+    let one = exported(&stack, &key, json!({"contact_id": contacts[0]})).await;
+    assert_eq!(one[0]["scope"], "contact");
+    let kinds: std::collections::BTreeSet<&str> = one[1..one.len() - 1]
+        .iter()
+        .map(|l| l["record"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds
+            .iter()
+            .all(|k| ["contact", "message", "media"].contains(k)),
+        "{kinds:?}"
+    );
+    assert_eq!(one.iter().filter(|l| l["record"] == "contact").count(), 1);
 
     // A sealed value saved before the closure.
     let app = &stack.running.app;

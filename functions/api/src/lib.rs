@@ -50,6 +50,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/contacts/{contact_id}/messages"),
     ("GET", "/v1/audit"),
     ("GET", "/v1/privacy"),
+    ("POST", "/v1/exports"),
+    ("GET", "/v1/exports/{export_id}"),
     ("POST", "/v1/privacy/accept"),
     ("GET", "/v1/notices"),
     ("POST", "/v1/notices/{notice_id}/read"),
@@ -144,6 +146,8 @@ pub fn routes(app: Arc<App>) -> Router {
         )
         .route("/v1/audit", get(privacy::audit_log))
         .route("/v1/privacy", get(privacy::inventory))
+        .route("/v1/exports", post(privacy::request_export))
+        .route("/v1/exports/{export_id}", get(privacy::show_export))
         .route("/v1/privacy/accept", post(privacy::accept))
         .route("/v1/notices", get(privacy::notices))
         .route("/v1/notices/{notice_id}/read", post(privacy::read_notice))

@@ -48,6 +48,9 @@ async fn tenant_a_never_reaches_tenant_b() {
     assert_eq!(s, StatusCode::CREATED, "{b_broadcast}");
     let b_broadcast_id = b_broadcast["id"].as_str().unwrap().to_owned();
     let b_import_id = b_import["id"].as_str().unwrap().to_owned();
+    let (s, b_export) = api.post("/v1/exports", &b.key, json!({})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b_export}");
+    let b_export_id = b_export["id"].as_str().unwrap().to_owned();
 
     let mut visited = 0;
     // A download link's token is its own credential, bound to no API key: not a tenant route.
@@ -64,6 +67,7 @@ async fn tenant_a_never_reaches_tenant_b() {
             .replace("{broadcast_id}", &b_broadcast_id)
             // Media need Meta: tests/tests/webhooks.rs reads B's real media with A's key.
             .replace("{media_id}", "880001")
+            .replace("{export_id}", &b_export_id)
             // Notices live in the tenant's partition; B's policy notice would bear this id.
             .replace("{notice_id}", "policy-2026-11-01");
         assert!(

@@ -89,6 +89,11 @@ prefixed_id!(
     "con_"
 );
 prefixed_id!(
+    /// A portability export of an account or a contact.
+    ExportId,
+    "exp_"
+);
+prefixed_id!(
     /// A contact import (an uploaded CSV file and its processing).
     ImportId,
     "imp_"

@@ -381,7 +381,7 @@ fn keywords_from(item: &Item, name: &str) -> Result<Option<Keywords>, StoreError
         .map_err(|e| StoreError::Corrupt(e.0))
 }
 
-fn api_key_from_item(item: &Item) -> Result<ApiKey, ServiceError> {
+pub(crate) fn api_key_from_item(item: &Item) -> Result<ApiKey, ServiceError> {
     let id = item
         .key
         .sk

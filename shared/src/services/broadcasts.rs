@@ -747,7 +747,7 @@ fn broadcast_item(account: &AccountId, b: &Broadcast) -> Result<Item, ServiceErr
     Ok(item)
 }
 
-fn broadcast_from_item(item: &Item) -> Result<Broadcast, ServiceError> {
+pub(crate) fn broadcast_from_item(item: &Item) -> Result<Broadcast, ServiceError> {
     let id: BroadcastId = item
         .key
         .sk

@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::{App, JobOutcome, ServiceError};
-use crate::domain::{AccountId, BroadcastId, ImportId, MediaId};
+use crate::domain::{AccountId, BroadcastId, ExportId, ImportId, MediaId};
 use crate::ports::OutgoingMessage;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +24,11 @@ pub enum Job {
     FetchMedia {
         account_id: AccountId,
         media_id: MediaId,
+    },
+    /// Streams an export of an account or a contact into the bucket.
+    Export {
+        account_id: AccountId,
+        export_id: ExportId,
     },
     /// Erases a closing account, in resumable steps.
     EraseAccount { account_id: AccountId },
@@ -72,6 +77,10 @@ impl App {
                 account_id,
                 media_id,
             } => self.run_fetch_media(account_id, media_id).await,
+            Job::Export {
+                account_id,
+                export_id,
+            } => self.run_export(account_id, export_id).await,
             Job::EraseAccount { account_id } => self.run_erasure(account_id, deadline).await,
             Job::Tick => self.start_due_broadcasts().await.map(|_| JobOutcome::Done),
         }

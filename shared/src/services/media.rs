@@ -428,7 +428,7 @@ fn corrupt(e: Invalid) -> StoreError {
     StoreError::Corrupt(e.0)
 }
 
-fn media_from_item(id: &MediaId, item: &Item) -> Result<Media, ServiceError> {
+pub(crate) fn media_from_item(id: &MediaId, item: &Item) -> Result<Media, ServiceError> {
     Ok(Media {
         id: id.clone(),
         kind: MediaKind::parse(item.s("kind")?).map_err(corrupt)?,

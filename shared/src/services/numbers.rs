@@ -261,7 +261,7 @@ impl App {
         }
     }
 
-    async fn number_from_item(
+    pub(crate) async fn number_from_item(
         &self,
         account: &AccountId,
         item: &Item,

@@ -2,13 +2,15 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use shared::domain::Timestamp;
+use shared::domain::{now, ContactId, ExportId, Timestamp};
 use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem};
 use shared::services::ingest::Notice;
 use shared::services::privacy::audit::{AuditAction, AuditEntry};
 use shared::services::privacy::closure::ClosureReceipt;
+use shared::services::privacy::exports::{Export, ExportStatus, LINK_TTL};
 use shared::services::privacy::inventory::Inventory;
 use shared::services::privacy::policy::PolicyStatus;
 use shared::services::{App, ServiceError};
@@ -154,4 +156,107 @@ pub async fn receipt(
     Path(token): Path<String>,
 ) -> Result<Json<ClosureReceipt>, Problem> {
     Ok(Json(app.closure_receipt(&token).await?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    /// Export one contact; without it, the whole account.
+    contact_id: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct ExportView {
+    id: String,
+    status: ExportStatus,
+    scope: &'static str,
+    contact_id: Option<String>,
+    counts: std::collections::BTreeMap<String, u64>,
+    size: Option<u64>,
+    /// Where to download the file (NDJSON, format `whatatalk.export` v1), until
+    /// `download_expires_at`.
+    download_url: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    download_expires_at: Option<Timestamp>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: Timestamp,
+    #[serde(with = "time::serde::rfc3339::option")]
+    finished_at: Option<Timestamp>,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: Timestamp,
+}
+
+impl From<Export> for ExportView {
+    fn from(e: Export) -> Self {
+        Self {
+            id: e.id.to_string(),
+            status: e.status,
+            scope: if e.contact_id.is_some() {
+                "contact"
+            } else {
+                "account"
+            },
+            contact_id: e.contact_id.map(|c| c.to_string()),
+            counts: e.counts,
+            size: e.size,
+            download_url: None,
+            download_expires_at: None,
+            created_at: e.created_at,
+            finished_at: e.finished_at,
+            expires_at: e.expires_at,
+        }
+    }
+}
+
+pub async fn request_export(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    ApiJson(req): ApiJson<ExportRequest>,
+) -> Result<Response, Problem> {
+    let contact = req
+        .contact_id
+        .map(|c| c.parse::<ContactId>())
+        .transpose()
+        .map_err(|_| Problem::not_found())?;
+    let export = app.request_export(&me.account_id, contact).await?;
+    let target = export.id.to_string();
+    super::audit(
+        &app,
+        &me,
+        AuditAction::ExportRequested,
+        Some(("export", &target)),
+    )
+    .await?;
+    let location = format!("/v1/exports/{}", export.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(axum::http::header::LOCATION, location)],
+        Json(ExportView::from(export)),
+    )
+        .into_response())
+}
+
+/// The export, with a fresh 15-minute download link once it is done.
+pub async fn show_export(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ExportView>, Problem> {
+    let id: ExportId = id.parse().map_err(|_| Problem::not_found())?;
+    let export = app.export(&me.account_id, &id).await?;
+    let done = export.status == ExportStatus::Done;
+    let mut view = ExportView::from(export);
+    if done {
+        let url = app.export_link(&me.account_id, &id).await?;
+        super::audit(
+            &app,
+            &me,
+            AuditAction::ExportDownloaded,
+            Some(("export", &view.id)),
+        )
+        .await?;
+        view.download_url = Some(url.to_string());
+        view.download_expires_at = Some(now() + time::Duration::seconds(LINK_TTL.as_secs() as i64));
+    }
+    Ok(Json(view))
 }

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod closure;
+pub mod exports;
 pub mod inventory;
 pub mod policy;
 pub mod retention;

@@ -38,12 +38,13 @@ pub struct RetentionChanges {
 }
 
 impl RetentionChanges {
-    /// Bounds: messages and media 1 to 3,650 days, exports 1 to 30.
+    /// Bounds: messages and media 1 to 3,650 days, exports 1 to 7 (the bucket's lifecycle
+    /// removes export files after 7 days whatever the policy).
     pub fn check(&self) -> Result<(), (&'static str, Invalid)> {
         for (field, value, max) in [
             ("retention.message_days", self.message_days, 3650),
             ("retention.media_days", self.media_days, 3650),
-            ("retention.export_days", self.export_days, 30),
+            ("retention.export_days", self.export_days, 7),
         ] {
             if let Some(v) = value {
                 if v == 0 || v > max {
