@@ -103,3 +103,62 @@ pub fn unreachable_graph() -> crate::graph::GraphClient {
     ))
     .expect("a plain client builds")
 }
+
+/// Stores `count` inbound text messages spread over `contacts`, written straight to the store in
+/// large transactions (benchmarks of what reads them: exports). Each message is sealed as the
+/// service seals it; their times are spread over the last `count` seconds.
+pub async fn seed_messages(
+    app: &App,
+    account: &crate::domain::AccountId,
+    number: &crate::domain::PhoneNumberId,
+    contacts: &[crate::domain::ContactId],
+    count: usize,
+) -> Result<(), crate::services::ServiceError> {
+    use crate::domain::{now, Body, Message, MessageId, MessageStatus, StatusChange};
+    use crate::ports::Write;
+    let start = now() - time::Duration::seconds(count as i64);
+    let mut writes = Vec::with_capacity(1000);
+    for i in 0..count {
+        let at = start + time::Duration::seconds(i as i64);
+        let contact = &contacts[i % contacts.len()];
+        let raw = serde_json::json!({
+            "from": format!("4479{:08}", i % contacts.len()),
+            "id": format!("wamid.seed{i:08}"),
+            "timestamp": at.unix_timestamp().to_string(),
+            "type": "text",
+            "text": {"body": format!("seeded message {i} with a body of a typical length")}
+        });
+        let message = Message {
+            id: MessageId::generate_at(at),
+            number: number.clone(),
+            contact_id: contact.clone(),
+            address: format!("4479{:08}", i % contacts.len()),
+            body: Body::Inbound {
+                kind: "text".into(),
+                raw,
+            },
+            reply_to: None,
+            status: MessageStatus::Received,
+            wamid: Some(format!("wamid.seed{i:08}")),
+            error: None,
+            history: vec![StatusChange {
+                status: MessageStatus::Received,
+                at,
+                error_code: None,
+            }],
+            broadcast_id: None,
+            attempts: 0,
+            pricing: None,
+            created_at: at,
+            updated_at: at,
+        };
+        writes.push(Write::put(app.message_item(account, &message).await?));
+        if writes.len() == 1000 {
+            app.items.transact(std::mem::take(&mut writes)).await?;
+        }
+    }
+    if !writes.is_empty() {
+        app.items.transact(writes).await?;
+    }
+    Ok(())
+}

@@ -216,8 +216,16 @@ fn run_query(c: &Connection, q: &Query, now: i64) -> Result<Page, StoreError> {
     match &q.sort {
         SortCondition::Any => {}
         SortCondition::BeginsWith(p) => {
-            sql += &format!(" AND {scol} >= ? AND substr({scol}, 1, length(?)) = ?");
-            args.extend([p.clone().into(), p.clone().into(), p.clone().into()]);
+            // Both bounds, so the index stops at the end of the prefix instead of scanning the
+            // rest of the partition; no key has a character above U+10FFFF.
+            sql += &format!(" AND {scol} >= ? AND {scol} < ? AND substr({scol}, 1, length(?)) = ?");
+            let upper = format!("{p}{}", char::MAX);
+            args.extend([
+                p.clone().into(),
+                upper.into(),
+                p.clone().into(),
+                p.clone().into(),
+            ]);
         }
         SortCondition::Between(a, b) => {
             sql += &format!(" AND {scol} BETWEEN ? AND ?");
