@@ -205,4 +205,11 @@ async fn the_inventory_counts_what_is_held() {
     assert_eq!(inv.retention.message_days, 365);
     assert_eq!(inv.storage.kind, "local");
     assert_eq!(inv.policy.current_version, "2026-11-01");
+    assert!(inv.open_requests.is_empty());
+    let export = app.request_export(&account, None).await.unwrap();
+    let inv = app.inventory(&account).await.unwrap();
+    assert_eq!(inv.held.exports, 1);
+    assert_eq!(inv.open_requests.len(), 1);
+    assert_eq!(inv.open_requests[0].id, export.id.to_string());
+    assert_eq!(inv.open_requests[0].status, "queued");
 }

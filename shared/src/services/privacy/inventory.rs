@@ -60,10 +60,20 @@ pub struct Holdings {
     pub other: BTreeMap<String, u64>,
 }
 
+/// A privacy request not finished yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OpenRequest {
+    /// `export`.
+    pub kind: String,
+    pub id: String,
+    pub status: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Inventory {
     pub account_id: String,
     pub held: Holdings,
+    pub open_requests: Vec<OpenRequest>,
     pub retention: RetentionView,
     pub storage: StorageLocation,
     pub policy: PolicyStatus,
@@ -73,6 +83,7 @@ impl App {
     /// Counts everything in the tenant's partition (one pass; large tenants take a while).
     pub async fn inventory(&self, account: &AccountId) -> Result<Inventory, ServiceError> {
         let mut held = Holdings::default();
+        let mut open_requests = Vec::new();
         let mut cursor: Option<Cursor> = None;
         loop {
             let page = self
@@ -99,7 +110,17 @@ impl App {
                     "NUMBER" => held.numbers += 1,
                     "APIKEY" => held.api_keys += 1,
                     "USAGE" => held.usage_months += 1,
-                    "EXPORT" => held.exports += 1,
+                    "EXPORT" => {
+                        held.exports += 1;
+                        match item.opt_s("status") {
+                            Some(s) if s != "done" => open_requests.push(OpenRequest {
+                                kind: "export".into(),
+                                id: item.key.sk.trim_start_matches("EXPORT#").to_owned(),
+                                status: s.to_owned(),
+                            }),
+                            _ => {}
+                        }
+                    }
                     "NOTICE" => held.notices += 1,
                     "AUDIT" => held.audit_events += 1,
                     other => *held.other.entry(other.to_lowercase()).or_default() += 1,
@@ -114,6 +135,7 @@ impl App {
         Ok(Inventory {
             account_id: account.to_string(),
             held,
+            open_requests,
             retention: RetentionView {
                 message_days: retention.message_days,
                 media_days: retention.media_days,

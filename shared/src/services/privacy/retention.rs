@@ -179,6 +179,14 @@ impl App {
         let Some(item) = self.items.get(&table::account(account)).await? else {
             return Ok(true);
         };
+        // A closure whose erasure job was lost: queue it again (the job is idempotent).
+        if item.opt_s("state") == Some("closing") {
+            self.enqueue(&super::super::Job::EraseAccount {
+                account_id: account.clone(),
+            })
+            .await?;
+            return Ok(true);
+        }
         let policy = policy_of(Some(&item));
         let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
         // Messages older than the policy: their ids sort by time, so they are a key range.
