@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod domain;
 pub mod graph;
 pub mod http;
+pub mod metrics;
 pub mod payments;
 pub mod ports;
 pub mod services;

@@ -152,5 +152,15 @@ async fn receive(
         dead_letters = report.dead_letters,
         "webhook ingested"
     );
+    for (name, value) in [
+        ("webhook_messages", report.messages),
+        ("webhook_statuses", report.statuses),
+        ("webhook_duplicates", report.duplicates),
+        ("webhook_notices", report.notices),
+        ("webhook_unknown_number", report.unknown_number),
+        ("webhook_dead_letters", report.dead_letters),
+    ] {
+        shared::metrics::count(name, u64::from(value), &[]);
+    }
     Ok(StatusCode::OK)
 }

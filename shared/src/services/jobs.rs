@@ -61,6 +61,26 @@ impl App {
         worker: &str,
         deadline: Option<Instant>,
     ) -> Result<JobOutcome, ServiceError> {
+        let kind = serde_json::to_value(job)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
+            .unwrap_or_default();
+        let outcome = self.dispatch_job(job, worker, deadline).await;
+        let result = match &outcome {
+            Ok(JobOutcome::Done) => "done",
+            Ok(JobOutcome::Continued) => "continued",
+            Err(_) => "failed",
+        };
+        crate::metrics::count("jobs", 1, &[("kind", &kind), ("result", result)]);
+        outcome
+    }
+
+    async fn dispatch_job(
+        &self,
+        job: &Job,
+        worker: &str,
+        deadline: Option<Instant>,
+    ) -> Result<JobOutcome, ServiceError> {
         match job {
             Job::ContactImport {
                 account_id,

@@ -157,6 +157,7 @@ impl App {
         self.queue_send(account, &message.id, Duration::ZERO)
             .await?;
         tracing::info!(account_id = %account, message_id = %message.id, kind = message.body.kind(), "message queued");
+        crate::metrics::count("messages_queued", 1, &[("type", message.body.kind())]);
         Ok(message)
     }
 
@@ -470,6 +471,13 @@ impl App {
         let error = message_error(&e);
         let failure = e.failure();
         tracing::info!(account_id = %account, message_id = %message.id, code = ?e.code(), failure = ?failure, "send failed");
+        if let Failure::Retry(_) = failure {
+            let code = e
+                .code()
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "transport".into());
+            crate::metrics::count("send_retries", 1, &[("code", &code)]);
+        }
         match failure {
             Failure::Retry(backoff) if attempts < settings.max_attempts => {
                 // Back to the queue: the send did not happen.
@@ -632,6 +640,13 @@ impl App {
         }
         match self.items.transact(writes).await {
             Ok(()) => {
+                let code = error.as_ref().map(|e| e.code.to_string());
+                match (status, code) {
+                    (MessageStatus::Failed, Some(c)) => {
+                        crate::metrics::count("messages_failed", 1, &[("code", &c)])
+                    }
+                    (s, _) => crate::metrics::count(&format!("messages_{}", s.as_str()), 1, &[]),
+                }
                 if let Some(b) = &message.broadcast_id {
                     self.complete_broadcast_if_done(account, b).await?;
                 }

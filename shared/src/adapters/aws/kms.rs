@@ -60,6 +60,7 @@ fn take_key(blob: Option<Blob>) -> Result<Zeroizing<[u8; DATA_KEY_BYTES]>, Vault
 #[async_trait]
 impl KeyVault for KmsKeyVault {
     async fn generate_data_key(&self, context: &EncryptionContext) -> Result<DataKey, VaultError> {
+        crate::metrics::count("kms_calls", 1, &[("operation", "GenerateDataKey")]);
         let out = self
             .client
             .generate_data_key()
@@ -82,6 +83,7 @@ impl KeyVault for KmsKeyVault {
         wrapped: &[u8],
         context: &EncryptionContext,
     ) -> Result<Zeroizing<[u8; DATA_KEY_BYTES]>, VaultError> {
+        crate::metrics::count("kms_calls", 1, &[("operation", "Decrypt")]);
         let out = self
             .client
             .decrypt()

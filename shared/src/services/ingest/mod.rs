@@ -175,6 +175,7 @@ impl App {
             }
             Event::Ignored { field } => {
                 tracing::info!(field = %field, metric = "webhook_field_ignored", "webhook field ignored");
+                crate::metrics::count("webhook_fields_ignored", 1, &[("field", field.as_str())]);
                 report.ignored += 1;
             }
             Event::Malformed {
