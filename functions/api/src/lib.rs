@@ -22,6 +22,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// visits each route with an id in it), so a route added to the router belongs here too.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
+    ("GET", "/openapi.json"),
     ("POST", "/v1/signup"),
     ("GET", "/v1/account"),
     ("PATCH", "/v1/account"),
@@ -87,6 +88,7 @@ pub fn routes(app: Arc<App>) -> Router {
     };
     Router::new()
         .route("/health", get(routes::health))
+        .route("/openapi.json", get(routes::openapi))
         .route("/v1/signup", post(accounts::signup))
         .route(
             "/v1/account",

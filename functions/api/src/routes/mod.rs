@@ -40,6 +40,17 @@ pub async fn audit(
         .map_err(Into::into)
 }
 
+/// `openapi.yaml`, read once, served as JSON.
+pub async fn openapi() -> Result<Json<Value>, shared::http::Problem> {
+    static SPEC: std::sync::LazyLock<Result<Value, String>> = std::sync::LazyLock::new(|| {
+        serde_yaml::from_str(include_str!("../../../../openapi.yaml")).map_err(|e| e.to_string())
+    });
+    match &*SPEC {
+        Ok(v) => Ok(Json(v.clone())),
+        Err(e) => Err(shared::http::Problem::internal(e)),
+    }
+}
+
 pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
