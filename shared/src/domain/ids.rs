@@ -109,6 +109,16 @@ prefixed_id!(
     "brd_"
 );
 
+/// A ULID later than every other this process made: ids made in the same millisecond keep
+/// the order they were made in (a newest-first log lists them right).
+pub fn ordered_ulid() -> ulid::Ulid {
+    static GENERATOR: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
+    let mut g = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+    g.get_or_insert_with(ulid::Generator::new)
+        .generate()
+        .unwrap_or_else(|_| ulid::Ulid::new())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,9 @@ pub use contact::{
     check_tag_count, Attributes, Bsuid, Consent, Contact, ContactName, OptOut, Tag, Tags,
 };
 pub use email::Email;
-pub use ids::{AccountId, ApiKeyId, BroadcastId, ContactId, ExportId, ImportId, MessageId};
+pub use ids::{
+    ordered_ulid, AccountId, ApiKeyId, BroadcastId, ContactId, ExportId, ImportId, MessageId,
+};
 pub use keywords::Keywords;
 pub use media::{MediaId, MediaKind, MediaType};
 pub use message::{Body, Message, MessageError, MessageStatus, StatusChange};

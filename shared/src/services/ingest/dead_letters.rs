@@ -35,7 +35,7 @@ impl App {
         reason: &str,
         payload: &[u8],
     ) -> Result<(), ServiceError> {
-        let id = ulid::Ulid::new().to_string();
+        let id = crate::domain::ordered_ulid().to_string();
         let key = table::dead_letter(&id);
         self.ensure_operator_key().await?;
         let sealed = self

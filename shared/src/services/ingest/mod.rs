@@ -230,7 +230,7 @@ impl App {
         number: Option<&PhoneNumberId>,
         notice: &NoticeChange,
     ) -> Result<(), ServiceError> {
-        let id = ulid::Ulid::new().to_string();
+        let id = crate::domain::ordered_ulid().to_string();
         let key = table::notice(account, &id);
         let payload = notice.value.to_string();
         let mut item = Item::new(key.clone())

@@ -78,7 +78,7 @@ impl App {
         action: AuditAction,
         target: Option<(&str, &str)>,
     ) -> Result<(), ServiceError> {
-        let id = ulid::Ulid::new().to_string();
+        let id = crate::domain::ordered_ulid().to_string();
         let mut item = Item::new(crate::ports::Key::new(
             table::account_partition(account),
             format!("{AUDIT_PREFIX}{id}"),
