@@ -148,17 +148,7 @@ impl App {
         account: &AccountId,
         new: NewBroadcast,
     ) -> Result<Broadcast, ServiceError> {
-        let number = match self.number(account, &new.from).await {
-            Ok(n) => n,
-            Err(ServiceError::NotFound) => return Err(ServiceError::NumberNotConnected),
-            Err(e) => return Err(e),
-        };
-        if let Some(stop) = &number.sending_stopped {
-            return Err(ServiceError::NumberStopped {
-                code: stop.code,
-                reason: stop.reason.clone(),
-            });
-        }
+        self.sending_number(account, &new.from).await?;
         self.check_send_allowance(account, 1).await?;
         let at = now();
         let scheduled = new.send_at.is_some_and(|t| t > at);

@@ -101,17 +101,7 @@ impl App {
         account: &AccountId,
         new: NewMessage,
     ) -> Result<Message, ServiceError> {
-        let number = match self.number(account, &new.from).await {
-            Ok(n) => n,
-            Err(ServiceError::NotFound) => return Err(ServiceError::NumberNotConnected),
-            Err(e) => return Err(e),
-        };
-        if let Some(stop) = &number.sending_stopped {
-            return Err(ServiceError::NumberStopped {
-                code: stop.code,
-                reason: stop.reason.clone(),
-            });
-        }
+        self.sending_number(account, &new.from).await?;
         let contact = self.recipient(account, &new.to).await?;
         let to = recipient_address(&contact).ok_or(ServiceError::RecipientNotFound)?;
         if new.content.is_template() {
@@ -159,6 +149,26 @@ impl App {
         tracing::info!(account_id = %account, message_id = %message.id, kind = message.body.kind(), "message queued");
         crate::metrics::count("messages_queued", 1, &[("type", message.body.kind())]);
         Ok(message)
+    }
+
+    /// A connected number of the account that Meta lets send.
+    pub(crate) async fn sending_number(
+        &self,
+        account: &AccountId,
+        from: &PhoneNumberId,
+    ) -> Result<crate::domain::WhatsAppNumber, ServiceError> {
+        let number = match self.number(account, from).await {
+            Ok(n) => n,
+            Err(ServiceError::NotFound) => return Err(ServiceError::NumberNotConnected),
+            Err(e) => return Err(e),
+        };
+        if let Some(stop) = &number.sending_stopped {
+            return Err(ServiceError::NumberStopped {
+                code: stop.code,
+                reason: stop.reason.clone(),
+            });
+        }
+        Ok(number)
     }
 
     /// Opens (or extends) the customer service window until `until`; inbound messages do this.

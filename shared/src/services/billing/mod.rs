@@ -125,6 +125,15 @@ impl App {
 
     /// The account's plan, subscription state, allowance and billing details.
     pub async fn billing(&self, account: &AccountId) -> Result<Billing, ServiceError> {
+        let (mut billing, record) = self.standing(account).await?;
+        if let Some(item) = &record.item {
+            billing.details = self.open_details(account, item).await?;
+        }
+        Ok(billing)
+    }
+
+    /// [`App::billing`] without opening the sealed details: what the send path needs.
+    async fn standing(&self, account: &AccountId) -> Result<(Billing, Record), ServiceError> {
         let record = self.billing_record(account).await?;
         let s = &record.subscription;
         let state = s.state();
@@ -149,21 +158,21 @@ impl App {
         };
         let month = usage::month_of(at);
         let templates_used = self.usage_counter(account, &month, "templates").await?;
-        let details = match &record.item {
-            Some(item) => self.open_details(account, item).await?,
-            None => BillingDetails::default(),
-        };
-        Ok(Billing {
-            plan,
-            state,
-            sending_allowed,
-            grace_until,
-            period,
-            month,
-            templates_used,
-            card: s.card.clone(),
-            details,
-        })
+        let card = s.card.clone();
+        Ok((
+            Billing {
+                plan,
+                state,
+                sending_allowed,
+                grace_until,
+                period,
+                month,
+                templates_used,
+                card,
+                details: BillingDetails::default(),
+            },
+            record,
+        ))
     }
 
     /// Refuses sending that the subscription or the plan's allowance does not cover:
@@ -173,7 +182,7 @@ impl App {
         account: &AccountId,
         templates: u64,
     ) -> Result<(), ServiceError> {
-        let b = self.billing(account).await?;
+        let (b, _) = self.standing(account).await?;
         let refuse = |reason: &str| ServiceError::PaymentRequired {
             reason: reason.to_owned(),
             plan: b.plan.id.clone(),
@@ -208,7 +217,7 @@ impl App {
         account: &AccountId,
         id: &crate::domain::PhoneNumberId,
     ) -> Result<(), ServiceError> {
-        let b = self.billing(account).await?;
+        let (b, _) = self.standing(account).await?;
         let allowed = b.plan.numbers as usize;
         let page = self
             .items

@@ -12,7 +12,7 @@ use crate::ports::{BlobKey, Cursor, Item, Query, StoreError, Value};
 use crate::table;
 
 /// How long dead letters are kept for operators to look at.
-const DEAD_LETTER_DAYS: i64 = 30;
+pub(crate) const DEAD_LETTER_DAYS: i64 = 30;
 const ENTITY: &str = "dead_letter";
 
 /// A dead letter's record; its payload is read with [`App::dead_letter_payload`].

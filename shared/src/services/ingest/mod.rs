@@ -18,6 +18,7 @@ use crate::table;
 use crate::webhook::{self, Event, NoticeChange};
 
 pub use dead_letters::DeadLetter;
+pub(crate) use dead_letters::DEAD_LETTER_DAYS;
 pub(crate) use statuses::STOPPED_MARKETING_REASON;
 
 /// What became of one message or status.
@@ -255,7 +256,7 @@ impl App {
 }
 
 /// How long notices are kept.
-const NOTICE_DAYS: i64 = 90;
+pub(crate) const NOTICE_DAYS: i64 = 90;
 
 /// A notice from Meta about the account, its numbers or templates, as kept.
 #[derive(Clone, Debug, PartialEq)]

@@ -139,9 +139,9 @@ impl App {
             retention: RetentionView {
                 message_days: retention.message_days,
                 media_days: retention.media_days,
-                dead_letter_days: 30,
+                dead_letter_days: crate::services::ingest::DEAD_LETTER_DAYS as u32,
                 export_days: retention.export_days,
-                notice_days: 90,
+                notice_days: crate::services::ingest::NOTICE_DAYS as u32,
             },
             storage: self.location.clone(),
             policy: self.policy_status(account).await?,
