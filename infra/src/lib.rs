@@ -2,6 +2,7 @@
 //! adapters (SQLite, master key file, blob files) under one data directory. Tests start it
 //! in-process with [`start`]; the `whatatalk-local` binary wraps the same call.
 
+pub mod bench;
 mod config;
 pub mod standin;
 

@@ -17,15 +17,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use infra::standin::{Recorded, StandInConfig};
-use shared::domain::{
-    AccessToken, ApiKeyName, BusinessName, Email, PhoneNumber, PhoneNumberId, WabaId,
-};
-use shared::graph::messages::{Content, Language, LanguagePolicy, Template};
 use shared::graph::{GraphClient, GraphConfig};
-use shared::services::{
-    App, ConsentInput, NewAccount, NewContact, NewMessage, NewNumber, NumberChanges, Recipient,
-    SenderSettings,
-};
+use shared::services::{App, NewMessage, Recipient, SenderSettings};
 
 struct StandInProcess(Child);
 
@@ -104,59 +97,10 @@ async fn main() -> anyhow::Result<()> {
         graph,
     )?;
     let app = Arc::new(App::new(backend.ports).with_billing(infra::unlimited_billing()));
-    let new = NewAccount {
-        business_name: BusinessName::parse("Bench")?,
-        email: Email::parse("bench@example.com")?,
-        default_region: None,
-    };
-    let account = app.signup(new, ApiKeyName::parse("bench")?).await?.0.id;
-    let number = PhoneNumberId::parse("106540352242922")?;
-    app.connect_number(
-        &account,
-        NewNumber {
-            phone_number_id: number.clone(),
-            waba_id: WabaId::parse("1")?,
-            display_phone_number: PhoneNumber::from_meta("15550783881")?,
-            access_token: AccessToken::parse("EAAGbenchtoken1234567890")?,
-        },
-    )
-    .await?;
-    app.update_number(
-        &account,
-        &number,
-        NumberChanges {
-            messages_per_second: Some(tier),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let mut contacts = Vec::new();
-    for i in 0..1000 {
-        let c = NewContact {
-            phone: Some(PhoneNumber::parse(
-                &format!("+55119{:08}", 60_000_000 + i),
-                None,
-            )?),
-            consent: Some(ConsentInput {
-                opted_in: true,
-                source: None,
-                text: None,
-            }),
-            ..Default::default()
-        };
-        contacts.push(app.create_contact(&account, c).await?.id);
-    }
+    let bench = infra::bench::bench_account(&app, 1000, tier).await?;
+    let (account, number, contacts) = (bench.account, bench.number, bench.contacts);
     let total = u64::from(tier) * (seconds + 5);
-    let template = Content::Template {
-        template: Template {
-            name: "bench".into(),
-            language: Language {
-                policy: LanguagePolicy::Deterministic,
-                code: "en".into(),
-            },
-            components: vec![],
-        },
-    };
+    let template = infra::bench::bench_template();
     let t = Instant::now();
     for i in 0..total {
         let m = NewMessage {

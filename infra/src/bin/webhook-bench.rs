@@ -21,19 +21,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use axum::Router;
+use infra::bench::NUMBER;
 use infra::standin::{status_webhook, StandIn, StandInConfig};
-use shared::domain::{
-    AccessToken, AccountId, ApiKeyName, BusinessName, Email, MessageId, MessageStatus, PhoneNumber,
-    PhoneNumberId, WabaId, MAX_MESSAGES_PER_SECOND,
-};
-use shared::graph::messages::{Content, Language, LanguagePolicy, Template};
-use shared::services::{
-    App, ConsentInput, NewAccount, NewContact, NewMessage, NewNumber, NumberChanges, Recipient,
-    SenderSettings,
-};
+use shared::domain::{AccountId, MessageId, MessageStatus, MAX_MESSAGES_PER_SECOND};
+use shared::services::{App, NewMessage, Recipient, SenderSettings};
 use shared::webhook::signature::{sign, HEADER};
 
-const NUMBER: &str = "106540352242922";
 const APP_SECRET: &str = "webhook-bench-app-secret";
 
 struct Args {
@@ -215,58 +208,9 @@ async fn seed(
     standin: &StandIn,
     n: usize,
 ) -> anyhow::Result<(AccountId, Vec<(MessageId, String, String)>)> {
-    let new = NewAccount {
-        business_name: BusinessName::parse("Bench")?,
-        email: Email::parse("bench@example.com")?,
-        default_region: None,
-    };
-    let account = app.signup(new, ApiKeyName::parse("bench")?).await?.0.id;
-    let number = PhoneNumberId::parse(NUMBER)?;
-    app.connect_number(
-        &account,
-        NewNumber {
-            phone_number_id: number.clone(),
-            waba_id: WabaId::parse("102290129340398")?,
-            display_phone_number: PhoneNumber::from_meta("15550783881")?,
-            access_token: AccessToken::parse("EAAGbenchtoken1234567890")?,
-        },
-    )
-    .await?;
-    app.update_number(
-        &account,
-        &number,
-        NumberChanges {
-            messages_per_second: Some(MAX_MESSAGES_PER_SECOND),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let mut contacts = Vec::new();
-    for i in 0..1000.min(n) {
-        let c = NewContact {
-            phone: Some(PhoneNumber::parse(
-                &format!("+55119{:08}", 60_000_000 + i),
-                None,
-            )?),
-            consent: Some(ConsentInput {
-                opted_in: true,
-                source: None,
-                text: None,
-            }),
-            ..Default::default()
-        };
-        contacts.push(app.create_contact(&account, c).await?.id);
-    }
-    let template = Content::Template {
-        template: Template {
-            name: "bench".into(),
-            language: Language {
-                policy: LanguagePolicy::Deterministic,
-                code: "en".into(),
-            },
-            components: vec![],
-        },
-    };
+    let bench = infra::bench::bench_account(app, 1000.min(n), MAX_MESSAGES_PER_SECOND).await?;
+    let (account, number, contacts) = (bench.account, bench.number, bench.contacts);
+    let template = infra::bench::bench_template();
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let m = NewMessage {

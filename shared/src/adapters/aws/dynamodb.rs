@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValue,
-    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update as DdbUpdate,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
+    ReturnConsumedCapacity, ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update as DdbUpdate,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -425,6 +426,7 @@ impl ItemStore for DynamoItemStore {
             .table_name(&self.table)
             .set_key(Some(key_av(key)))
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(classify)?;
@@ -443,6 +445,7 @@ impl ItemStore for DynamoItemStore {
             .set_condition_expression(cond)
             .set_expression_attribute_names(expr.names())
             .set_expression_attribute_values(expr.values())
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(classify)?;
@@ -467,6 +470,7 @@ impl ItemStore for DynamoItemStore {
             .set_expression_attribute_names(expr.names())
             .set_expression_attribute_values(expr.values())
             .return_values(ReturnValue::AllNew)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(classify)?;
@@ -493,6 +497,7 @@ impl ItemStore for DynamoItemStore {
             .set_expression_attribute_names(expr.names())
             .set_expression_attribute_values(expr.values())
             .return_values(ReturnValue::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(classify)?;
@@ -549,7 +554,11 @@ impl ItemStore for DynamoItemStore {
             Index::Table => req.consistent_read(true),
             Index::Gsi1 => req.index_name(GSI1),
         };
-        let out = req.send().await.map_err(classify)?;
+        let out = req
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(classify)?;
         let items = out
             .items()
             .iter()
@@ -583,6 +592,7 @@ impl ItemStore for DynamoItemStore {
                     .client
                     .batch_get_item()
                     .request_items(&self.table, request)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .send()
                     .await
                     .map_err(classify)?;
@@ -616,9 +626,33 @@ impl ItemStore for DynamoItemStore {
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         check_transaction(&writes, self.max_transaction_writes())?;
+        // A transaction costs twice the write units of the same plain write: one write needs
+        // none of its atomicity (most status updates and counters are single writes).
+        if let [single] = writes.as_slice() {
+            let result = match single {
+                Write::Put { item, condition } => self.put(item.clone(), condition.clone()).await,
+                Write::Update(u) => self.update(u.clone()).await.map(|_| ()),
+                Write::Delete { key, condition } => {
+                    self.delete(key, condition.clone()).await.map(|_| ())
+                }
+                Write::Check { .. } => return self.transact_many(&writes).await,
+            };
+            return result.map_err(|e| match e {
+                StoreError::ConditionFailed { .. } => {
+                    StoreError::ConditionFailed { index: Some(0) }
+                }
+                other => other,
+            });
+        }
+        self.transact_many(&writes).await
+    }
+}
+
+impl DynamoItemStore {
+    async fn transact_many(&self, writes: &[Write]) -> Result<(), StoreError> {
         let now = now_epoch();
         let mut items = Vec::with_capacity(writes.len());
-        for w in &writes {
+        for w in writes {
             let mut expr = Expr::default();
             let item = match w {
                 Write::Put { item, condition } => {
@@ -682,6 +716,7 @@ impl ItemStore for DynamoItemStore {
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
         match result {

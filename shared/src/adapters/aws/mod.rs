@@ -4,6 +4,7 @@
 
 mod dynamodb;
 mod kms;
+mod requests;
 mod s3;
 mod sqs;
 
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 pub use dynamodb::DynamoItemStore;
 pub use kms::KmsKeyVault;
+pub use requests::{OperationCount, RequestCounter};
 pub use s3::S3BlobStore;
 pub use sqs::SqsQueue;
 
@@ -71,26 +73,40 @@ impl AwsSettings {
     }
 }
 
-/// SDK clients built once per process (a Lambda's cold start) and shared.
+/// SDK clients built once per process (a Lambda's cold start) and shared; every request they
+/// send is tallied in `requests`.
 #[derive(Clone)]
 pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub kms: aws_sdk_kms::Client,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub requests: RequestCounter,
 }
 
 impl AwsClients {
     pub async fn from_env(s3_path_style: bool) -> Self {
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let requests = RequestCounter::default();
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(&config)
+            .interceptor(requests.clone())
+            .build();
+        let kms = aws_sdk_kms::config::Builder::from(&config)
+            .interceptor(requests.clone())
+            .build();
         let s3 = aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(s3_path_style)
+            .interceptor(requests.clone())
+            .build();
+        let sqs = aws_sdk_sqs::config::Builder::from(&config)
+            .interceptor(requests.clone())
             .build();
         Self {
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
-            kms: aws_sdk_kms::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
+            kms: aws_sdk_kms::Client::from_conf(kms),
             s3: aws_sdk_s3::Client::from_conf(s3),
-            sqs: aws_sdk_sqs::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs),
+            requests,
         }
     }
 }

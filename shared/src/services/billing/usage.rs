@@ -106,6 +106,12 @@ impl App {
         let Some(pricing) = &status.pricing else {
             return Ok(());
         };
+        // Meta prices both `sent` and `delivered`: a read of the marker is far cheaper than the
+        // second transaction it saves (a cancelled transaction still costs its write units).
+        let marker_key = table::metered(&status.wamid);
+        if self.items.get(&marker_key).await?.is_some() {
+            return Ok(());
+        }
         let category = pricing
             .get("category")
             .and_then(|v| v.as_str())
@@ -140,7 +146,7 @@ impl App {
                 update = update.add("cost_micros", rate as i64);
             }
         }
-        let marker = Item::new(table::metered(&status.wamid))
+        let marker = Item::new(marker_key)
             .with("account_id", Value::S(account.to_string()))
             .expiring_at(now().unix_timestamp() + METERED_DAYS * 86_400);
         match self

@@ -1,0 +1,205 @@
+//! What this process asks of AWS, counted where the SDK sends it: requests by service and
+//! operation (retries included, as AWS bills them) and, for DynamoDB, the capacity units
+//! billed. One interceptor serves all four clients; the cost benchmark reads it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+
+/// One operation's tally.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct OperationCount {
+    pub requests: u64,
+    /// DynamoDB only: capacity units as AWS bills them — what the table reported (the adapter
+    /// asks for `ReturnConsumedCapacity::Total`), but never less than the request's minimum:
+    /// 2 per item of a transaction, 1 per item written, ½ per read. DynamoDB Local reports a
+    /// transaction by its total size, and a failed condition (billed too) reports nothing.
+    pub capacity_units: f64,
+}
+
+/// Counts by (service, operation), e.g. ("DynamoDB", "PutItem"). Clones share the tally.
+#[derive(Clone, Debug, Default)]
+pub struct RequestCounter(Arc<Mutex<BTreeMap<(String, String), OperationCount>>>);
+
+impl RequestCounter {
+    pub fn snapshot(&self) -> BTreeMap<(String, String), OperationCount> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    pub fn reset(&self) {
+        if let Ok(mut m) = self.0.lock() {
+            m.clear();
+        }
+    }
+
+    fn add(&self, cfg: &ConfigBag, requests: u64, capacity_units: f64) {
+        let Some(meta) = cfg.load::<Metadata>() else {
+            return;
+        };
+        if let Ok(mut m) = self.0.lock() {
+            let e = m
+                .entry((meta.service().to_owned(), meta.name().to_owned()))
+                .or_default();
+            e.requests += requests;
+            e.capacity_units += capacity_units;
+        }
+    }
+}
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let floor = match cfg.load::<Metadata>() {
+            Some(meta) if meta.service() == "DynamoDB" => {
+                minimum_units(meta.name(), context.request().body().bytes().unwrap_or(&[]))
+            }
+            _ => 0.0,
+        };
+        cfg.interceptor_state().store_put(MinimumUnits(floor));
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let reported = context
+            .response()
+            .and_then(|r| r.body().bytes())
+            .map(consumed_capacity)
+            .unwrap_or(0.0);
+        // Only attempts that reached the wire are requests.
+        let Some(MinimumUnits(floor)) = cfg.load::<MinimumUnits>().copied() else {
+            return Ok(());
+        };
+        self.add(cfg, 1, reported.max(floor));
+        cfg.interceptor_state().unset::<MinimumUnits>();
+        Ok(())
+    }
+}
+
+/// The least AWS bills for one DynamoDB request, kept between the hooks of one attempt.
+#[derive(Clone, Copy, Debug)]
+struct MinimumUnits(f64);
+
+impl Storable for MinimumUnits {
+    type Storer = StoreReplace<Self>;
+}
+
+/// The least a DynamoDB request is billed, from its operation and its items (each item of
+/// ours is under 1 KB, so a written item is one unit and a read one half).
+fn minimum_units(operation: &str, body: &[u8]) -> f64 {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct Request {
+        #[serde(rename = "TransactItems")]
+        transact_items: Vec<serde::de::IgnoredAny>,
+        #[serde(rename = "RequestItems")]
+        request_items: std::collections::HashMap<String, serde_json::Value>,
+    }
+    let items = || {
+        let r: Request = serde_json::from_slice(body).unwrap_or_default();
+        let batched: usize = r
+            .request_items
+            .values()
+            .map(|v| match v {
+                serde_json::Value::Array(writes) => writes.len(),
+                other => other["Keys"].as_array().map_or(0, Vec::len),
+            })
+            .sum();
+        (r.transact_items.len() + batched) as f64
+    };
+    match operation {
+        "PutItem" | "UpdateItem" | "DeleteItem" => 1.0,
+        "GetItem" | "Query" | "Scan" => 0.5,
+        "TransactWriteItems" | "TransactGetItems" => 2.0 * items(),
+        "BatchWriteItem" => items(),
+        "BatchGetItem" => 0.5 * items(),
+        _ => 0.0,
+    }
+}
+
+/// The `ConsumedCapacity` of a DynamoDB answer: one object, or a list for batches and
+/// transactions. Other services' bodies have none and give 0.
+fn consumed_capacity(body: &[u8]) -> f64 {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Consumed {
+        One(Units),
+        Many(Vec<Units>),
+    }
+    #[derive(serde::Deserialize)]
+    struct Units {
+        #[serde(rename = "CapacityUnits", default)]
+        capacity_units: f64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(rename = "ConsumedCapacity")]
+        consumed: Option<Consumed>,
+    }
+    // Only JSON answers can carry it; S3's XML and empty bodies are skipped cheaply.
+    if body.first() != Some(&b'{') || !body.windows(16).any(|w| w == b"ConsumedCapacity") {
+        return 0.0;
+    }
+    match serde_json::from_slice::<Answer>(body)
+        .ok()
+        .and_then(|a| a.consumed)
+    {
+        Some(Consumed::One(u)) => u.capacity_units,
+        Some(Consumed::Many(us)) => us.iter().map(|u| u.capacity_units).sum(),
+        None => 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{consumed_capacity, minimum_units};
+
+    #[test]
+    fn a_transaction_costs_two_units_per_item_and_a_batch_one() {
+        let transact = br#"{"TransactItems":[{"Put":{}},{"Update":{}},{"ConditionCheck":{}}]}"#;
+        assert_eq!(minimum_units("TransactWriteItems", transact), 6.0);
+        let batch = br#"{"RequestItems":{"t":[{"PutRequest":{}},{"DeleteRequest":{}}]}}"#;
+        assert_eq!(minimum_units("BatchWriteItem", batch), 2.0);
+        let get = br#"{"RequestItems":{"t":{"Keys":[{},{},{},{}]}}}"#;
+        assert_eq!(minimum_units("BatchGetItem", get), 2.0);
+        assert_eq!(minimum_units("UpdateItem", b"{}"), 1.0);
+        assert_eq!(minimum_units("Query", b"{}"), 0.5);
+        assert_eq!(minimum_units("DescribeTable", b"{}"), 0.0);
+    }
+
+    #[test]
+    fn reads_one_or_many_consumed_capacities() {
+        assert_eq!(
+            consumed_capacity(br#"{"ConsumedCapacity":{"TableName":"t","CapacityUnits":3.0}}"#),
+            3.0
+        );
+        assert_eq!(
+            consumed_capacity(
+                br#"{"ConsumedCapacity":[{"TableName":"t","CapacityUnits":2.0},{"TableName":"u","CapacityUnits":0.5}]}"#
+            ),
+            2.5
+        );
+        assert_eq!(consumed_capacity(br#"{"Item":{}}"#), 0.0);
+        assert_eq!(consumed_capacity(b"<xml/>"), 0.0);
+        assert_eq!(consumed_capacity(b""), 0.0);
+    }
+}
