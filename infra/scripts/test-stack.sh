@@ -13,6 +13,8 @@ CARGO_LAMBDA_VERSION="1.9.2"
 SAM_CLI_VERSION="1.170.0"
 # The SAM CLI in its own virtualenv: its pins would fight moto's and cfn-lint's.
 STACK_SAM_VENV="$STACK_CACHE/sam-venv"
+SCHEMATHESIS_VERSION="4.32.5"
+STACK_ST_VENV="$STACK_CACHE/schemathesis-venv"
 
 stack_install() {
   mkdir -p "$STACK_CACHE" "$STACK_LOGS"
@@ -35,6 +37,14 @@ stack_install_sam() {
     echo "installing aws-sam-cli==$SAM_CLI_VERSION"
     python3 -m venv "$STACK_SAM_VENV"
     "$STACK_SAM_VENV/bin/pip" install --quiet "aws-sam-cli==$SAM_CLI_VERSION"
+  fi
+}
+
+stack_install_schemathesis() {
+  if [ ! -x "$STACK_ST_VENV/bin/st" ]; then
+    echo "installing schemathesis==$SCHEMATHESIS_VERSION"
+    python3 -m venv "$STACK_ST_VENV"
+    "$STACK_ST_VENV/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
   fi
 }
 

@@ -19,7 +19,7 @@ use crate::ports::{
 pub const GSI1: &str = "gsi1";
 
 /// The item store on DynamoDB. Table layout (also in template.yaml): string keys `pk`/`sk`,
-/// GSI `gsi1` on `gsi1pk`/`gsi1sk` projecting everything, TTL attribute `ttl`.
+/// GSI `gsi1` on `gsi1pk`/`gsi1sk` projecting the keys and `ttl`, TTL attribute `ttl`.
 #[derive(Clone)]
 pub struct DynamoItemStore {
     client: Client,
@@ -65,9 +65,12 @@ impl DynamoItemStore {
                     .index_name(GSI1)
                     .key_schema(key("gsi1pk", KeyType::Hash)?)
                     .key_schema(key("gsi1sk", KeyType::Range)?)
+                    // Keys and `ttl` only: an update of any other attribute (every status
+                    // of a message) then writes the table alone, not the index too.
                     .projection(
                         Projection::builder()
-                            .projection_type(ProjectionType::All)
+                            .projection_type(ProjectionType::Include)
+                            .non_key_attributes("ttl")
                             .build(),
                     )
                     .build()
@@ -536,7 +539,9 @@ impl ItemStore for DynamoItemStore {
         let ttl = expr.name("ttl");
         let nowv = expr.now(now);
         let mut filter = format!("(attribute_not_exists({ttl}) OR {ttl} > {nowv})");
-        if let Some(f) = &query.filter {
+        // GSI1 holds the keys and `ttl` only (see `create_table`): a filter on other
+        // attributes is applied once the items are fetched.
+        if let (Some(f), Index::Table) = (&query.filter, query.index) {
             filter = format!("{filter} AND {}", expr.filter(f));
         }
         let mut req = self
@@ -559,11 +564,21 @@ impl ItemStore for DynamoItemStore {
             .send()
             .await
             .map_err(classify)?;
-        let items = out
+        let mut items = out
             .items()
             .iter()
             .map(item_from_av)
             .collect::<Result<Vec<_>, _>>()?;
+        if let Index::Gsi1 = query.index {
+            let keys: Vec<Key> = items.iter().map(|i| i.key.clone()).collect();
+            items = self
+                .batch_get(&keys)
+                .await?
+                .into_iter()
+                .flatten()
+                .filter(|i| query.filter.as_ref().is_none_or(|f| f.holds(Some(i))))
+                .collect();
+        }
         let next = out
             .last_evaluated_key()
             .map(|k| cursor_from_av(k, query.index))
