@@ -86,7 +86,14 @@ pub struct AwsClients {
 
 impl AwsClients {
     pub async fn from_env(s3_path_style: bool) -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+        let https = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(https)
+            .load()
+            .await;
         let requests = RequestCounter::default();
         let dynamodb = aws_sdk_dynamodb::config::Builder::from(&config)
             .interceptor(requests.clone())
