@@ -80,11 +80,18 @@ impl Intercept for RequestCounter {
         _: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let reported = context
-            .response()
-            .and_then(|r| r.body().bytes())
-            .map(consumed_capacity)
-            .unwrap_or(0.0);
+        let response = context.response();
+        let body = response.and_then(|r| r.body().bytes()).unwrap_or(&[]);
+        let reported = consumed_capacity(body);
+        if response.is_some_and(|r| throttled(r.status().as_u16(), body)) {
+            if let Some(meta) = cfg.load::<Metadata>() {
+                crate::metrics::count(
+                    "aws_throttles",
+                    1,
+                    &[("service", meta.service()), ("operation", meta.name())],
+                );
+            }
+        }
         // Only attempts that reached the wire are requests.
         let Some(MinimumUnits(floor)) = cfg.load::<MinimumUnits>().copied() else {
             return Ok(());
@@ -136,6 +143,22 @@ fn minimum_units(operation: &str, body: &[u8]) -> f64 {
     }
 }
 
+/// Whether an answer says AWS throttled the request (the SDK retries it; operators want to know).
+fn throttled(status: u16, body: &[u8]) -> bool {
+    const SIGNS: [&[u8]; 5] = [
+        b"Throttl",
+        b"ProvisionedThroughputExceeded",
+        b"RequestLimitExceeded",
+        b"SlowDown",
+        b"RequestThrottled",
+    ];
+    status == 503
+        || (status >= 400
+            && SIGNS
+                .iter()
+                .any(|sign| body.windows(sign.len()).any(|w| w == *sign)))
+}
+
 /// The `ConsumedCapacity` of a DynamoDB answer: one object, or a list for batches and
 /// transactions. Other services' bodies have none and give 0.
 fn consumed_capacity(body: &[u8]) -> f64 {
@@ -171,7 +194,21 @@ fn consumed_capacity(body: &[u8]) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{consumed_capacity, minimum_units};
+    use super::{consumed_capacity, minimum_units, throttled};
+
+    #[test]
+    fn throttling_answers_are_told_apart() {
+        let ddb = br#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"}"#;
+        assert!(throttled(400, ddb));
+        let cancelled = br#"{"__type":"TransactionCanceledException","CancellationReasons":[{"Code":"ThrottlingError"}]}"#;
+        assert!(throttled(400, cancelled));
+        assert!(throttled(503, b"<Error><Code>SlowDown</Code></Error>"));
+        assert!(!throttled(
+            400,
+            br#"{"__type":"ConditionalCheckFailedException"}"#
+        ));
+        assert!(!throttled(200, br#"{"Item":{"v":{"S":"Throttled"}}}"#));
+    }
 
     #[test]
     fn a_transaction_costs_two_units_per_item_and_a_batch_one() {
