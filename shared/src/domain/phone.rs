@@ -25,9 +25,9 @@ impl PhoneNumber {
             return Err(err());
         }
         let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
-        // E.164 caps numbers at 15 digits; some national plans' metadata (Germany's) let
-        // longer ones through, which no one can message.
-        if e164.len() > 16 {
+        // E.164 numbers have 7 to 15 digits (as `from_meta` requires); some national plans'
+        // metadata (Germany's) let shorter and longer ones through, which no one can message.
+        if !(8..=16).contains(&e164.len()) {
             return Err(err());
         }
         Ok(Self(e164))
@@ -102,6 +102,10 @@ mod tests {
         assert!(
             PhoneNumber::parse("20100000000000", Some(de)).is_err(),
             "16 digits: longer than E.164 allows"
+        );
+        assert!(
+            PhoneNumber::parse("1640", Some(de)).is_err(),
+            "+491640 has 6 digits: shorter than E.164 allows"
         );
     }
 
