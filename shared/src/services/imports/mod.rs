@@ -500,6 +500,12 @@ impl App {
                     reported,
                 )
                 .await?;
+                // Job progress for operators: rows applied, whatever their outcome.
+                crate::metrics::count(
+                    "import_rows",
+                    (batch.last + 1).saturating_sub(batch.first),
+                    &[],
+                );
                 if deadline.is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d) {
                     self.release_lease(&key, worker).await?;
                     self.enqueue(&super::Job::ContactImport {
