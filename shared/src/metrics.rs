@@ -1,7 +1,7 @@
-//! Counters in CloudWatch's Embedded Metric Format: one JSON line per count on stdout, which
-//! CloudWatch turns into metrics of the `WhatATalk` namespace without any API call. Outside
-//! Lambda (the runner, tests) a count is a debug log event instead. Dimensions are kinds and
-//! codes — never an id or anything personal.
+//! Counters in CloudWatch's Embedded Metric Format: JSON lines on stdout (one per call, which
+//! may carry several counts) that CloudWatch turns into metrics of the `WhatATalk` namespace
+//! without any API call. Outside Lambda (the runner, tests) a count is a debug log event
+//! instead. Dimensions are kinds and codes — never an id or anything personal.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,20 +11,39 @@ pub const NAMESPACE: &str = "WhatATalk";
 
 /// Counts `value` of `name` with these dimensions.
 pub fn count(name: &str, value: u64, dimensions: &[(&str, &str)]) {
-    if value == 0 {
+    counts(&[(name, value)], dimensions);
+}
+
+/// Several counts sharing dimensions, as one line: an invocation that counts many things
+/// (a webhook: messages, statuses, duplicates…) logs one line, not one per count. Zeros are
+/// left out; nothing is written when all are zero.
+pub fn counts(values: &[(&str, u64)], dimensions: &[(&str, &str)]) {
+    let values: Vec<(&str, u64)> = values.iter().copied().filter(|(_, v)| *v > 0).collect();
+    if values.is_empty() {
         return;
     }
     if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
-        println!("{}", line(name, value, dimensions, now_ms()));
+        println!("{}", lines(&values, dimensions, now_ms()));
     } else {
-        tracing::debug!(metric = name, value, dimensions = ?dimensions, "metric");
+        for (name, value) in values {
+            tracing::debug!(metric = name, value, dimensions = ?dimensions, "metric");
+        }
     }
 }
 
 /// The EMF line of one count.
 pub fn line(name: &str, value: u64, dimensions: &[(&str, &str)], timestamp_ms: u64) -> String {
+    lines(&[(name, value)], dimensions, timestamp_ms)
+}
+
+/// The EMF line of several counts with the same dimensions.
+pub fn lines(values: &[(&str, u64)], dimensions: &[(&str, &str)], timestamp_ms: u64) -> String {
     let mut root = Map::new();
     let keys: Vec<&str> = dimensions.iter().map(|(k, _)| *k).collect();
+    let metrics: Vec<Value> = values
+        .iter()
+        .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
+        .collect();
     root.insert(
         "_aws".into(),
         json!({
@@ -32,14 +51,16 @@ pub fn line(name: &str, value: u64, dimensions: &[(&str, &str)], timestamp_ms: u
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
                 "Dimensions": [keys],
-                "Metrics": [{"Name": name, "Unit": "Count"}],
+                "Metrics": metrics,
             }],
         }),
     );
     for (k, v) in dimensions {
         root.insert((*k).to_owned(), Value::from(*v));
     }
-    root.insert(name.to_owned(), Value::from(value));
+    for (name, value) in values {
+        root.insert((*name).to_owned(), Value::from(*value));
+    }
     Value::Object(root).to_string()
 }
 
@@ -73,6 +94,18 @@ mod tests {
         assert_eq!(v["_aws"]["Timestamp"], 1_795_633_000_000u64);
         assert_eq!(v["code"], "131026");
         assert_eq!(v["messages_failed"], 3);
+        let many: Value = serde_json::from_str(&lines(
+            &[("webhook_messages", 2), ("webhook_statuses", 5)],
+            &[],
+            0,
+        ))
+        .unwrap();
+        assert_eq!(
+            many["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "webhook_messages", "Unit": "Count"}, {"Name": "webhook_statuses", "Unit": "Count"}])
+        );
+        assert_eq!(many["webhook_messages"], 2);
+        assert_eq!(many["webhook_statuses"], 5);
         let plain: Value = serde_json::from_str(&line("webhooks", 1, &[], 0)).unwrap();
         assert_eq!(
             plain["_aws"]["CloudWatchMetrics"][0]["Dimensions"],

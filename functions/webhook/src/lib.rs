@@ -152,15 +152,16 @@ async fn receive(
         dead_letters = report.dead_letters,
         "webhook ingested"
     );
-    for (name, value) in [
-        ("webhook_messages", report.messages),
-        ("webhook_statuses", report.statuses),
-        ("webhook_duplicates", report.duplicates),
-        ("webhook_notices", report.notices),
-        ("webhook_unknown_number", report.unknown_number),
-        ("webhook_dead_letters", report.dead_letters),
-    ] {
-        shared::metrics::count(name, u64::from(value), &[]);
-    }
+    shared::metrics::counts(
+        &[
+            ("webhook_messages", u64::from(report.messages)),
+            ("webhook_statuses", u64::from(report.statuses)),
+            ("webhook_duplicates", u64::from(report.duplicates)),
+            ("webhook_notices", u64::from(report.notices)),
+            ("webhook_unknown_number", u64::from(report.unknown_number)),
+            ("webhook_dead_letters", u64::from(report.dead_letters)),
+        ],
+        &[],
+    );
     Ok(StatusCode::OK)
 }
