@@ -89,3 +89,108 @@ pub fn bench_template() -> Content {
         },
     }
 }
+
+/// The Graph stand-in as the benchmarks want it: takes every send at any rate, with no pause
+/// between sends to one recipient, and posts no statuses back (the benchmark posts them).
+pub async fn quiet_standin() -> anyhow::Result<(crate::standin::StandIn, url::Url)> {
+    let standin = crate::standin::StandIn::new(crate::standin::StandInConfig {
+        rate_per_number: 100_000,
+        pair_interval_ms: 0,
+        statuses: vec![],
+        ..crate::standin::StandInConfig::default()
+    });
+    let url = standin.serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?)?;
+    Ok((standin, url))
+}
+
+/// One JSON POST with its authorising header (an API key, or Meta's signature), prepared
+/// before any timing starts.
+pub struct Post {
+    pub body: String,
+    pub header: (&'static str, String),
+}
+
+impl Post {
+    pub fn with_api_key(body: String, key: &str) -> Self {
+        Self {
+            body,
+            header: ("authorization", format!("Bearer {key}")),
+        }
+    }
+
+    /// Signed as Meta signs webhooks, with the app secret.
+    pub fn signed(body: String, app_secret: &str) -> Self {
+        let signature = shared::webhook::signature::sign(app_secret.as_bytes(), body.as_bytes());
+        Self {
+            body,
+            header: (shared::webhook::signature::HEADER, signature),
+        }
+    }
+}
+
+/// What one POST got: the status (0 when no answer came) and body, and how long it took.
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub latency: std::time::Duration,
+}
+
+impl Answer {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Posts every request to `url` from `concurrency` keep-alive connections, as fast as the
+/// server answers; the answers come back in the order of `posts`.
+pub async fn post_all(
+    http: &reqwest::Client,
+    url: &str,
+    posts: Vec<Post>,
+    concurrency: usize,
+) -> anyhow::Result<Vec<Answer>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let posts = Arc::new(posts);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let (posts, next, http, url) = (posts.clone(), next.clone(), http.clone(), url.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(post) = posts.get(i) else {
+                    break;
+                };
+                let started = std::time::Instant::now();
+                let sent = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header(post.header.0, &post.header.1)
+                    .body(post.body.clone())
+                    .send()
+                    .await;
+                let (status, body) = match sent {
+                    Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+                    Err(e) => (0, e.to_string()),
+                };
+                answers.push((
+                    i,
+                    Answer {
+                        status,
+                        body,
+                        latency: started.elapsed(),
+                    },
+                ));
+            }
+            answers
+        }));
+    }
+    let mut answers = Vec::with_capacity(posts.len());
+    for t in tasks {
+        answers.extend(t.await?);
+    }
+    answers.sort_by_key(|(i, _)| *i);
+    Ok(answers.into_iter().map(|(_, a)| a).collect())
+}

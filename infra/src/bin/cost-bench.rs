@@ -17,16 +17,14 @@
 //! `--log-bytes-per-invocation`), not measurements: a laptop's milliseconds are not Lambda's.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
-use infra::bench::NUMBER;
-use infra::standin::{status_webhook, StandIn, StandInConfig};
+use infra::bench::{post_all, Post, NUMBER};
+use infra::standin::status_webhook;
 use shared::domain::{MessageId, MessageStatus, MAX_MESSAGES_PER_SECOND};
 use shared::services::{App, SenderSettings};
-use shared::webhook::signature::{sign, HEADER};
 
 const APP_SECRET: &str = "cost-bench-app-secret";
 
@@ -98,13 +96,7 @@ type Counts = BTreeMap<(String, String), shared::adapters::aws::OperationCount>;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
-    let standin = StandIn::new(StandInConfig {
-        rate_per_number: 100_000,
-        pair_interval_ms: 0,
-        statuses: vec![],
-        ..StandInConfig::default()
-    });
-    let graph_url = standin.serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?)?;
+    let (_standin, graph_url) = infra::bench::quiet_standin().await?;
     let (app, counter, checker) = aws_apps(graph_url).await?;
     let app = Arc::new(app.with_billing(infra::unlimited_billing()));
 
@@ -142,28 +134,38 @@ async fn main() -> anyhow::Result<()> {
             body["to"] = bench.contacts[i % bench.contacts.len()].to_string().into();
             body.to_string()
         })
-        .collect();
+        .collect::<Vec<_>>();
     // In waves, each sent before the next is queued: moto's SQS slows down as a queue grows,
     // and a queue thousands deep would measure moto, not us. The counts are the same.
     let mut sent = Vec::with_capacity(n);
     for wave in bodies.chunks(args.wave) {
-        let ids = post_all(
+        let posts = wave
+            .iter()
+            .map(|b| Post::with_api_key(b.clone(), &key))
+            .collect();
+        let answers = post_all(
             &http,
             &format!("{base}/v1/messages"),
-            Some(&key),
-            wave.to_vec(),
+            posts,
             args.concurrency,
         )
-        .await?
-        .into_iter()
-        .map(|answer| {
-            serde_json::from_str::<serde_json::Value>(&answer)?["id"]
-                .as_str()
-                .context("a 202 without an id")?
-                .parse::<MessageId>()
-                .map_err(|e| anyhow::anyhow!("message id: {e}"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .await?;
+        let ids = answers
+            .into_iter()
+            .map(|answer| {
+                ensure!(
+                    answer.ok(),
+                    "POST /v1/messages: {} {}",
+                    answer.status,
+                    answer.body
+                );
+                serde_json::from_str::<serde_json::Value>(&answer.body)?["id"]
+                    .as_str()
+                    .context("a 202 without an id")?
+                    .parse::<MessageId>()
+                    .map_err(|e| anyhow::anyhow!("message id: {e}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         sent.extend(wait_sent(&checker, &bench.account, &ids).await?);
     }
     let send = counter.snapshot();
@@ -178,17 +180,14 @@ async fn main() -> anyhow::Result<()> {
     let mut bodies = Vec::with_capacity(sent.len() * 3);
     for status in ["sent", "delivered", "read"] {
         for (_, to, wamid) in &sent {
-            bodies.push(status_webhook(NUMBER, to, wamid, status, "template").to_string());
+            let body = status_webhook(NUMBER, to, wamid, status, "template").to_string();
+            bodies.push(Post::signed(body, APP_SECRET));
         }
     }
-    post_all(
-        &http,
-        &format!("{base}/webhook"),
-        None,
-        bodies,
-        args.concurrency,
-    )
-    .await?;
+    let answers = post_all(&http, &format!("{base}/webhook"), bodies, args.concurrency).await?;
+    if let Some(refused) = answers.iter().find(|a| !a.ok()) {
+        bail!("/webhook answered {} {}", refused.status, refused.body);
+    }
     let statuses = counter.snapshot();
     let mut not_read = 0;
     for (id, _, _) in &sent {
@@ -256,7 +255,6 @@ struct Cost {
 
 impl Cost {
     fn of(all: &Counts, messages: f64, args: &Args) -> Self {
-        let million = 1e6 / messages;
         let sum = |service: &str, pick: &dyn Fn(&str) -> bool| -> (f64, f64) {
             all.iter()
                 .filter(|((s, op), _)| s == service && pick(op))
@@ -334,7 +332,7 @@ impl Cost {
         Self {
             lines: per_message
                 .into_iter()
-                .map(|(item, dollars)| (item, dollars * messages * million))
+                .map(|(item, dollars)| (item, dollars * 1e6))
                 .collect(),
         }
     }
@@ -342,53 +340,6 @@ impl Cost {
     fn total(&self) -> f64 {
         self.lines.iter().map(|(_, d)| d).sum()
     }
-}
-
-/// Posts every body (signed as Meta signs when there is no API key) from `concurrency`
-/// keep-alive connections; returns the answers in order, failing on any non-2xx.
-async fn post_all(
-    http: &reqwest::Client,
-    url: &str,
-    key: Option<&str>,
-    bodies: Vec<String>,
-    concurrency: usize,
-) -> anyhow::Result<Vec<String>> {
-    let bodies = Arc::new(bodies);
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (bodies, next, http) = (bodies.clone(), next.clone(), http.clone());
-        let (url, key) = (url.to_owned(), key.map(str::to_owned));
-        tasks.push(tokio::spawn(async move {
-            let mut answers = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else {
-                    break;
-                };
-                let request = http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body.clone());
-                let request = match &key {
-                    Some(key) => request.bearer_auth(key),
-                    None => request.header(HEADER, sign(APP_SECRET.as_bytes(), body.as_bytes())),
-                };
-                let answer = request.send().await?;
-                let status = answer.status();
-                let text = answer.text().await?;
-                ensure!(status.is_success(), "{url} answered {status}: {text}");
-                answers.push((i, text));
-            }
-            anyhow::Ok(answers)
-        }));
-    }
-    let mut answers = Vec::with_capacity(bodies.len());
-    for t in tasks {
-        answers.extend(t.await??);
-    }
-    answers.sort_by_key(|(i, _)| *i);
-    Ok(answers.into_iter().map(|(_, a)| a).collect())
 }
 
 /// Waits until the sender has recorded a wamid for every message: (id, recipient, wamid).

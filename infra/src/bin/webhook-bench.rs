@@ -21,11 +21,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use axum::Router;
-use infra::bench::NUMBER;
-use infra::standin::{status_webhook, StandIn, StandInConfig};
+use infra::bench::{post_all, Post, NUMBER};
+use infra::standin::{status_webhook, StandIn};
 use shared::domain::{AccountId, MessageId, MessageStatus, MAX_MESSAGES_PER_SECOND};
 use shared::services::{App, NewMessage, Recipient, SenderSettings};
-use shared::webhook::signature::{sign, HEADER};
 
 const APP_SECRET: &str = "webhook-bench-app-secret";
 
@@ -60,13 +59,7 @@ fn args() -> anyhow::Result<Args> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
-    let standin = StandIn::new(StandInConfig {
-        rate_per_number: 100_000,
-        pair_interval_ms: 0,
-        statuses: vec![],
-        ..StandInConfig::default()
-    });
-    let graph_url = standin.serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?)?;
+    let (standin, graph_url) = infra::bench::quiet_standin().await?;
     let dir = std::env::temp_dir().join(format!("webhook-bench-{}", ulid::Ulid::new()));
     std::fs::create_dir_all(&dir)?;
     let graph = shared::graph::GraphClient::new(shared::graph::GraphConfig::new(
@@ -113,54 +106,21 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // Meta's order per message; each round is one status of every message.
-    let mut bodies = Vec::with_capacity(sent.len() * 3);
+    let mut posts = Vec::with_capacity(sent.len() * 3);
     for status in ["sent", "delivered", "read"] {
         for (_, to, wamid) in &sent {
             let body = status_webhook(NUMBER, to, wamid, status, "template").to_string();
-            let signature = sign(APP_SECRET.as_bytes(), body.as_bytes());
-            bodies.push((body, signature));
+            posts.push(Post::signed(body, APP_SECRET));
         }
     }
-    let bodies = Arc::new(bodies);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..args.concurrency {
-        let (bodies, next, http, url) = (bodies.clone(), next.clone(), http.clone(), url.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut failures = 0usize;
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((body, signature)) = bodies.get(i) else {
-                    break;
-                };
-                let t = Instant::now();
-                let ok = http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header(HEADER, signature)
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                latencies.push(t.elapsed());
-                failures += usize::from(!ok);
-            }
-            (latencies, failures)
-        }));
-    }
-    let mut latencies = Vec::with_capacity(bodies.len());
-    let mut failures = 0;
-    for t in tasks {
-        let (l, f) = t.await?;
-        latencies.extend(l);
-        failures += f;
-    }
+    let answers = post_all(&http, &url, posts, args.concurrency).await?;
     let elapsed = started.elapsed();
+    let failures = answers.iter().filter(|a| !a.ok()).count();
+    let mut latencies: Vec<Duration> = answers.iter().map(|a| a.latency).collect();
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)];
 

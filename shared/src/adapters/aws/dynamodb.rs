@@ -643,21 +643,26 @@ impl ItemStore for DynamoItemStore {
         check_transaction(&writes, self.max_transaction_writes())?;
         // A transaction costs twice the write units of the same plain write: one write needs
         // none of its atomicity (most status updates and counters are single writes).
-        if let [single] = writes.as_slice() {
-            let result = match single {
-                Write::Put { item, condition } => self.put(item.clone(), condition.clone()).await,
-                Write::Update(u) => self.update(u.clone()).await.map(|_| ()),
-                Write::Delete { key, condition } => {
-                    self.delete(key, condition.clone()).await.map(|_| ())
-                }
-                Write::Check { .. } => return self.transact_many(&writes).await,
-            };
-            return result.map_err(|e| match e {
-                StoreError::ConditionFailed { .. } => {
-                    StoreError::ConditionFailed { index: Some(0) }
-                }
-                other => other,
-            });
+        let mut writes = writes;
+        if writes.len() == 1 {
+            if let Some(write) = writes.pop() {
+                let result = match write {
+                    Write::Put { item, condition } => self.put(item, condition).await,
+                    Write::Update(u) => self.update(u).await.map(|_| ()),
+                    Write::Delete { key, condition } => {
+                        self.delete(&key, condition).await.map(|_| ())
+                    }
+                    check @ Write::Check { .. } => {
+                        return self.transact_many(std::slice::from_ref(&check)).await
+                    }
+                };
+                return result.map_err(|e| match e {
+                    StoreError::ConditionFailed { .. } => {
+                        StoreError::ConditionFailed { index: Some(0) }
+                    }
+                    other => other,
+                });
+            }
         }
         self.transact_many(&writes).await
     }
