@@ -21,11 +21,22 @@ impl Client {
         }
     }
 
+    /// Sends the request; the answer is held to openapi.yaml (see [`conforms`]).
     pub async fn send(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
-        let resp = req.send().await.unwrap();
+        let req = req.build().unwrap();
+        let (method, path) = (req.method().clone(), req.url().path().to_owned());
+        let resp = self.http.execute(req).await.unwrap();
         let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        conforms(method.as_str(), &path, status, &content_type, &body);
+        (status, body)
     }
 
     pub async fn signup(&self, name: &str, email: &str) -> Value {
@@ -65,6 +76,69 @@ impl Client {
                 .bearer_auth(key),
         )
         .await
+    }
+}
+
+fn spec() -> &'static Value {
+    static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    SPEC.get_or_init(|| serde_yaml::from_str(include_str!("../../../openapi.yaml")).unwrap())
+}
+
+/// The documented operation a request reaches: the path template that matches with the most
+/// literal segments (`/v1/contacts/imports` before `/v1/contacts/{contact_id}`).
+fn operation<'a>(spec: &'a Value, method: &str, path: &str) -> Option<(&'a str, &'a Value)> {
+    let segments: Vec<&str> = path.split('/').collect();
+    spec["paths"]
+        .as_object()?
+        .iter()
+        .filter_map(|(template, ops)| {
+            let op = ops.get(method.to_ascii_lowercase())?;
+            let parts: Vec<&str> = template.split('/').collect();
+            let fits = parts.len() == segments.len()
+                && parts.iter().zip(&segments).all(|(t, s)| {
+                    *t == *s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
+                });
+            let literals = parts.iter().filter(|t| !t.starts_with('{')).count();
+            fits.then_some((literals, template.as_str(), op))
+        })
+        .max_by_key(|(literals, _, _)| *literals)
+        .map(|(_, template, op)| (template, op))
+}
+
+/// Every answer an end-to-end test gets through [`Client::send`] is held to openapi.yaml: its
+/// status must be documented for the operation (or fall to `default`), and a JSON body must
+/// match the documented schema. Paths the spec does not describe (upload links) are skipped.
+fn conforms(method: &str, path: &str, status: StatusCode, content_type: &str, body: &Value) {
+    let spec = spec();
+    let Some((template, op)) = operation(spec, method, path) else {
+        return;
+    };
+    let responses = &op["responses"];
+    let mut response = responses
+        .get(status.as_str())
+        .or_else(|| responses.get("default"))
+        .unwrap_or_else(|| panic!("{method} {template}: {status} is not documented"));
+    if let Some(r) = response["$ref"].as_str() {
+        response = spec
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("{r} is not in openapi.yaml"));
+    }
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    if !media.ends_with("json") {
+        return;
+    }
+    let schema = response["content"][media]["schema"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{method} {template}: {status} {media} is not documented"));
+    // The schema as the root of a document that also holds the components its $refs name.
+    let mut root = Value::Object(schema.clone());
+    root["components"] = spec["components"].clone();
+    if let Err(e) = jsonschema::validate(&root, body) {
+        panic!(
+            "{method} {template} answered {status} with a body openapi.yaml does not allow: \
+             {e} (at {})\n{body:#}",
+            e.instance_path()
+        );
     }
 }
 
