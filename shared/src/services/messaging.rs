@@ -141,9 +141,10 @@ impl App {
         let item = self.message_item(account, &message).await?;
         let counters =
             super::billing::usage::count(account, &[("queued", 1), ("templates", template as i64)]);
-        self.items
-            .transact(vec![Write::put_new(item), Write::Update(counters)])
-            .await?;
+        // Two plain writes cost half the units of one transaction. A crash between them leaves
+        // a `queued` message that was never handed to the sender and is not counted.
+        self.items.put(item, Some(Condition::NotExists)).await?;
+        self.items.update(counters).await?;
         self.queue_send(account, &message.id, Duration::ZERO)
             .await?;
         tracing::info!(account_id = %account, message_id = %message.id, kind = message.body.kind(), "message queued");
@@ -625,30 +626,50 @@ impl App {
         if let Some(e) = &error {
             update = update.set("error", error_value(e));
         }
-        let mut writes = Vec::new();
+        let mut lookup = None;
         if let Some(w) = &wamid {
             update = update.set("wamid", Value::S(w.clone()));
-            writes.push(Write::put(
+            lookup = Some(
                 Item::new(table::wamid(w))
                     .with("account_id", Value::S(account.to_string()))
                     .with("message_id", Value::S(message.id.to_string())),
-            ));
+            );
         }
-        writes.insert(0, Write::Update(update));
-        if status == MessageStatus::Sent {
-            writes.push(Write::Update(super::billing::usage::count(
-                account,
-                &[("sent", 1)],
-            )));
-        }
-        if let Some(b) = &message.broadcast_id {
-            if let Some(counters) =
-                super::broadcasts::outcome_counters(account, b, status, error.as_ref())
-            {
-                writes.push(Write::Update(counters));
+        let sent_counter = (status == MessageStatus::Sent)
+            .then(|| super::billing::usage::count(account, &[("sent", 1)]));
+        let outcome = match &message.broadcast_id {
+            // A broadcast's `outstanding` counter decides when it is complete: it moves with
+            // the message in one transaction, or the broadcast could never finish.
+            Some(b) => {
+                let mut writes = vec![Write::Update(update)];
+                writes.extend(lookup.map(Write::put));
+                writes.extend(sent_counter.map(Write::Update));
+                writes.extend(
+                    super::broadcasts::outcome_counters(account, b, status, error.as_ref())
+                        .map(Write::Update),
+                );
+                self.items.transact(writes).await
             }
-        }
-        match self.items.transact(writes).await {
+            // A single message's writes go one by one, at half a transaction's units: the
+            // wamid lookup first (harmless if the outcome then loses to another sender), the
+            // counter last (a crash before it leaves one send uncounted).
+            None => {
+                if let Some(item) = lookup {
+                    self.items.put(item, None).await?;
+                }
+                match self.items.update(update).await {
+                    Ok(_) => match sent_counter {
+                        Some(c) => self.items.update(c).await.map(|_| ()),
+                        None => Ok(()),
+                    },
+                    Err(StoreError::ConditionFailed { .. }) => {
+                        Err(StoreError::ConditionFailed { index: Some(0) })
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match outcome {
             Ok(()) => {
                 let code = error.as_ref().map(|e| e.code.to_string());
                 match (status, code) {

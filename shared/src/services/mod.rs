@@ -13,6 +13,7 @@ pub mod media;
 pub mod messaging;
 mod numbers;
 pub mod privacy;
+mod recent;
 
 use std::sync::Arc;
 
@@ -61,6 +62,8 @@ pub struct App {
     pub policy: privacy::policy::PolicyConfig,
     pub location: privacy::inventory::StorageLocation,
     routes: ingest::RouteCache,
+    /// Retention policies as message writes use them (see [`App::message_expiry`]).
+    retention: recent::Recent<privacy::retention::RetentionPolicy>,
 }
 
 impl App {
@@ -80,6 +83,7 @@ impl App {
             policy: privacy::policy::PolicyConfig::default(),
             location: ports.location,
             routes: ingest::RouteCache::default(),
+            retention: recent::Recent::default(),
         }
     }
 

@@ -6,9 +6,7 @@ mod dead_letters;
 mod messages;
 mod statuses;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::accounts::corrupt;
 use super::{to_millis, App, ServiceError};
@@ -61,40 +59,21 @@ impl IngestReport {
     }
 }
 
-/// Number → tenant answers, remembered briefly: every webhook needs one, and they change
-/// only when a number is connected or disconnected.
-#[derive(Default)]
-pub(crate) struct RouteCache(Mutex<HashMap<String, (Option<AccountId>, Instant)>>);
-
 /// How long a route is trusted; a number moved to another tenant may reach the old one for
 /// this long on instances that served it.
 const ROUTE_TTL: Duration = Duration::from_secs(30);
 /// Unknown numbers are asked again sooner: a number just connected should start at once.
 const UNKNOWN_ROUTE_TTL: Duration = Duration::from_secs(5);
-const ROUTE_CACHE_MAX: usize = 10_000;
 
-impl RouteCache {
-    fn get(&self, key: &str) -> Option<Option<AccountId>> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let (route, at) = map.get(key)?;
-        let ttl = if route.is_some() {
-            ROUTE_TTL
-        } else {
-            UNKNOWN_ROUTE_TTL
-        };
-        (at.elapsed() < ttl).then(|| route.clone())
-    }
+/// Number → tenant answers: every webhook needs one, and they change only when a number is
+/// connected or disconnected.
+pub(crate) type RouteCache = super::recent::Recent<Option<AccountId>>;
 
-    fn put(&self, key: &str, route: Option<AccountId>) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= ROUTE_CACHE_MAX {
-            map.clear();
-        }
-        map.insert(key.to_owned(), (route, Instant::now()));
-    }
-
-    pub(crate) fn forget(&self, key: &str) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+fn route_ttl(route: &Option<AccountId>) -> Duration {
+    if route.is_some() {
+        ROUTE_TTL
+    } else {
+        UNKNOWN_ROUTE_TTL
     }
 }
 
@@ -195,7 +174,7 @@ impl App {
 
     /// The tenant a number's webhooks belong to (cached briefly).
     async fn route(&self, phone_number_id: &str) -> Result<Option<AccountId>, ServiceError> {
-        if let Some(hit) = self.routes.get(phone_number_id) {
+        if let Some(hit) = self.routes.get(phone_number_id, route_ttl) {
             return Ok(hit);
         }
         let route = match PhoneNumberId::parse(phone_number_id) {
@@ -212,7 +191,7 @@ impl App {
             return Ok(None);
         }
         let cache_key = format!("waba:{waba_id}");
-        if let Some(hit) = self.routes.get(&cache_key) {
+        if let Some(hit) = self.routes.get(&cache_key, route_ttl) {
             return Ok(hit);
         }
         let route = match self.items.get(&table::waba_route(waba_id)).await? {

@@ -70,6 +70,8 @@ pub struct RetentionReport {
 /// The index listing accounts for the run.
 pub const ACCOUNTS_INDEX: &str = "ACCOUNTS";
 const DAY_MS: i64 = 86_400_000;
+/// How long a warm function applies a remembered retention policy to new messages.
+const RECENT_POLICY_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl App {
     pub async fn retention_policy(
@@ -78,6 +80,22 @@ impl App {
     ) -> Result<RetentionPolicy, ServiceError> {
         let item = self.items.get(&table::account(account)).await?;
         Ok(policy_of(item.as_ref()))
+    }
+
+    /// The policy as message writes apply it: every message written reads it, so a warm
+    /// function remembers it for a minute. A change reaches other instances' new messages
+    /// within that minute, and the retention run re-applies it to everything stored anyway.
+    async fn recent_retention_policy(
+        &self,
+        account: &AccountId,
+    ) -> Result<RetentionPolicy, ServiceError> {
+        let key = account.to_string();
+        if let Some(policy) = self.retention.get(&key, |_| RECENT_POLICY_TTL) {
+            return Ok(policy);
+        }
+        let policy = self.retention_policy(account).await?;
+        self.retention.put(&key, policy);
+        Ok(policy)
     }
 
     /// Sets the policy; the next run applies it to what is already stored.
@@ -106,6 +124,7 @@ impl App {
             crate::ports::StoreError::ConditionFailed { .. } => ServiceError::NotFound,
             e => e.into(),
         })?;
+        self.retention.forget(&account.to_string());
         Ok(policy_of(Some(&item)))
     }
 
@@ -116,7 +135,7 @@ impl App {
         account: &AccountId,
         created: Timestamp,
     ) -> Result<i64, ServiceError> {
-        let days = self.retention_policy(account).await?.message_days;
+        let days = self.recent_retention_policy(account).await?.message_days;
         let from = created
             .unix_timestamp()
             .max(crate::domain::now().unix_timestamp());
