@@ -191,17 +191,18 @@ pub async fn drain_sends(app: Arc<App>, settings: SenderSettings) {
         }
         let bodies: Vec<&str> = messages.iter().map(|m| m.body.as_str()).collect();
         let handled = sender::handle(&app, &bodies, &settings).await;
+        // Like the Lambda trigger: the batch's successes are deleted together.
+        let mut done = Vec::with_capacity(messages.len());
         for (m, h) in messages.iter().zip(handled) {
             match h {
-                sender::Handled::Ack => {
-                    if let Err(e) = app.send_queue.ack(&m.receipt).await {
-                        tracing::error!(error = %e, "send ack failed");
-                    }
-                }
+                sender::Handled::Ack => done.push(m.receipt.clone()),
                 sender::Handled::Fail(why) => {
                     tracing::warn!(message_id = %m.id, error = %why, "send task failed; it will be retried")
                 }
             }
+        }
+        if let Err(e) = app.send_queue.ack_batch(&done).await {
+            tracing::error!(error = %e, "send ack failed");
         }
     }
 }

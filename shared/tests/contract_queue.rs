@@ -41,12 +41,12 @@ async fn sqs() -> Pair {
 
 contract!(sqlite =>
     send_receive_ack, batches_of_any_length, unacked_messages_come_back, delays_hold_messages,
-    redrive_after_max_receives, invalid_messages_are_refused,
+    redrive_after_max_receives, invalid_messages_are_refused, batch_acks,
 );
 #[cfg(feature = "aws")]
 contract!(sqs =>
     send_receive_ack, batches_of_any_length, unacked_messages_come_back, delays_hold_messages,
-    redrive_after_max_receives, invalid_messages_are_refused,
+    redrive_after_max_receives, invalid_messages_are_refused, batch_acks,
 );
 
 const WAIT: Duration = Duration::from_secs(2);
@@ -98,6 +98,42 @@ async fn batches_of_any_length(p: Pair) {
         }
     }
     assert_eq!(seen, bodies.into_iter().collect());
+}
+
+async fn batch_acks(p: Pair) {
+    let bodies: Vec<String> = (0..13).map(|i| format!("a{i}")).collect();
+    p.queue
+        .send_batch(bodies.iter().map(OutgoingMessage::new).collect())
+        .await
+        .unwrap();
+    let mut receipts = Vec::new();
+    for _ in 0..20 {
+        let got = p
+            .queue
+            .receive(10, HIDE, Duration::from_millis(500))
+            .await
+            .unwrap();
+        receipts.extend(got.into_iter().map(|m| m.receipt));
+        if receipts.len() == 13 {
+            break;
+        }
+    }
+    assert_eq!(receipts.len(), 13);
+    // Past ten receipts, and one that is no longer valid: reported by position, the rest gone.
+    let stale = receipts[3].clone();
+    p.queue.ack(&stale).await.unwrap();
+    match p.queue.ack_batch(&receipts).await {
+        Ok(()) => {} // SQS accepts a receipt of a message already deleted.
+        Err(QueueError::PartialBatch { failed }) => assert_eq!(failed, vec![3]),
+        Err(e) => panic!("{e}"),
+    }
+    assert!(p
+        .queue
+        .receive(10, Duration::ZERO, NO_WAIT)
+        .await
+        .unwrap()
+        .is_empty());
+    p.queue.ack_batch(&[]).await.unwrap();
 }
 
 async fn unacked_messages_come_back(p: Pair) {

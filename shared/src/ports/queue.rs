@@ -73,7 +73,7 @@ pub enum QueueError {
     #[error("invalid message: {0}")]
     Invalid(String),
     /// Some messages of a batch were not accepted; the indexes name them.
-    #[error("{} messages of the batch were not sent", failed.len())]
+    #[error("{} messages of the batch were not accepted", failed.len())]
     PartialBatch { failed: Vec<usize> },
     #[error("queue unavailable: {0}")]
     Unavailable(String),
@@ -98,4 +98,9 @@ pub trait Queue: Send + Sync {
 
     /// Deletes a received message for good.
     async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
+
+    /// Deletes received messages for good, as few requests as the queue allows (what the
+    /// Lambda SQS trigger does with a batch's successes). A receipt that is no longer valid
+    /// is reported as `PartialBatch` by its position; the others are deleted.
+    async fn ack_batch(&self, receipts: &[String]) -> Result<(), QueueError>;
 }

@@ -3,7 +3,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{
-    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+    SendMessageBatchRequestEntry,
 };
 use aws_sdk_sqs::Client;
 
@@ -187,5 +188,42 @@ impl Queue for SqsQueue {
             .await
             .map_err(classify)?;
         Ok(())
+    }
+
+    async fn ack_batch(&self, receipts: &[String]) -> Result<(), QueueError> {
+        let mut failed = Vec::new();
+        for (chunk_no, chunk) in receipts.chunks(MAX_BATCH).enumerate() {
+            let base = chunk_no * MAX_BATCH;
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id((base + i).to_string())
+                        .receipt_handle(r)
+                        .build()
+                        .map_err(|e| QueueError::Invalid(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(classify)?;
+            failed.extend(
+                out.failed()
+                    .iter()
+                    .filter_map(|f| f.id().parse::<usize>().ok()),
+            );
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            failed.sort_unstable();
+            Err(QueueError::PartialBatch { failed })
+        }
     }
 }

@@ -154,4 +154,33 @@ impl Queue for SqliteQueue {
             })
             .await
     }
+
+    async fn ack_batch(&self, receipts: &[String]) -> Result<(), QueueError> {
+        if receipts.is_empty() {
+            return Ok(());
+        }
+        let receipts = receipts.to_vec();
+        let queue = self.name.clone();
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let mut failed = Vec::new();
+                {
+                    let mut delete = tx.prepare_cached(
+                        "DELETE FROM queue_messages WHERE receipt = ?1 AND queue = ?2",
+                    )?;
+                    for (i, receipt) in receipts.iter().enumerate() {
+                        if delete.execute(params![receipt, queue])? == 0 {
+                            failed.push(i);
+                        }
+                    }
+                }
+                tx.commit()?;
+                match failed.is_empty() {
+                    true => Ok(()),
+                    false => Err(QueueError::PartialBatch { failed }),
+                }
+            })
+            .await
+    }
 }
