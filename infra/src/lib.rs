@@ -88,21 +88,6 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     Ok(running)
 }
 
-/// The built-in plans with the largest one as the default: benchmarks and load tests send
-/// past any free allowance.
-pub fn unlimited_billing() -> shared::domain::BillingConfig {
-    let mut config = shared::domain::BillingConfig::default();
-    if let Some(p) = config
-        .plans
-        .iter()
-        .filter(|p| p.overage.is_some())
-        .max_by_key(|p| p.included_template_messages)
-    {
-        config.default_plan = p.id.clone();
-    }
-    config
-}
-
 /// Serves every function's router for `app` (on any backend), plus `extra` routes, and drains
 /// its job queue; tests use it to run the same stack on the AWS adapters.
 pub fn serve(

@@ -207,6 +207,12 @@ pub fn billing_customer(customer_id: &str) -> Key {
     Key::new(format!("CUSTOMER#{customer_id}"), "CUSTOMER")
 }
 
+/// How many contacts the account holds: moved by the same transaction that creates or erases
+/// a contact, so the plan's contact limit is checked without counting the contacts.
+pub fn contact_tally(account: &AccountId) -> Key {
+    Key::new(account_partition(account), "TALLY#contacts")
+}
+
 /// One month (`YYYY-MM`) of an account's usage counters.
 pub fn usage(account: &AccountId, month: &str) -> Key {
     Key::new(account_partition(account), format!("USAGE#{month}"))

@@ -162,3 +162,18 @@ pub async fn seed_messages(
     }
     Ok(())
 }
+
+/// The built-in plans with the largest one as the default: benchmarks and load tests send
+/// and hold past any free plan's limits.
+pub fn unlimited_billing() -> crate::domain::BillingConfig {
+    let mut config = crate::domain::BillingConfig::default();
+    if let Some(p) = config
+        .plans
+        .iter()
+        .filter(|p| p.overage.is_some())
+        .max_by_key(|p| p.included_template_messages)
+    {
+        config.default_plan = p.id.clone();
+    }
+    config
+}

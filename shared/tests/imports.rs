@@ -76,7 +76,8 @@ async fn report(
 #[tokio::test]
 async fn an_interrupted_import_resumes_with_exact_counts() {
     let dir = tempfile::tempdir().unwrap();
-    let app = shared::testing::local_app(dir.path());
+    let app =
+        shared::testing::local_app(dir.path()).with_billing(shared::testing::unlimited_billing());
     let (csv, expected) = file();
 
     // A clean run, for reference.

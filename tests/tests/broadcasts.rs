@@ -26,7 +26,7 @@ impl Stack {
             infra::LocalConfig::in_dir(([127, 0, 0, 1], 0).into(), dir.path().to_owned()).unwrap();
         config.sender.pair_interval = Duration::ZERO;
         // More templates than the free plan includes.
-        config.billing = infra::unlimited_billing();
+        config.billing = shared::testing::unlimited_billing();
         let running = infra::start(config).await.unwrap();
         let client = Client::new(running.base_url());
         let account = client.signup("Broadcaster", "b@example.com").await;

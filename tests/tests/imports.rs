@@ -17,16 +17,27 @@ struct Stack {
 }
 
 async fn local() -> Stack {
+    local_with(shared::domain::BillingConfig::default()).await
+}
+
+async fn local_with(billing: shared::domain::BillingConfig) -> Stack {
     let dir = tempfile::tempdir().unwrap();
-    let config =
+    let mut config =
         infra::LocalConfig::in_dir(([127, 0, 0, 1], 0).into(), dir.path().to_owned()).unwrap();
+    config.billing = billing;
     finish(infra::start(config).await.unwrap(), dir).await
 }
 
 #[cfg(feature = "aws")]
 async fn aws() -> Stack {
+    aws_with(shared::domain::BillingConfig::default()).await
+}
+
+#[cfg(feature = "aws")]
+async fn aws_with(billing: shared::domain::BillingConfig) -> Stack {
     let dir = tempfile::tempdir().unwrap();
     let (app, _, _) = shared::testing::aws_app().await;
+    let app = app.with_billing(billing);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = infra::serve(
         std::sync::Arc::new(app),
@@ -73,6 +84,86 @@ on_both!(
     starting_before_uploading_is_refused,
     inline_imports,
 );
+
+/// The default plan with room for four contacts.
+fn four_contacts() -> shared::domain::BillingConfig {
+    let mut config = shared::domain::BillingConfig::default();
+    let default = config.default_plan.clone();
+    for plan in config.plans.iter_mut().filter(|p| p.id == default) {
+        plan.contacts = 4;
+    }
+    config
+}
+
+mod plan_limits {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn local_runner() {
+        super::the_plan_limits_contacts(super::local_with(super::four_contacts()).await).await
+    }
+
+    #[cfg(feature = "aws")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn aws_adapters() {
+        super::the_plan_limits_contacts(super::aws_with(super::four_contacts()).await).await
+    }
+}
+
+/// Contacts past the plan's limit are refused (402 through the API, a row error in imports);
+/// erasing one makes room again; updates of contacts already held need no room.
+async fn the_plan_limits_contacts(s: Stack) {
+    let held = |b: &Value| {
+        (
+            b["contacts"]["held"].as_u64(),
+            b["contacts"]["limit"].as_u64(),
+        )
+    };
+    let first = s.import(GOOD.as_bytes()).await;
+    assert_eq!(counts(&first), [3, 3, 0, 0, 0]);
+    let create = |phone: &'static str| {
+        s.client.send(
+            s.client
+                .http
+                .post(format!("{}/v1/contacts", s.client.base))
+                .bearer_auth(&s.key)
+                .json(&json!({"phone": phone})),
+        )
+    };
+    let (st, fourth) = create("+447911123404").await;
+    assert_eq!(st, StatusCode::CREATED, "{fourth}");
+    let (_, billing) = s.get("/v1/billing").await;
+    assert_eq!(held(&billing), (Some(4), Some(4)));
+    let (st, p) = create("+447911123405").await;
+    assert_eq!(st, StatusCode::PAYMENT_REQUIRED, "{p}");
+    assert_eq!(p["type"], "https://whatatalk.dev/problems/payment-required");
+
+    // One row updates a contact held already; two would be new.
+    let file = "phone,name\n+447911123401,Ana Maria\n+447911123406,New\n+447911123407,Newer\n";
+    let second = s.import(file.as_bytes()).await;
+    assert_eq!(counts(&second), [3, 0, 1, 0, 2], "{second}");
+    let report = s.report(&second).await;
+    assert_eq!(
+        report.matches("the plan allows 4 contacts").count(),
+        2,
+        "{report}"
+    );
+
+    let id = fourth["id"].as_str().unwrap();
+    let (st, _) = s
+        .client
+        .send(
+            s.client
+                .http
+                .delete(format!("{}/v1/contacts/{id}", s.client.base))
+                .bearer_auth(&s.key),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (_, billing) = s.get("/v1/billing").await;
+    assert_eq!(held(&billing), (Some(3), Some(4)));
+    let (st, p) = create("+447911123405").await;
+    assert_eq!(st, StatusCode::CREATED, "{p}");
+    s.running.stop().await.unwrap();
+}
 
 impl Stack {
     async fn post(&self, path: &str) -> (StatusCode, Value) {

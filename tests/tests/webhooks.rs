@@ -32,7 +32,7 @@ impl Stack {
             infra::LocalConfig::in_dir(([127, 0, 0, 1], 0).into(), dir.path().to_owned()).unwrap();
         config.sender.pair_interval = Duration::ZERO;
         // More templates than the free plan includes.
-        config.billing = infra::unlimited_billing();
+        config.billing = shared::testing::unlimited_billing();
         let app_secret = config.secrets.app_secret.clone();
         let running = infra::start(config).await.unwrap();
         let standin = running.standin.as_ref().unwrap();

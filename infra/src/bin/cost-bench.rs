@@ -98,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
     let args = args()?;
     let (_standin, graph_url) = infra::bench::quiet_standin().await?;
     let (app, counter, checker) = aws_apps(graph_url).await?;
-    let app = Arc::new(app.with_billing(infra::unlimited_billing()));
+    let app = Arc::new(app.with_billing(shared::testing::unlimited_billing()));
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let secrets = infra::DevSecrets::fixed(APP_SECRET, "cost-verify-token", "cost-billing-secret");

@@ -52,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
         url::Url::parse("http://127.0.0.1:9/")?,
         shared::testing::unreachable_graph(),
     )?;
-    let app = Arc::new(App::new(backend.ports).with_billing(infra::unlimited_billing()));
+    let app = Arc::new(App::new(backend.ports).with_billing(shared::testing::unlimited_billing()));
     let account = app
         .signup(
             NewAccount {

@@ -140,6 +140,11 @@ async fn main() -> anyhow::Result<()> {
             .env("WHATATALK_ADDR", &addr)
             .env("WHATATALK_DATA_DIR", &data)
             .env("RUST_LOG", "warn")
+            // A plan with room for a million contacts (the default plan holds a thousand).
+            .env(
+                "WHATATALK_PLANS",
+                serde_json::to_string(&shared::testing::unlimited_billing())?,
+            )
             .stdout(Stdio::null())
             .spawn()
             .with_context(|| format!("start {}", args.runner.display()))?,

@@ -96,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
         url::Url::parse("http://127.0.0.1:9/")?,
         graph,
     )?;
-    let app = Arc::new(App::new(backend.ports).with_billing(infra::unlimited_billing()));
+    let app = Arc::new(App::new(backend.ports).with_billing(shared::testing::unlimited_billing()));
     let bench = infra::bench::bench_account(&app, 1000, tier).await?;
     let (account, number, contacts) = (bench.account, bench.number, bench.contacts);
     let total = u64::from(tier) * (seconds + 5);

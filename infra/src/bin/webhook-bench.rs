@@ -75,7 +75,9 @@ async fn main() -> anyhow::Result<()> {
             )?;
             let links = backend.blobs.clone().link_router();
             (
-                Arc::new(App::new(backend.ports).with_billing(infra::unlimited_billing())),
+                Arc::new(
+                    App::new(backend.ports).with_billing(shared::testing::unlimited_billing()),
+                ),
                 links,
             )
         }
@@ -83,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
             Arc::new(
                 aws_app(graph_url)
                     .await?
-                    .with_billing(infra::unlimited_billing()),
+                    .with_billing(shared::testing::unlimited_billing()),
             ),
             Router::new(),
         ),

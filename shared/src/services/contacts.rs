@@ -10,7 +10,7 @@ use crate::domain::{
     now, AccountId, Attributes, Bsuid, Consent, Contact, ContactId, ContactName, OptOut,
     PhoneNumber, Tag, Tags, Timestamp,
 };
-use crate::ports::{Condition, Cursor, Item, Key, Query, StoreError, Value, Write};
+use crate::ports::{Condition, Cursor, Item, Key, Query, StoreError, Update, Value, Write};
 use crate::table;
 
 const ENTITY: &str = "contact";
@@ -110,7 +110,27 @@ pub struct DeletionReceipt {
 const MAX_SCANNED_PER_PAGE: u32 = 2000;
 
 impl App {
+    /// Creates a contact if the plan has room for one more.
     pub async fn create_contact(
+        &self,
+        account: &AccountId,
+        new: NewContact,
+    ) -> Result<Contact, ServiceError> {
+        self.check_plan_contacts(account, 1).await?;
+        self.insert_contact(account, new).await
+    }
+
+    /// Creates the contact of someone who wrote to the business: never refused (the message
+    /// must be kept), though it counts toward the plan's contacts like any other.
+    pub(crate) async fn create_inbound_contact(
+        &self,
+        account: &AccountId,
+        new: NewContact,
+    ) -> Result<Contact, ServiceError> {
+        self.insert_contact(account, new).await
+    }
+
+    async fn insert_contact(
         &self,
         account: &AccountId,
         new: NewContact,
@@ -145,6 +165,7 @@ impl App {
         if let Some(c) = &contact.consent {
             writes.push(Write::put(consent_item(account, &contact.id, c, at, "api")));
         }
+        writes.push(Write::Update(tally(account, 1)));
         match self.items.transact(writes).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { .. }) => {
@@ -415,6 +436,7 @@ impl App {
                 )),
             });
         }
+        writes.push(Write::Update(tally(account, -1)));
         self.items.transact(writes).await.map_err(|e| match e {
             StoreError::ConditionFailed { .. } => ServiceError::NotFound,
             e => e.into(),
@@ -759,6 +781,11 @@ impl ImportMark {
             outcome: item.opt_s("import_outcome")?.to_owned(),
         })
     }
+}
+
+/// Moves the account's contact tally by `by` (in the transaction that adds or erases them).
+pub(crate) fn tally(account: &AccountId, by: i64) -> Update {
+    Update::new(table::contact_tally(account)).add("contacts", by)
 }
 
 pub(crate) fn lookup_item(key: Key, id: &ContactId) -> Item {

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use shared::domain::{Card, Plan, SubscriptionState, Timestamp};
+use shared::domain::{AccountId, Card, Plan, SubscriptionState, Timestamp};
 use shared::http::{ApiJson, ApiQuery, Problem};
 use shared::payments::Address;
 use shared::services::billing::usage::{month_of, parse_month, Usage};
@@ -23,6 +23,7 @@ pub struct BillingView {
     grace_until: Option<Timestamp>,
     current_period: Option<PeriodView>,
     allowance: AllowanceView,
+    contacts: ContactsView,
     payment_method: Option<Card>,
     billing_details: BillingDetails,
 }
@@ -46,10 +47,23 @@ pub struct AllowanceView {
     overage: bool,
 }
 
-impl From<Billing> for BillingView {
-    fn from(b: Billing) -> Self {
+/// Contacts held against the plan's limit (past it, creating contacts answers 402).
+#[derive(Serialize)]
+pub struct ContactsView {
+    held: u64,
+    limit: u64,
+}
+
+impl BillingView {
+    /// The view of `b`, with the contacts the account holds.
+    async fn of(app: &App, account: &AccountId, b: Billing) -> Result<Self, Problem> {
+        let held = app.contacts_held(account).await?;
         let left = b.allowance_left();
-        Self {
+        Ok(Self {
+            contacts: ContactsView {
+                held,
+                limit: b.plan.contacts,
+            },
             allowance: AllowanceView {
                 month: b.month,
                 included_template_messages: b.plan.included_template_messages,
@@ -64,7 +78,7 @@ impl From<Billing> for BillingView {
             payment_method: b.card,
             billing_details: b.details,
             plan: b.plan,
-        }
+        })
     }
 }
 
@@ -72,7 +86,8 @@ pub async fn show(
     State(app): State<Arc<App>>,
     Caller(me): Caller,
 ) -> Result<Json<BillingView>, Problem> {
-    Ok(Json(app.billing(&me.account_id).await?.into()))
+    let billing = app.billing(&me.account_id).await?;
+    Ok(Json(BillingView::of(&app, &me.account_id, billing).await?))
 }
 
 #[derive(Deserialize)]
@@ -121,5 +136,5 @@ pub async fn update_details(
     };
     let billing = app.update_billing_details(&me.account_id, changes).await?;
     super::audit(&app, &me, AuditAction::BillingDetailsCorrected, None).await?;
-    Ok(Json(billing.into()))
+    Ok(Json(BillingView::of(&app, &me.account_id, billing).await?))
 }

@@ -243,6 +243,44 @@ impl App {
         Ok(())
     }
 
+    /// Contacts the account holds (created through any path, erased ones taken off).
+    pub async fn contacts_held(&self, account: &AccountId) -> Result<u64, ServiceError> {
+        Ok(self
+            .items
+            .get(&table::contact_tally(account))
+            .await?
+            .and_then(|i| i.opt_n("contacts"))
+            .unwrap_or(0)
+            .max(0) as u64)
+    }
+
+    /// How many more contacts the plan lets the account add.
+    pub(crate) async fn contact_room(
+        &self,
+        account: &AccountId,
+    ) -> Result<ContactRoom, ServiceError> {
+        let (billing, _) = self.standing(account).await?;
+        let held = self.contacts_held(account).await?;
+        Ok(ContactRoom {
+            left: billing.plan.contacts.saturating_sub(held),
+            billing,
+        })
+    }
+
+    /// Refuses adding `adding` contacts beyond the plan's limit (402). Two requests racing for
+    /// the last places may both pass: the limit is a plan's, not a safety bound.
+    pub(crate) async fn check_plan_contacts(
+        &self,
+        account: &AccountId,
+        adding: u64,
+    ) -> Result<(), ServiceError> {
+        let room = self.contact_room(account).await?;
+        match adding > room.left {
+            true => Err(room.refusal()),
+            false => Ok(()),
+        }
+    }
+
     /// Applies one verified payment event.
     pub async fn apply_payment_event(
         &self,
@@ -469,4 +507,28 @@ impl App {
 fn from_secs(t: i64) -> Result<Timestamp, StoreError> {
     Timestamp::from_unix_timestamp(t)
         .map_err(|_| StoreError::Corrupt(format!("timestamp {t} out of range")))
+}
+
+/// Room left under the plan's contact limit.
+pub(crate) struct ContactRoom {
+    pub left: u64,
+    billing: Billing,
+}
+
+impl ContactRoom {
+    /// Why one more contact is refused.
+    pub(crate) fn reason(&self) -> String {
+        format!("the plan allows {} contacts", self.billing.plan.contacts)
+    }
+
+    pub(crate) fn refusal(&self) -> ServiceError {
+        let b = &self.billing;
+        ServiceError::PaymentRequired {
+            reason: self.reason(),
+            plan: b.plan.id.clone(),
+            state: b.state.map(|s| s.as_str().to_owned()),
+            included: b.plan.included_template_messages,
+            used: b.templates_used,
+        }
+    }
 }

@@ -22,8 +22,9 @@ use url::Url;
 use self::csv::{csv_cell, CsvStream, RawRow};
 use self::rows::{header, parse_row, Header, RowError, RowUpdate};
 use super::accounts::corrupt;
+use super::billing::ContactRoom;
 use super::contacts::{
-    consent_item, contact_item_with, lookup_item, ImportMark, BSUID, CONTACT_FIELDS, PHONE,
+    consent_item, contact_item_with, lookup_item, tally, ImportMark, BSUID, CONTACT_FIELDS, PHONE,
 };
 use super::{from_millis, to_millis, App, ServiceError};
 use crate::crypto::TenantKeys;
@@ -362,7 +363,7 @@ impl App {
             let parsed = parsing
                 .await
                 .map_err(|e| ServiceError::Blob(format!("parsing task: {e}")))??;
-            let batch = commit(self, engine.prepare(parsed).await?).await?;
+            let batch = commit(self, account, engine.prepare(parsed).await?).await?;
             engine.absorb(&batch);
             errors.extend(batch.errors);
         }
@@ -460,7 +461,7 @@ impl App {
             let app = engine.app;
             let write = async {
                 match writing.take() {
-                    Some(batch) => commit(app, batch).await.map(Some),
+                    Some(batch) => commit(app, account, batch).await.map(Some),
                     None => Ok(None),
                 }
             };
@@ -881,6 +882,8 @@ struct Engine<'a> {
     /// entry, ~35 MB for a million rows.
     seen: HashMap<[u8; 12], u32>,
     counts: ImportCounts,
+    /// Contacts the plan still lets the file create; read when the first batch is decided.
+    room: Option<ContactRoom>,
 }
 
 impl<'a> Engine<'a> {
@@ -900,6 +903,7 @@ impl<'a> Engine<'a> {
             region,
             seen: HashMap::new(),
             counts,
+            room: None,
         }
     }
 
@@ -1031,6 +1035,10 @@ impl<'a> Engine<'a> {
         }
 
         // Decide each row and build its writes.
+        let mut room = match self.room.take() {
+            Some(room) => room,
+            None => self.app.contact_room(&self.account).await?,
+        };
         let at = now();
         let mut used: HashMap<ContactId, u64> = HashMap::new();
         for (row, keys, create) in candidates {
@@ -1045,6 +1053,11 @@ impl<'a> Engine<'a> {
             }
             let current = owners.into_iter().next().and_then(|id| existing.get(id));
             let Some((current, mark)) = current else {
+                if room.left == 0 {
+                    out.reject(vec![RowError::new(row.row, "phone", room.reason())]);
+                    continue;
+                }
+                room.left -= 1;
                 out.groups.push(Group {
                     row: row.row,
                     outcome: Outcome::Created,
@@ -1093,6 +1106,7 @@ impl<'a> Engine<'a> {
                 writes,
             });
         }
+        self.room = Some(room);
         Ok(out)
     }
 
@@ -1142,7 +1156,11 @@ struct Committed {
 
 /// Writes a prepared batch in as few transactions as the store takes. A group whose condition
 /// fails (another request changed its contact meanwhile) is rejected and the rest retried.
-async fn commit(app: &App, batch: Prepared) -> Result<Committed, ServiceError> {
+async fn commit(
+    app: &App,
+    account: &AccountId,
+    batch: Prepared,
+) -> Result<Committed, ServiceError> {
     let Prepared {
         first,
         last,
@@ -1150,7 +1168,8 @@ async fn commit(app: &App, batch: Prepared) -> Result<Committed, ServiceError> {
         mut errors,
         mut counts,
     } = batch;
-    let max = app.items.max_transaction_writes();
+    // One place in each transaction is the contact tally's.
+    let max = app.items.max_transaction_writes() - 1;
     let mut pending: Vec<Group> = groups;
     while !pending.is_empty() {
         let mut size = 0;
@@ -1165,10 +1184,17 @@ async fn commit(app: &App, batch: Prepared) -> Result<Committed, ServiceError> {
         let mut chunk: Vec<Group> = pending.drain(..take).collect();
         let mut conflicts = 0;
         loop {
-            let writes: Vec<Write> = chunk
+            let mut writes: Vec<Write> = chunk
                 .iter()
                 .flat_map(|g| g.writes.iter().cloned())
                 .collect();
+            let created = chunk
+                .iter()
+                .filter(|g| g.outcome == Outcome::Created)
+                .count();
+            if created > 0 {
+                writes.push(Write::Update(tally(account, created as i64)));
+            }
             match app.items.transact(writes).await {
                 Ok(()) => {
                     for g in &chunk {

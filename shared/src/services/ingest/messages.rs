@@ -210,7 +210,7 @@ impl App {
             name,
             ..Default::default()
         };
-        match self.create_contact(account, new).await {
+        match self.create_inbound_contact(account, new).await {
             Ok(c) => Ok(Some(c)),
             // Created by a concurrent delivery.
             Err(ServiceError::ContactExists { existing_id }) => {
