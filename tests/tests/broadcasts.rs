@@ -21,12 +21,16 @@ struct Stack {
 
 impl Stack {
     async fn start(tier: u32) -> Self {
+        // More templates than the free plan includes.
+        Self::start_with(tier, shared::testing::unlimited_billing()).await
+    }
+
+    async fn start_with(tier: u32, billing: shared::domain::BillingConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config =
             infra::LocalConfig::in_dir(([127, 0, 0, 1], 0).into(), dir.path().to_owned()).unwrap();
         config.sender.pair_interval = Duration::ZERO;
-        // More templates than the free plan includes.
-        config.billing = shared::testing::unlimited_billing();
+        config.billing = billing;
         let running = infra::start(config).await.unwrap();
         let client = Client::new(running.base_url());
         let account = client.signup("Broadcaster", "b@example.com").await;
@@ -232,6 +236,39 @@ async fn ten_thousand_contacts_one_percent_opted_out_exact_counts_and_no_double_
     let again = s.get(&format!("/v1/broadcasts/{b}")).await;
     assert_eq!(again["counts"], done["counts"]);
     assert_eq!(unique_recipients(&s), (9_900, 9_900));
+    s.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_reaches_no_more_contacts_than_the_plan_allows() {
+    let mut billing = shared::testing::unlimited_billing();
+    let default = billing.default_plan.clone();
+    for plan in billing.plans.iter_mut().filter(|p| p.id == default) {
+        plan.broadcast_size = 5;
+    }
+    let s = Stack::start_with(50, billing).await;
+    let ids = s.contacts(8, 0).await;
+    s.patch(
+        &format!("/v1/contacts/{}", ids[0]),
+        json!({"opt_out": {"reason": "asked in store"}}),
+    )
+    .await;
+    let b = s.broadcast(json!({"tags": ["customers"]}), None).await;
+    let done = s.settled(&b, 60).await;
+    let c = &done["counts"];
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        [
+            c["targeted"].as_u64(),
+            c["skipped_opted_out"].as_u64(),
+            c["skipped_plan_limit"].as_u64(),
+            c["queued"].as_u64(),
+            c["sent"].as_u64()
+        ],
+        [Some(8), Some(1), Some(2), Some(5), Some(5)],
+        "opted-out contacts take no place: {done}"
+    );
+    assert_eq!(unique_recipients(&s), (5, 5));
     s.running.stop().await.unwrap();
 }
 

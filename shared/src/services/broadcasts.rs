@@ -86,6 +86,8 @@ pub struct BroadcastCounts {
     pub skipped_opted_out: u64,
     pub skipped_no_consent: u64,
     pub skipped_invalid: u64,
+    /// Past the plan's broadcast size: the broadcast reaches its first contacts only.
+    pub skipped_plan_limit: u64,
     pub queued: u64,
     pub sent: u64,
     pub delivered: u64,
@@ -94,11 +96,12 @@ pub struct BroadcastCounts {
     pub failed_by_code: BTreeMap<String, u64>,
 }
 
-const COUNTERS: [&str; 9] = [
+const COUNTERS: [&str; 10] = [
     "targeted",
     "skipped_opted_out",
     "skipped_no_consent",
     "skipped_invalid",
+    "skipped_plan_limit",
     "queued",
     "sent",
     "delivered",
@@ -382,10 +385,18 @@ impl App {
                 }
                 Err(e) => return Err(e),
             }
+            // Messages the plan's broadcast size still allows; the fan-out is the only writer
+            // of `queued` and runs one page at a time, so the count is exact.
+            let mut room = self
+                .plan(account)
+                .await?
+                .broadcast_size
+                .saturating_sub(broadcast.counts.queued);
             let mut to_send = Vec::new();
             for contact in &contacts {
-                if let Some(m) = self.target(account, &broadcast, contact).await? {
+                if let Some(m) = self.target(account, &broadcast, contact, room == 0).await? {
                     to_send.push(m);
+                    room = room.saturating_sub(1);
                 }
             }
             self.queue_sends(account, &to_send).await?;
@@ -466,11 +477,13 @@ impl App {
     }
 
     /// Decides one contact of a broadcast, at most once: `Some` if a message was created.
+    /// `full`: the plan's broadcast size is reached.
     async fn target(
         &self,
         account: &AccountId,
         b: &Broadcast,
         contact: &Contact,
+        full: bool,
     ) -> Result<Option<MessageId>, ServiceError> {
         let marker = target_key(account, &b.id, &contact.id);
         let skip = if contact.opt_out.is_some() {
@@ -479,6 +492,8 @@ impl App {
             Some("skipped_no_consent")
         } else if recipient_address(contact).is_none() {
             Some("skipped_invalid")
+        } else if full {
+            Some("skipped_plan_limit")
         } else {
             None
         };
@@ -797,6 +812,7 @@ pub(crate) fn broadcast_from_item(item: &Item) -> Result<Broadcast, ServiceError
             skipped_opted_out: n("skipped_opted_out"),
             skipped_no_consent: n("skipped_no_consent"),
             skipped_invalid: n("skipped_invalid"),
+            skipped_plan_limit: n("skipped_plan_limit"),
             queued: n("queued"),
             sent: n("sent"),
             delivered: n("delivered"),

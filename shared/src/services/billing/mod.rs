@@ -78,6 +78,17 @@ impl Billing {
             .included_template_messages
             .saturating_sub(self.templates_used)
     }
+
+    /// A `402` saying why, with the plan and the allowance as they stand.
+    fn refusal(&self, reason: impl Into<String>) -> ServiceError {
+        ServiceError::PaymentRequired {
+            reason: reason.into(),
+            plan: self.plan.id.clone(),
+            state: self.state.map(|s| s.as_str().to_owned()),
+            included: self.plan.included_template_messages,
+            used: self.templates_used,
+        }
+    }
 }
 
 /// What became of a payment event.
@@ -183,13 +194,7 @@ impl App {
         templates: u64,
     ) -> Result<(), ServiceError> {
         let (b, _) = self.standing(account).await?;
-        let refuse = |reason: &str| ServiceError::PaymentRequired {
-            reason: reason.to_owned(),
-            plan: b.plan.id.clone(),
-            state: b.state.map(|s| s.as_str().to_owned()),
-            included: b.plan.included_template_messages,
-            used: b.templates_used,
-        };
+        let refuse = |reason: &str| b.refusal(reason);
         if !b.sending_allowed {
             return Err(refuse(match b.state {
                 Some(SubscriptionState::PastDue) => {
@@ -232,15 +237,14 @@ impl App {
             .iter()
             .any(|i| i.key == table::number(account, id));
         if page.items.len() >= allowed && !again {
-            return Err(ServiceError::PaymentRequired {
-                reason: format!("the plan allows {allowed} connected numbers"),
-                plan: b.plan.id.clone(),
-                state: b.state.map(|s| s.as_str().to_owned()),
-                included: b.plan.included_template_messages,
-                used: b.templates_used,
-            });
+            return Err(b.refusal(format!("the plan allows {allowed} connected numbers")));
         }
         Ok(())
+    }
+
+    /// The plan the account is on (the default one without a subscription).
+    pub(crate) async fn plan(&self, account: &AccountId) -> Result<Plan, ServiceError> {
+        Ok(self.standing(account).await?.0.plan)
     }
 
     /// Contacts the account holds (created through any path, erased ones taken off).
@@ -522,13 +526,6 @@ impl ContactRoom {
     }
 
     pub(crate) fn refusal(&self) -> ServiceError {
-        let b = &self.billing;
-        ServiceError::PaymentRequired {
-            reason: self.reason(),
-            plan: b.plan.id.clone(),
-            state: b.state.map(|s| s.as_str().to_owned()),
-            included: b.plan.included_template_messages,
-            used: b.templates_used,
-        }
+        self.billing.refusal(self.reason())
     }
 }
