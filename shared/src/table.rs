@@ -213,6 +213,11 @@ pub fn contact_tally(account: &AccountId) -> Key {
     Key::new(account_partition(account), "TALLY#contacts")
 }
 
+/// The last background count of what the account holds (the right of access).
+pub fn inventory(account: &AccountId) -> Key {
+    Key::new(account_partition(account), "INVENTORY")
+}
+
 /// One month (`YYYY-MM`) of an account's usage counters.
 pub fn usage(account: &AccountId, month: &str) -> Key {
     Key::new(account_partition(account), format!("USAGE#{month}"))

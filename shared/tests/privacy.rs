@@ -196,20 +196,67 @@ async fn the_inventory_counts_what_is_held() {
     inbound(&app, "wamid.i1", 0).await;
     inbound(&app, "wamid.i2", 0).await;
     let inv = app.inventory(&account).await.unwrap();
-    assert_eq!(inv.held.contacts, 1);
-    assert_eq!(inv.held.messages.inbound, 2);
-    assert_eq!(inv.held.messages.outbound, 0);
-    assert_eq!(inv.held.numbers, 1);
-    assert_eq!(inv.held.api_keys, 1);
-    assert_eq!(inv.held.conversations, 1);
+    assert!(!inv.counting && inv.counted_at.is_some());
+    let held = inv.held.unwrap();
+    assert_eq!(held.contacts, 1);
+    assert_eq!(held.messages.inbound, 2);
+    assert_eq!(held.messages.outbound, 0);
+    assert_eq!(held.numbers, 1);
+    assert_eq!(held.api_keys, 1);
+    assert_eq!(held.conversations, 1);
     assert_eq!(inv.retention.message_days, 365);
     assert_eq!(inv.storage.kind, "local");
     assert_eq!(inv.policy.current_version, "2026-11-01");
     assert!(inv.open_requests.is_empty());
     let export = app.request_export(&account, None).await.unwrap();
     let inv = app.inventory(&account).await.unwrap();
-    assert_eq!(inv.held.exports, 1);
+    assert_eq!(inv.held.unwrap().exports, 1);
     assert_eq!(inv.open_requests.len(), 1);
     assert_eq!(inv.open_requests[0].id, export.id.to_string());
     assert_eq!(inv.open_requests[0].status, "queued");
+}
+
+/// An account too large to count within a request is counted by a job; requests meanwhile
+/// say so, and answer the job's count once it is stored.
+#[tokio::test]
+async fn a_large_account_is_counted_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = shared::testing::local_app(dir.path());
+    let account = tenant(&app).await;
+    inbound(&app, "wamid.b1", 0).await;
+    inbound(&app, "wamid.b2", 0).await;
+    let small = app.inventory(&account).await.unwrap();
+
+    // A budget of two items: too small to count here.
+    let first = app.inventory_within(&account, 2).await.unwrap();
+    assert!(first.counting);
+    assert_eq!((first.held, first.counted_at), (None, None));
+    let again = app.inventory_within(&account, 2).await.unwrap();
+    assert!(again.counting);
+    let jobs = app
+        .job_queue
+        .receive(
+            10,
+            std::time::Duration::from_secs(30),
+            std::time::Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1, "one count at a time");
+    let job = shared::services::Job::parse(&jobs[0].body).unwrap();
+    assert_eq!(
+        job,
+        shared::services::Job::CountInventory {
+            account_id: account.clone()
+        }
+    );
+    app.run_job(&job, &jobs[0].id, None).await.unwrap();
+
+    let counted = app.inventory_within(&account, 2).await.unwrap();
+    assert!(!counted.counting, "a fresh count is answered as it is");
+    assert!(counted.counted_at.is_some());
+    assert_eq!(
+        counted.held, small.held,
+        "the job counts what a request counts"
+    );
 }

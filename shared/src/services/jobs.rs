@@ -32,6 +32,8 @@ pub enum Job {
     },
     /// Erases a closing account, in resumable steps.
     EraseAccount { account_id: AccountId },
+    /// Counts what a large account holds, for the right of access.
+    CountInventory { account_id: AccountId },
     /// The clock: starts scheduled broadcasts that are due (every minute on AWS, every second
     /// in the local runner).
     Tick,
@@ -102,6 +104,7 @@ impl App {
                 export_id,
             } => self.run_export(account_id, export_id).await,
             Job::EraseAccount { account_id } => self.run_erasure(account_id, deadline).await,
+            Job::CountInventory { account_id } => self.run_inventory_count(account_id).await,
             Job::Tick => self.start_due_broadcasts().await.map(|_| JobOutcome::Done),
         }
     }

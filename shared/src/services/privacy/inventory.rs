@@ -1,15 +1,27 @@
 //! The right of access: what is held for a business, counted kind by kind, where it is kept,
 //! for how long, and under which policy version.
+//!
+//! Counting reads the tenant's whole partition. A request counts at most
+//! [`COUNT_IN_REQUEST`] items; a larger tenant is counted by a job in the background, and the
+//! request answers with the last count the job stored (and says a new one is running).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::super::{App, ServiceError};
+use super::super::{from_millis, to_millis, App, Job, JobOutcome, ServiceError};
 use super::policy::PolicyStatus;
-use crate::domain::AccountId;
-use crate::ports::{Cursor, Query, Value};
+use crate::domain::{now, AccountId, Timestamp};
+use crate::ports::{Condition, Cursor, Item, Query, StoreError, Update, Value};
 use crate::table;
+
+/// Most items a request counts itself (a few seconds on DynamoDB); past it, a job counts.
+pub const COUNT_IN_REQUEST: u64 = 50_000;
+/// A background count not finished after this long is started again.
+const RECOUNT_AFTER: Duration = Duration::from_secs(15 * 60);
+/// A stored count this recent is answered as it is, without starting another.
+const FRESH: Duration = Duration::from_secs(60);
 
 /// Where a deployment keeps its data.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -34,14 +46,14 @@ pub struct RetentionView {
 }
 
 /// Messages held, by direction.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageCounts {
     pub inbound: u64,
     pub outbound: u64,
 }
 
 /// What is held, kind by kind.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holdings {
     pub contacts: u64,
     pub consent_records: u64,
@@ -61,7 +73,7 @@ pub struct Holdings {
 }
 
 /// A privacy request not finished yet.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenRequest {
     /// `export`.
     pub kind: String,
@@ -72,18 +84,146 @@ pub struct OpenRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Inventory {
     pub account_id: String,
-    pub held: Holdings,
+    /// `None` until a large tenant's first background count is done.
+    pub held: Option<Holdings>,
     pub open_requests: Vec<OpenRequest>,
+    /// When `held` and `open_requests` were counted.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub counted_at: Option<Timestamp>,
+    /// A background count is running; ask again for fresher counts.
+    pub counting: bool,
     pub retention: RetentionView,
     pub storage: StorageLocation,
     pub policy: PolicyStatus,
 }
 
+/// What a count found.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Count {
+    held: Holdings,
+    open_requests: Vec<OpenRequest>,
+}
+
 impl App {
-    /// Counts everything in the tenant's partition (one pass; large tenants take a while).
+    /// The inventory, counted in this request when the tenant holds at most
+    /// [`COUNT_IN_REQUEST`] items.
     pub async fn inventory(&self, account: &AccountId) -> Result<Inventory, ServiceError> {
+        self.inventory_within(account, COUNT_IN_REQUEST).await
+    }
+
+    /// [`App::inventory`] with `budget` items counted in the request at most.
+    pub async fn inventory_within(
+        &self,
+        account: &AccountId,
+        budget: u64,
+    ) -> Result<Inventory, ServiceError> {
+        let (count, counted_at, counting) = match self.count_held(account, Some(budget)).await? {
+            Some(count) => (Some(count), Some(now()), false),
+            None => {
+                let stored = self.items.get(&table::inventory(account)).await?;
+                let last = stored
+                    .as_ref()
+                    .filter(|i| i.opt_s("count").is_some())
+                    .map(stored_count)
+                    .transpose()?;
+                match last {
+                    Some((count, at)) if now() - at < FRESH => (Some(count), Some(at), false),
+                    last => {
+                        self.start_count(account, stored.as_ref()).await?;
+                        match last {
+                            Some((count, at)) => (Some(count), Some(at), true),
+                            None => (None, None, true),
+                        }
+                    }
+                }
+            }
+        };
+        let retention = self.retention_policy(account).await?;
+        let (held, open_requests) = match count {
+            Some(c) => (Some(c.held), c.open_requests),
+            None => (None, Vec::new()),
+        };
+        Ok(Inventory {
+            account_id: account.to_string(),
+            held,
+            open_requests,
+            counted_at,
+            counting,
+            retention: RetentionView {
+                message_days: retention.message_days,
+                media_days: retention.media_days,
+                dead_letter_days: crate::services::ingest::DEAD_LETTER_DAYS as u32,
+                export_days: retention.export_days,
+                notice_days: crate::services::ingest::NOTICE_DAYS as u32,
+            },
+            storage: self.location.clone(),
+            policy: self.policy_status(account).await?,
+        })
+    }
+
+    /// Queues a background count unless one started recently.
+    async fn start_count(
+        &self,
+        account: &AccountId,
+        stored: Option<&Item>,
+    ) -> Result<(), ServiceError> {
+        let now_ms = to_millis(now());
+        let since = stored.and_then(|i| i.opt_n("counting_since"));
+        if since.is_some_and(|t| now_ms - t < RECOUNT_AFTER.as_millis() as i64) {
+            return Ok(());
+        }
+        // Only one request of several at once queues the job.
+        let claim = Update::new(table::inventory(account))
+            .set("counting_since", Value::N(now_ms))
+            .when(match since {
+                Some(t) => Condition::Equals("counting_since".into(), Value::N(t)),
+                None => Condition::Or(vec![
+                    Condition::NotExists,
+                    Condition::AttributeNotExists("counting_since".into()),
+                ]),
+            });
+        match self.items.update(claim).await {
+            Ok(_) => {
+                self.enqueue(&Job::CountInventory {
+                    account_id: account.clone(),
+                })
+                .await
+            }
+            Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The job: counts the whole partition and stores what it found.
+    pub async fn run_inventory_count(
+        &self,
+        account: &AccountId,
+    ) -> Result<JobOutcome, ServiceError> {
+        let Some(count) = self.count_held(account, None).await? else {
+            return Ok(JobOutcome::Done);
+        };
+        let json = serde_json::to_string(&count)
+            .map_err(|e| ServiceError::Store(StoreError::Corrupt(e.to_string())))?;
+        self.items
+            .update(
+                Update::new(table::inventory(account))
+                    .set("count", Value::S(json))
+                    .set("counted_at", Value::N(to_millis(now())))
+                    .remove("counting_since"),
+            )
+            .await?;
+        Ok(JobOutcome::Done)
+    }
+
+    /// Counts the tenant's partition by kind; `None` once more than `budget` items were read.
+    async fn count_held(
+        &self,
+        account: &AccountId,
+        budget: Option<u64>,
+    ) -> Result<Option<Count>, ServiceError> {
         let mut held = Holdings::default();
         let mut open_requests = Vec::new();
+        let mut read = 0u64;
         let mut cursor: Option<Cursor> = None;
         loop {
             let page = self
@@ -94,6 +234,10 @@ impl App {
                         .after(cursor),
                 )
                 .await?;
+            read += page.items.len() as u64;
+            if budget.is_some_and(|b| read > b) {
+                return Ok(None);
+            }
             for item in &page.items {
                 let kind = item.key.sk.split('#').next().unwrap_or_default();
                 match kind {
@@ -123,28 +267,29 @@ impl App {
                     }
                     "NOTICE" => held.notices += 1,
                     "AUDIT" => held.audit_events += 1,
+                    // The count itself is not something held.
+                    "INVENTORY" => {}
                     other => *held.other.entry(other.to_lowercase()).or_default() += 1,
                 }
             }
             match page.next {
                 Some(c) => cursor = Some(c),
-                None => break,
+                None => {
+                    return Ok(Some(Count {
+                        held,
+                        open_requests,
+                    }))
+                }
             }
         }
-        let retention = self.retention_policy(account).await?;
-        Ok(Inventory {
-            account_id: account.to_string(),
-            held,
-            open_requests,
-            retention: RetentionView {
-                message_days: retention.message_days,
-                media_days: retention.media_days,
-                dead_letter_days: crate::services::ingest::DEAD_LETTER_DAYS as u32,
-                export_days: retention.export_days,
-                notice_days: crate::services::ingest::NOTICE_DAYS as u32,
-            },
-            storage: self.location.clone(),
-            policy: self.policy_status(account).await?,
-        })
     }
+}
+
+/// The count a job stored, and when.
+fn stored_count(item: &Item) -> Result<(Count, Timestamp), StoreError> {
+    let Some(json) = item.opt_s("count") else {
+        return Err(StoreError::Corrupt("inventory without a count".into()));
+    };
+    let count = serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok((count, from_millis(item.n("counted_at")?)?))
 }
