@@ -267,6 +267,7 @@ impl App {
         let held = self.contacts_held(account).await?;
         Ok(ContactRoom {
             left: billing.plan.contacts.saturating_sub(held),
+            held_at_start: held,
             billing,
         })
     }
@@ -516,6 +517,8 @@ fn from_secs(t: i64) -> Result<Timestamp, StoreError> {
 /// Room left under the plan's contact limit.
 pub(crate) struct ContactRoom {
     pub left: u64,
+    /// Contacts held when the room was read.
+    pub held_at_start: u64,
     billing: Billing,
 }
 

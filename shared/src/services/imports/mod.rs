@@ -1006,11 +1006,22 @@ impl<'a> Engine<'a> {
             candidates.push((row, ids.into_iter().map(|(_, k, _)| k).collect(), create));
         }
 
-        // Which contacts exist already.
-        let lookup_keys: Vec<Key> = candidates
-            .iter()
-            .flat_map(|(_, ks, _)| ks.iter().cloned())
-            .collect();
+        let mut room = match self.room.take() {
+            Some(room) => room,
+            None => self.app.contact_room(&self.account).await?,
+        };
+
+        // Which contacts exist already. An account that held none when the import began has
+        // nothing to look up: a row meeting a contact this file created is caught by `seen`,
+        // and one meeting a contact created meanwhile through the API fails its create's
+        // condition and is reported. (The first import of an account is the large one.)
+        let lookup_keys: Vec<Key> = match room.held_at_start {
+            0 => Vec::new(),
+            _ => candidates
+                .iter()
+                .flat_map(|(_, ks, _)| ks.iter().cloned())
+                .collect(),
+        };
         let mut owner: HashMap<Key, ContactId> = HashMap::new();
         for chunk in lookup_keys.chunks(MAX_BATCH_GET) {
             for (k, item) in chunk.iter().zip(self.app.items.batch_get(chunk).await?) {
@@ -1035,10 +1046,6 @@ impl<'a> Engine<'a> {
         }
 
         // Decide each row and build its writes.
-        let mut room = match self.room.take() {
-            Some(room) => room,
-            None => self.app.contact_room(&self.account).await?,
-        };
         let at = now();
         let mut used: HashMap<ContactId, u64> = HashMap::new();
         for (row, keys, create) in candidates {
