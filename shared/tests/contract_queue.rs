@@ -50,6 +50,12 @@ contract!(sqs =>
 );
 
 const WAIT: Duration = Duration::from_secs(2);
+
+/// Nothing visible is left in the queue.
+async fn assert_drained(queue: &Arc<dyn Queue>) {
+    let left = queue.receive(10, Duration::ZERO, NO_WAIT).await.unwrap();
+    assert!(left.is_empty(), "{} left", left.len());
+}
 const NO_WAIT: Duration = Duration::ZERO;
 const HIDE: Duration = Duration::from_secs(30);
 
@@ -65,12 +71,7 @@ async fn send_receive_ack(p: Pair) {
     assert_eq!(got[0].body, r#"{"job":"x"}"#);
     assert_eq!(got[0].receive_count, 1);
     p.queue.ack(&got[0].receipt).await.unwrap();
-    assert!(p
-        .queue
-        .receive(10, Duration::ZERO, NO_WAIT)
-        .await
-        .unwrap()
-        .is_empty());
+    assert_drained(&p.queue).await;
 }
 
 async fn batches_of_any_length(p: Pair) {
@@ -127,12 +128,7 @@ async fn batch_acks(p: Pair) {
         Err(QueueError::PartialBatch { failed }) => assert_eq!(failed, vec![3]),
         Err(e) => panic!("{e}"),
     }
-    assert!(p
-        .queue
-        .receive(10, Duration::ZERO, NO_WAIT)
-        .await
-        .unwrap()
-        .is_empty());
+    assert_drained(&p.queue).await;
     p.queue.ack_batch(&[]).await.unwrap();
 }
 
