@@ -3,11 +3,21 @@
 //! without any API call. Outside Lambda (the runner, tests) a count is a debug log event
 //! instead. Dimensions are kinds and codes — never an id or anything personal.
 
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
 pub const NAMESPACE: &str = "WhatATalk";
+
+type Sink = Box<dyn Fn(&str) + Send + Sync>;
+static SINK: OnceLock<Sink> = OnceLock::new();
+
+/// Hands every EMF line of this process to `sink` instead of stdout (or the debug log): a
+/// benchmark weighs the log volume a Lambda would write. The first call wins.
+pub fn emit_to(sink: impl Fn(&str) + Send + Sync + 'static) {
+    let _ = SINK.set(Box::new(sink));
+}
 
 /// Counts `value` of `name` with these dimensions.
 pub fn count(name: &str, value: u64, dimensions: &[(&str, &str)]) {
@@ -22,7 +32,9 @@ pub fn counts(values: &[(&str, u64)], dimensions: &[(&str, &str)]) {
     if values.is_empty() {
         return;
     }
-    if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+    if let Some(sink) = SINK.get() {
+        sink(&lines(&values, dimensions, now_ms()));
+    } else if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
         println!("{}", lines(&values, dimensions, now_ms()));
     } else {
         for (name, value) in values {

@@ -12,11 +12,14 @@
 //! stand-in → three signed status webhooks each (sent, delivered, read, with Meta's pricing) →
 //! `GET /v1/billing/usage`. Every request the SDK clients send is counted by service and
 //! operation, with the capacity units DynamoDB reports; the totals per message, priced at the
-//! list prices below, give the AWS cost per 1M messages. Lambda duration and CloudWatch Logs
-//! are estimates from stated assumptions (`--ms-per-request`, `--ms-per-send`,
-//! `--log-bytes-per-invocation`), not measurements: a laptop's milliseconds are not Lambda's.
+//! list prices below, give the AWS cost per 1M messages. Our own log lines (JSON logs at `info`,
+//! as deployed, and the EMF metric lines) are weighed as they are written; Lambda's own lines
+//! per invocation (START, END, REPORT) and Lambda duration are stated assumptions
+//! (`--platform-log-bytes`, `--ms-per-request`, `--ms-per-send`): a laptop's milliseconds are
+//! not Lambda's.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,7 +59,10 @@ struct Args {
     concurrency: usize,
     ms_per_request: f64,
     ms_per_send: f64,
-    log_bytes_per_invocation: f64,
+    /// Lambda's START, END and REPORT lines of one invocation, in bytes.
+    platform_log_bytes: f64,
+    /// Our log bytes per message, measured (set after the run).
+    log_bytes_per_message: f64,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -66,7 +72,8 @@ fn args() -> anyhow::Result<Args> {
         concurrency: 16,
         ms_per_request: 30.0,
         ms_per_send: 150.0,
-        log_bytes_per_invocation: 700.0,
+        platform_log_bytes: 300.0,
+        log_bytes_per_message: 0.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -77,10 +84,10 @@ fn args() -> anyhow::Result<Args> {
             "--wave" => a.wave = value()?.parse()?,
             "--ms-per-request" => a.ms_per_request = value()?.parse()?,
             "--ms-per-send" => a.ms_per_send = value()?.parse()?,
-            "--log-bytes-per-invocation" => a.log_bytes_per_invocation = value()?.parse()?,
+            "--platform-log-bytes" => a.platform_log_bytes = value()?.parse()?,
             other => bail!(
                 "unknown argument {other}; use --messages N --wave N --concurrency N --ms-per-request MS \
-                 --ms-per-send MS --log-bytes-per-invocation B"
+                 --ms-per-send MS --platform-log-bytes B"
             ),
         }
     }
@@ -95,7 +102,18 @@ type Counts = BTreeMap<(String, String), shared::adapters::aws::OperationCount>;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = args()?;
+    let mut args = args()?;
+    // Every log and metric line the functions write, weighed instead of printed.
+    let log_bytes = Arc::new(AtomicU64::new(0));
+    let weigh = log_bytes.clone();
+    shared::metrics::emit_to(move |line| {
+        weigh.fetch_add(line.len() as u64 + 1, Ordering::Relaxed);
+    });
+    let weigh = log_bytes.clone();
+    tracing::subscriber::set_global_default(shared::telemetry::subscriber(
+        move || Weighed(weigh.clone()),
+        "info",
+    ))?;
     let (_standin, graph_url) = infra::bench::quiet_standin().await?;
     let (app, counter, checker) = aws_apps(graph_url).await?;
     let app = Arc::new(app.with_billing(shared::testing::unlimited_billing()));
@@ -125,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 1. The API queues, the sender sends.
     counter.reset();
+    let logs_before = log_bytes.load(Ordering::Relaxed);
     let started = Instant::now();
     let template = serde_json::to_value(infra::bench::bench_template())?;
     let bodies: Vec<String> = (0..n)
@@ -189,6 +208,7 @@ async fn main() -> anyhow::Result<()> {
         bail!("/webhook answered {} {}", refused.status, refused.body);
     }
     let statuses = counter.snapshot();
+    let logged = log_bytes.load(Ordering::Relaxed) - logs_before;
     let mut not_read = 0;
     for (id, _, _) in &sent {
         if checker.message(&bench.account, id).await?.status != MessageStatus::Read {
@@ -239,6 +259,11 @@ async fn main() -> anyhow::Result<()> {
             e.capacity_units += c.capacity_units;
         }
     }
+    args.log_bytes_per_message = logged as f64 / per;
+    println!(
+        "\nour log lines: {:.0} bytes per message (JSON logs and EMF metrics)",
+        args.log_bytes_per_message
+    );
     let cost = Cost::of(&all, per, &args);
     println!("\nper 1M messages, us-east-1 list prices:");
     for (item, dollars) in &cost.lines {
@@ -283,7 +308,7 @@ impl Cost {
         let gb = FUNCTION_MEMORY_MB / 1024.0;
         let seconds = (api_invocations + webhook_invocations) * args.ms_per_request / 1e3
             + args.ms_per_send / 1e3;
-        let log_gb = invocations * args.log_bytes_per_invocation / 1e9;
+        let log_gb = (args.log_bytes_per_message + invocations * args.platform_log_bytes) / 1e9;
 
         let per_message = [
             (
@@ -323,8 +348,9 @@ impl Cost {
             ),
             (
                 format!(
-                    "CloudWatch Logs (assumed {:.0} B/invocation)",
-                    args.log_bytes_per_invocation
+                    "CloudWatch Logs ({:.0} B ours + {:.0} B Lambda's)",
+                    args.log_bytes_per_message,
+                    invocations * args.platform_log_bytes
                 ),
                 log_gb * price::LOGS_INGESTED_GB,
             ),
@@ -373,4 +399,18 @@ async fn aws_apps(
     let own = shared::adapters::aws::AwsClients::from_env(settings.s3_path_style).await;
     let checker = App::new(shared::adapters::aws::ports(&own, &settings)?);
     Ok((app, clients.requests, checker))
+}
+
+/// A log writer that only counts what it is given.
+struct Weighed(Arc<AtomicU64>);
+
+impl std::io::Write for Weighed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
