@@ -370,11 +370,11 @@ impl App {
             let (contacts, next) = self.audience_page(account, &broadcast, cursor).await?;
             // The page must fit the subscription and allowance; if not, the broadcast waits,
             // paused, for a payment or a plan change (and a resume).
-            match self
+            let billing = match self
                 .check_send_allowance(account, contacts.len() as u64)
                 .await
             {
-                Ok(()) => {}
+                Ok(b) => b,
                 Err(ServiceError::PaymentRequired { reason, .. }) => {
                     tracing::warn!(account_id = %account, broadcast_id = %id, reason = %reason, "broadcast paused: payment required");
                     match self.pause_broadcast(account, id, "payment_required").await {
@@ -384,12 +384,11 @@ impl App {
                     return Ok(super::JobOutcome::Done);
                 }
                 Err(e) => return Err(e),
-            }
+            };
             // Messages the plan's broadcast size still allows; the fan-out is the only writer
             // of `queued` and runs one page at a time, so the count is exact.
-            let mut room = self
-                .plan(account)
-                .await?
+            let mut room = billing
+                .plan
                 .broadcast_size
                 .saturating_sub(broadcast.counts.queued);
             let mut to_send = Vec::new();

@@ -187,12 +187,13 @@ impl App {
     }
 
     /// Refuses sending that the subscription or the plan's allowance does not cover:
-    /// `templates` is how many template messages the send would add this month.
+    /// `templates` is how many template messages the send would add this month. What it read
+    /// comes back, for a caller with more of the plan to apply.
     pub async fn check_send_allowance(
         &self,
         account: &AccountId,
         templates: u64,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<Billing, ServiceError> {
         let (b, _) = self.standing(account).await?;
         let refuse = |reason: &str| b.refusal(reason);
         if !b.sending_allowed {
@@ -212,7 +213,7 @@ impl App {
                 "the plan's template messages for this month are used up and it has no overage",
             ));
         }
-        Ok(())
+        Ok(b)
     }
 
     /// Refuses connecting a number beyond the plan's count (connecting one again is left to
@@ -240,11 +241,6 @@ impl App {
             return Err(b.refusal(format!("the plan allows {allowed} connected numbers")));
         }
         Ok(())
-    }
-
-    /// The plan the account is on (the default one without a subscription).
-    pub(crate) async fn plan(&self, account: &AccountId) -> Result<Plan, ServiceError> {
-        Ok(self.standing(account).await?.0.plan)
     }
 
     /// Contacts the account holds (created through any path, erased ones taken off).
