@@ -259,4 +259,12 @@ async fn a_large_account_is_counted_in_the_background() {
         counted.held, small.held,
         "the job counts what a request counts"
     );
+
+    // While the stored count is fresh it is the answer: a message arriving now shows in the
+    // next count (a request under the budget counts it at once).
+    inbound(&app, "wamid.b3", 0).await;
+    let again = app.inventory_within(&account, 2).await.unwrap();
+    assert_eq!(again.held, small.held);
+    let direct = app.inventory(&account).await.unwrap();
+    assert_eq!(direct.held.unwrap().messages.inbound, 3);
 }

@@ -102,6 +102,8 @@ pub struct Inventory {
 struct Count {
     held: Holdings,
     open_requests: Vec<OpenRequest>,
+    /// Items read: whether the next request may count by itself.
+    items: u64,
 }
 
 impl App {
@@ -117,24 +119,31 @@ impl App {
         account: &AccountId,
         budget: u64,
     ) -> Result<Inventory, ServiceError> {
-        let (count, counted_at, counting) = match self.count_held(account, Some(budget)).await? {
-            Some(count) => (Some(count), Some(now()), false),
-            None => {
-                let stored = self.items.get(&table::inventory(account)).await?;
-                let last = stored
-                    .as_ref()
-                    .filter(|i| i.opt_s("count").is_some())
-                    .map(stored_count)
-                    .transpose()?;
+        let stored = self.items.get(&table::inventory(account)).await?;
+        let last = stored
+            .as_ref()
+            .filter(|i| i.opt_s("count").is_some())
+            .map(stored_count)
+            .transpose()?;
+        // An account whose last count, or the count running now, showed it too large is not
+        // read through again in a request.
+        let counting_now = stored
+            .as_ref()
+            .and_then(|i| i.opt_n("counting_since"))
+            .is_some_and(|t| to_millis(now()) - t < RECOUNT_AFTER.as_millis() as i64);
+        let known_large = counting_now || last.as_ref().is_some_and(|(c, _)| c.items > budget);
+        let here = match known_large {
+            true => None,
+            false => self.count_held(account, Some(budget)).await?,
+        };
+        let (count, counted_at, counting) = match (here, last) {
+            (Some(count), _) => (Some(count), Some(now()), false),
+            (None, Some((count, at))) if now() - at < FRESH => (Some(count), Some(at), false),
+            (None, last) => {
+                self.start_count(account, stored.as_ref()).await?;
                 match last {
-                    Some((count, at)) if now() - at < FRESH => (Some(count), Some(at), false),
-                    last => {
-                        self.start_count(account, stored.as_ref()).await?;
-                        match last {
-                            Some((count, at)) => (Some(count), Some(at), true),
-                            None => (None, None, true),
-                        }
-                    }
+                    Some((count, at)) => (Some(count), Some(at), true),
+                    None => (None, None, true),
                 }
             }
         };
@@ -278,6 +287,7 @@ impl App {
                     return Ok(Some(Count {
                         held,
                         open_requests,
+                        items: read,
                     }))
                 }
             }
