@@ -11,6 +11,7 @@ mod keywords;
 mod media;
 mod message;
 mod number;
+mod numbering;
 mod phone;
 mod region;
 mod text;
