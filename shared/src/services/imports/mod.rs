@@ -3,15 +3,16 @@
 //! stream, checked one by one, and upserted in batches; every rejected row is reported with its
 //! row number, column and reason.
 //!
-//! A job checkpoints after every batch (rows done, counts, error report parts) under a lease, so
-//! an interrupted import resumes where it stopped. Each contact an import writes is marked with
+//! A job saves its progress (rows done, counts, error report parts) every second under a lease,
+//! so an interrupted import resumes where it last saved. Each contact an import writes is marked with
 //! the import and row, so a row applied just before an interruption is counted the same way when
 //! it is met again; re-importing a file whose rows are already in place changes nothing.
 
 pub mod csv;
 pub mod rows;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,7 +47,9 @@ pub const MAX_REPORTED_ERRORS: u64 = 100_000;
 pub const UPLOAD_LINK_TTL: Duration = Duration::from_secs(15 * 60);
 /// How long a report link stays valid.
 pub const REPORT_LINK_TTL: Duration = Duration::from_secs(15 * 60);
-const BATCH_ROWS: usize = 1000;
+const BATCH_ROWS: usize = 500;
+/// Batches parsed ahead of the one being decided.
+const PARSE_AHEAD: usize = 2;
 const LEASE: Duration = Duration::from_secs(120);
 /// A job stops this long before its deadline and continues in a new invocation.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
@@ -397,17 +400,7 @@ impl App {
         };
         let started = state.opt_n("started_at").is_some();
         let next_row = state.opt_n("next_row").unwrap_or(2) as u64;
-        let mut parts: Vec<u64> = match state.attrs.get("error_parts") {
-            Some(Value::L(l)) => l
-                .iter()
-                .filter_map(|v| match v {
-                    Value::N(n) => Some(*n as u64),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let mut reported = state.opt_n("reported_errors").unwrap_or(0) as u64;
+        let mut progress = Progress::resumed(&state);
         let source = source_key(account, id)?;
         let Some(reader) = self.blobs.read_from(&source, 0).await.map_err(blob_err)? else {
             return self
@@ -435,21 +428,30 @@ impl App {
         let mut engine = Engine::new(self, account.clone(), id.to_string(), head, region, counts)
             .expecting(size);
         let mut row_no = 1;
-        // Three batches in flight: one parsing (CPU, blocking pool), one being decided (store
-        // reads, encryption), one being written (the store's transaction).
-        let mut parsing = engine
-            .spawn_parse(read_batch(&mut stream, &mut row_no).await?)
-            .await?;
+        // Batches in flight: two parsing (CPU, blocking pool) so the cores have work while
+        // one is decided (store reads, encryption) and one written (the store's transaction).
+        let mut parsing = VecDeque::with_capacity(PARSE_AHEAD);
+        for _ in 0..PARSE_AHEAD {
+            if let Some(p) = engine
+                .spawn_parse(read_batch(&mut stream, &mut row_no).await?)
+                .await?
+            {
+                parsing.push_back(p);
+            }
+        }
         let mut writing: Option<Prepared> = None;
         loop {
-            let parsed = match parsing.take() {
+            let parsed = match parsing.pop_front() {
                 Some(p) => {
                     let parsed = p
                         .await
                         .map_err(|e| ServiceError::Blob(format!("parsing task: {e}")))??;
-                    parsing = engine
+                    if let Some(next) = engine
                         .spawn_parse(read_batch(&mut stream, &mut row_no).await?)
-                        .await?;
+                        .await?
+                    {
+                        parsing.push_back(next);
+                    }
                     parsed
                 }
                 None => Vec::new(),
@@ -476,38 +478,13 @@ impl App {
             let (written, decided) = (written?, decided?);
             if let Some(batch) = written {
                 engine.absorb(&batch);
-                if !batch.errors.is_empty() && reported < MAX_REPORTED_ERRORS {
-                    let room = (MAX_REPORTED_ERRORS - reported) as usize;
-                    let listed = &batch.errors[..batch.errors.len().min(room)];
-                    self.blobs
-                        .put(
-                            &part_key(account, id, batch.first)?,
-                            report_bytes(listed),
-                            "text/csv",
-                        )
-                        .await
-                        .map_err(blob_err)?;
-                    reported += listed.len() as u64;
-                    if !parts.contains(&batch.first) {
-                        parts.push(batch.first);
-                    }
+                progress.add(&batch);
+                let stopping = deadline.is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d);
+                if stopping || progress.due() {
+                    self.save_progress(account, id, worker, &engine.counts, &mut progress)
+                        .await?;
                 }
-                self.checkpoint(
-                    &key,
-                    worker,
-                    batch.last + 1,
-                    &engine.counts,
-                    &parts,
-                    reported,
-                )
-                .await?;
-                // Job progress for operators: rows applied, whatever their outcome.
-                crate::metrics::count(
-                    "import_rows",
-                    (batch.last + 1).saturating_sub(batch.first),
-                    &[],
-                );
-                if deadline.is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d) {
+                if stopping {
                     self.release_lease(&key, worker).await?;
                     self.enqueue(&super::Job::ContactImport {
                         account_id: account.clone(),
@@ -519,17 +496,19 @@ impl App {
                 }
             }
             writing = decided;
-            if writing.is_none() && parsing.is_none() {
+            if writing.is_none() && parsing.is_empty() {
                 break;
             }
         }
+        self.save_progress(account, id, worker, &engine.counts, &mut progress)
+            .await?;
         self.finish_import(
             account,
             id,
             worker,
             &engine.counts,
-            &parts,
-            engine.counts.rejected > reported,
+            &progress.parts,
+            engine.counts.rejected > progress.reported,
         )
         .await?;
         tracing::info!(
@@ -583,21 +562,35 @@ impl App {
             .map_err(lost_lease)
     }
 
-    async fn checkpoint(
+    /// Writes the rows rejected since the last save as one part of the error report, then
+    /// records how far the import got (under the lease).
+    async fn save_progress(
         &self,
-        key: &Key,
+        account: &AccountId,
+        id: &ImportId,
         worker: &str,
-        next_row: u64,
         counts: &ImportCounts,
-        parts: &[u64],
-        reported: u64,
+        progress: &mut Progress,
     ) -> Result<(), ServiceError> {
-        let mut update = Update::new(key.clone())
-            .set("next_row", Value::N(next_row as i64))
-            .set("reported_errors", Value::N(reported as i64))
+        if let Some(first) = progress.unsaved_errors_from {
+            self.blobs
+                .put(
+                    &part_key(account, id, first)?,
+                    report_bytes(&progress.unsaved_errors),
+                    "text/csv",
+                )
+                .await
+                .map_err(blob_err)?;
+            if !progress.parts.contains(&first) {
+                progress.parts.push(first);
+            }
+        }
+        let mut update = Update::new(table::import(account, id))
+            .set("next_row", Value::N(progress.next_row as i64))
+            .set("reported_errors", Value::N(progress.reported as i64))
             .set(
                 "error_parts",
-                Value::L(parts.iter().map(|p| Value::N(*p as i64)).collect()),
+                Value::L(progress.parts.iter().map(|p| Value::N(*p as i64)).collect()),
             )
             .set(
                 "lease_until",
@@ -610,11 +603,11 @@ impl App {
         for (name, value) in COUNT_NAMES.iter().zip(counts.values()) {
             update = update.set(name, Value::N(value as i64));
         }
-        self.items
-            .update(update)
-            .await
-            .map(|_| ())
-            .map_err(lost_lease)
+        self.items.update(update).await.map_err(lost_lease)?;
+        // Job progress for operators: rows applied, whatever their outcome.
+        crate::metrics::count("import_rows", progress.unsaved_rows, &[]);
+        progress.saved();
+        Ok(())
     }
 
     async fn finish_import(
@@ -778,6 +771,73 @@ fn report_bytes(errors: &[RowError]) -> Bytes {
     Bytes::from(out)
 }
 
+/// How far a job has got since it last saved its progress. Saving once a second rather than
+/// after every batch keeps the store's single writer (SQLite locally) on the rows; rows applied
+/// after the last save are met again on resumption and counted as they were (their import mark).
+struct Progress {
+    /// The first row not yet applied.
+    next_row: u64,
+    /// Error report parts saved, by their first row; and the rejected rows they list.
+    parts: Vec<u64>,
+    reported: u64,
+    /// Rows rejected since the last save, listed while the report has room.
+    unsaved_errors: Vec<RowError>,
+    unsaved_errors_from: Option<u64>,
+    unsaved_rows: u64,
+    saved_at: Instant,
+}
+
+/// How often a job saves its progress.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+impl Progress {
+    fn resumed(state: &Item) -> Self {
+        let parts = match state.attrs.get("error_parts") {
+            Some(Value::L(l)) => l
+                .iter()
+                .filter_map(|v| match v {
+                    Value::N(n) => Some(*n as u64),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Self {
+            next_row: state.opt_n("next_row").unwrap_or(2) as u64,
+            parts,
+            reported: state.opt_n("reported_errors").unwrap_or(0) as u64,
+            unsaved_errors: Vec::new(),
+            unsaved_errors_from: None,
+            unsaved_rows: 0,
+            saved_at: Instant::now(),
+        }
+    }
+
+    fn add(&mut self, batch: &Committed) {
+        self.next_row = batch.last + 1;
+        self.unsaved_rows += (batch.last + 1).saturating_sub(batch.first);
+        let room = MAX_REPORTED_ERRORS.saturating_sub(self.reported) as usize;
+        let listed = &batch.errors[..batch.errors.len().min(room)];
+        if !listed.is_empty() {
+            self.unsaved_errors_from.get_or_insert(batch.first);
+            self.unsaved_errors.extend_from_slice(listed);
+            self.reported += listed.len() as u64;
+        }
+    }
+
+    /// A second has passed, or the unsaved errors make a report part of 10,000 rows.
+    fn due(&self) -> bool {
+        self.saved_at.elapsed() >= SAVE_EVERY || self.unsaved_errors.len() >= 10_000
+    }
+
+    fn saved(&mut self) {
+        self.unsaved_errors.clear();
+        self.unsaved_errors_from = None;
+        self.unsaved_rows = 0;
+        self.saved_at = Instant::now();
+    }
+}
+
 /// A row number and what its parsing gave.
 type Parsed = (u64, Result<Ready, Vec<RowError>>);
 
@@ -880,7 +940,7 @@ struct Engine<'a> {
     region: Option<Region>,
     /// Identity (first 96 bits of its blind index) → first row that had it: 16 bytes an
     /// entry, ~35 MB for a million rows.
-    seen: HashMap<[u8; 12], u32>,
+    seen: HashMap<[u8; 12], u32, BuildHasherDefault<IndexHasher>>,
     counts: ImportCounts,
     /// Contacts the plan still lets the file create; read when the first batch is decided.
     room: Option<ContactRoom>,
@@ -901,7 +961,7 @@ impl<'a> Engine<'a> {
             mark,
             header: Arc::new(header),
             region,
-            seen: HashMap::new(),
+            seen: HashMap::default(),
             counts,
             room: None,
         }
@@ -1244,6 +1304,24 @@ async fn commit(
         counts,
         errors,
     })
+}
+
+/// Hashes a blind index by its first eight bytes as they are: an HMAC's output is uniform
+/// already, and the default SipHash of 1M of them per file is measurable.
+#[derive(Default)]
+struct IndexHasher(u64);
+
+impl Hasher for IndexHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut word = [0u8; 8];
+        let n = bytes.len().min(8);
+        word[..n].copy_from_slice(&bytes[..n]);
+        self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 fn short(index_hex: &str) -> [u8; 12] {
