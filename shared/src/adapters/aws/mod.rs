@@ -1,7 +1,8 @@
 //! AWS adapters: DynamoDB items, SQS queues, KMS key vault, S3 blobs, all through the AWS SDK.
-//! Endpoints, region and credentials come from the SDK's usual sources (`AWS_*` variables, the
-//! Lambda role); tests point `AWS_ENDPOINT_URL*` at DynamoDB Local and moto.
+//! Region and credentials come from the `AWS_*` variables a Lambda's role gives it
+//! ([`config`]); tests point `AWS_ENDPOINT_URL*` at DynamoDB Local and moto.
 
+mod config;
 mod dynamodb;
 mod kms;
 mod requests;
@@ -90,29 +91,24 @@ impl AwsClients {
         let https = aws_smithy_http_client::Builder::new()
             .tls_provider(Provider::Rustls(CryptoMode::Ring))
             .build_https();
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(https)
-            .load()
-            .await;
+        let config = config::from_env(https);
         let requests = RequestCounter::default();
-        let dynamodb = aws_sdk_dynamodb::config::Builder::from(&config)
-            .interceptor(requests.clone())
-            .build();
-        let kms = aws_sdk_kms::config::Builder::from(&config)
-            .interceptor(requests.clone())
-            .build();
-        let s3 = aws_sdk_s3::config::Builder::from(&config)
+        let mut dynamodb =
+            aws_sdk_dynamodb::config::Builder::from(&config).interceptor(requests.clone());
+        dynamodb.set_endpoint_url(config::endpoint("DYNAMODB"));
+        let mut kms = aws_sdk_kms::config::Builder::from(&config).interceptor(requests.clone());
+        kms.set_endpoint_url(config::endpoint("KMS"));
+        let mut s3 = aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(s3_path_style)
-            .interceptor(requests.clone())
-            .build();
-        let sqs = aws_sdk_sqs::config::Builder::from(&config)
-            .interceptor(requests.clone())
-            .build();
+            .interceptor(requests.clone());
+        s3.set_endpoint_url(config::endpoint("S3"));
+        let mut sqs = aws_sdk_sqs::config::Builder::from(&config).interceptor(requests.clone());
+        sqs.set_endpoint_url(config::endpoint("SQS"));
         Self {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
-            kms: aws_sdk_kms::Client::from_conf(kms),
-            s3: aws_sdk_s3::Client::from_conf(s3),
-            sqs: aws_sdk_sqs::Client::from_conf(sqs),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
+            kms: aws_sdk_kms::Client::from_conf(kms.build()),
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
             requests,
         }
     }
