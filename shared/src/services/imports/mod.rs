@@ -572,7 +572,8 @@ impl App {
         counts: &ImportCounts,
         progress: &mut Progress,
     ) -> Result<(), ServiceError> {
-        if let Some(first) = progress.unsaved_errors_from {
+        if !progress.unsaved_errors.is_empty() {
+            let first = progress.saved_row;
             self.blobs
                 .put(
                     &part_key(account, id, first)?,
@@ -780,9 +781,11 @@ struct Progress {
     /// Error report parts saved, by their first row; and the rejected rows they list.
     parts: Vec<u64>,
     reported: u64,
+    /// The first row not yet applied at the last save: the key of the next report part, so a
+    /// resumed job that meets the same rows again writes the same part.
+    saved_row: u64,
     /// Rows rejected since the last save, listed while the report has room.
     unsaved_errors: Vec<RowError>,
-    unsaved_errors_from: Option<u64>,
     unsaved_rows: u64,
     saved_at: Instant,
 }
@@ -802,12 +805,13 @@ impl Progress {
                 .collect(),
             _ => Vec::new(),
         };
+        let next_row = state.opt_n("next_row").unwrap_or(2) as u64;
         Self {
-            next_row: state.opt_n("next_row").unwrap_or(2) as u64,
+            next_row,
+            saved_row: next_row,
             parts,
             reported: state.opt_n("reported_errors").unwrap_or(0) as u64,
             unsaved_errors: Vec::new(),
-            unsaved_errors_from: None,
             unsaved_rows: 0,
             saved_at: Instant::now(),
         }
@@ -818,11 +822,8 @@ impl Progress {
         self.unsaved_rows += (batch.last + 1).saturating_sub(batch.first);
         let room = MAX_REPORTED_ERRORS.saturating_sub(self.reported) as usize;
         let listed = &batch.errors[..batch.errors.len().min(room)];
-        if !listed.is_empty() {
-            self.unsaved_errors_from.get_or_insert(batch.first);
-            self.unsaved_errors.extend_from_slice(listed);
-            self.reported += listed.len() as u64;
-        }
+        self.unsaved_errors.extend_from_slice(listed);
+        self.reported += listed.len() as u64;
     }
 
     /// A second has passed, or the unsaved errors make a report part of 10,000 rows.
@@ -832,8 +833,8 @@ impl Progress {
 
     fn saved(&mut self) {
         self.unsaved_errors.clear();
-        self.unsaved_errors_from = None;
         self.unsaved_rows = 0;
+        self.saved_row = self.next_row;
         self.saved_at = Instant::now();
     }
 }
