@@ -154,14 +154,7 @@ pub(crate) fn is_valid(code: u16, national: &str) -> bool {
 /// that starts with what the crate would strip as a national prefix ("+44 (0)20…") — and the
 /// caller parses it the crate's way.
 pub(crate) fn international(input: &str, default_region: Option<Region>) -> Option<String> {
-    let rest = input.strip_prefix('+')?;
-    if !rest
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'.' | b'(' | b')'))
-    {
-        return None;
-    }
-    let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+    let digits = separated_digits(input.strip_prefix('+')?)?;
     if digits.len() < 4 || digits.starts_with('0') {
         return None;
     }
@@ -177,10 +170,12 @@ pub(crate) fn international(input: &str, default_region: Option<Region>) -> Opti
     if national.len() > 17 {
         return None;
     }
+    let own = region_of(code, national)?;
     // The crate strips national prefixes by the default region's plan when one is given,
-    // otherwise by the number's own.
+    // otherwise by the plan of the number without leading zeros.
     let stripping = match default_region {
         Some(r) => plan_of(r)?,
+        None if !national.starts_with('0') => own,
         None => region_of(code, national.trim_start_matches('0'))?,
     };
     let strippable = stripping
@@ -191,10 +186,19 @@ pub(crate) fn international(input: &str, default_region: Option<Region>) -> Opti
             .national_prefix
             .as_deref()
             .is_some_and(|p| national.starts_with(p));
-    if strippable || !is_valid(code, national) {
+    if strippable || !own.knows(national) {
         return None;
     }
     Some(format!("+{code}{national}"))
+}
+
+/// The digits of `input` if it holds nothing but digits and the separators people write
+/// between them (spaces, dashes, dots, parentheses).
+pub(crate) fn separated_digits(input: &str) -> Option<String> {
+    input
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'.' | b'(' | b')'))
+        .then(|| input.chars().filter(char::is_ascii_digit).collect())
 }
 
 /// A region's plan, by its id.

@@ -51,21 +51,14 @@ impl PhoneNumber {
     /// shape is checked: an optional `+`, then 7 to 15 digits, with spaces, dashes, dots or
     /// parentheses between them.
     pub fn from_meta(input: &str) -> Result<Self, Invalid> {
-        let digits: String = input
-            .trim()
-            .trim_start_matches('+')
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-            .collect();
-        if !(7..=15).contains(&digits.len())
-            || !digits.bytes().all(|b| b.is_ascii_digit())
-            || digits.starts_with('0')
-        {
-            return Err(Invalid::new(
+        match numbering::separated_digits(input.trim().trim_start_matches('+')) {
+            Some(digits) if (7..=15).contains(&digits.len()) && !digits.starts_with('0') => {
+                Ok(Self(format!("+{digits}")))
+            }
+            _ => Err(Invalid::new(
                 "must be a phone number in international form, like +15550783881",
-            ));
+            )),
         }
-        Ok(Self(format!("+{digits}")))
     }
 
     /// `+` followed by digits.
