@@ -1308,7 +1308,7 @@ async fn commit(
 }
 
 /// Hashes a blind index by its first eight bytes as they are: an HMAC's output is uniform
-/// already, and the default SipHash of 1M of them per file is measurable.
+/// already, so SipHash's defence against chosen keys buys nothing for a million lookups.
 #[derive(Default)]
 struct IndexHasher(u64);
 
