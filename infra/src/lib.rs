@@ -74,7 +74,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     };
     let mut graph_config = GraphConfig::new(graph_url, &config.graph_version);
     graph_config.request_timeout = config.graph_timeout;
-    let graph = GraphClient::new(graph_config)?;
+    let graph = GraphClient::new(graph_config);
     let backend = LocalBackend::open(&config.data_dir, public_url, graph)?;
     let app = Arc::new(App::new(backend.ports).with_billing(config.billing.clone()));
     let mut running = serve(

@@ -45,7 +45,7 @@ pub async fn aws_app_with_graph(
         std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok_and(|v| v.starts_with("http://127.0.0.1")),
         "the AWS adapters are tested against local emulators: run infra/test.sh"
     );
-    let clients = AwsClients::from_env(true).await;
+    let clients = AwsClients::from_env(true);
     let name = |p: &str| format!("{p}-{}", ulid::Ulid::new().to_string().to_lowercase());
     let table = name("table");
     DynamoItemStore::create_table(&clients.dynamodb, &table)
@@ -80,7 +80,7 @@ pub async fn aws_app_with_graph(
         s3_path_style: true,
         graph: crate::graph::GraphConfig::new(graph, crate::graph::DEFAULT_VERSION),
     };
-    let app = App::new(aws::ports(&clients, &settings).expect("graph settings"));
+    let app = App::new(aws::ports(&clients, &settings));
     (app, clients, settings)
 }
 
@@ -101,7 +101,6 @@ pub fn unreachable_graph() -> crate::graph::GraphClient {
         url,
         crate::graph::DEFAULT_VERSION,
     ))
-    .expect("a plain client builds")
 }
 
 /// Stores `count` inbound text messages spread over `contacts`, written straight to the store in

@@ -1,10 +1,12 @@
 //! The API Lambda: wiring only. Handlers live in the library and are tested without Lambda.
 
+use shared::adapters::aws::Role;
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let app = shared::adapters::aws::app_from_env().await?;
+    // The role (template.yaml): the table, tenant keys, the bucket, both queues.
+    let app = Role::from_env()?.kms().s3().sqs().app()?;
     lambda_http::run(api::router(Arc::new(app))).await
 }

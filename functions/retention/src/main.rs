@@ -1,9 +1,11 @@
 //! The retention Lambda: wiring only.
 
+use shared::adapters::aws::Role;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let app = shared::adapters::aws::app_from_env().await?;
+    // The role (template.yaml): the table and deleting expired media from the bucket.
+    let app = Role::from_env()?.s3().app()?;
     lambda_runtime::run(lambda_runtime::service_fn(|event| {
         retention::lambda::handle(&app, event)
     }))

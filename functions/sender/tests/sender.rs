@@ -22,7 +22,7 @@ async fn standin() -> (StandIn, GraphClient, url::Url) {
     let url = standin
         .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
         .unwrap();
-    let graph = GraphClient::new(GraphConfig::new(url.clone(), "v23.0")).unwrap();
+    let graph = GraphClient::new(GraphConfig::new(url.clone(), "v23.0"));
     (standin, graph, url)
 }
 

@@ -1,11 +1,14 @@
 //! The webhook Lambda: wiring only. Handlers live in the library and are tested without Lambda.
 
+use shared::adapters::aws::Role;
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let config = webhook::WebhookConfig::from_env()?;
-    let app = shared::adapters::aws::app_from_env().await?;
+    // The role (template.yaml): the table, tenant keys, the bucket (dead letters), the job queue
+    // (media fetches).
+    let app = Role::from_env()?.kms().s3().sqs().app()?;
     lambda_http::run(webhook::router(Arc::new(app), config)).await
 }

@@ -396,8 +396,8 @@ async fn aws_apps(
     graph: url::Url,
 ) -> anyhow::Result<(App, shared::adapters::aws::RequestCounter, App)> {
     let (app, clients, settings) = shared::testing::aws_app_with_graph(graph).await;
-    let own = shared::adapters::aws::AwsClients::from_env(settings.s3_path_style).await;
-    let checker = App::new(shared::adapters::aws::ports(&own, &settings)?);
+    let own = shared::adapters::aws::AwsClients::from_env(settings.s3_path_style);
+    let checker = App::new(shared::adapters::aws::ports(&own, &settings));
     Ok((app, clients.requests, checker))
 }
 

@@ -46,7 +46,14 @@ async fn run() -> anyhow::Result<()> {
     let mut times: Vec<Duration> = Vec::new();
     for _ in 0..50 {
         let t = Instant::now();
-        let app = Arc::new(shared::adapters::aws::app_from_env().await?);
+        // The widest role (the api's and the jobs function's): every client is built.
+        let app = Arc::new(
+            shared::adapters::aws::Role::from_env()?
+                .kms()
+                .s3()
+                .sqs()
+                .app()?,
+        );
         let _api = api::router(app.clone());
         let _webhook = webhook::router(app.clone(), webhook::WebhookConfig::from_env()?);
         let _billing = billing::router(app, billing::BillingWebhookConfig::from_env()?);

@@ -90,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
     let graph = GraphClient::new(GraphConfig::new(
         url::Url::parse(&format!("{base}/"))?,
         "v23.0",
-    ))?;
+    ));
     let backend = shared::adapters::local::LocalBackend::open(
         &dir,
         url::Url::parse("http://127.0.0.1:9/")?,

@@ -65,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
     let graph = shared::graph::GraphClient::new(shared::graph::GraphConfig::new(
         graph_url.clone(),
         shared::graph::DEFAULT_VERSION,
-    ))?;
+    ));
     let (app, extra) = match args.backend.as_str() {
         "local" => {
             let backend = shared::adapters::local::LocalBackend::open(

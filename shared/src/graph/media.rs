@@ -60,7 +60,7 @@ impl GraphClient {
         max: u64,
     ) -> Result<Bytes, GraphError> {
         let url = url::Url::parse(url).map_err(|e| GraphError::Decode(e.to_string()))?;
-        let mut response = Self::respond(self.http.get(url).bearer_auth(token.expose())).await?;
+        let mut response = Self::respond(self.http()?.get(url).bearer_auth(token.expose())).await?;
         if response.content_length().is_some_and(|n| n > max) {
             return Err(GraphError::TooLarge { max });
         }
@@ -86,7 +86,7 @@ impl GraphClient {
         let boundary = format!("whatatalk-{}", ulid::Ulid::new());
         let body = multipart(&boundary, mime, filename, &file);
         let request = self
-            .http
+            .http()?
             .post(self.url(&format!("{number}/media"))?)
             .bearer_auth(token.expose())
             .header(

@@ -4,6 +4,7 @@
 pub mod media;
 pub mod messages;
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -109,19 +110,32 @@ pub enum GraphError {
 
 #[derive(Clone)]
 pub struct GraphClient {
-    http: reqwest::Client,
+    /// Built on first use: a function that never calls Meta (billing, retention) neither sets
+    /// up TLS at start nor links the HTTP client into its binary.
+    http: Arc<OnceLock<Result<reqwest::Client, String>>>,
     config: GraphConfig,
 }
 
 impl GraphClient {
-    pub fn new(config: GraphConfig) -> Result<Self, GraphError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .user_agent(concat!("whatatalk/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| GraphError::Config(e.to_string()))?;
-        Ok(Self { http, config })
+    pub fn new(config: GraphConfig) -> Self {
+        Self {
+            http: Arc::default(),
+            config,
+        }
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, GraphError> {
+        self.http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .connect_timeout(self.config.connect_timeout)
+                    .timeout(self.config.request_timeout)
+                    .user_agent(concat!("whatatalk/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| GraphError::Config(e.clone()))
     }
 
     pub fn base_url(&self) -> &Url {
@@ -147,7 +161,7 @@ impl GraphClient {
         body: &B,
     ) -> Result<R, GraphError> {
         let request = self
-            .http
+            .http()?
             .post(self.url(path)?)
             .bearer_auth(token.expose())
             .json(body);
@@ -159,7 +173,12 @@ impl GraphClient {
         path: &str,
         token: &AccessToken,
     ) -> Result<R, GraphError> {
-        Self::send(self.http.get(self.url(path)?).bearer_auth(token.expose())).await
+        Self::send(
+            self.http()?
+                .get(self.url(path)?)
+                .bearer_auth(token.expose()),
+        )
+        .await
     }
 
     async fn send<R: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<R, GraphError> {

@@ -15,7 +15,7 @@ pub mod aws {
                 "{var} must point at a local emulator: run the tests through infra/test.sh"
             );
         }
-        AwsClients::from_env(true).await
+        AwsClients::from_env(true)
     }
 
     /// A name no other test uses (tests run in parallel against one emulator).

@@ -19,6 +19,7 @@ pub use sqs::SqsQueue;
 
 use aws_sdk_dynamodb::error::SdkError;
 
+use crate::adapters::denied::Denied;
 use crate::services::Ports;
 
 /// An SDK error as (service error code, text for logs); the code is what adapters classify by.
@@ -74,8 +75,62 @@ impl AwsSettings {
     }
 }
 
-/// SDK clients built once per process (a Lambda's cold start) and shared; every request they
-/// send is tallied in `requests`.
+/// The SDK's configuration (region, credentials, one HTTPS client, the request counter), from
+/// which each service's client is built. A function builds only the clients its role lets it
+/// call ([`Role`]), so the other services' SDKs are not linked into its binary.
+#[derive(Clone)]
+pub struct Sdk {
+    config: aws_types::SdkConfig,
+    s3_path_style: bool,
+    /// Every request the clients built here send.
+    pub requests: RequestCounter,
+}
+
+impl Sdk {
+    pub fn from_env(s3_path_style: bool) -> Self {
+        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+        let https = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        Self {
+            config: config::from_env(https),
+            s3_path_style,
+            requests: RequestCounter::default(),
+        }
+    }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        let mut b = aws_sdk_dynamodb::config::Builder::from(&self.config)
+            .interceptor(self.requests.clone());
+        b.set_endpoint_url(config::endpoint("DYNAMODB"));
+        aws_sdk_dynamodb::Client::from_conf(b.build())
+    }
+
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        let mut b =
+            aws_sdk_kms::config::Builder::from(&self.config).interceptor(self.requests.clone());
+        b.set_endpoint_url(config::endpoint("KMS"));
+        aws_sdk_kms::Client::from_conf(b.build())
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let mut b = aws_sdk_s3::config::Builder::from(&self.config)
+            .force_path_style(self.s3_path_style)
+            .interceptor(self.requests.clone());
+        b.set_endpoint_url(config::endpoint("S3"));
+        aws_sdk_s3::Client::from_conf(b.build())
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        let mut b =
+            aws_sdk_sqs::config::Builder::from(&self.config).interceptor(self.requests.clone());
+        b.set_endpoint_url(config::endpoint("SQS"));
+        aws_sdk_sqs::Client::from_conf(b.build())
+    }
+}
+
+/// All four clients, for tests and benchmarks that set up and inspect the resources; every
+/// request they send is tallied in `requests`.
 #[derive(Clone)]
 pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -86,38 +141,30 @@ pub struct AwsClients {
 }
 
 impl AwsClients {
-    pub async fn from_env(s3_path_style: bool) -> Self {
-        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-        let https = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let config = config::from_env(https);
-        let requests = RequestCounter::default();
-        let mut dynamodb =
-            aws_sdk_dynamodb::config::Builder::from(&config).interceptor(requests.clone());
-        dynamodb.set_endpoint_url(config::endpoint("DYNAMODB"));
-        let mut kms = aws_sdk_kms::config::Builder::from(&config).interceptor(requests.clone());
-        kms.set_endpoint_url(config::endpoint("KMS"));
-        let mut s3 = aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(s3_path_style)
-            .interceptor(requests.clone());
-        s3.set_endpoint_url(config::endpoint("S3"));
-        let mut sqs = aws_sdk_sqs::config::Builder::from(&config).interceptor(requests.clone());
-        sqs.set_endpoint_url(config::endpoint("SQS"));
+    pub fn from_env(s3_path_style: bool) -> Self {
+        let sdk = Sdk::from_env(s3_path_style);
         Self {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
-            kms: aws_sdk_kms::Client::from_conf(kms.build()),
-            s3: aws_sdk_s3::Client::from_conf(s3.build()),
-            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
-            requests,
+            dynamodb: sdk.dynamodb(),
+            kms: sdk.kms(),
+            s3: sdk.s3(),
+            sqs: sdk.sqs(),
+            requests: sdk.requests,
         }
     }
 }
 
-pub fn ports(clients: &AwsClients, settings: &AwsSettings) -> Result<Ports, MissingSetting> {
-    let graph = crate::graph::GraphClient::new(settings.graph.clone())
-        .map_err(|_| MissingSetting("WHATATALK_GRAPH_URL"))?;
-    Ok(Ports {
+fn location(settings: &AwsSettings) -> crate::services::privacy::inventory::StorageLocation {
+    crate::services::privacy::inventory::StorageLocation {
+        kind: "aws".into(),
+        table: settings.table.clone(),
+        bucket: settings.bucket.clone(),
+        region: std::env::var("AWS_REGION").ok(),
+    }
+}
+
+/// Every port on its AWS adapter (tests and benchmarks; a function uses [`Role`]).
+pub fn ports(clients: &AwsClients, settings: &AwsSettings) -> Ports {
+    Ports {
         items: Arc::new(DynamoItemStore::new(
             clients.dynamodb.clone(),
             &settings.table,
@@ -126,21 +173,9 @@ pub fn ports(clients: &AwsClients, settings: &AwsSettings) -> Result<Ports, Miss
         blobs: Arc::new(S3BlobStore::new(clients.s3.clone(), &settings.bucket)),
         send_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &settings.send_queue_url)),
         job_queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &settings.job_queue_url)),
-        graph,
-        location: crate::services::privacy::inventory::StorageLocation {
-            kind: "aws".into(),
-            table: settings.table.clone(),
-            bucket: settings.bucket.clone(),
-            region: std::env::var("AWS_REGION").ok(),
-        },
-    })
-}
-
-/// The ports of a Lambda function: settings from the environment, clients from the SDK chain.
-pub async fn ports_from_env() -> Result<Ports, MissingSetting> {
-    let settings = AwsSettings::from_env()?;
-    let clients = AwsClients::from_env(settings.s3_path_style).await;
-    ports(&clients, &settings)
+        graph: crate::graph::GraphClient::new(settings.graph.clone()),
+        location: location(settings),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,11 +186,65 @@ pub enum AppConfigError {
     Plans(crate::domain::Invalid),
 }
 
-/// A Lambda function's [`App`](crate::services::App): its ports and the plans, both from the
-/// environment.
-pub async fn app_from_env() -> Result<crate::services::App, AppConfigError> {
-    let billing = crate::domain::BillingConfig::from_env().map_err(AppConfigError::Plans)?;
-    Ok(crate::services::App::new(ports_from_env().await?)
-        .with_billing(billing)
-        .with_policy(crate::services::privacy::policy::PolicyConfig::from_env()))
+/// A Lambda function's [`App`](crate::services::App), given the AWS services its role in
+/// template.yaml allows one at a time: the table always, KMS, S3 and SQS when asked for. The
+/// ports of the others are [`Denied`]: no client is built and their SDKs are not linked in.
+///
+/// ```ignore
+/// let app = Role::from_env()?.kms().sqs().app()?;
+/// ```
+pub struct Role {
+    sdk: Sdk,
+    settings: AwsSettings,
+    ports: Ports,
+}
+
+impl Role {
+    /// Settings and SDK configuration from the environment; the table and the Graph API only.
+    pub fn from_env() -> Result<Self, MissingSetting> {
+        let settings = AwsSettings::from_env()?;
+        let sdk = Sdk::from_env(settings.s3_path_style);
+        let ports = Ports {
+            items: Arc::new(DynamoItemStore::new(sdk.dynamodb(), &settings.table)),
+            vault: Arc::new(Denied("key vault (KMS)")),
+            blobs: Arc::new(Denied("blob store (S3)")),
+            send_queue: Arc::new(Denied("send queue (SQS)")),
+            job_queue: Arc::new(Denied("job queue (SQS)")),
+            graph: crate::graph::GraphClient::new(settings.graph.clone()),
+            location: location(&settings),
+        };
+        Ok(Self {
+            sdk,
+            settings,
+            ports,
+        })
+    }
+
+    /// Tenant data keys through KMS.
+    pub fn kms(mut self) -> Self {
+        self.ports.vault = Arc::new(KmsKeyVault::new(self.sdk.kms(), &self.settings.kms_key_id));
+        self
+    }
+
+    /// Blobs (media, imports, exports) in S3.
+    pub fn s3(mut self) -> Self {
+        self.ports.blobs = Arc::new(S3BlobStore::new(self.sdk.s3(), &self.settings.bucket));
+        self
+    }
+
+    /// The send and job queues on SQS.
+    pub fn sqs(mut self) -> Self {
+        let sqs = self.sdk.sqs();
+        self.ports.send_queue = Arc::new(SqsQueue::new(sqs.clone(), &self.settings.send_queue_url));
+        self.ports.job_queue = Arc::new(SqsQueue::new(sqs, &self.settings.job_queue_url));
+        self
+    }
+
+    /// The app on these ports, with the plans and the privacy policy from the environment.
+    pub fn app(self) -> Result<crate::services::App, AppConfigError> {
+        let billing = crate::domain::BillingConfig::from_env().map_err(AppConfigError::Plans)?;
+        Ok(crate::services::App::new(self.ports)
+            .with_billing(billing)
+            .with_policy(crate::services::privacy::policy::PolicyConfig::from_env()))
+    }
 }
