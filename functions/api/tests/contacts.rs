@@ -283,6 +283,89 @@ async fn every_field_can_be_corrected() {
     );
 }
 
+/// The latest consent record lives in the contact's own item (creating a contact writes no
+/// record item); each change moves the one it replaces into a record of its own.
+#[tokio::test]
+async fn the_consent_history_keeps_its_latest_record_in_the_contact() {
+    use shared::ports::Query;
+    let api = spawn().await;
+    let t = api.signup("A", "a@example.com").await;
+    let c = create(
+        &api,
+        &t,
+        json!({"phone": "+447911123456", "consent": {"opted_in": true, "source": "web form"}}),
+    )
+    .await;
+    let id = c["id"].as_str().unwrap();
+    let path = format!("/v1/contacts/{id}");
+    let account: shared::domain::AccountId = t.account_id.parse().unwrap();
+    let record_items = || async {
+        api.app
+            .items
+            .query(
+                Query::partition(shared::table::account_partition(&account))
+                    .begins_with(format!("CONSENT#{id}#")),
+            )
+            .await
+            .unwrap()
+            .items
+            .len()
+    };
+    let history = |full: &Value| -> Vec<(bool, Option<String>, String)> {
+        full["consent_history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["opted_in"].as_bool().unwrap(),
+                    r["source"].as_str().map(str::to_owned),
+                    r["via"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let (_, full) = api.get(&path, &t.key).await;
+    assert_eq!(
+        history(&full),
+        [(true, Some("web form".into()), "api".into())]
+    );
+    assert_eq!(record_items().await, 0);
+
+    // A correction that leaves the consent alone records nothing.
+    api.patch(&path, &t.key, json!({"name": "Ana"})).await;
+    let (_, full) = api.get(&path, &t.key).await;
+    assert_eq!(history(&full).len(), 1);
+    assert_eq!(record_items().await, 0);
+
+    for (opted_in, source) in [(false, "phone call"), (true, "shop")] {
+        let (s, _) = api
+            .patch(
+                &path,
+                &t.key,
+                json!({"consent": {"opted_in": opted_in, "source": source}}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let (_, full) = api.get(&path, &t.key).await;
+    assert_eq!(
+        history(&full),
+        [
+            (true, Some("web form".into()), "api".into()),
+            (false, Some("phone call".into()), "api".into()),
+            (true, Some("shop".into()), "api".into()),
+        ]
+    );
+    assert_eq!(record_items().await, 2, "the two replaced records");
+    let (_, inventory) = api.get("/v1/privacy", &t.key).await;
+    assert_eq!(inventory["held"]["consent_records"], 3, "{inventory}");
+
+    let (_, receipt) = api.delete(&path, &t.key).await;
+    assert_eq!(receipt["consent_records"], 3);
+    assert_eq!(record_items().await, 0);
+}
+
 #[tokio::test]
 async fn tags_are_added_and_removed() {
     let api = spawn().await;

@@ -193,6 +193,18 @@ pub struct Consent {
     pub text: Option<String>,
     /// Set by the server when `opted_in` becomes true.
     pub opted_in_at: Option<Timestamp>,
+    /// When these terms were recorded and through what: the latest entry of the contact's
+    /// consent history, kept with the contact (earlier entries are records of their own).
+    /// `None` on contacts stored before, whose every entry is a record of its own.
+    pub recorded: Option<Recorded>,
+}
+
+/// When consent terms were recorded, and through what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    pub at: Timestamp,
+    /// `api` or `import`.
+    pub via: String,
 }
 
 impl Consent {

@@ -23,7 +23,7 @@ pub use billing::{
     Subscription, SubscriptionState, DEFAULT_PLANS_JSON,
 };
 pub use contact::{
-    check_tag_count, Attributes, Bsuid, Consent, Contact, ContactName, OptOut, Tag, Tags,
+    check_tag_count, Attributes, Bsuid, Consent, Contact, ContactName, OptOut, Recorded, Tag, Tags,
 };
 pub use email::Email;
 pub use ids::{

@@ -8,7 +8,7 @@ use super::{from_millis, to_millis, App, ServiceError};
 use crate::crypto::{FieldRef, TenantKeys};
 use crate::domain::{
     now, AccountId, Attributes, Bsuid, Consent, Contact, ContactId, ContactName, OptOut,
-    PhoneNumber, Tag, Tags, Timestamp,
+    PhoneNumber, Recorded, Tag, Tags, Timestamp,
 };
 use crate::ports::{Condition, Cursor, Item, Key, Query, StoreError, Update, Value, Write};
 use crate::table;
@@ -45,11 +45,16 @@ impl ConsentInput {
             source: self.source,
             text: self.text,
             opted_in_at: None,
+            recorded: None,
         };
         match previous {
             Some(p) if p.same_terms(&next) => p.clone(),
             _ => Consent {
                 opted_in_at: next.opted_in.then_some(at),
+                recorded: Some(Recorded {
+                    at,
+                    via: "api".into(),
+                }),
                 ..next
             },
         }
@@ -78,7 +83,8 @@ pub struct ContactFilter {
     pub opted_in: Option<bool>,
 }
 
-/// One change of a contact's consent, kept for as long as the contact.
+/// One change of a contact's consent, kept for as long as the contact: the latest in the
+/// contact's own item ([`Consent::recorded`]), the ones it replaced as consent records.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsentRecord {
     pub opted_in: bool,
@@ -162,9 +168,6 @@ impl App {
         writes.push(Write::put_new(
             self.contact_item(account, &contact, None).await?,
         ));
-        if let Some(c) = &contact.consent {
-            writes.push(Write::put(consent_item(account, &contact.id, c, at, "api")));
-        }
         writes.push(Write::Update(tally(account, 1)));
         match self.items.transact(writes).await {
             Ok(()) => {}
@@ -321,8 +324,7 @@ impl App {
             None => {}
         }
         next.updated_at = at;
-        self.replace_contact(account, &current, &next, None, "api")
-            .await?;
+        self.replace_contact(account, &current, &next, None).await?;
         tracing::info!(account_id = %account, contact_id = %id, "contact updated");
         Ok(next)
     }
@@ -444,6 +446,11 @@ impl App {
         let mut receipt = DeletionReceipt {
             contacts: 1,
             lookup_entries: lookups.len() as u64,
+            // The latest consent record went with the contact's own item.
+            consent_records: current
+                .consent
+                .as_ref()
+                .is_some_and(|c| c.recorded.is_some()) as u64,
             ..Default::default()
         };
         loop {
@@ -468,11 +475,13 @@ impl App {
         Ok(receipt)
     }
 
+    /// The contact's consent history, oldest first.
     pub async fn consent_history(
         &self,
         account: &AccountId,
-        id: &ContactId,
+        contact: &Contact,
     ) -> Result<Vec<ConsentRecord>, ServiceError> {
+        let id = &contact.id;
         let mut out = Vec::new();
         let mut cursor = None;
         loop {
@@ -496,9 +505,21 @@ impl App {
             }
             match page.next {
                 Some(c) => cursor = Some(c),
-                None => return Ok(out),
+                None => break,
             }
         }
+        if let Some(c) = &contact.consent {
+            if let Some(r) = &c.recorded {
+                out.push(ConsentRecord {
+                    opted_in: c.opted_in,
+                    source: c.source.clone(),
+                    text: c.text.clone(),
+                    recorded_at: r.at,
+                    via: r.via.clone(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Writes `next` over `current` (same id): moves lookup entries whose value changed,
@@ -510,11 +531,8 @@ impl App {
         current: &Contact,
         next: &Contact,
         import: Option<&ImportMark>,
-        via: &str,
     ) -> Result<(), ServiceError> {
-        let writes = self
-            .replace_writes(account, current, next, import, via)
-            .await?;
+        let writes = self.replace_writes(account, current, next, import).await?;
         match self.items.transact(writes).await {
             Ok(()) => Ok(()),
             Err(StoreError::ConditionFailed { index: Some(0) }) => {
@@ -534,7 +552,6 @@ impl App {
         current: &Contact,
         next: &Contact,
         import: Option<&ImportMark>,
-        via: &str,
     ) -> Result<Vec<Write>, ServiceError> {
         let mut writes = vec![Write::Put {
             item: self.contact_item(account, next, import).await?,
@@ -557,15 +574,15 @@ impl App {
         for key in new.into_iter().filter(|k| !old.contains(k)) {
             writes.push(Write::put_new(lookup_item(key, &next.id)));
         }
-        if let Some(c) = &next.consent {
-            let changed = current.consent.as_ref().is_none_or(|p| !p.same_terms(c));
-            if changed {
+        // The contact keeps the latest consent record; one it replaces becomes a record of its own.
+        if let Some(previous) = &current.consent {
+            let replaced = next
+                .consent
+                .as_ref()
+                .is_none_or(|c| !c.same_terms(previous));
+            if let (true, Some(recorded)) = (replaced, &previous.recorded) {
                 writes.push(Write::put(consent_item(
-                    account,
-                    &next.id,
-                    c,
-                    next.updated_at,
-                    via,
+                    account, &next.id, previous, recorded,
                 )));
             }
         }
@@ -668,6 +685,13 @@ impl App {
                     Some(Value::N(n)) => Some(from_millis(*n)?),
                     _ => None,
                 },
+                recorded: match (m.get("recorded_at"), m.get("via")) {
+                    (Some(Value::N(at)), Some(Value::S(via))) => Some(Recorded {
+                        at: from_millis(*at)?,
+                        via: via.clone(),
+                    }),
+                    _ => None,
+                },
             }),
             _ => None,
         };
@@ -746,6 +770,10 @@ pub(crate) fn contact_item_with(
         if let Some(at) = consent.opted_in_at {
             m.insert("opted_in_at".into(), Value::N(to_millis(at)));
         }
+        if let Some(r) = &consent.recorded {
+            m.insert("recorded_at".into(), Value::N(to_millis(r.at)));
+            m.insert("via".into(), Value::S(r.via.clone()));
+        }
         item = item.with("consent", Value::M(m));
     }
     if let Some(o) = &c.opt_out {
@@ -792,12 +820,12 @@ pub(crate) fn lookup_item(key: Key, id: &ContactId) -> Item {
     Item::new(key).with("contact_id", Value::S(id.to_string()))
 }
 
+/// A consent record the contact's latest one replaced.
 pub(crate) fn consent_item(
     account: &AccountId,
     id: &ContactId,
     c: &Consent,
-    at: Timestamp,
-    via: &str,
+    recorded: &Recorded,
 ) -> Item {
     let mut item = Item::new(table::consent_record(
         account,
@@ -805,8 +833,8 @@ pub(crate) fn consent_item(
         &ulid::Ulid::new().to_string(),
     ))
     .with("opted_in", Value::Bool(c.opted_in))
-    .with("recorded_at", Value::N(to_millis(at)))
-    .with("via", Value::S(via.into()));
+    .with("recorded_at", Value::N(to_millis(recorded.at)))
+    .with("via", Value::S(recorded.via.clone()));
     if let Some(s) = &c.source {
         item = item.with("source", Value::S(s.clone()));
     }

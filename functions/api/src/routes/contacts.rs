@@ -204,7 +204,7 @@ pub async fn show(
 ) -> Result<Json<ContactView>, Problem> {
     let id = contact_id(&id)?;
     let contact = app.contact(&me.account_id, &id).await?;
-    let history = app.consent_history(&me.account_id, &id).await?;
+    let history = app.consent_history(&me.account_id, &contact).await?;
     let mut view = ContactView::from(contact);
     view.consent_history = Some(history.into_iter().map(Into::into).collect());
     Ok(Json(view))

@@ -10,6 +10,8 @@ use serde_json::{json, Value};
 pub struct TestApi {
     pub base: String,
     pub http: reqwest::Client,
+    /// The app behind the router, for reading raw storage.
+    pub app: Arc<shared::services::App>,
     _dir: tempfile::TempDir,
 }
 
@@ -27,10 +29,12 @@ pub async fn spawn() -> TestApi {
     let app = Arc::new(shared::testing::test_app(dir.path()).await);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, api::router(app)).await });
+    let router = api::router(app.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
     TestApi {
         base,
         http: reqwest::Client::new(),
+        app,
         _dir: dir,
     }
 }

@@ -99,8 +99,7 @@ fn live_items(c: &Connection, keys: &[Key], now: i64) -> Result<Vec<Option<Item>
 /// Inserts the item unless a live one holds its key (an expired one is replaced); false if
 /// one does. One statement where a read and a write would otherwise be needed: imports
 /// create items by the million.
-fn insert_new(c: &Connection, item: &Item, now: i64) -> Result<bool, StoreError> {
-    let attrs = super::codec::encode(&item.attrs);
+fn insert_new(c: &Connection, item: &Item, attrs: &[u8], now: i64) -> Result<bool, StoreError> {
     let changed = c
         .prepare_cached(
             "INSERT INTO items (pk, sk, gsi1pk, gsi1sk, expires_at, attrs) \
@@ -121,8 +120,7 @@ fn insert_new(c: &Connection, item: &Item, now: i64) -> Result<bool, StoreError>
     Ok(changed == 1)
 }
 
-fn write_item(c: &Connection, item: &Item) -> Result<(), StoreError> {
-    let attrs = super::codec::encode(&item.attrs);
+fn write_item(c: &Connection, item: &Item, attrs: &[u8]) -> Result<(), StoreError> {
     c.prepare_cached(
         "INSERT OR REPLACE INTO items (pk, sk, gsi1pk, gsi1sk, expires_at, attrs) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -155,24 +153,53 @@ fn check(
     }
 }
 
+/// A write with a put's attributes encoded ahead of the transaction, when it has any.
+struct Staged {
+    write: Write,
+    attrs: Option<Vec<u8>>,
+    /// Its place in the caller's list, which a condition failure reports.
+    index: usize,
+}
+
+impl Staged {
+    fn new(write: Write, index: usize) -> Self {
+        let attrs = match &write {
+            Write::Put { item, .. } => Some(super::codec::encode(&item.attrs)),
+            _ => None,
+        };
+        Self {
+            write,
+            attrs,
+            index,
+        }
+    }
+}
+
 /// One write inside an open SQLite transaction; `index` names it in a condition failure.
-fn apply_write(
+fn apply_staged(
     c: &Connection,
-    write: &Write,
+    staged: &Staged,
     index: Option<usize>,
     now: i64,
 ) -> Result<Option<Item>, StoreError> {
+    let Staged { write, attrs, .. } = staged;
     // Puts that need no look at the current item skip reading it.
-    match write {
-        Write::Put {
-            item,
-            condition: None,
-        } => return write_item(c, item).map(|()| None),
-        Write::Put {
-            item,
-            condition: Some(Condition::NotExists),
-        } => {
-            return match insert_new(c, item, now)? {
+    match (write, attrs) {
+        (
+            Write::Put {
+                item,
+                condition: None,
+            },
+            Some(attrs),
+        ) => return write_item(c, item, attrs).map(|()| None),
+        (
+            Write::Put {
+                item,
+                condition: Some(Condition::NotExists),
+            },
+            Some(attrs),
+        ) => {
+            return match insert_new(c, item, attrs, now)? {
                 true => Ok(None),
                 false => Err(StoreError::ConditionFailed { index }),
             }
@@ -183,7 +210,11 @@ fn apply_write(
     match write {
         Write::Put { item, condition } => {
             check(condition.as_ref(), current.as_ref(), index)?;
-            write_item(c, item)?;
+            let attrs = match attrs {
+                Some(a) => a,
+                None => &super::codec::encode(&item.attrs),
+            };
+            write_item(c, item, attrs)?;
             Ok(None)
         }
         Write::Delete { key, condition } => {
@@ -194,7 +225,7 @@ fn apply_write(
         Write::Update(update) => {
             check(update.condition.as_ref(), current.as_ref(), index)?;
             let next = update.apply(current)?;
-            write_item(c, &next)?;
+            write_item(c, &next, &super::codec::encode(&next.attrs))?;
             Ok(Some(next))
         }
         Write::Check { condition, .. } => {
@@ -307,7 +338,12 @@ impl ItemStore for SqliteItemStore {
         self.db
             .call(move |c| {
                 let tx = c.transaction()?;
-                apply_write(&tx, &Write::Put { item, condition }, None, now_epoch())?;
+                apply_staged(
+                    &tx,
+                    &Staged::new(Write::Put { item, condition }, 0),
+                    None,
+                    now_epoch(),
+                )?;
                 tx.commit()?;
                 Ok(())
             })
@@ -319,7 +355,12 @@ impl ItemStore for SqliteItemStore {
         self.db
             .call(move |c| {
                 let tx = c.transaction()?;
-                let item = apply_write(&tx, &Write::Update(update), None, now_epoch())?;
+                let item = apply_staged(
+                    &tx,
+                    &Staged::new(Write::Update(update), 0),
+                    None,
+                    now_epoch(),
+                )?;
                 tx.commit()?;
                 item.ok_or_else(|| StoreError::Corrupt("update wrote nothing".into()))
             })
@@ -335,7 +376,12 @@ impl ItemStore for SqliteItemStore {
         self.db
             .call(move |c| {
                 let tx = c.transaction()?;
-                let old = apply_write(&tx, &Write::Delete { key, condition }, None, now_epoch())?;
+                let old = apply_staged(
+                    &tx,
+                    &Staged::new(Write::Delete { key, condition }, 0),
+                    None,
+                    now_epoch(),
+                )?;
                 tx.commit()?;
                 Ok(old)
             })
@@ -366,20 +412,30 @@ impl ItemStore for SqliteItemStore {
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         check_transaction(&writes, self.max_transaction_writes())?;
         self.db
-            .call(move |c| {
-                let tx = c.transaction()?;
-                let now = now_epoch();
-                // Keys are distinct, so the order of writes does not change the outcome; in key
-                // order, a large transaction walks the B-tree once instead of jumping about.
-                let mut order: Vec<usize> = (0..writes.len()).collect();
-                order.sort_by(|a, b| writes[*a].key().cmp(writes[*b].key()));
-                for i in order {
-                    // Dropping `tx` on error rolls every earlier write back.
-                    apply_write(&tx, &writes[i], Some(i), now)?;
-                }
-                tx.commit()?;
-                Ok(())
-            })
+            .call_staged(
+                move || {
+                    // Keys are distinct, so the order of writes does not change the outcome; in
+                    // key order, a large transaction walks the B-tree once instead of jumping
+                    // about. Sorting and encoding need no connection (`Db::call_staged`).
+                    let mut staged: Vec<Staged> = writes
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, w)| Staged::new(w, i))
+                        .collect();
+                    staged.sort_unstable_by(|a, b| a.write.key().cmp(b.write.key()));
+                    staged
+                },
+                move |c, staged: &Vec<Staged>| {
+                    let tx = c.transaction()?;
+                    let now = now_epoch();
+                    for s in staged {
+                        // Dropping `tx` on error rolls every earlier write back.
+                        apply_staged(&tx, s, Some(s.index), now)?;
+                    }
+                    tx.commit()?;
+                    Ok(())
+                },
+            )
             .await
     }
 }

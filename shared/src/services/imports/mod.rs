@@ -12,6 +12,8 @@ pub mod csv;
 pub mod rows;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use futures::stream::{FuturesOrdered, StreamExt};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,13 +27,13 @@ use self::rows::{header, parse_row, Header, RowError, RowUpdate};
 use super::accounts::corrupt;
 use super::billing::ContactRoom;
 use super::contacts::{
-    consent_item, contact_item_with, lookup_item, tally, ImportMark, BSUID, CONTACT_FIELDS, PHONE,
+    contact_item_with, lookup_item, tally, ImportMark, BSUID, CONTACT_FIELDS, PHONE,
 };
 use super::{from_millis, to_millis, App, ServiceError};
 use crate::crypto::TenantKeys;
 use crate::domain::{
-    check_tag_count, now, AccountId, Attributes, Consent, Contact, ContactId, ImportId, Region,
-    Timestamp,
+    check_tag_count, now, AccountId, Attributes, Consent, Contact, ContactId, ImportId, Recorded,
+    Region, Timestamp,
 };
 use crate::ports::item_store::MAX_BATCH_GET;
 use crate::ports::{BlobKey, Condition, Item, Key, StoreError, Update, Value, Write};
@@ -50,6 +52,8 @@ pub const REPORT_LINK_TTL: Duration = Duration::from_secs(15 * 60);
 const BATCH_ROWS: usize = 500;
 /// Batches parsed ahead of the one being decided.
 const PARSE_AHEAD: usize = 2;
+/// Writes a new row makes at most: two lookup items and the contact.
+const WRITES_PER_ROW: usize = 3;
 const LEASE: Duration = Duration::from_secs(120);
 /// A job stops this long before its deadline and continues in a new invocation.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
@@ -439,7 +443,17 @@ impl App {
                 parsing.push_back(p);
             }
         }
-        let mut writing: Option<Prepared> = None;
+        let mut decided: Option<Prepared> = None;
+        // Batches being written, oldest first; they complete in this order. Two at a time
+        // where a batch is one transaction (SQLite): the second gets ready (sorted, encoded)
+        // while the first holds the single writer. Where a batch takes many transactions
+        // (DynamoDB, 100 writes each, every one with the contact tally), a second batch
+        // would only conflict with the first on the tally.
+        let write_ahead = match self.items.max_transaction_writes() {
+            n if n > BATCH_ROWS * WRITES_PER_ROW => 2,
+            _ => 1,
+        };
+        let mut writing = FuturesOrdered::new();
         loop {
             let parsed = match parsing.pop_front() {
                 Some(p) => {
@@ -461,25 +475,46 @@ impl App {
                 parsed.into_iter().partition(|(n, _)| *n < next_row);
             engine.replay(replayed).await?;
             let app = engine.app;
-            let write = async {
-                match writing.take() {
-                    Some(batch) => commit(app, account, batch).await.map(Some),
-                    None => Ok(None),
+            if let Some(batch) = decided.take() {
+                writing.push_back(commit(app, account, batch));
+            }
+            // Decide the next batch while the earlier ones are written, then make room.
+            let mut written: Vec<Committed> = Vec::new();
+            decided = {
+                let mut decide = std::pin::pin!(async {
+                    if fresh.is_empty() {
+                        Ok(None)
+                    } else {
+                        engine.prepare(fresh).await.map(Some)
+                    }
+                });
+                loop {
+                    tokio::select! {
+                        d = &mut decide => break d?,
+                        Some(batch) = writing.next() => written.push(batch?),
+                    }
                 }
             };
-            let decide = async {
-                if fresh.is_empty() {
-                    Ok(None)
-                } else {
-                    engine.prepare(fresh).await.map(Some)
+            while writing.len() >= write_ahead || (decided.is_none() && parsing.is_empty()) {
+                match writing.next().await {
+                    Some(batch) => written.push(batch?),
+                    None => break,
                 }
-            };
-            let (written, decided) = tokio::join!(write, decide);
-            let (written, decided) = (written?, decided?);
-            if let Some(batch) = written {
-                engine.absorb(&batch);
-                progress.add(&batch);
+            }
+            for batch in &written {
+                engine.absorb(batch);
+                progress.add(batch);
+            }
+            if !written.is_empty() {
                 let stopping = deadline.is_some_and(|d| Instant::now() + DEADLINE_MARGIN >= d);
+                if stopping {
+                    // Nothing may be left half-counted: finish what is being written first.
+                    while let Some(batch) = writing.next().await {
+                        let batch = batch?;
+                        engine.absorb(&batch);
+                        progress.add(&batch);
+                    }
+                }
                 if stopping || progress.due() {
                     self.save_progress(account, id, worker, &engine.counts, &mut progress)
                         .await?;
@@ -495,8 +530,7 @@ impl App {
                     return Ok(JobOutcome::Continued);
                 }
             }
-            writing = decided;
-            if writing.is_none() && parsing.is_empty() {
+            if decided.is_none() && parsing.is_empty() && writing.is_empty() {
                 break;
             }
         }
@@ -908,15 +942,6 @@ impl ReadyContext {
             &contact,
             Some(&mark),
         )?));
-        if let Some(c) = &contact.consent {
-            create.push(Write::put(consent_item(
-                &self.account,
-                &contact.id,
-                c,
-                self.at,
-                "import",
-            )));
-        }
         Ok(Ready {
             update,
             ids,
@@ -1166,7 +1191,7 @@ impl<'a> Engine<'a> {
             let mark = self.mark(row.row, Outcome::Updated);
             let writes = self
                 .app
-                .replace_writes(&self.account, current, &next, Some(&mark), "import")
+                .replace_writes(&self.account, current, &next, Some(&mark))
                 .await?;
             out.groups.push(Group {
                 row: row.row,
@@ -1331,6 +1356,13 @@ fn short(index_hex: &str) -> [u8; 12] {
     out
 }
 
+fn imported(at: Timestamp) -> Recorded {
+    Recorded {
+        at,
+        via: "import".into(),
+    }
+}
+
 fn new_contact(row: &RowUpdate, at: Timestamp) -> Contact {
     Contact {
         id: ContactId::generate(),
@@ -1344,6 +1376,7 @@ fn new_contact(row: &RowUpdate, at: Timestamp) -> Contact {
             source: row.source.clone(),
             text: None,
             opted_in_at: opted_in.then_some(at),
+            recorded: Some(imported(at)),
         }),
         opt_out: None,
         created_at: at,
@@ -1387,6 +1420,7 @@ fn merge(current: &Contact, row: &RowUpdate, at: Timestamp) -> Result<Contact, R
                 source: row.source.clone(),
                 text: None,
                 opted_in_at: opted_in.then_some(at),
+                recorded: Some(imported(at)),
             });
         }
     }

@@ -279,7 +279,7 @@ impl App {
                     }
                     "CONTACT" => {
                         let c = self.contact_from_item(account, item).await?;
-                        let history = self.consent_history(account, &c.id).await?;
+                        let history = self.consent_history(account, &c).await?;
                         let mut view = ContactView::from(c);
                         view.consent_history =
                             Some(history.into_iter().map(ConsentRecordView::from).collect());
@@ -340,7 +340,7 @@ impl App {
         out: &mut Lines,
     ) -> Result<(), ServiceError> {
         let c = self.contact(account, contact).await?;
-        let history = self.consent_history(account, contact).await?;
+        let history = self.consent_history(account, &c).await?;
         let mut view = ContactView::from(c);
         view.consent_history = Some(history.into_iter().map(ConsentRecordView::from).collect());
         out.record("contact", &view).await?;

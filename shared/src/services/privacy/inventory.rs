@@ -250,7 +250,13 @@ impl App {
             for item in &page.items {
                 let kind = item.key.sk.split('#').next().unwrap_or_default();
                 match kind {
-                    "CONTACT" => held.contacts += 1,
+                    "CONTACT" => {
+                        held.contacts += 1;
+                        // Its latest consent record is kept in the contact's own item.
+                        if let Some(Value::M(c)) = item.attrs.get("consent") {
+                            held.consent_records += c.contains_key("via") as u64;
+                        }
+                    }
                     "CONSENT" => held.consent_records += 1,
                     "MESSAGE" => match item.attrs.get("direction") {
                         Some(Value::S(d)) if d == "inbound" => held.messages.inbound += 1,
