@@ -10,7 +10,7 @@
 //! | number routing (webhook → tenant) | `ROUTE#{phone_number_id}` | `ROUTE` |
 //! | contact | `ACCOUNT#{account_id}` | `CONTACT#{contact_id}` |
 //! | contact lookup (blind index of phone or BSUID) | `ACCOUNT#{account_id}` | `CONTACTKEY#{kind}#{hmac}` |
-//! | consent record (history) | `ACCOUNT#{account_id}` | `CONSENT#{contact_id}#{record_id}` |
+//! | consent record (one the contact's latest replaced; the latest is in the contact item) | `ACCOUNT#{account_id}` | `CONSENT#{contact_id}#{record_id}` |
 //! | contact import | `ACCOUNT#{account_id}` | `IMPORT#{import_id}` |
 //! | message (GSI1: `THREAD#{account_id}#{contact_id}` / `{message_id}`) | `ACCOUNT#{account_id}` | `MESSAGE#{message_id}` |
 //! | wamid lookup (webhook → message) | `WAMID#{wamid}` | `WAMID` |
