@@ -141,6 +141,22 @@ def main():
         r = invoke(port, "retention", "retention/scheduled.json")
         check("retention: a complete run over the one account",
               r.get("complete") is True and r.get("accounts") == 1, r)
+        # A closing account whose erasure job was lost: the run queues it again, which the
+        # retention function's role (template.yaml) must allow; a port its role does not
+        # grant would fail the run here (shared::adapters::denied).
+        ddb.update_item(
+            TableName=table,
+            Key={"pk": {"S": f"ACCOUNT#{account}"}, "sk": {"S": "ACCOUNT"}},
+            UpdateExpression="SET #s = :closing",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={":closing": {"S": "closing"}},
+        )
+        r = invoke(port, "retention", "retention/scheduled.json")
+        check("retention: a run with a closing account completes", r.get("complete") is True, r)
+        bodies = [m["Body"] for m in boto3.client("sqs").receive_message(
+            QueueUrl=env["WHATATALK_JOB_QUEUE_URL"], MaxNumberOfMessages=10).get("Messages", [])]
+        check("retention: the lost erasure job is queued again",
+              any(account in b and "erase" in b.lower() for b in bodies), bodies)
         print("all Lambda binaries answered as expected")
     finally:
         watch.terminate()

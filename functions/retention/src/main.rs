@@ -4,8 +4,9 @@ use shared::adapters::aws::Role;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    // The role (template.yaml): the table and deleting expired media from the bucket.
-    let app = Role::from_env()?.s3().app()?;
+    // The role (template.yaml): the table, deleting expired media from the bucket, and the
+    // job queue (a closing account whose erasure job was lost is queued again).
+    let app = Role::from_env()?.s3().sqs().app()?;
     lambda_runtime::run(lambda_runtime::service_fn(|event| {
         retention::lambda::handle(&app, event)
     }))
