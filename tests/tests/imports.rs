@@ -282,6 +282,32 @@ async fn the_same_file_twice_changes_nothing(s: Stack) {
     let changed = GOOD.replace("Bo, Jr.", "Bo Junior");
     let third = s.import(changed.as_bytes()).await;
     assert_eq!(counts(&third), [3, 0, 1, 2, 0]);
+    // A withdrawn consent is a new entry of the history; the one it replaces is kept.
+    let withdrawn = changed.replace("vip|news,yes,web form", "vip|news,no,web form");
+    let fourth = s.import(withdrawn.as_bytes()).await;
+    assert_eq!(counts(&fourth), [3, 0, 1, 2, 0]);
+    let ana = s
+        .contacts()
+        .await
+        .into_iter()
+        .find(|c| c["phone"] == "+447911123401")
+        .unwrap();
+    let (_, ana) = s
+        .get(&format!("/v1/contacts/{}", ana["id"].as_str().unwrap()))
+        .await;
+    let history: Vec<_> = ana["consent_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["opted_in"].clone(), r["source"].clone(), r["via"].clone()))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (json!(true), json!("web form"), json!("import")),
+            (json!(false), json!("web form"), json!("import")),
+        ]
+    );
     s.running.stop().await.unwrap();
 }
 
