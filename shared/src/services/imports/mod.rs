@@ -12,13 +12,12 @@ pub mod csv;
 pub mod rows;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-
-use futures::stream::{FuturesOrdered, StreamExt};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::stream::{FuturesOrdered, StreamExt};
 use tokio::task::JoinHandle;
 use url::Url;
 
