@@ -241,6 +241,21 @@ async fn unreadable_signed_payloads_become_dead_letters() {
         payloads.push(h.app.dead_letter_payload(&d.id).await.unwrap());
     }
     assert!(payloads.iter().any(|p| p == b"{not json"));
+
+    // Kept 30 days: the retention run then removes payload and record.
+    let later = |days: i64| shared::domain::now() + time::Duration::days(days);
+    let report = h.app.run_retention(later(10), 1_000).await.unwrap();
+    assert_eq!(report.dead_letters_deleted, 0);
+    let report = h.app.run_retention(later(31), 1_000).await.unwrap();
+    assert_eq!((report.dead_letters_deleted, report.complete), (3, true));
+    assert!(h.app.dead_letters(10, None).await.unwrap().0.is_empty());
+    for d in &dead {
+        let key = shared::ports::BlobKey::parse(&format!("dead-letters/{}", d.id)).unwrap();
+        assert!(
+            h.app.blobs.get(&key).await.unwrap().is_none(),
+            "payload left behind"
+        );
+    }
 }
 
 #[tokio::test]

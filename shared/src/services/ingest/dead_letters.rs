@@ -11,8 +11,11 @@ use crate::domain::{now, AccountId, Timestamp};
 use crate::ports::{BlobKey, Cursor, Item, Query, StoreError, Value};
 use crate::table;
 
-/// How long dead letters are kept for operators to look at.
+/// How long dead letters are kept for operators to look at: the retention run removes the
+/// payload and the record after this ([`App::expire_dead_letters`]); the record's TTL, two
+/// days later, is only the backstop (a record gone by TTL would leave its payload behind).
 pub(crate) const DEAD_LETTER_DAYS: i64 = 30;
+const DEAD_LETTER_TTL_DAYS: i64 = DEAD_LETTER_DAYS + 2;
 const ENTITY: &str = "dead_letter";
 
 /// A dead letter's record; its payload is read with [`App::dead_letter_payload`].
@@ -59,7 +62,7 @@ impl App {
             .with("reason", Value::S(reason.clone()))
             .with("size", Value::N(payload.len() as i64))
             .with("received_at", Value::N(to_millis(now())))
-            .expiring_at(now().unix_timestamp() + DEAD_LETTER_DAYS * 86_400);
+            .expiring_at(now().unix_timestamp() + DEAD_LETTER_TTL_DAYS * 86_400);
         if let Some(f) = field {
             item = item.with("field", Value::S(f.to_owned()));
         }
@@ -99,6 +102,50 @@ impl App {
             });
         }
         Ok((out, page.next))
+    }
+
+    /// Removes dead letters received more than [`DEAD_LETTER_DAYS`] before `now`, payload and
+    /// record, oldest first, at most `left` of them (each one taken from it). Returns how many
+    /// went, and whether none older is left.
+    pub(crate) async fn expire_dead_letters(
+        &self,
+        now: Timestamp,
+        left: &mut u64,
+    ) -> Result<(u64, bool), ServiceError> {
+        let cutoff = to_millis(now) - DEAD_LETTER_DAYS * 86_400_000;
+        let mut deleted = 0;
+        loop {
+            // Ids are ordered by time: the oldest come first, and the first young one ends it.
+            let page = self
+                .items
+                .query(
+                    Query::partition(table::account_partition(&AccountId::OPERATOR))
+                        .begins_with(table::DEAD_LETTER_PREFIX)
+                        .limit(100),
+                )
+                .await?;
+            let old: Vec<&Item> = page
+                .items
+                .iter()
+                .take_while(|i| i.opt_n("received_at").is_some_and(|at| at < cutoff))
+                .collect();
+            for item in &old {
+                if *left == 0 {
+                    return Ok((deleted, false));
+                }
+                *left -= 1;
+                let id = item.key.sk.trim_start_matches(table::DEAD_LETTER_PREFIX);
+                self.blobs
+                    .delete(&blob_key(id)?)
+                    .await
+                    .map_err(|e| ServiceError::Blob(e.to_string()))?;
+                self.items.delete(&item.key, None).await?;
+                deleted += 1;
+            }
+            if old.len() < page.items.len() || page.next.is_none() {
+                return Ok((deleted, true));
+            }
+        }
     }
 
     /// The payload of a dead letter, opened.

@@ -63,6 +63,8 @@ pub struct RetentionReport {
     pub messages_deleted: u64,
     pub media_deleted: u64,
     pub expiries_updated: u64,
+    /// Unreadable webhook payloads past their 30 days, payload and record.
+    pub dead_letters_deleted: u64,
     /// Whether every account was finished within the run's budget.
     pub complete: bool,
 }
@@ -153,6 +155,13 @@ impl App {
             ..Default::default()
         };
         let mut left = budget;
+        let (deleted, done) = self.expire_dead_letters(now, &mut left).await?;
+        report.dead_letters_deleted = deleted;
+        if !done {
+            report.complete = false;
+            tracing::info!(?report, "retention run stopped at its budget");
+            return Ok(report);
+        }
         let mut cursor: Option<Cursor> = None;
         loop {
             let page = self
