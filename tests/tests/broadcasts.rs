@@ -366,3 +366,57 @@ async fn a_spam_rate_error_pauses_the_broadcast_and_says_why() {
     assert_eq!(done["counts"]["failed_by_code"]["131048"], 1);
     s.running.stop().await.unwrap();
 }
+
+/// A pause that lands after the fan-out queued a page but before it saved its place: the
+/// held messages leave the send queue, and the resumed fan-out, walking the page again,
+/// finds them made already. They must still go out (they once waited forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_between_queuing_and_saving_the_place_loses_nothing() {
+    // One message a second: the fan-out queues all eight long before they are sent.
+    let s = Stack::start(1).await;
+    let ids = s.contacts(8, 0).await;
+    let b = s.broadcast(json!({"contact_ids": ids}), None).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while s.get(&format!("/v1/broadcasts/{b}")).await["counts"]["queued"] != 8 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fan-out did not run"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (st, _) = s
+        .post(&format!("/v1/broadcasts/{b}/pause"), json!({}))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    // The sender drops the held tasks from the queue.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let held = s.standin().accepted().len();
+    // The place the fan-out saved, taken back: as if the pause had come just before it.
+    let account: shared::domain::AccountId = s.account.parse().unwrap();
+    let key = shared::ports::Key::new(
+        shared::table::account_partition(&account),
+        format!("BROADCAST#{b}"),
+    );
+    s.running
+        .app
+        .items
+        .update(
+            shared::ports::Update::new(key)
+                .remove("fanout_done")
+                .remove("fanout_cursor"),
+        )
+        .await
+        .unwrap();
+    let (st, _) = s
+        .post(&format!("/v1/broadcasts/{b}/resume"), json!({}))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let done = s.settled(&b, 30).await;
+    assert_eq!(
+        (done["status"].as_str(), done["counts"]["sent"].as_u64()),
+        (Some("completed"), Some(8)),
+        "{done} ({held} sent before the pause)"
+    );
+    assert_eq!(unique_recipients(&s), (8, 8));
+    s.running.stop().await.unwrap();
+}

@@ -129,6 +129,16 @@ pub(crate) fn broadcast_key(account: &AccountId, id: &BroadcastId) -> Key {
     Key::new(table::account_partition(account), format!("BROADCAST#{id}"))
 }
 
+/// What the fan-out made of one contact.
+enum Targeted {
+    /// A new message, to send.
+    Queued(MessageId),
+    /// A message an earlier run made that is still waiting: to send again.
+    Again(MessageId),
+    /// Skipped, or already on its way.
+    Decided,
+}
+
 pub(crate) fn target_key(account: &AccountId, id: &BroadcastId, contact: &ContactId) -> Key {
     Key::new(
         table::account_partition(account),
@@ -393,9 +403,14 @@ impl App {
                 .saturating_sub(broadcast.counts.queued);
             let mut to_send = Vec::new();
             for contact in &contacts {
-                if let Some(m) = self.target(account, &broadcast, contact, room == 0).await? {
-                    to_send.push(m);
-                    room = room.saturating_sub(1);
+                match self.target(account, &broadcast, contact, room == 0).await? {
+                    Targeted::Queued(m) => {
+                        to_send.push(m);
+                        room = room.saturating_sub(1);
+                    }
+                    // Counted by the earlier run already.
+                    Targeted::Again(m) => to_send.push(m),
+                    Targeted::Decided => {}
                 }
             }
             self.queue_sends(account, &to_send).await?;
@@ -483,7 +498,7 @@ impl App {
         b: &Broadcast,
         contact: &Contact,
         full: bool,
-    ) -> Result<Option<MessageId>, ServiceError> {
+    ) -> Result<Targeted, ServiceError> {
         let marker = target_key(account, &b.id, &contact.id);
         let skip = if contact.opt_out.is_some() {
             Some("skipped_opted_out")
@@ -557,11 +572,39 @@ impl App {
             }
         };
         match self.items.transact(writes).await {
-            Ok(()) => Ok(created),
-            // Decided by an earlier run of the fan-out: nothing to count, nothing to send.
-            Err(StoreError::ConditionFailed { index: Some(0) }) => Ok(None),
+            Ok(()) => Ok(created.map_or(Targeted::Decided, Targeted::Queued)),
+            // Decided by an earlier run of the fan-out, which may have stopped before its
+            // messages reached the send queue or before it saved its place (a pause landing
+            // between the two, whose held messages left the queue; a crash): nothing to
+            // count, and a message still waiting goes to the queue again. (The sender sends a
+            // message once however often it is queued.)
+            Err(StoreError::ConditionFailed { index: Some(0) }) => {
+                self.waiting_target(account, &target_key(account, &b.id, &contact.id))
+                    .await
+            }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The message an existing target marker names, if it is still `queued`.
+    async fn waiting_target(
+        &self,
+        account: &AccountId,
+        marker: &Key,
+    ) -> Result<Targeted, ServiceError> {
+        let Some(id) = self.items.get(marker).await?.and_then(|i| {
+            i.opt_s("message_id")
+                .and_then(|m| m.parse::<MessageId>().ok())
+        }) else {
+            return Ok(Targeted::Decided);
+        };
+        let status = self.items.get(&table::message(account, &id)).await?;
+        Ok(
+            match status.as_ref().and_then(|m| m.opt_s("status")) == Some("queued") {
+                true => Targeted::Again(id),
+                false => Targeted::Decided,
+            },
+        )
     }
 
     async fn queue_sends(
