@@ -367,11 +367,8 @@ async fn a_spam_rate_error_pauses_the_broadcast_and_says_why() {
     s.running.stop().await.unwrap();
 }
 
-/// A pause that lands after the fan-out queued a page but before it saved its place: the
-/// held messages leave the send queue, and the resumed fan-out, walking the page again,
-/// finds them made already. They must still go out (they once waited forever).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pause_between_queuing_and_saving_the_place_loses_nothing() {
+/// Where the fan-out was when a pause landed, as it saved it: `None` for "nothing saved".
+async fn paused_and_resumed(saved_place: Option<usize>) {
     // One message a second: the fan-out queues all eight long before they are sent.
     let s = Stack::start(1).await;
     let ids = s.contacts(8, 0).await;
@@ -388,25 +385,27 @@ async fn a_pause_between_queuing_and_saving_the_place_loses_nothing() {
         .post(&format!("/v1/broadcasts/{b}/pause"), json!({}))
         .await;
     assert_eq!(st, StatusCode::OK);
-    // The sender drops the held tasks from the queue.
+    // The sender lets go of the tasks it holds.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let held = s.standin().accepted().len();
-    // The place the fan-out saved, taken back: as if the pause had come just before it.
+    // The place the fan-out saved, as if the pause had come earlier than it did.
     let account: shared::domain::AccountId = s.account.parse().unwrap();
     let key = shared::ports::Key::new(
         shared::table::account_partition(&account),
         format!("BROADCAST#{b}"),
     );
-    s.running
-        .app
-        .items
-        .update(
-            shared::ports::Update::new(key)
-                .remove("fanout_done")
-                .remove("fanout_cursor"),
-        )
-        .await
-        .unwrap();
+    let update = shared::ports::Update::new(key).remove("fanout_done");
+    let update = match saved_place {
+        None => update.remove("fanout_cursor"),
+        Some(at) => {
+            let place = shared::ports::Cursor {
+                last: shared::ports::Key::new("list", at.to_string()),
+                last_gsi1: None,
+            };
+            update.set("fanout_cursor", shared::ports::Value::S(place.encode()))
+        }
+    };
+    s.running.app.items.update(update).await.unwrap();
     let (st, _) = s
         .post(&format!("/v1/broadcasts/{b}/resume"), json!({}))
         .await;
@@ -419,4 +418,19 @@ async fn a_pause_between_queuing_and_saving_the_place_loses_nothing() {
     );
     assert_eq!(unique_recipients(&s), (8, 8));
     s.running.stop().await.unwrap();
+}
+
+/// A pause after the fan-out queued a page but before it saved its place: resumed, it walks
+/// the page again and finds the messages made already; they must still go out (they once
+/// waited forever, the sender having let go of their tasks while paused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_between_queuing_and_saving_the_place_loses_nothing() {
+    paused_and_resumed(None).await;
+}
+
+/// A pause after the fan-out saved its place past a page: resumed, it goes on from there,
+/// and the page before goes out too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_after_a_saved_page_loses_nothing() {
+    paused_and_resumed(Some(8)).await;
 }

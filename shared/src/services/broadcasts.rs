@@ -267,6 +267,11 @@ impl App {
                 None,
             )
             .await?;
+        // The sender let go of the tasks it held while paused: the fan-out queues again the
+        // messages made so far before it goes on (`run_fanout`).
+        self.items
+            .update(Update::new(broadcast_key(account, id)).set("requeue", Value::S("yes".into())))
+            .await?;
         self.enqueue(&fanout(account, id)).await?;
         Ok(b)
     }
@@ -372,9 +377,19 @@ impl App {
                 .opt_s("fanout_cursor")
                 .map(Cursor::decode)
                 .transpose()?;
-            if item.opt_s("fanout_done").is_some() {
-                // The audience is done; make sure nothing queued is left behind (a retry).
+            let resumed = item.opt_s("requeue").is_some();
+            let done = item.opt_s("fanout_done").is_some();
+            if resumed || done {
+                // Resumed (the sender let go of what it held while paused), or the audience is
+                // done and this is a retry: what was made so far and still waits goes out.
                 self.requeue_targets(account, &broadcast).await?;
+            }
+            if resumed {
+                self.items
+                    .update(Update::new(broadcast_key(account, id)).remove("requeue"))
+                    .await?;
+            }
+            if done {
                 return Ok(super::JobOutcome::Done);
             }
             let (contacts, next) = self.audience_page(account, &broadcast, cursor).await?;
