@@ -84,6 +84,24 @@ pub async fn aws_app_with_graph(
     (app, clients, settings)
 }
 
+/// An [`App`] over the same resources as one of [`aws_app`], whose table client refuses what
+/// `policy` (a function's role in template.yaml) does not grant: the function's code run
+/// within its role.
+#[cfg(feature = "aws")]
+pub fn aws_app_within(
+    clients: &crate::adapters::aws::AwsClients,
+    settings: &crate::adapters::aws::AwsSettings,
+    policy: crate::adapters::aws::TablePolicy,
+) -> App {
+    use crate::adapters::aws::{self, DynamoItemStore, Sdk};
+    let mut ports = aws::ports(clients, settings);
+    ports.items = std::sync::Arc::new(DynamoItemStore::new(
+        Sdk::from_env(true).dynamodb_within(policy),
+        &settings.table,
+    ));
+    App::new(ports)
+}
+
 /// The backend the HTTP tests run on: local unless `WHATATALK_TEST_BACKEND=aws` (set by
 /// `infra/test.sh` for a second run of the same tests).
 pub async fn test_app(dir: &Path) -> App {

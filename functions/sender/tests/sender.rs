@@ -151,7 +151,8 @@ async fn a_malformed_task_fails_alone() {
 }
 
 /// On SQS (moto): tasks received from the real queue, a malformed one among them, and the
-/// Lambda handler's partial batch response naming only that one.
+/// Lambda handler's partial batch response naming only that one; the handler runs within the
+/// sender's role (template.yaml).
 #[cfg(feature = "aws")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sqs_partial_batch_failures_name_only_the_bad_message() {
@@ -204,8 +205,14 @@ async fn on_sqs_partial_batch_failures_name_only_the_bad_message() {
         .clone()
         .unwrap();
     let event = SqsEvent { records };
+    // The sender's code within the sender's role.
+    let within = shared::testing::aws_app_within(
+        &clients,
+        &settings,
+        shared::adapters::aws::table_policy::SENDER,
+    );
     let response = sender::lambda::handle(
-        &app,
+        &within,
         &SenderSettings::default(),
         LambdaEvent::new(event, Context::default()),
     )

@@ -48,7 +48,7 @@ async fn run() -> anyhow::Result<()> {
         let t = Instant::now();
         // The widest role (the api's and the jobs function's): every client is built.
         let app = Arc::new(
-            shared::adapters::aws::Role::from_env()?
+            shared::adapters::aws::Role::from_env(shared::adapters::aws::table_policy::API)?
                 .kms()
                 .s3()
                 .sqs()

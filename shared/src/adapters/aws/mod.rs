@@ -8,6 +8,7 @@ mod kms;
 mod requests;
 mod s3;
 mod sqs;
+pub mod table_policy;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ pub use kms::KmsKeyVault;
 pub use requests::{OperationCount, RequestCounter};
 pub use s3::S3BlobStore;
 pub use sqs::SqsQueue;
+pub use table_policy::TablePolicy;
 
 use aws_sdk_dynamodb::error::SdkError;
 
@@ -100,10 +102,19 @@ impl Sdk {
     }
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::from_conf(self.dynamodb_builder().build())
+    }
+
+    /// A DynamoDB client that refuses, before sending, what `policy` does not grant.
+    pub fn dynamodb_within(&self, policy: TablePolicy) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::from_conf(self.dynamodb_builder().interceptor(policy).build())
+    }
+
+    fn dynamodb_builder(&self) -> aws_sdk_dynamodb::config::Builder {
         let mut b = aws_sdk_dynamodb::config::Builder::from(&self.config)
             .interceptor(self.requests.clone());
         b.set_endpoint_url(config::endpoint("DYNAMODB"));
-        aws_sdk_dynamodb::Client::from_conf(b.build())
+        b
     }
 
     pub fn kms(&self) -> aws_sdk_kms::Client {
@@ -191,8 +202,11 @@ pub enum AppConfigError {
 /// ports of the others are [`Denied`]: no client is built and their SDKs are not linked in.
 ///
 /// ```ignore
-/// let app = Role::from_env()?.kms().sqs().app()?;
+/// let app = Role::from_env(table_policy::SENDER)?.kms().sqs().app()?;
 /// ```
+///
+/// The table client refuses, before sending, an action the role's [`TablePolicy`] does not
+/// grant, as IAM would.
 pub struct Role {
     sdk: Sdk,
     settings: AwsSettings,
@@ -200,12 +214,16 @@ pub struct Role {
 }
 
 impl Role {
-    /// Settings and SDK configuration from the environment; the table and the Graph API only.
-    pub fn from_env() -> Result<Self, MissingSetting> {
+    /// Settings and SDK configuration from the environment; the table (within `table`) and
+    /// the Graph API only.
+    pub fn from_env(table: TablePolicy) -> Result<Self, MissingSetting> {
         let settings = AwsSettings::from_env()?;
         let sdk = Sdk::from_env(settings.s3_path_style);
         let ports = Ports {
-            items: Arc::new(DynamoItemStore::new(sdk.dynamodb(), &settings.table)),
+            items: Arc::new(DynamoItemStore::new(
+                sdk.dynamodb_within(table),
+                &settings.table,
+            )),
             vault: Arc::new(Denied("key vault (KMS)")),
             blobs: Arc::new(Denied("blob store (S3)")),
             send_queue: Arc::new(Denied("send queue (SQS)")),
