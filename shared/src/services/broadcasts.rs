@@ -182,7 +182,10 @@ impl App {
             started_at: (!scheduled).then_some(at),
             finished_at: None,
         };
-        let mut writes = vec![Write::put_new(broadcast_item(account, &broadcast)?)];
+        let mut writes = vec![
+            Write::put_new(broadcast_item(account, &broadcast)?),
+            Write::Update(super::billing::usage::count(account, &[("broadcasts", 1)])),
+        ];
         if let (true, Some(t)) = (scheduled, broadcast.send_at) {
             writes.push(Write::put(
                 Item::new(schedule_key(to_millis(t), account, &broadcast.id))
