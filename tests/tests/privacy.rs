@@ -1,7 +1,9 @@
 //! Account closure end to end, on the local runner and on the AWS adapters (DynamoDB Local,
 //! moto): an account with data of every kind is closed; its keys stop at once; the erasure job
-//! leaves nothing of the tenant in the table or the bucket; the data key is gone, so a sealed
-//! value saved beforehand no longer opens; the receipt's counts match, and it is read once.
+//! leaves nothing of the tenant in a raw scan of the table nor in a listing of the bucket; the
+//! data key is gone, so a sealed value saved beforehand no longer opens; the receipt's counts
+//! equal a raw count of what the tenant held, and it is read once. Before that, the export is
+//! compared record by record with what the API shows.
 
 mod support;
 
@@ -146,6 +148,151 @@ impl Stack {
     }
 }
 
+/// One stored item as the backend holds it, read around the adapters (expired items too).
+struct RawItem {
+    pk: String,
+    sk: String,
+    /// Every attribute, as stored (SQLite's encoded bytes; DynamoDB's attribute values).
+    attrs: Vec<u8>,
+}
+
+impl RawItem {
+    fn names(&self, needle: &str) -> bool {
+        self.pk.contains(needle)
+            || self.sk.contains(needle)
+            || self
+                .attrs
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes())
+    }
+}
+
+impl Stack {
+    /// A raw scan of the whole table: the SQLite file's `items` rows read on a connection of
+    /// our own, or a DynamoDB Scan.
+    async fn raw_items(&self) -> Vec<RawItem> {
+        #[cfg(feature = "aws")]
+        if let Some((clients, settings)) = &self.aws {
+            let mut out = Vec::new();
+            let mut start = None;
+            loop {
+                let page = clients
+                    .dynamodb
+                    .scan()
+                    .table_name(&settings.table)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .unwrap();
+                for item in page.items() {
+                    let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+                    out.push(RawItem {
+                        pk: s("pk").unwrap_or_default(),
+                        sk: s("sk").unwrap_or_default(),
+                        attrs: format!("{item:?}").into_bytes(),
+                    });
+                }
+                start = page.last_evaluated_key().cloned();
+                if start.is_none() {
+                    return out;
+                }
+            }
+        }
+        let db = rusqlite::Connection::open_with_flags(
+            self._dir.path().join("whatatalk.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let mut rows = db.prepare("SELECT pk, sk, attrs FROM items").unwrap();
+        rows.query_map([], |r| {
+            Ok(RawItem {
+                pk: r.get(0)?,
+                sk: r.get(1)?,
+                attrs: r.get(2)?,
+            })
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
+
+    /// Every object's key in the bucket (or under the local blob directory).
+    async fn blob_names(&self) -> Vec<String> {
+        #[cfg(feature = "aws")]
+        if let Some((clients, settings)) = &self.aws {
+            let mut out = Vec::new();
+            let mut token = None;
+            loop {
+                let page = clients
+                    .s3
+                    .list_objects_v2()
+                    .bucket(&settings.bucket)
+                    .set_continuation_token(token)
+                    .send()
+                    .await
+                    .unwrap();
+                out.extend(
+                    page.contents()
+                        .iter()
+                        .filter_map(|o| o.key().map(str::to_owned)),
+                );
+                token = page.next_continuation_token().map(str::to_owned);
+                if token.is_none() {
+                    return out;
+                }
+            }
+        }
+        let root = self._dir.path().join("blobs");
+        let mut out = Vec::new();
+        let mut dirs = vec![root.clone()];
+        while let Some(d) = dirs.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                out.push(path.strip_prefix(&root).unwrap().display().to_string());
+                if path.is_dir() {
+                    dirs.push(path);
+                }
+            }
+        }
+        out
+    }
+
+    /// The tenant's items by kind as the erasure names them (`MESSAGE#…` → `message`), from
+    /// a raw scan; the account record and its data key are not counted.
+    async fn raw_counts(&self, account: &AccountId) -> std::collections::BTreeMap<String, u64> {
+        let partition = shared::table::account_partition(account);
+        let mut counts = std::collections::BTreeMap::new();
+        for item in self.raw_items().await {
+            if item.pk == partition && item.sk != "ACCOUNT" && item.sk != "DATAKEY" {
+                let kind = item.sk.split('#').next().unwrap().to_lowercase();
+                *counts.entry(kind).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    fn on_aws(&self) -> bool {
+        #[cfg(feature = "aws")]
+        return self.aws.is_some();
+        #[cfg(not(feature = "aws"))]
+        false
+    }
+
+    /// Polls `GET path` until `done` holds of the answer.
+    async fn until(&self, path: &str, key: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..400 {
+            let (_, v) = self.client.get(path, key).await;
+            if done(&v) {
+                return v;
+            }
+            last = v;
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{path} never settled: {last}");
+    }
+}
+
 async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
     let base = stack.client.base.clone();
     let http = stack.client.http.clone();
@@ -182,6 +329,61 @@ async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
         )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{m}");
+    // Its status timeline, with Meta's pricing (so a month of usage too). The local stand-in
+    // also posts sent/delivered/read itself; the one on AWS posts nothing.
+    let sent = stack
+        .until(
+            &format!("/v1/messages/{}", m["id"].as_str().unwrap()),
+            &key,
+            |m| m["wamid"].is_string(),
+        )
+        .await;
+    let delivered = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+    "field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": NUMBER},
+        "statuses": [{"id": sent["wamid"], "status": "delivered",
+            "timestamp": time::OffsetDateTime::now_utc().unix_timestamp().to_string(),
+            "recipient_id": "447911123456",
+            "pricing": {"billable": true, "pricing_model": "PMP", "type": "regular",
+                "category": "utility"}}]
+    }}]}]});
+    assert_eq!(stack.post_webhook(&delivered).await, StatusCode::OK);
+    let last = if stack.on_aws() { "delivered" } else { "read" };
+    stack
+        .until(
+            &format!("/v1/messages/{}", m["id"].as_str().unwrap()),
+            &key,
+            |m| m["status"] == last,
+        )
+        .await;
+    // A broadcast to the two other contacts, settled.
+    let (s, b) = stack
+        .call(
+            http.post(format!("{base}/v1/broadcasts"))
+                .bearer_auth(&key)
+                .json(&json!({"from": NUMBER, "template": template,
+                    "recipients": {"contact_ids": contacts[1..]}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let broadcast = b["id"].as_str().unwrap().to_owned();
+    stack
+        .until(&format!("/v1/broadcasts/{broadcast}"), &key, |b| {
+            b["status"] == "completed"
+                && b["counts"]["sent"].as_u64() == b["counts"]["queued"].as_u64()
+        })
+        .await;
+    // Every status the stand-in posts has landed (the export is compared with the API below).
+    let settled = if stack.on_aws() { "sent" } else { "read" };
+    for c in &contacts[1..] {
+        stack
+            .until(&format!("/v1/contacts/{c}/messages"), &key, |page| {
+                let items = page["items"].as_array().unwrap();
+                !items.is_empty() && items.iter().all(|m| m["status"] == settled)
+            })
+            .await;
+    }
     stack
         .standin
         .seed_media("990001", "image/jpeg", b"closing photo bytes".to_vec());
@@ -246,23 +448,51 @@ async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
         let (_, api) = stack.client.get(&format!("/v1/contacts/{id}"), &key).await;
         assert_eq!(c, &api, "contact {id}");
     }
+    // Every message with its status timeline, the broadcast, the month of usage and the
+    // audit log: each record whole as the API shows it.
     let messages = records("message");
-    assert!(messages.len() >= 2, "{manifest}");
+    assert_eq!(messages.len(), 4, "{manifest}");
     for m in &messages {
         let id = m["id"].as_str().unwrap();
         let (_, api) = stack.client.get(&format!("/v1/messages/{id}"), &key).await;
-        for field in [
-            "id",
-            "direction",
-            "from",
-            "to",
-            "contact_id",
-            "type",
-            "content",
-            "created_at",
-        ] {
-            assert_eq!(m[field], api[field], "message {id} {field}");
-        }
+        assert_eq!(*m, &api, "message {id}");
+    }
+    assert!(
+        messages
+            .iter()
+            .any(|m| m["pricing"].is_object() && m["history"].as_array().unwrap().len() >= 2),
+        "a priced status timeline is exported"
+    );
+    assert_eq!(records("broadcast").len(), 1);
+    for b in records("broadcast") {
+        let (_, api) = stack
+            .client
+            .get(&format!("/v1/broadcasts/{broadcast}"), &key)
+            .await;
+        assert_eq!(b, &api, "broadcast");
+    }
+    let usage = records("usage");
+    assert_eq!(usage.len(), 1);
+    let period = usage[0]["period"].as_str().unwrap();
+    let (_, api) = stack
+        .client
+        .get(&format!("/v1/billing/usage?period={period}"), &key)
+        .await;
+    assert_eq!(usage[0], &api, "usage {period}");
+    // The stand-in's statuses carry pricing too: the template and the broadcast's two.
+    let priced = if stack.on_aws() { 1 } else { 3 };
+    assert_eq!(usage[0]["meta_messages"], priced, "{api}");
+    assert_eq!(usage[0]["ours"]["broadcasts"], 1, "{api}");
+    let (_, log) = stack.client.get("/v1/audit?limit=100", &key).await;
+    let audit = records("audit");
+    assert!(!audit.is_empty());
+    for entry in &audit {
+        let api = log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == entry["id"]);
+        assert_eq!(Some(*entry), api, "audit entry");
     }
     assert_eq!(records("media")[0]["id"], "990001");
     assert_eq!(records("number")[0]["phone_number_id"], NUMBER);
@@ -272,7 +502,6 @@ async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
         records("billing")[0]["billing_details"]["tax_id"],
         "GB123456789"
     );
-    assert!(!records("audit").is_empty());
     let text = serde_json::to_string(&export).unwrap();
     assert!(
         !text.contains("EAAGclosingtoken"),
@@ -309,6 +538,15 @@ async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
         .unwrap();
     assert_eq!(&opened[..], b"Ana Closing");
 
+    // What the tenant holds now, counted around the adapters; the closure adds its own audit
+    // entry.
+    let mut held = stack.raw_counts(&account_id).await;
+    assert!(
+        held["message"] >= 4 && held["usage"] == 1 && held["broadcast"] == 1,
+        "{held:?}"
+    );
+    *held.get_mut("audit").unwrap() += 1;
+
     let (s, p) = stack
         .call(
             http.delete(format!("{base}/v1/account"))
@@ -342,34 +580,33 @@ async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
     assert_eq!(receipt["state"], "closed", "{receipt}");
     assert_eq!(receipt["account_id"], account_id.to_string());
     assert_eq!(receipt["key_destroyed"], true);
-    let deleted = &receipt["deleted"];
-    assert_eq!(deleted["contact"], 3, "{receipt}");
-    assert_eq!(deleted["media"], 1, "{receipt}");
-    assert_eq!(deleted["apikey"], 2, "{receipt}");
-    assert_eq!(deleted["number"], 1, "{receipt}");
-    assert!(deleted["message"].as_u64().unwrap() >= 2, "{receipt}");
+    let mut deleted: std::collections::BTreeMap<String, u64> =
+        serde_json::from_value(receipt["deleted"].clone()).unwrap();
     // Media files went with their records; `objects` counts what was left under the
-    // tenant's prefixes.
-    assert!(deleted["objects"].is_u64(), "{receipt}");
+    // tenant's prefixes (the exports).
+    assert_eq!(deleted.remove("objects"), Some(2), "{receipt}");
+    assert_eq!(deleted, held, "the receipt counts what the tenant held");
     // Read once.
     let (s, _) = stack.call(http.get(format!("{base}{receipt_url}"))).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
-    // Nothing of the tenant in its partition, in the global lookups it used, or among blobs.
-    let page = app
-        .items
-        .query(shared::ports::Query::partition(
-            shared::table::account_partition(&account_id),
-        ))
+    // Nothing of the tenant anywhere in the table, nor in the bucket.
+    let needle = account_id.to_string();
+    let left: Vec<String> = stack
+        .raw_items()
         .await
-        .unwrap();
-    assert!(page.items.is_empty(), "{:?}", page.items);
-    for key in [
-        shared::table::number_route(&shared::domain::PhoneNumberId::parse(NUMBER).unwrap()),
-        shared::table::wamid("wamid.closing1"),
-    ] {
-        assert!(app.items.get(&key).await.unwrap().is_none(), "{key:?}");
-    }
+        .iter()
+        .filter(|i| i.names(&needle) || i.names("wamid.closing1"))
+        .map(|i| format!("{} / {}", i.pk, i.sk))
+        .collect();
+    assert!(left.is_empty(), "the table still holds {left:?}");
+    let objects: Vec<String> = stack
+        .blob_names()
+        .await
+        .into_iter()
+        .filter(|o| o.contains(&needle))
+        .collect();
+    assert!(objects.is_empty(), "the bucket still holds {objects:?}");
     let (s, _) = stack.client.get("/v1/media/990001", &key).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     // The key is gone: the saved ciphertext no longer opens.
@@ -384,45 +621,6 @@ async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
         .is_err());
     // Webhooks for its number are no longer anyone's.
     assert_eq!(stack.post_webhook(&inbound).await, StatusCode::OK);
-    let page = app
-        .items
-        .query(shared::ports::Query::partition(
-            shared::table::account_partition(&account_id),
-        ))
-        .await
-        .unwrap();
-    assert!(page.items.is_empty());
-
-    #[cfg(feature = "aws")]
-    if let Some((clients, settings)) = &stack.aws {
-        let needle = account_id.to_string();
-        let scan = clients
-            .dynamodb
-            .scan()
-            .table_name(&settings.table)
-            .send()
-            .await
-            .unwrap();
-        for item in scan.items() {
-            assert!(
-                !format!("{item:?}").contains(&needle),
-                "the table still names the tenant: {item:?}"
-            );
-        }
-        let objects = clients
-            .s3
-            .list_objects_v2()
-            .bucket(&settings.bucket)
-            .send()
-            .await
-            .unwrap();
-        for o in objects.contents() {
-            assert!(
-                !o.key().unwrap_or_default().contains(&needle),
-                "the bucket still holds {:?}",
-                o.key()
-            );
-        }
-    }
+    assert!(stack.raw_items().await.iter().all(|i| !i.names(&needle)));
     stack.running.stop().await.unwrap();
 }
