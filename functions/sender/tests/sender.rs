@@ -266,3 +266,48 @@ async fn the_sample_sqs_event_is_handled() {
         );
     }
 }
+
+/// Messages a batch cannot send within its short wait for tokens come back one token apart:
+/// all at once, they would find the bucket's few tokens and go round again (at 1 msg/s a
+/// broadcast sent one message every 5–7 s that way).
+#[tokio::test]
+async fn messages_beyond_the_bucket_come_back_one_token_apart() {
+    let (_standin, graph, _) = standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = shared::testing::local_app_with_graph(dir.path(), graph);
+    let (account, contacts) = account(&app, 6).await;
+    let number = PhoneNumberId::parse(NUMBER).unwrap();
+    app.items
+        .update(
+            Update::new(shared::table::number(&account, &number))
+                .set("messages_per_second", Value::N(1))
+                .when(Condition::Exists),
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for c in &contacts {
+        tasks.push(shared::services::SendTask {
+            account_id: account.clone(),
+            message_id: queue(&app, &account, c).await,
+        });
+    }
+    let settings = SenderSettings {
+        pair_interval: Duration::ZERO,
+        ..SenderSettings::default()
+    };
+    let out = app.deliver(&tasks, &settings).await.unwrap();
+    let delays: Vec<Duration> = out
+        .iter()
+        .filter_map(|d| match d {
+            shared::services::Delivery::RetryAfter(d) => Some(*d),
+            shared::services::Delivery::Done => None,
+        })
+        .collect();
+    // The first goes at once and one or two more within the batch's two-second wait.
+    assert!((3..=4).contains(&delays.len()), "{out:?}");
+    assert!(delays[0] <= Duration::from_millis(1_000), "{delays:?}");
+    for pair in delays.windows(2) {
+        assert_eq!(pair[1] - pair[0], Duration::from_secs(1), "{delays:?}");
+    }
+}

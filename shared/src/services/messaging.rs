@@ -376,24 +376,34 @@ impl App {
             }
             // Short waits for tokens are spent here rather than on a trip through the queue.
             let wanted = messages.len() as u32;
+            let rate = number.messages_per_second.max(1);
+            let interval = Duration::from_micros(1_000_000 / u64::from(rate));
             let mut granted = 0;
-            let mut wait = Duration::ZERO;
+            let mut next = Duration::ZERO;
             let waited_since = std::time::Instant::now();
             while granted < wanted {
-                let (got, next) = self
-                    .take_send_tokens(&number_id, number.messages_per_second, wanted - granted)
+                let got;
+                (got, next) = self
+                    .take_send_tokens(&number_id, rate, wanted - granted)
                     .await?;
                 granted += got;
-                wait = next;
-                if granted == wanted || waited_since.elapsed() + next > MAX_TOKEN_WAIT {
+                if granted == wanted {
                     break;
                 }
-                tokio::time::sleep(next).await;
+                // One sleep until the rest, or as many as the bucket holds, are there.
+                let burst = (rate / 4).clamp(1, wanted - granted);
+                let until = next + interval * (burst - 1);
+                if waited_since.elapsed() + until > MAX_TOKEN_WAIT {
+                    break;
+                }
+                tokio::time::sleep(until).await;
             }
             let token = self.access_token(&account, &number_id).await?;
             for (n, (i, m)) in messages.into_iter().enumerate() {
-                if n as u32 >= granted {
-                    out[i] = Delivery::RetryAfter(wait);
+                if let Some(behind) = (n as u32).checked_sub(granted) {
+                    // One token apart: all coming back at once would find the bucket's few
+                    // tokens and go round again, most of them, every time.
+                    out[i] = Delivery::RetryAfter(next + interval * behind);
                     continue;
                 }
                 sends.push((i, account.clone(), token.clone(), m));
@@ -699,7 +709,7 @@ impl App {
     /// The bucket holds a quarter of a second's tokens, not a whole second's: requests reach
     /// Meta with varying latency, and a small burst keeps any second of arrivals within the
     /// tier as long as the jitter stays under 750 ms. Returns how many were granted and, if not
-    /// all, when to come back.
+    /// all, how long until the next token.
     pub(crate) async fn take_send_tokens(
         &self,
         number: &PhoneNumberId,
@@ -722,7 +732,7 @@ impl App {
             };
             let refilled = (tokens + (now_ms - at).max(0) * rate).min(capacity);
             let granted = (refilled / 1000).min(i64::from(want));
-            let missing = (i64::from(want) - granted).max(0) * 1000 - (refilled - granted * 1000);
+            let missing = 1000 - (refilled - granted * 1000);
             let wait = Duration::from_millis(((missing.max(0) + rate - 1) / rate).max(1) as u64);
             if granted == 0 {
                 return Ok((0, wait));
