@@ -494,7 +494,18 @@ async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
             .find(|e| e["id"] == entry["id"]);
         assert_eq!(Some(*entry), api, "audit entry");
     }
+    // The media file itself, as bytes.
+    let file = |m: &Value| -> Vec<u8> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(m["content_base64"].as_str().unwrap())
+            .unwrap();
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
+        assert_eq!(m["sha256"], hex::encode(digest), "{m}");
+        bytes
+    };
     assert_eq!(records("media")[0]["id"], "990001");
+    assert_eq!(file(records("media")[0]), b"closing photo bytes");
     assert_eq!(records("number")[0]["phone_number_id"], NUMBER);
     assert_eq!(records("api_key").len(), 2);
     assert_eq!(records("account")[0]["business_name"], "Closing Bakery");
@@ -520,6 +531,8 @@ async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
         "{kinds:?}"
     );
     assert_eq!(one.iter().filter(|l| l["record"] == "contact").count(), 1);
+    let media = one.iter().find(|l| l["record"] == "media").unwrap();
+    assert_eq!(file(&media["data"]), b"closing photo bytes");
 
     // A sealed value saved before the closure.
     let app = &stack.running.app;

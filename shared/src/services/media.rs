@@ -345,23 +345,41 @@ impl App {
         if media.state != MediaState::Stored {
             return Err(ServiceError::NotFound);
         }
-        let key = table::media(&account, &id);
-        let blob = self
-            .blobs
-            .get(&blob_key(&account, &id)?)
-            .await
-            .map_err(|e| ServiceError::Blob(e.to_string()))?
+        let bytes = self
+            .media_file(&account, &id)
+            .await?
             .ok_or(ServiceError::NotFound)?;
-        let plain = self
-            .keyring
-            .decrypt(&account, FieldRef::new(ENTITY, &key, "file"), &blob.bytes)
-            .await?;
         Ok(MediaFile {
             mime_type: media
                 .mime_type
                 .unwrap_or_else(|| "application/octet-stream".into()),
-            bytes: Bytes::from(plain.to_vec()),
+            bytes,
         })
+    }
+
+    /// A stored media file, opened; `None` if there is no file.
+    pub(crate) async fn media_file(
+        &self,
+        account: &AccountId,
+        id: &MediaId,
+    ) -> Result<Option<Bytes>, ServiceError> {
+        let Some(blob) = self
+            .blobs
+            .get(&blob_key(account, id)?)
+            .await
+            .map_err(|e| ServiceError::Blob(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let plain = self
+            .keyring
+            .decrypt(
+                account,
+                FieldRef::new(ENTITY, &table::media(account, id), "file"),
+                &blob.bytes,
+            )
+            .await?;
+        Ok(Some(Bytes::from(plain.to_vec())))
     }
 
     async fn keep_file(

@@ -9,7 +9,8 @@
 //!   "contact_id", "created_at"}`;
 //! - then `{"record": <kind>, "data": {…}}` for each record, kinds `account`, `api_key`,
 //!   `number`, `contact` (with its `consent_history`), `message` (with its status `history`),
-//!   `media`, `broadcast`, `billing`, `usage`, `audit`;
+//!   `media` (with the file as `content_base64` when one is stored), `broadcast`, `billing`,
+//!   `usage`, `audit`;
 //! - last line: `{"record": "manifest", "counts": {<kind>: n, …}}`.
 
 use std::collections::BTreeMap;
@@ -111,6 +112,45 @@ impl Lines {
     async fn record<T: Serialize>(&mut self, kind: &str, data: &T) -> Result<(), ServiceError> {
         let data = serde_json::to_value(data).map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.line(&json!({"record": kind, "data": data})).await?;
+        *self.counts.entry(kind.to_owned()).or_default() += 1;
+        Ok(())
+    }
+
+    /// A record whose `data` also holds `file` as `content_base64`, written in pieces so the
+    /// file is never held twice (a document may be 100 MB).
+    async fn record_with_file(
+        &mut self,
+        kind: &str,
+        data: &Json,
+        file: &[u8],
+    ) -> Result<(), ServiceError> {
+        use base64::Engine;
+        let json = |v: &Json| serde_json::to_vec(v).map_err(|e| StoreError::Invalid(e.to_string()));
+        let data = json(data)?;
+        let Some((b'}', fields)) = data.split_last() else {
+            return Err(StoreError::Invalid("a record's data is not an object".into()).into());
+        };
+        let blob = |e: crate::ports::BlobError| ServiceError::Blob(e.to_string());
+        // {"record":kind,"data":{…fields,"content_base64":"…"}}
+        self.writer.write(b"{\"record\":").await.map_err(blob)?;
+        self.writer
+            .write(&json(&Json::from(kind))?)
+            .await
+            .map_err(blob)?;
+        self.writer.write(b",\"data\":").await.map_err(blob)?;
+        self.writer.write(fields).await.map_err(blob)?;
+        let separator: &[u8] = if fields.len() > 1 { b"," } else { b"" };
+        self.writer.write(separator).await.map_err(blob)?;
+        self.writer
+            .write(b"\"content_base64\":\"")
+            .await
+            .map_err(blob)?;
+        // Whole 3-byte groups per piece, so the pieces join into one base64 text.
+        for piece in file.chunks(3 * 64 * 1024) {
+            let text = base64::engine::general_purpose::STANDARD.encode(piece);
+            self.writer.write(text.as_bytes()).await.map_err(blob)?;
+        }
+        self.writer.write(b"\"}}\n").await.map_err(blob)?;
         *self.counts.entry(kind.to_owned()).or_default() += 1;
         Ok(())
     }
@@ -289,7 +329,7 @@ impl App {
                         let m = self.message_from_item(account, item).await?;
                         out.record("message", &MessageView::from(m)).await?;
                     }
-                    "MEDIA" => self.export_media_item(item, out).await?,
+                    "MEDIA" => self.export_media_item(account, item, out).await?,
                     "BROADCAST" => {
                         let b = super::super::broadcasts::broadcast_from_item(item)?;
                         out.record("broadcast", &BroadcastView::from(b)).await?;
@@ -356,7 +396,7 @@ impl App {
                         .and_then(|i| MediaId::parse(i).ok());
                     if let Some(id) = media {
                         if let Some(item) = self.items.get(&table::media(account, &id)).await? {
-                            self.export_media_item(&item, out).await?;
+                            self.export_media_item(account, &item, out).await?;
                         }
                     }
                 }
@@ -370,8 +410,13 @@ impl App {
         Ok(())
     }
 
-    /// A media object's record (the file itself stays behind `GET /v1/media/{id}`).
-    async fn export_media_item(&self, item: &Item, out: &mut Lines) -> Result<(), ServiceError> {
+    /// A media object's record, with its file (base64) when one is stored.
+    async fn export_media_item(
+        &self,
+        account: &AccountId,
+        item: &Item,
+        out: &mut Lines,
+    ) -> Result<(), ServiceError> {
         let Some(id) = item
             .key
             .sk
@@ -381,21 +426,25 @@ impl App {
             return Ok(());
         };
         let m = super::super::media::media_from_item(&id, item)?;
-        out.record(
-            "media",
-            &json!({
-                "id": m.id.to_string(),
-                "type": m.kind,
-                "direction": if m.inbound { "inbound" } else { "outbound" },
-                "phone_number_id": m.number.to_string(),
-                "state": m.state,
-                "mime_type": m.mime_type,
-                "size": m.size,
-                "sha256": m.sha256,
-                "created_at": rfc3339(m.created_at),
-            }),
-        )
-        .await
+        let data = json!({
+            "id": m.id.to_string(),
+            "type": m.kind,
+            "direction": if m.inbound { "inbound" } else { "outbound" },
+            "phone_number_id": m.number.to_string(),
+            "state": m.state,
+            "mime_type": m.mime_type,
+            "size": m.size,
+            "sha256": m.sha256,
+            "created_at": rfc3339(m.created_at),
+        });
+        let file = match m.state {
+            super::super::media::MediaState::Stored => self.media_file(account, &id).await?,
+            _ => None,
+        };
+        match file {
+            Some(file) => out.record_with_file("media", &data, &file).await,
+            None => out.record("media", &data).await,
+        }
     }
 }
 
