@@ -122,21 +122,6 @@ async fn sqlite_and_blob_files_hold_no_personal_bytes() {
 #[cfg(feature = "aws")]
 #[tokio::test]
 async fn dynamodb_and_s3_hold_no_personal_bytes() {
-    use aws_sdk_dynamodb::types::AttributeValue;
-
-    fn bytes_of(v: &AttributeValue, out: &mut Vec<u8>) {
-        match v {
-            AttributeValue::S(s) | AttributeValue::N(s) => out.extend_from_slice(s.as_bytes()),
-            AttributeValue::B(b) => out.extend_from_slice(b.as_ref()),
-            AttributeValue::L(l) => l.iter().for_each(|v| bytes_of(v, out)),
-            AttributeValue::M(m) => m.iter().for_each(|(k, v)| {
-                out.extend_from_slice(k.as_bytes());
-                bytes_of(v, out)
-            }),
-            other => out.extend_from_slice(format!("{other:?}").as_bytes()),
-        }
-    }
-
     let (app, clients, settings) = shared::testing::aws_app().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = infra::serve(
@@ -155,48 +140,20 @@ async fn dynamodb_and_s3_hold_no_personal_bytes() {
     let (_, me) = client.get("/v1/account", &key).await;
     assert_eq!(me["email"], secrets.email.as_str());
 
-    let mut raw = Vec::new();
-    let mut items = 0;
-    let mut start = None;
-    loop {
-        let scan = clients
-            .dynamodb
-            .scan()
-            .table_name(&settings.table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        for item in scan.items() {
-            items += 1;
-            for (k, v) in item {
-                raw.extend_from_slice(k.as_bytes());
-                bytes_of(v, &mut raw);
-            }
-        }
-        start = scan.last_evaluated_key().cloned();
-        if start.is_none() {
-            break;
-        }
-    }
+    let scan = support::aws::scan(&clients, &settings.table).await;
+    let items = scan.len();
+    let mut raw: Vec<u8> = scan.iter().flat_map(support::aws::item_bytes).collect();
     assert!(
         items >= 6 + 600,
         "account, keys, number, route, 300 contacts and their lookups"
     );
     // What is left in the bucket (the upload itself is deleted once imported).
-    let objects = clients
-        .s3
-        .list_objects_v2()
-        .bucket(&settings.bucket)
-        .send()
-        .await
-        .unwrap();
-    for o in objects.contents() {
+    for key in support::aws::object_keys(&clients, &settings.bucket).await {
         let body = clients
             .s3
             .get_object()
             .bucket(&settings.bucket)
-            .key(o.key().unwrap())
+            .key(key)
             .send()
             .await
             .unwrap();

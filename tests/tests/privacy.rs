@@ -173,30 +173,21 @@ impl Stack {
     async fn raw_items(&self) -> Vec<RawItem> {
         #[cfg(feature = "aws")]
         if let Some((clients, settings)) = &self.aws {
-            let mut out = Vec::new();
-            let mut start = None;
-            loop {
-                let page = clients
-                    .dynamodb
-                    .scan()
-                    .table_name(&settings.table)
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .unwrap();
-                for item in page.items() {
-                    let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-                    out.push(RawItem {
-                        pk: s("pk").unwrap_or_default(),
-                        sk: s("sk").unwrap_or_default(),
-                        attrs: format!("{item:?}").into_bytes(),
-                    });
-                }
-                start = page.last_evaluated_key().cloned();
-                if start.is_none() {
-                    return out;
-                }
-            }
+            let s = |item: &std::collections::HashMap<_, _>, k: &str| {
+                item.get(k)
+                    .and_then(|v: &aws_sdk_dynamodb::types::AttributeValue| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            return support::aws::scan(clients, &settings.table)
+                .await
+                .iter()
+                .map(|item| RawItem {
+                    pk: s(item, "pk"),
+                    sk: s(item, "sk"),
+                    attrs: support::aws::item_bytes(item),
+                })
+                .collect();
         }
         let db = rusqlite::Connection::open_with_flags(
             self._dir.path().join("whatatalk.db"),
@@ -220,27 +211,7 @@ impl Stack {
     async fn blob_names(&self) -> Vec<String> {
         #[cfg(feature = "aws")]
         if let Some((clients, settings)) = &self.aws {
-            let mut out = Vec::new();
-            let mut token = None;
-            loop {
-                let page = clients
-                    .s3
-                    .list_objects_v2()
-                    .bucket(&settings.bucket)
-                    .set_continuation_token(token)
-                    .send()
-                    .await
-                    .unwrap();
-                out.extend(
-                    page.contents()
-                        .iter()
-                        .filter_map(|o| o.key().map(str::to_owned)),
-                );
-                token = page.next_continuation_token().map(str::to_owned);
-                if token.is_none() {
-                    return out;
-                }
-            }
+            return support::aws::object_keys(clients, &settings.bucket).await;
         }
         let root = self._dir.path().join("blobs");
         let mut out = Vec::new();

@@ -184,3 +184,80 @@ pub async fn sign_up_and_connect(client: &Client, s: &Secrets) -> String {
         .await;
     key
 }
+
+/// Raw reads of the emulated AWS resources, around the adapters.
+#[cfg(feature = "aws")]
+pub mod aws {
+    use std::collections::HashMap;
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use shared::adapters::aws::AwsClients;
+
+    /// Every item of the table (a Scan, page by page).
+    pub async fn scan(clients: &AwsClients, table: &str) -> Vec<HashMap<String, AttributeValue>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = clients
+                .dynamodb
+                .scan()
+                .table_name(table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            out.extend(page.items().iter().cloned());
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return out;
+            }
+        }
+    }
+
+    /// An item's attribute names and values as bytes, to search for a value.
+    pub fn item_bytes(item: &HashMap<String, AttributeValue>) -> Vec<u8> {
+        fn value(v: &AttributeValue, out: &mut Vec<u8>) {
+            match v {
+                AttributeValue::S(s) | AttributeValue::N(s) => out.extend_from_slice(s.as_bytes()),
+                AttributeValue::B(b) => out.extend_from_slice(b.as_ref()),
+                AttributeValue::L(l) => l.iter().for_each(|v| value(v, out)),
+                AttributeValue::M(m) => m.iter().for_each(|(k, v)| {
+                    out.extend_from_slice(k.as_bytes());
+                    value(v, out)
+                }),
+                other => out.extend_from_slice(format!("{other:?}").as_bytes()),
+            }
+        }
+        let mut out = Vec::new();
+        for (k, v) in item {
+            out.extend_from_slice(k.as_bytes());
+            value(v, &mut out);
+        }
+        out
+    }
+
+    /// Every object's key in the bucket (a listing, page by page).
+    pub async fn object_keys(clients: &AwsClients, bucket: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = clients
+                .s3
+                .list_objects_v2()
+                .bucket(bucket)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .unwrap();
+            out.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+            token = page.next_continuation_token().map(str::to_owned);
+            if token.is_none() {
+                return out;
+            }
+        }
+    }
+}
