@@ -109,6 +109,72 @@ async fn logs_carry_no_personal_data() {
     }
 }
 
+/// Meta's webhook on a port of its own, with a fresh app secret: (its URL, the secret).
+async fn serve_webhook(app: Arc<shared::services::App>) -> (String, String) {
+    let app_secret = format!("app-secret-{}", ulid::Ulid::new());
+    let config = webhook::WebhookConfig::new(&app_secret, "verify-token-0123456789").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/webhook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, webhook::router(app, config)).await });
+    (hook, app_secret)
+}
+
+/// At `info`, as deployed, an accepted webhook logs no access line (three a message, a tenth
+/// of a message's cost in logs); a refused one does.
+#[tokio::test(flavor = "current_thread")]
+async fn accepted_webhooks_log_no_access_line_at_info() {
+    let capture = Capture::default();
+    let _guard =
+        tracing::subscriber::set_default(shared::telemetry::subscriber(capture.clone(), "info"));
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(shared::testing::local_app(dir.path()));
+    let client = Client::new(support::serve(app.clone()).await);
+    sign_up_and_connect(&client, &Secrets::fresh()).await;
+    let (hook, app_secret) = serve_webhook(app).await;
+    let t = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+    "field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+        "statuses": [{"id": "wamid.quiet1", "status": "sent", "timestamp": t, "recipient_id": "447911123456"}]
+    }}]}]})
+    .to_string();
+    let post = |signature: String| {
+        client
+            .http
+            .post(&hook)
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(body.clone())
+    };
+    let signed = shared::webhook::signature::sign(app_secret.as_bytes(), body.as_bytes());
+    for _ in 0..3 {
+        assert_eq!(
+            client.send(post(signed.clone())).await.0,
+            reqwest::StatusCode::OK
+        );
+    }
+    let forged = format!("sha256={}", "0".repeat(64));
+    assert_eq!(
+        client.send(post(forged)).await.0,
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let access: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("request done") && l.contains("/webhook"))
+        .collect();
+    assert_eq!(access.len(), 1, "{logs}");
+    assert!(access[0].contains("401"), "{}", access[0]);
+    // The API's own access lines stay.
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("request done") && l.contains("/v1/numbers")),
+        "{logs}"
+    );
+}
+
 /// Meta's webhooks at TRACE: inbound messages (text, a stop keyword, media with a caption),
 /// a failed status, an unreadable payload and a forged one leave no phone, name, text or
 /// secret in the logs.
@@ -123,11 +189,7 @@ async fn webhook_logs_carry_no_personal_data() {
     let client = Client::new(support::serve(app.clone()).await);
     let secrets = Secrets::fresh();
     sign_up_and_connect(&client, &secrets).await;
-    let app_secret = format!("app-secret-{}", ulid::Ulid::new());
-    let config = webhook::WebhookConfig::new(&app_secret, "verify-token-0123456789").unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/webhook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, webhook::router(app, config)).await });
+    let (hook, app_secret) = serve_webhook(app).await;
 
     let tag = ulid::Ulid::new().to_string().to_lowercase();
     let (name, text, caption) = (

@@ -75,14 +75,16 @@ pub fn router(app: Arc<App>, config: WebhookConfig) -> Router {
 /// The webhook's routes alone, for a runner that layers several functions' routes together;
 /// they carry their own body limit.
 pub fn routes(app: Arc<App>, config: WebhookConfig) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route(
             "/webhook",
             get(verify)
                 .post(receive)
                 .layer(DefaultBodyLimit::max(MAX_PAYLOAD_BYTES)),
         )
-        .with_state(Arc::new(Webhook { app, config }))
+        .with_state(Arc::new(Webhook { app, config }));
+    // Three calls a message: accepted ones log no access line at info, refusals do.
+    shared::http::quiet_when_ok(routes)
 }
 
 #[derive(Deserialize)]
