@@ -522,6 +522,20 @@ async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
         .unwrap();
     assert_eq!(&opened[..], b"Ana Closing");
 
+    // A message past its retention that DynamoDB's TTL sweeper has not removed yet (it lags
+    // by up to days): reads no longer see it, the erasure must.
+    app.items
+        .put(
+            shared::ports::Item::new(shared::ports::Key::new(
+                shared::table::account_partition(&account_id),
+                "MESSAGE#01EXPIREDBUTNOTSWEPT0000",
+            ))
+            .with("body", shared::ports::Value::B(sealed.clone()))
+            .expiring_at(time::OffsetDateTime::now_utc().unix_timestamp() - 3600),
+            None,
+        )
+        .await
+        .unwrap();
     // What the tenant holds now, counted around the adapters; the closure adds its own audit
     // entry.
     let mut held = stack.raw_counts(&account_id).await;

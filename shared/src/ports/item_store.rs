@@ -431,6 +431,9 @@ pub struct Query {
     pub limit: u32,
     pub cursor: Option<Cursor>,
     pub filter: Option<Condition>,
+    /// Also items whose `ttl` has passed but that are still stored (DynamoDB's sweeper lags
+    /// by up to days): for erasing everything, not for reading.
+    pub include_expired: bool,
 }
 
 impl Query {
@@ -443,6 +446,7 @@ impl Query {
             limit: 100,
             cursor: None,
             filter: None,
+            include_expired: false,
         }
     }
 
@@ -483,9 +487,28 @@ impl Query {
         self
     }
 
+    pub fn including_expired(mut self) -> Self {
+        self.include_expired = true;
+        self
+    }
+
+    /// The time an item's `ttl` is compared with: none has passed when expired items count.
+    pub fn live_after(&self, now: i64) -> i64 {
+        if self.include_expired {
+            i64::MIN
+        } else {
+            now
+        }
+    }
+
     pub fn check(&self) -> Result<(), StoreError> {
         if self.partition.is_empty() {
             return Err(StoreError::Invalid("empty partition".into()));
+        }
+        if self.include_expired && self.index != Index::Table {
+            return Err(StoreError::Invalid(
+                "expired items are found on the table, not through an index".into(),
+            ));
         }
         if self.limit == 0 || self.limit > MAX_PAGE_SIZE {
             return Err(StoreError::Invalid(format!(

@@ -513,7 +513,7 @@ impl ItemStore for DynamoItemStore {
         if let Some(c) = &query.cursor {
             c.check_for(&query)?;
         }
-        let now = now_epoch();
+        let now = query.live_after(now_epoch());
         let mut expr = Expr::default();
         let (pname, sname) = match query.index {
             Index::Table => ("pk", "sk"),

@@ -391,7 +391,7 @@ impl ItemStore for SqliteItemStore {
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         query.check()?;
         self.db
-            .call(move |c| run_query(c, &query, now_epoch()))
+            .call(move |c| run_query(c, &query, query.live_after(now_epoch())))
             .await
     }
 

@@ -142,9 +142,14 @@ impl App {
                 .await?;
                 return Ok(JobOutcome::Continued);
             }
+            // Expired items too: DynamoDB's sweeper may not have removed them yet.
             let page = self
                 .items
-                .query(Query::partition(table::account_partition(account)).limit(BATCH + 2))
+                .query(
+                    Query::partition(table::account_partition(account))
+                        .including_expired()
+                        .limit(BATCH + 2),
+                )
                 .await?;
             let rest: Vec<&Item> = page
                 .items
