@@ -119,8 +119,8 @@ async fn serve_webhook(app: Arc<shared::services::App>) -> (String, String) {
     (hook, app_secret)
 }
 
-/// At `info`, as deployed, an accepted webhook logs no access line (three a message, a tenth
-/// of a message's cost in logs); a refused one does.
+/// At `info`, as deployed, an accepted webhook logs no access line (three a message, about
+/// 790 bytes of logs); a refused one does.
 #[tokio::test(flavor = "current_thread")]
 async fn accepted_webhooks_log_no_access_line_at_info() {
     let capture = Capture::default();

@@ -11,4 +11,4 @@ pub use json::{ApiJson, ApiQuery};
 pub use nullable::nullable;
 pub use page::{PageParams, PageResponse};
 pub use problem::{Problem, ProblemType};
-pub use trace::{fallback, method_not_allowed, quiet_when_ok, standard_layers, QuietWhenOk};
+pub use trace::{fallback, method_not_allowed, quiet_when_ok, standard_layers};

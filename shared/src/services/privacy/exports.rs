@@ -117,7 +117,7 @@ impl Lines {
     }
 
     /// A record whose `data` also holds `file` as `content_base64`, written in pieces so the
-    /// file is never held twice (a document may be 100 MB).
+    /// file's base64 text is never held whole (a document may be 100 MB).
     async fn record_with_file(
         &mut self,
         kind: &str,
