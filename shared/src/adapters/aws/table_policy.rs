@@ -8,7 +8,6 @@
 use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::operation::query::QueryInput;
-use aws_sdk_dynamodb::operation::scan::ScanInput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -102,11 +101,9 @@ impl TablePolicy {
             }
         } else {
             needed.push(operation);
-            if let Some(q) = input.downcast_ref::<QueryInput>() {
-                index = q.index_name();
-            } else if let Some(s) = input.downcast_ref::<ScanInput>() {
-                index = s.index_name();
-            }
+            index = input
+                .downcast_ref::<QueryInput>()
+                .and_then(|q| q.index_name());
         }
         if let Some(missing) = needed.iter().find(|a| !self.actions.contains(a)) {
             return Some(format!(
