@@ -6,7 +6,9 @@ use shared::domain::{
     PhoneNumberId, WabaId,
 };
 use shared::graph::messages::{Content, Language, LanguagePolicy, Template};
-use shared::services::{App, ConsentInput, NewAccount, NewContact, NewNumber, NumberChanges};
+use shared::services::{
+    App, ConsentInput, NewAccount, NewContact, NewNumber, NumberChanges, Principal,
+};
 
 /// The benchmarks' WhatsApp number (Meta's phone_number_id).
 pub const NUMBER: &str = "106540352242922";
@@ -44,7 +46,7 @@ pub async fn bench_account(
     )
     .await?;
     app.update_number(
-        &account.id,
+        &Principal::system(account.id.clone()),
         &number,
         NumberChanges {
             messages_per_second: Some(messages_per_second),

@@ -5,6 +5,7 @@
 //! - [`adapters`]: the two implementations of every port — `local` (SQLite, files) and `aws`.
 //! - [`crypto`]: per-tenant envelope encryption of personal fields and blind indexes.
 //! - [`table`]: the single-table layout: where every item lives.
+//! - [`records`]: how each entity is stored: item codecs, queries and updates, paging.
 //! - [`services`]: the use cases (signup, API keys, numbers, …) over the ports.
 //! - [`http`]: problem+json errors, JSON extraction and request tracing shared by HTTP functions.
 //! - [`graph`]: the client of Meta's Graph API.
@@ -19,6 +20,7 @@ pub mod http;
 pub mod metrics;
 pub mod payments;
 pub mod ports;
+pub mod records;
 pub mod services;
 pub mod table;
 pub mod telemetry;

@@ -31,24 +31,61 @@
 //! | send token bucket of a number | `RATE#{phone_number_id}` | `RATE` |
 //! | last send to a recipient from a number | `PAIR#{phone_number_id}#{contact_id}` | `PAIR` |
 //! | 24-hour service window | `ACCOUNT#{account_id}` | `WINDOW#{phone_number_id}#{contact_id}` |
+//! | broadcast | `ACCOUNT#{account_id}` | `BROADCAST#{broadcast_id}` |
+//! | broadcast target (once per contact) | `ACCOUNT#{account_id}` | `BROADCASTTARGET#{broadcast_id}#{contact_id}` |
+//! | scheduled broadcast | `SCHEDULE` | `{due_ms}#{account_id}#{broadcast_id}` |
+//! | export | `ACCOUNT#{account_id}` | `EXPORT#{export_id}` |
+//! | inventory count | `ACCOUNT#{account_id}` | `INVENTORY` |
+//!
+//! The codecs of these items, and the queries over them, are in [`crate::records`]; no other
+//! module builds a key or names a prefix.
 //!
 //! Account items are also in GSI1 under `ACCOUNTS` / `{account_id}` (the retention run walks
 //! it). Everything a tenant owns lives under its `ACCOUNT#` partition except the global lookups
 //! (API key hashes, number routes), which carry the account id as an attribute.
 
-use crate::domain::{AccountId, ApiKeyId, ContactId, ImportId, MediaId, MessageId, PhoneNumberId};
+use crate::domain::{
+    AccountId, ApiKeyId, BroadcastId, ContactId, ExportId, ImportId, MediaId, MessageId,
+    PhoneNumberId,
+};
 use crate::ports::Key;
 
-pub fn account_partition(account: &AccountId) -> String {
-    format!("ACCOUNT#{account}")
+/// What kind of item a key in a tenant's partition is: its sort key up to the first `#`,
+/// lower-cased (`contact`, `message`, `contactkey`, …). Receipts and inventories count by it.
+pub fn kind(key: &Key) -> String {
+    key.sk.split('#').next().unwrap_or_default().to_lowercase()
 }
 
+const ACCOUNT_PREFIX: &str = "ACCOUNT#";
+
+pub fn account_partition(account: &AccountId) -> String {
+    format!("{ACCOUNT_PREFIX}{account}")
+}
+
+/// The tenant whose partition this is.
+pub fn account_of_partition(pk: &str) -> Option<AccountId> {
+    pk.strip_prefix(ACCOUNT_PREFIX)?.parse().ok()
+}
+
+pub const ACCOUNT_SK: &str = "ACCOUNT";
+pub const DATA_KEY_SK: &str = "DATAKEY";
+
+pub const BILLING_SK: &str = "BILLING";
+pub const INVENTORY_SK: &str = "INVENTORY";
+
 pub fn account(account: &AccountId) -> Key {
-    Key::new(account_partition(account), "ACCOUNT")
+    Key::new(account_partition(account), ACCOUNT_SK)
+}
+
+/// Accounts in the index, for walks over every tenant (retention).
+pub const ACCOUNTS_INDEX: &str = "ACCOUNTS";
+
+pub fn accounts_index(account: &AccountId) -> Key {
+    Key::new(ACCOUNTS_INDEX, account.to_string())
 }
 
 pub fn data_key(account: &AccountId) -> Key {
-    Key::new(account_partition(account), "DATAKEY")
+    Key::new(account_partition(account), DATA_KEY_SK)
 }
 
 pub const API_KEY_PREFIX: &str = "APIKEY#";
@@ -81,12 +118,15 @@ pub fn contact(account: &AccountId, id: &ContactId) -> Key {
 pub fn contact_lookup(account: &AccountId, kind: &str, blind_index: &str) -> Key {
     Key::new(
         account_partition(account),
-        format!("CONTACTKEY#{kind}#{blind_index}"),
+        format!("{CONTACT_LOOKUP_PREFIX}{kind}#{blind_index}"),
     )
 }
 
+pub const CONTACT_LOOKUP_PREFIX: &str = "CONTACTKEY#";
+pub const CONSENT_PREFIX: &str = "CONSENT#";
+
 pub fn consent_prefix(id: &ContactId) -> String {
-    format!("CONSENT#{id}#")
+    format!("{CONSENT_PREFIX}{id}#")
 }
 
 pub fn consent_record(account: &AccountId, id: &ContactId, record: &str) -> Key {
@@ -96,8 +136,10 @@ pub fn consent_record(account: &AccountId, id: &ContactId, record: &str) -> Key 
     )
 }
 
+pub const IMPORT_PREFIX: &str = "IMPORT#";
+
 pub fn import(account: &AccountId, id: &ImportId) -> Key {
-    Key::new(account_partition(account), format!("IMPORT#{id}"))
+    Key::new(account_partition(account), format!("{IMPORT_PREFIX}{id}"))
 }
 
 pub const MESSAGE_PREFIX: &str = "MESSAGE#";
@@ -156,10 +198,12 @@ pub fn notice(account: &AccountId, id: &str) -> Key {
 pub const DEAD_LETTER_PREFIX: &str = "DEADLETTER#";
 
 pub fn dead_letter(id: &str) -> Key {
-    Key::new(
-        account_partition(&AccountId::OPERATOR),
-        format!("{DEAD_LETTER_PREFIX}{id}"),
-    )
+    Key::new(operator_partition(), format!("{DEAD_LETTER_PREFIX}{id}"))
+}
+
+/// Items of the operators' own partition (dead letters).
+pub fn operator_partition() -> String {
+    account_partition(&AccountId::OPERATOR)
 }
 
 pub fn send_rate(number: &PhoneNumberId) -> Key {
@@ -177,6 +221,63 @@ pub fn window(account: &AccountId, number: &PhoneNumberId, contact: &ContactId) 
     )
 }
 
+pub const BROADCAST_PREFIX: &str = "BROADCAST#";
+
+pub fn broadcast(account: &AccountId, id: &BroadcastId) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("{BROADCAST_PREFIX}{id}"),
+    )
+}
+
+pub const BROADCAST_TARGET_PREFIX: &str = "BROADCASTTARGET#";
+
+/// The broadcast's targets: one per contact it decided.
+pub fn broadcast_targets(id: &BroadcastId) -> String {
+    format!("{BROADCAST_TARGET_PREFIX}{id}#")
+}
+
+pub fn broadcast_target(account: &AccountId, id: &BroadcastId, contact: &ContactId) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("{}{contact}", broadcast_targets(id)),
+    )
+}
+
+/// Scheduled broadcasts of every tenant, by due time.
+pub const SCHEDULE_PARTITION: &str = "SCHEDULE";
+
+/// Sort keys of the schedule before this sort below it: what is due at `at_ms`.
+pub fn schedule_due(at_ms: i64) -> String {
+    format!("{at_ms:016}$")
+}
+
+pub fn schedule(at_ms: i64, account: &AccountId, id: &BroadcastId) -> Key {
+    Key::new(SCHEDULE_PARTITION, format!("{at_ms:016}#{account}#{id}"))
+}
+
+pub const EXPORT_PREFIX: &str = "EXPORT#";
+
+pub fn export(account: &AccountId, id: &ExportId) -> Key {
+    Key::new(account_partition(account), format!("{EXPORT_PREFIX}{id}"))
+}
+
+pub const AUDIT_PREFIX: &str = "AUDIT#";
+
+pub fn audit(account: &AccountId, id: &str) -> Key {
+    Key::new(account_partition(account), format!("{AUDIT_PREFIX}{id}"))
+}
+
+/// An account closure's receipt, by the SHA-256 of its token.
+pub fn receipt(token_hash_hex: &str) -> Key {
+    Key::new(format!("RECEIPT#{token_hash_hex}"), "RECEIPT")
+}
+
+/// The receipt whose partition an account's record names.
+pub fn receipt_at(partition: &str) -> Key {
+    Key::new(partition, "RECEIPT")
+}
+
 pub const MEDIA_PREFIX: &str = "MEDIA#";
 
 pub fn media(account: &AccountId, id: &MediaId) -> Key {
@@ -191,7 +292,7 @@ pub fn media_link(token_hash_hex: &str) -> Key {
 
 /// An account's subscription, plan and billing details.
 pub fn billing(account: &AccountId) -> Key {
-    Key::new(account_partition(account), "BILLING")
+    Key::new(account_partition(account), BILLING_SK)
 }
 
 /// A payment-provider event already applied to the account (idempotency).
@@ -215,12 +316,14 @@ pub fn contact_tally(account: &AccountId) -> Key {
 
 /// The last background count of what the account holds (the right of access).
 pub fn inventory(account: &AccountId) -> Key {
-    Key::new(account_partition(account), "INVENTORY")
+    Key::new(account_partition(account), INVENTORY_SK)
 }
 
 /// One month (`YYYY-MM`) of an account's usage counters.
+pub const USAGE_PREFIX: &str = "USAGE#";
+
 pub fn usage(account: &AccountId, month: &str) -> Key {
-    Key::new(account_partition(account), format!("USAGE#{month}"))
+    Key::new(account_partition(account), format!("{USAGE_PREFIX}{month}"))
 }
 
 /// A wamid whose pricing is counted in usage (once per wamid).

@@ -3,10 +3,10 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use shared::domain::{ApiKeyName, BusinessName, Email};
+use shared::domain::{ApiKeyName, BusinessName, Email, ImportCounts, ImportStatus};
 use shared::ports::{Update, Value};
 use shared::services::imports::source_key;
-use shared::services::{App, ImportCounts, ImportStatus, JobOutcome, NewAccount, ServiceError};
+use shared::services::{App, JobOutcome, NewAccount, ServiceError};
 
 /// 3,500 rows across four batches: every 50th row a bad phone, every 70th a repeat of the
 /// row 1,000 rows earlier (so duplicates straddle batches and the interruption).

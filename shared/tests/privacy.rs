@@ -4,11 +4,10 @@
 use serde_json::json;
 use shared::domain::{
     now, AccessToken, AccountId, ApiKeyName, BusinessName, Email, PhoneNumber, PhoneNumberId,
-    WabaId,
+    RetentionChanges, WabaId,
 };
 use shared::services::privacy::policy::PolicyConfig;
-use shared::services::privacy::retention::RetentionChanges;
-use shared::services::{App, MessageFilter, NewAccount, NewNumber};
+use shared::services::{App, MessageFilter, NewAccount, NewNumber, Principal};
 
 const NUMBER: &str = "106540352242922";
 
@@ -180,8 +179,14 @@ async fn a_new_policy_version_asks_every_account_once() {
     // Reading again does not make a second one.
     let (again, _) = app.notices(&account, 50, None).await.unwrap();
     assert_eq!(again.len(), 1);
-    assert!(app.accept_policy(&account, "2026-11-01").await.is_err());
-    let status = app.accept_policy(&account, "2027-01-01").await.unwrap();
+    assert!(app
+        .accept_policy(&Principal::system(account.clone()), "2026-11-01")
+        .await
+        .is_err());
+    let status = app
+        .accept_policy(&Principal::system(account.clone()), "2027-01-01")
+        .await
+        .unwrap();
     assert_eq!(status.accepted_version.as_deref(), Some("2027-01-01"));
     let (notices, _) = app.notices(&account, 50, None).await.unwrap();
     assert!(notices[0].read_at.is_some());
@@ -208,7 +213,10 @@ async fn the_inventory_counts_what_is_held() {
     assert_eq!(inv.storage.kind, "local");
     assert_eq!(inv.policy.current_version, "2026-11-01");
     assert!(inv.open_requests.is_empty());
-    let export = app.request_export(&account, None).await.unwrap();
+    let export = app
+        .request_export(&Principal::system(account.clone()), None)
+        .await
+        .unwrap();
     let inv = app.inventory(&account).await.unwrap();
     assert_eq!(inv.held.unwrap().exports, 1);
     assert_eq!(inv.open_requests.len(), 1);

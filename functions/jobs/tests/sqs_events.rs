@@ -4,9 +4,9 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use bytes::Bytes;
 use lambda_runtime::{Context, LambdaEvent};
-use shared::domain::{ApiKeyName, BusinessName, Email};
+use shared::domain::{ApiKeyName, BusinessName, Email, ImportStatus};
 use shared::services::imports::source_key;
-use shared::services::{ImportStatus, NewAccount};
+use shared::services::NewAccount;
 
 #[tokio::test]
 async fn an_import_job_runs_and_a_malformed_message_is_reported() {

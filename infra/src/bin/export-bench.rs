@@ -17,10 +17,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use shared::domain::{
-    AccessToken, ApiKeyName, BusinessName, Email, PhoneNumber, PhoneNumberId, WabaId,
+    AccessToken, ApiKeyName, BusinessName, Email, ExportStatus, PhoneNumber, PhoneNumberId, WabaId,
 };
-use shared::services::privacy::exports::ExportStatus;
-use shared::services::{App, NewAccount, NewContact, NewNumber};
+use shared::services::{App, NewAccount, NewContact, NewNumber, Principal};
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -104,7 +103,9 @@ async fn main() -> anyhow::Result<()> {
         })
     };
     let started = Instant::now();
-    let export = app.request_export(&account, None).await?;
+    let export = app
+        .request_export(&Principal::system(account.clone()), None)
+        .await?;
     // The job, as the jobs function or the runner's drainer runs it.
     let job = app
         .job_queue

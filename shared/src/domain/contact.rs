@@ -207,6 +207,31 @@ pub struct Recorded {
     pub via: String,
 }
 
+/// One change of a contact's consent, kept for as long as the contact: the latest in the
+/// contact's own item ([`Consent::recorded`]), the ones it replaced as consent records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub opted_in: bool,
+    pub source: Option<String>,
+    pub text: Option<String>,
+    pub recorded_at: Timestamp,
+    /// `api`, `import`, or (later) `webhook`.
+    pub via: String,
+}
+
+impl ConsentRecord {
+    /// The entry a consent holds of itself, if it was recorded.
+    pub fn of(consent: &Consent) -> Option<Self> {
+        consent.recorded.as_ref().map(|r| Self {
+            opted_in: consent.opted_in,
+            source: consent.source.clone(),
+            text: consent.text.clone(),
+            recorded_at: r.at,
+            via: r.via.clone(),
+        })
+    }
+}
+
 impl Consent {
     pub fn parse_source(s: &str) -> Result<String, Invalid> {
         bounded_text(s, "consent source", 200)
@@ -251,6 +276,14 @@ pub struct Contact {
 }
 
 impl Contact {
+    /// What Meta gets as `to`: the phone in digits if the contact has one, else its BSUID.
+    pub fn address(&self) -> Option<String> {
+        self.phone
+            .as_ref()
+            .map(|p| p.digits().to_owned())
+            .or_else(|| self.user_id.as_ref().map(|u| u.as_str().to_owned()))
+    }
+
     /// May receive business-initiated (template) messages: opted in and not opted out.
     pub fn opted_in(&self) -> bool {
         self.consent.as_ref().is_some_and(|c| c.opted_in) && self.opt_out.is_none()

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use super::Invalid;
+use super::{Invalid, PhoneNumberId, Timestamp};
 
 /// The kinds of media WhatsApp carries, each with the MIME types and the size Meta accepts
 /// (Cloud API "supported media types").
@@ -219,4 +219,49 @@ mod tests {
         assert!(MediaId::parse("../x").is_err());
         assert!(MediaId::parse("").is_err());
     }
+}
+
+/// Where a media object stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaState {
+    /// Received in a message; the file is not fetched from Meta yet.
+    Pending,
+    /// The file is held (sealed) and can be downloaded.
+    Stored,
+    /// Meta would not give the file (expired, too large, refused); `failure` says why.
+    Failed,
+}
+
+impl MediaState {
+    pub const ALL: [MediaState; 3] = [MediaState::Pending, MediaState::Stored, MediaState::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaState::Pending => "pending",
+            MediaState::Stored => "stored",
+            MediaState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// A media object of a tenant, keyed by Meta's media id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Media {
+    pub id: MediaId,
+    pub kind: MediaKind,
+    pub inbound: bool,
+    /// The number it was received on or uploaded for.
+    pub number: PhoneNumberId,
+    pub state: MediaState,
+    pub mime_type: Option<String>,
+    pub size: Option<u64>,
+    /// Hex SHA-256 of the file.
+    pub sha256: Option<String>,
+    pub failure: Option<String>,
+    pub created_at: Timestamp,
 }

@@ -4,7 +4,8 @@ use super::{BroadcastId, ContactId, MessageId, PhoneNumberId, Timestamp};
 use crate::graph::messages::Content;
 
 /// Where a message is in its life. Outbound: queued → sending → sent → delivered → read, or
-/// failed, or unknown when a send's outcome was lost (never resent on our own).
+/// failed, or unknown when a send's outcome was lost (never resent on our own), or canceled
+/// with its broadcast before it was sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
@@ -17,10 +18,14 @@ pub enum MessageStatus {
     Unknown,
     /// An inbound message, stored.
     Received,
+    /// Its broadcast was canceled while it waited: never sent. The API's v1 shows it as
+    /// `failed` (see `views::MessageView`), so it is not a filter value either.
+    #[serde(skip_deserializing)]
+    Canceled,
 }
 
 impl MessageStatus {
-    pub const ALL: [MessageStatus; 8] = [
+    pub const ALL: [MessageStatus; 9] = [
         MessageStatus::Queued,
         MessageStatus::Sending,
         MessageStatus::Sent,
@@ -29,6 +34,7 @@ impl MessageStatus {
         MessageStatus::Failed,
         MessageStatus::Unknown,
         MessageStatus::Received,
+        MessageStatus::Canceled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +47,7 @@ impl MessageStatus {
             MessageStatus::Failed => "failed",
             MessageStatus::Unknown => "unknown",
             MessageStatus::Received => "received",
+            MessageStatus::Canceled => "canceled",
         }
     }
 
@@ -58,6 +65,7 @@ impl MessageStatus {
                 | MessageStatus::Failed
                 | MessageStatus::Unknown
                 | MessageStatus::Received
+                | MessageStatus::Canceled
         )
     }
 
@@ -69,7 +77,7 @@ impl MessageStatus {
             MessageStatus::Queued => 0,
             MessageStatus::Sending | MessageStatus::Unknown => 1,
             MessageStatus::Sent => 2,
-            MessageStatus::Failed => 3,
+            MessageStatus::Failed | MessageStatus::Canceled => 3,
             MessageStatus::Delivered => 4,
             MessageStatus::Read => 5,
             MessageStatus::Received => 0,

@@ -3,41 +3,64 @@
 
 mod account;
 mod api_key;
+mod audit;
 mod billing;
+mod broadcast;
+mod closure;
 mod contact;
+mod conversation;
+mod dead_letter;
 mod email;
+mod export;
 mod ids;
+mod import;
 mod keywords;
 mod media;
 mod message;
+mod notice;
 mod number;
 mod numbering;
 mod phone;
 mod region;
+mod retention;
 mod text;
+mod usage;
 
 pub use account::{Account, AccountState, BusinessName};
 pub use api_key::{ApiKey, ApiKeyName, ApiKeySecret, ApiKeyStatus};
+pub use audit::{Actor, AuditAction, AuditEntry, AuditTarget};
 pub use billing::{
     contains_card_number, BillingChange, BillingConfig, Card, Overage, Plan, RateTable,
     Subscription, SubscriptionState, DEFAULT_PLANS_JSON,
 };
-pub use contact::{
-    check_tag_count, Attributes, Bsuid, Consent, Contact, ContactName, OptOut, Recorded, Tag, Tags,
+pub use broadcast::{
+    Audience, Broadcast, BroadcastCounts, BroadcastStatus, Skip, MAX_LISTED_CONTACTS,
 };
+pub use closure::ClosureReceipt;
+pub use contact::{
+    check_tag_count, Attributes, Bsuid, Consent, ConsentRecord, Contact, ContactName, OptOut,
+    Recorded, Tag, Tags,
+};
+pub use conversation::{Conversation, LastMessage, Window, SERVICE_WINDOW};
+pub use dead_letter::{DeadLetter, DEAD_LETTER_DAYS};
 pub use email::Email;
+pub use export::{Export, ExportStatus};
 pub use ids::{
     ordered_ulid, AccountId, ApiKeyId, BroadcastId, ContactId, ExportId, ImportId, MessageId,
 };
+pub use import::{Import, ImportCounts, ImportStatus};
 pub use keywords::Keywords;
-pub use media::{MediaId, MediaKind, MediaType};
+pub use media::{Media, MediaId, MediaKind, MediaState, MediaType};
 pub use message::{Body, Message, MessageError, MessageStatus, StatusChange};
+pub use notice::{Notice, NOTICE_DAYS};
 pub use number::{
     parse_messages_per_second, AccessToken, PhoneNumberId, SendingStopped, WabaId, WhatsAppNumber,
     DEFAULT_MESSAGES_PER_SECOND, MAX_MESSAGES_PER_SECOND,
 };
 pub use phone::PhoneNumber;
 pub use region::Region;
+pub use retention::{RetentionChanges, RetentionPolicy};
+pub use usage::{month_of, parse_month, MetaCount, OwnUsage, Priced, Usage, UsageDelta};
 
 /// Why a value was refused; the message is safe to show to the caller and never repeats
 /// the value itself.

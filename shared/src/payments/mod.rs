@@ -42,6 +42,22 @@ impl Address {
     }
 }
 
+/// The account holder's billing name, address and tax id (sealed where stored).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BillingDetails {
+    pub name: Option<String>,
+    pub address: Option<Address>,
+    pub tax_id: Option<String>,
+}
+
+/// A correction of the billing details; `Some(None)` clears a field.
+#[derive(Clone, Debug, Default)]
+pub struct DetailsChanges {
+    pub name: Option<Option<String>>,
+    pub address: Option<Option<Address>>,
+    pub tax_id: Option<Option<String>>,
+}
+
 /// One event, read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaymentEvent {

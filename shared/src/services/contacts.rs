@@ -3,20 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use super::accounts::corrupt;
-use super::{from_millis, to_millis, App, ServiceError};
-use crate::crypto::{FieldRef, TenantKeys};
-use crate::domain::{
-    now, AccountId, Attributes, Bsuid, Consent, Contact, ContactId, ContactName, OptOut,
-    PhoneNumber, Recorded, Tag, Tags, Timestamp,
-};
-use crate::ports::{Condition, Cursor, Item, Key, Query, StoreError, Update, Value, Write};
-use crate::table;
+use futures::TryStreamExt;
 
-const ENTITY: &str = "contact";
-/// Blind-index kinds: the value spaces of contact lookups.
-pub(crate) const PHONE: &str = "phone";
-pub(crate) const BSUID: &str = "bsuid";
+use super::accounts::Principal;
+use super::{App, ServiceError};
+use crate::domain::{
+    now, AccountId, Attributes, AuditAction, AuditTarget, Bsuid, Consent, ConsentRecord, Contact,
+    ContactId, ContactName, OptOut, PhoneNumber, Recorded, Tag, Tags, Timestamp,
+};
+use crate::ports::{Condition, Cursor, StoreError};
+use crate::records::{self, contact};
+
+pub use crate::records::contact::{BSUID, PHONE};
 
 /// What a caller gives to create a contact.
 #[derive(Clone, Debug, Default)]
@@ -83,18 +81,6 @@ pub struct ContactFilter {
     pub opted_in: Option<bool>,
 }
 
-/// One change of a contact's consent, kept for as long as the contact: the latest in the
-/// contact's own item ([`Consent::recorded`]), the ones it replaced as consent records.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConsentRecord {
-    pub opted_in: bool,
-    pub source: Option<String>,
-    pub text: Option<String>,
-    pub recorded_at: Timestamp,
-    /// `api`, `import`, or (later) `webhook`.
-    pub via: String,
-}
-
 /// What a deletion removed, by kind.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DeletionReceipt {
@@ -149,7 +135,7 @@ impl App {
         }
         let at = now();
         let consent = new.consent.map(|c| c.into_consent(None, at));
-        let contact = Contact {
+        let c = Contact {
             id: ContactId::generate(),
             phone: new.phone,
             user_id: new.user_id,
@@ -161,23 +147,19 @@ impl App {
             created_at: at,
             updated_at: at,
         };
-        let mut writes = Vec::new();
-        for key in self.lookup_keys(account, &contact).await? {
-            writes.push(Write::put_new(lookup_item(key, &contact.id)));
-        }
-        writes.push(Write::put_new(
-            self.contact_item(account, &contact, None).await?,
-        ));
-        writes.push(Write::Update(tally(account, 1)));
+        let sealer = self.sealer(account, contact::SEALED + 2).await?;
+        let lookups = contact::lookup_keys(&sealer, &c);
+        let mut writes = contact::create_writes(&sealer, &c, lookups, None)?;
+        writes.push(crate::ports::Write::Update(contact::tally(account, 1)));
         match self.items.transact(writes).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { .. }) => {
-                return Err(self.existing_conflict(account, &contact).await?)
+                return Err(self.existing_conflict(&sealer, &c).await?)
             }
             Err(e) => return Err(e.into()),
         }
-        tracing::info!(account_id = %account, contact_id = %contact.id, "contact created");
-        Ok(contact)
+        tracing::info!(account_id = %account, contact_id = %c.id, "contact created");
+        Ok(c)
     }
 
     pub async fn contact(
@@ -187,10 +169,11 @@ impl App {
     ) -> Result<Contact, ServiceError> {
         let item = self
             .items
-            .get(&table::contact(account, id))
+            .get(&crate::table::contact(account, id))
             .await?
             .ok_or(ServiceError::NotFound)?;
-        self.contact_from_item(account, &item).await
+        let sealer = self.sealer(account, contact::SEALED).await?;
+        Ok(contact::from_item(&sealer, &item)?)
     }
 
     /// Contacts in id (creation) order, filtered. A page may be shorter than `limit` when the
@@ -200,43 +183,27 @@ impl App {
         account: &AccountId,
         filter: &ContactFilter,
         limit: u32,
-        mut cursor: Option<Cursor>,
+        cursor: Option<Cursor>,
     ) -> Result<(Vec<Contact>, Option<Cursor>), ServiceError> {
         let mut conditions = Vec::new();
         if let Some(tag) = &filter.tag {
-            conditions.push(Condition::Contains(
-                "tags".into(),
-                Value::S(tag.as_str().into()),
-            ));
+            conditions.push(contact::tagged(tag));
         }
         if let Some(opted_in) = filter.opted_in {
-            conditions.push(Condition::Equals("opted_in".into(), Value::Bool(opted_in)));
+            conditions.push(contact::opted_in(opted_in));
         }
         let filter = (!conditions.is_empty()).then_some(Condition::And(conditions));
-        let mut found = Vec::new();
-        let mut scanned = 0;
-        loop {
-            // Never read more than are still wanted: the cursor must not skip a match.
-            let want = limit - found.len() as u32;
-            let page = self
-                .items
-                .query(
-                    Query::partition(table::account_partition(account))
-                        .begins_with(table::CONTACT_PREFIX)
-                        .limit(want)
-                        .after(cursor)
-                        .filter(filter.clone()),
-                )
-                .await?;
-            scanned += want;
-            for item in &page.items {
-                found.push(self.contact_from_item(account, item).await?);
-            }
-            cursor = page.next;
-            if cursor.is_none() || found.len() as u32 >= limit || scanned >= MAX_SCANNED_PER_PAGE {
-                return Ok((found, cursor));
-            }
-        }
+        let query = contact::all(account).after(cursor).filter(filter);
+        let page = records::fill(&*self.items, query, limit, MAX_SCANNED_PER_PAGE).await?;
+        let sealer = self
+            .sealer(account, page.items.len() as u64 * contact::SEALED)
+            .await?;
+        let contacts = page
+            .items
+            .iter()
+            .map(|i| contact::from_item(&sealer, i))
+            .collect::<Result<_, _>>()?;
+        Ok((contacts, page.next))
     }
 
     pub async fn find_contact_by_phone(
@@ -261,15 +228,15 @@ impl App {
         kind: &str,
         value: &str,
     ) -> Result<Option<Contact>, ServiceError> {
-        let index = self.keyring.blind_index(account, kind, value).await?;
+        let sealer = self.sealer(account, 1).await?;
         let Some(lookup) = self
             .items
-            .get(&table::contact_lookup(account, kind, &index))
+            .get(&contact::lookup_key(&sealer, kind, value))
             .await?
         else {
             return Ok(None);
         };
-        let id: ContactId = lookup.s("contact_id")?.parse().map_err(corrupt)?;
+        let id = contact::looked_up(&lookup)?;
         match self.contact(account, &id).await {
             Ok(c) => Ok(Some(c)),
             Err(ServiceError::NotFound) => Ok(None),
@@ -277,6 +244,25 @@ impl App {
         }
     }
 
+    /// Corrects a contact at its owner's request (audited).
+    pub async fn correct_contact(
+        &self,
+        by: &Principal,
+        id: &ContactId,
+        changes: ContactChanges,
+    ) -> Result<Contact, ServiceError> {
+        let contact = self.update_contact(&by.account_id, id, changes).await?;
+        self.audit(
+            &by.account_id,
+            &by.actor,
+            AuditAction::ContactCorrected,
+            Some(AuditTarget::new("contact", id)),
+        )
+        .await?;
+        Ok(contact)
+    }
+
+    /// Changes a contact (corrections, opt-outs, what an inbound message teaches).
     pub async fn update_contact(
         &self,
         account: &AccountId,
@@ -324,7 +310,7 @@ impl App {
             None => {}
         }
         next.updated_at = at;
-        self.replace_contact(account, &current, &next, None).await?;
+        self.replace_contact(account, &current, &next).await?;
         tracing::info!(account_id = %account, contact_id = %id, "contact updated");
         Ok(next)
     }
@@ -417,35 +403,25 @@ impl App {
         .await
     }
 
-    /// Erases the contact, its lookup entries and its consent history.
+    /// Erases the contact, its lookup entries, its consent history and every trace of it
+    /// (audited).
     pub async fn delete_contact(
         &self,
-        account: &AccountId,
+        by: &Principal,
         id: &ContactId,
     ) -> Result<DeletionReceipt, ServiceError> {
+        let account = &by.account_id;
         let current = self.contact(account, id).await?;
-        let lookups = self.lookup_keys(account, &current).await?;
-        let mut writes = vec![Write::Delete {
-            key: table::contact(account, id),
-            condition: Some(Condition::Exists),
-        }];
-        for key in &lookups {
-            writes.push(Write::Delete {
-                key: key.clone(),
-                condition: Some(Condition::Equals(
-                    "contact_id".into(),
-                    Value::S(id.to_string()),
-                )),
-            });
-        }
-        writes.push(Write::Update(tally(account, -1)));
+        let sealer = self.sealer(account, 2).await?;
+        let writes = contact::delete_writes(&sealer, &current);
+        let lookups = writes.len() as u64 - 2;
         self.items.transact(writes).await.map_err(|e| match e {
             StoreError::ConditionFailed { .. } => ServiceError::NotFound,
             e => e.into(),
         })?;
         let mut receipt = DeletionReceipt {
             contacts: 1,
-            lookup_entries: lookups.len() as u64,
+            lookup_entries: lookups,
             // The latest consent record went with the contact's own item.
             consent_records: current
                 .consent
@@ -453,25 +429,20 @@ impl App {
                 .is_some_and(|c| c.recorded.is_some()) as u64,
             ..Default::default()
         };
-        loop {
-            let page = self
-                .items
-                .query(
-                    Query::partition(table::account_partition(account))
-                        .begins_with(table::consent_prefix(id))
-                        .limit(100),
-                )
-                .await?;
-            for item in &page.items {
-                self.items.delete(&item.key, None).await?;
-                receipt.consent_records += 1;
-            }
-            if page.next.is_none() {
-                break;
-            }
+        let mut records = records::items(&*self.items, contact::consent_records(account, id));
+        while let Some(item) = records.try_next().await? {
+            self.items.delete(&item.key, None).await?;
+            receipt.consent_records += 1;
         }
         self.erase_contact_traces(account, id, &mut receipt).await?;
         tracing::info!(account_id = %account, contact_id = %id, messages = receipt.messages, media = receipt.media, "contact deleted");
+        self.audit(
+            account,
+            &by.actor,
+            AuditAction::ContactDeleted,
+            Some(AuditTarget::new("contact", id)),
+        )
+        .await?;
         Ok(receipt)
     }
 
@@ -479,126 +450,52 @@ impl App {
     pub async fn consent_history(
         &self,
         account: &AccountId,
-        contact: &Contact,
+        c: &Contact,
     ) -> Result<Vec<ConsentRecord>, ServiceError> {
-        let id = &contact.id;
-        let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self
-                .items
-                .query(
-                    Query::partition(table::account_partition(account))
-                        .begins_with(table::consent_prefix(id))
-                        .limit(200)
-                        .after(cursor),
-                )
-                .await?;
-            for item in &page.items {
-                out.push(ConsentRecord {
-                    opted_in: matches!(item.attrs.get("opted_in"), Some(Value::Bool(true))),
-                    source: item.opt_s("source").map(str::to_owned),
-                    text: item.opt_s("text").map(str::to_owned),
-                    recorded_at: from_millis(item.n("recorded_at")?)?,
-                    via: item.s("via")?.to_owned(),
-                });
-            }
-            match page.next {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
-        if let Some(c) = &contact.consent {
-            if let Some(r) = &c.recorded {
-                out.push(ConsentRecord {
-                    opted_in: c.opted_in,
-                    source: c.source.clone(),
-                    text: c.text.clone(),
-                    recorded_at: r.at,
-                    via: r.via.clone(),
-                });
-            }
-        }
+        let mut out: Vec<ConsentRecord> = records::items(
+            &*self.items,
+            contact::consent_records(account, &c.id).limit(200),
+        )
+        .map_err(ServiceError::from)
+        .and_then(|item| async move { Ok(contact::consent_from_item(&item)?) })
+        .try_collect()
+        .await?;
+        out.extend(c.consent.as_ref().and_then(ConsentRecord::of));
         Ok(out)
     }
 
-    /// Writes `next` over `current` (same id): moves lookup entries whose value changed,
-    /// records a consent change, and fails with [`ServiceError::ContactChanged`] if someone
-    /// else wrote the contact in between.
-    pub(crate) async fn replace_contact(
+    /// Writes `next` over `current` (same id), failing with [`ServiceError::ContactChanged`]
+    /// if someone else wrote the contact in between.
+    async fn replace_contact(
         &self,
         account: &AccountId,
         current: &Contact,
         next: &Contact,
-        import: Option<&ImportMark>,
     ) -> Result<(), ServiceError> {
-        let writes = self.replace_writes(account, current, next, import).await?;
+        let sealer = self.sealer(account, contact::SEALED + 4).await?;
+        let writes = contact::replace_writes(&sealer, current, next, None)?;
         match self.items.transact(writes).await {
             Ok(()) => Ok(()),
             Err(StoreError::ConditionFailed { index: Some(0) }) => {
                 Err(ServiceError::ContactChanged)
             }
             Err(StoreError::ConditionFailed { .. }) => {
-                Err(self.existing_conflict(account, next).await?)
+                Err(self.existing_conflict(&sealer, next).await?)
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    /// The writes of [`App::replace_contact`]; the contact's own write comes first.
-    pub(crate) async fn replace_writes(
-        &self,
-        account: &AccountId,
-        current: &Contact,
-        next: &Contact,
-        import: Option<&ImportMark>,
-    ) -> Result<Vec<Write>, ServiceError> {
-        let mut writes = vec![Write::Put {
-            item: self.contact_item(account, next, import).await?,
-            condition: Some(Condition::Equals(
-                "updated_at".into(),
-                Value::N(to_millis(current.updated_at)),
-            )),
-        }];
-        let old: Vec<Key> = self.lookup_keys(account, current).await?;
-        let new: Vec<Key> = self.lookup_keys(account, next).await?;
-        for key in old.iter().filter(|k| !new.contains(k)) {
-            writes.push(Write::Delete {
-                key: key.clone(),
-                condition: Some(Condition::Equals(
-                    "contact_id".into(),
-                    Value::S(current.id.to_string()),
-                )),
-            });
-        }
-        for key in new.into_iter().filter(|k| !old.contains(k)) {
-            writes.push(Write::put_new(lookup_item(key, &next.id)));
-        }
-        // The contact keeps the latest consent record; one it replaces becomes a record of its own.
-        if let Some(previous) = &current.consent {
-            let replaced = next
-                .consent
-                .as_ref()
-                .is_none_or(|c| !c.same_terms(previous));
-            if let (true, Some(recorded)) = (replaced, &previous.recorded) {
-                writes.push(Write::put(consent_item(
-                    account, &next.id, previous, recorded,
-                )));
-            }
-        }
-        Ok(writes)
-    }
-
     /// The 409 for a contact whose phone or BSUID another contact holds.
     async fn existing_conflict(
         &self,
-        account: &AccountId,
-        contact: &Contact,
+        sealer: &records::Sealer,
+        c: &Contact,
     ) -> Result<ServiceError, ServiceError> {
-        for key in self.lookup_keys(account, contact).await? {
+        for key in contact::lookup_keys(sealer, c) {
             if let Some(lookup) = self.items.get(&key).await? {
-                let existing: ContactId = lookup.s("contact_id")?.parse().map_err(corrupt)?;
-                if existing != contact.id {
+                let existing = contact::looked_up(&lookup)?;
+                if existing != c.id {
                     return Ok(ServiceError::ContactExists {
                         existing_id: existing,
                     });
@@ -607,239 +504,4 @@ impl App {
         }
         Ok(ServiceError::ContactChanged)
     }
-
-    /// The lookup keys a contact owns: one for its phone, one for its BSUID.
-    pub(crate) async fn lookup_keys(
-        &self,
-        account: &AccountId,
-        contact: &Contact,
-    ) -> Result<Vec<Key>, ServiceError> {
-        let mut keys = Vec::with_capacity(2);
-        if let Some(p) = &contact.phone {
-            let index = self.keyring.blind_index(account, PHONE, p.e164()).await?;
-            keys.push(table::contact_lookup(account, PHONE, &index));
-        }
-        if let Some(u) = &contact.user_id {
-            let index = self.keyring.blind_index(account, BSUID, u.as_str()).await?;
-            keys.push(table::contact_lookup(account, BSUID, &index));
-        }
-        Ok(keys)
-    }
-
-    pub(crate) async fn contact_item(
-        &self,
-        account: &AccountId,
-        c: &Contact,
-        import: Option<&ImportMark>,
-    ) -> Result<Item, ServiceError> {
-        let keys = self.keyring.checkout(account, CONTACT_FIELDS).await?;
-        contact_item_with(&keys, account, c, import)
-    }
-
-    pub(crate) async fn contact_from_item(
-        &self,
-        account: &AccountId,
-        item: &Item,
-    ) -> Result<Contact, ServiceError> {
-        let id: ContactId = item
-            .key
-            .sk
-            .strip_prefix(table::CONTACT_PREFIX)
-            .ok_or_else(|| StoreError::Corrupt("contact sort key".into()))?
-            .parse()
-            .map_err(corrupt)?;
-        let open = |field| self.open_optional(account, ENTITY, item, field);
-        let phone = open("phone").await?.map(|p| PhoneNumber::from_meta(&p));
-        let user_id = open("user_id").await?.map(|u| Bsuid::parse(&u));
-        let name = open("name").await?.map(|n| ContactName::parse(&n));
-        let attributes = match open("attributes").await? {
-            Some(json) => {
-                let map: BTreeMap<String, String> =
-                    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Attributes::parse(map).map_err(corrupt)?
-            }
-            None => Attributes::default(),
-        };
-        let tags = match item.attrs.get("tags") {
-            Some(Value::L(l)) => l
-                .iter()
-                .filter_map(|v| match v {
-                    Value::S(s) => Tag::parse(s).ok(),
-                    _ => None,
-                })
-                .collect(),
-            _ => Tags::new(),
-        };
-        let consent = match item.attrs.get("consent") {
-            Some(Value::M(m)) => Some(Consent {
-                opted_in: matches!(m.get("opted_in"), Some(Value::Bool(true))),
-                source: match m.get("source") {
-                    Some(Value::S(s)) => Some(s.clone()),
-                    _ => None,
-                },
-                text: match m.get("text") {
-                    Some(Value::S(s)) => Some(s.clone()),
-                    _ => None,
-                },
-                opted_in_at: match m.get("opted_in_at") {
-                    Some(Value::N(n)) => Some(from_millis(*n)?),
-                    _ => None,
-                },
-                recorded: match (m.get("recorded_at"), m.get("via")) {
-                    (Some(Value::N(at)), Some(Value::S(via))) => Some(Recorded {
-                        at: from_millis(*at)?,
-                        via: via.clone(),
-                    }),
-                    _ => None,
-                },
-            }),
-            _ => None,
-        };
-        let opt_out = match item.opt_n("opted_out_at") {
-            Some(at) => Some(OptOut {
-                opted_out_at: from_millis(at)?,
-                reason: item.opt_s("opt_out_reason").unwrap_or_default().to_owned(),
-            }),
-            None => None,
-        };
-        Ok(Contact {
-            id,
-            phone: phone.transpose().map_err(corrupt)?,
-            user_id: user_id.transpose().map_err(corrupt)?,
-            name: name.transpose().map_err(corrupt)?,
-            tags,
-            attributes,
-            consent,
-            opt_out,
-            created_at: from_millis(item.n("created_at")?)?,
-            updated_at: from_millis(item.n("updated_at")?)?,
-        })
-    }
-}
-
-/// Fields a contact item seals: phone, user id, name, attributes.
-pub(crate) const CONTACT_FIELDS: u64 = 4;
-
-/// The stored form of a contact, sealed with keys already at hand (bulk work seals on blocking
-/// threads without going back to the keyring for every field).
-pub(crate) fn contact_item_with(
-    keys: &TenantKeys,
-    account: &AccountId,
-    c: &Contact,
-    import: Option<&ImportMark>,
-) -> Result<Item, ServiceError> {
-    let key = table::contact(account, &c.id);
-    let seal = |field: &'static str, value: &str| -> Result<Value, ServiceError> {
-        let sealed = keys.seal(
-            account,
-            FieldRef::new(ENTITY, &key, field),
-            value.as_bytes(),
-        )?;
-        Ok(Value::B(sealed))
-    };
-    let mut item = Item::new(key.clone())
-        .with(
-            "tags",
-            Value::L(c.tags.iter().map(|t| Value::S(t.as_str().into())).collect()),
-        )
-        .with("opted_in", Value::Bool(c.opted_in()))
-        .with("created_at", Value::N(to_millis(c.created_at)))
-        .with("updated_at", Value::N(to_millis(c.updated_at)));
-    if let Some(p) = &c.phone {
-        item = item.with("phone", seal("phone", p.e164())?);
-    }
-    if let Some(u) = &c.user_id {
-        item = item.with("user_id", seal("user_id", u.as_str())?);
-    }
-    if let Some(n) = &c.name {
-        item = item.with("name", seal("name", n.as_str())?);
-    }
-    if !c.attributes.is_empty() {
-        let json = serde_json::to_string(c.attributes.map())
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        item = item.with("attributes", seal("attributes", &json)?);
-    }
-    if let Some(consent) = &c.consent {
-        let mut m = BTreeMap::from([("opted_in".to_owned(), Value::Bool(consent.opted_in))]);
-        if let Some(s) = &consent.source {
-            m.insert("source".into(), Value::S(s.clone()));
-        }
-        if let Some(t) = &consent.text {
-            m.insert("text".into(), Value::S(t.clone()));
-        }
-        if let Some(at) = consent.opted_in_at {
-            m.insert("opted_in_at".into(), Value::N(to_millis(at)));
-        }
-        if let Some(r) = &consent.recorded {
-            m.insert("recorded_at".into(), Value::N(to_millis(r.at)));
-            m.insert("via".into(), Value::S(r.via.clone()));
-        }
-        item = item.with("consent", Value::M(m));
-    }
-    if let Some(o) = &c.opt_out {
-        item = item
-            .with("opted_out_at", Value::N(to_millis(o.opted_out_at)))
-            .with("opt_out_reason", Value::S(o.reason.clone()));
-    }
-    if let Some(mark) = import {
-        item = item
-            .with("import_id", Value::S(mark.import_id.clone()))
-            .with("import_row", Value::N(mark.row as i64))
-            .with("import_outcome", Value::S(mark.outcome.clone()));
-    }
-    Ok(item)
-}
-
-/// Which import row last wrote a contact, and how: lets an interrupted import count a row it
-/// had already applied exactly as it did the first time.
-#[derive(Clone, Debug)]
-pub(crate) struct ImportMark {
-    pub import_id: String,
-    pub row: u64,
-    /// `created` or `updated`.
-    pub outcome: String,
-}
-
-impl ImportMark {
-    /// The mark on a stored contact, if an import wrote it.
-    pub(crate) fn of(item: &Item) -> Option<Self> {
-        Some(Self {
-            import_id: item.opt_s("import_id")?.to_owned(),
-            row: item.opt_n("import_row")? as u64,
-            outcome: item.opt_s("import_outcome")?.to_owned(),
-        })
-    }
-}
-
-/// Moves the account's contact tally by `by` (in the transaction that adds or erases them).
-pub(crate) fn tally(account: &AccountId, by: i64) -> Update {
-    Update::new(table::contact_tally(account)).add("contacts", by)
-}
-
-pub(crate) fn lookup_item(key: Key, id: &ContactId) -> Item {
-    Item::new(key).with("contact_id", Value::S(id.to_string()))
-}
-
-/// A consent record the contact's latest one replaced.
-pub(crate) fn consent_item(
-    account: &AccountId,
-    id: &ContactId,
-    c: &Consent,
-    recorded: &Recorded,
-) -> Item {
-    let mut item = Item::new(table::consent_record(
-        account,
-        id,
-        &ulid::Ulid::new().to_string(),
-    ))
-    .with("opted_in", Value::Bool(c.opted_in))
-    .with("recorded_at", Value::N(to_millis(recorded.at)))
-    .with("via", Value::S(recorded.via.clone()));
-    if let Some(s) = &c.source {
-        item = item.with("source", Value::S(s.clone()));
-    }
-    if let Some(t) = &c.text {
-        item = item.with("text", Value::S(t.clone()));
-    }
-    item
 }

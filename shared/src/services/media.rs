@@ -7,65 +7,19 @@ use bytes::Bytes;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use super::{from_millis, to_millis, App, JobOutcome, ServiceError};
-use crate::crypto::FieldRef;
+use super::{App, JobOutcome, ServiceError};
 use crate::domain::{
-    now, AccountId, Invalid, MediaId, MediaKind, MediaType, PhoneNumberId, Timestamp,
+    now, AccountId, Media, MediaId, MediaKind, MediaState, MediaType, PhoneNumberId, Timestamp,
 };
 use crate::graph::{Failure, GraphError};
-use crate::ports::{BlobKey, Condition, Item, StoreError, Update, Value};
-use crate::table;
+use crate::ports::{Condition, StoreError, Write};
+use crate::records::media;
 
-const ENTITY: &str = "media";
 /// How long a download link works.
 pub const LINK_SECONDS: i64 = 15 * 60;
 
-/// Where a media object stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MediaState {
-    /// Received in a message; the file is not fetched from Meta yet.
-    Pending,
-    /// The file is held (sealed) and can be downloaded.
-    Stored,
-    /// Meta would not give the file (expired, too large, refused); `failure` says why.
-    Failed,
-}
-
-impl MediaState {
-    fn as_str(self) -> &'static str {
-        match self {
-            MediaState::Pending => "pending",
-            MediaState::Stored => "stored",
-            MediaState::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "pending" => Ok(MediaState::Pending),
-            "stored" => Ok(MediaState::Stored),
-            "failed" => Ok(MediaState::Failed),
-            other => Err(StoreError::Corrupt(format!("media state {other}"))),
-        }
-    }
-}
-
-/// A media object of a tenant, keyed by Meta's media id.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Media {
-    pub id: MediaId,
-    pub kind: MediaKind,
-    pub inbound: bool,
-    /// The number it was received on or uploaded for.
-    pub number: PhoneNumberId,
-    pub state: MediaState,
-    pub mime_type: Option<String>,
-    pub size: Option<u64>,
-    /// Hex SHA-256 of the file.
-    pub sha256: Option<String>,
-    pub failure: Option<String>,
-    pub created_at: Timestamp,
+fn blob_err(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Blob(e.to_string())
 }
 
 /// A file to upload to Meta for `number`.
@@ -99,19 +53,32 @@ impl App {
         else {
             return Ok(());
         };
-        let mut item = Item::new(table::media(account, &id))
-            .with("kind", Value::S(kind.as_str().into()))
-            .with("inbound", Value::Bool(true))
-            .with("number", Value::S(number.to_string()))
-            .with("state", Value::S(MediaState::Pending.as_str().into()))
-            .with("created_at", Value::N(to_millis(now())));
-        if let Some(mime) = object.get("mime_type").and_then(|v| v.as_str()) {
-            item = item.with("mime_type", Value::S(mime.chars().take(200).collect()));
-        }
-        if let Some(sha) = object.get("sha256").and_then(|v| v.as_str()) {
-            item = item.with("sha256", Value::S(sha.chars().take(100).collect()));
-        }
-        match self.items.put(item, Some(Condition::NotExists)).await {
+        let text = |name: &str, max: usize| {
+            object
+                .get(name)
+                .and_then(|v| v.as_str())
+                .map(|v| v.chars().take(max).collect::<String>())
+        };
+        let pending = Media {
+            id: id.clone(),
+            kind,
+            inbound: true,
+            number: number.clone(),
+            state: MediaState::Pending,
+            mime_type: text("mime_type", 200),
+            size: None,
+            sha256: text("sha256", 100),
+            failure: None,
+            created_at: now(),
+        };
+        match self
+            .items
+            .put(
+                media::to_item(account, &pending),
+                Some(Condition::NotExists),
+            )
+            .await
+        {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { .. }) => return Ok(()),
             Err(e) => return Err(e.into()),
@@ -144,13 +111,16 @@ impl App {
     /// Fetches the file if it is still pending. Meta's refusals mark the media failed; what
     /// may pass (timeouts, throttling) is an error, to be retried.
     async fn fetch_media(&self, account: &AccountId, id: &MediaId) -> Result<Media, ServiceError> {
-        let key = table::media(account, id);
-        let item = self.items.get(&key).await?.ok_or(ServiceError::NotFound)?;
-        let media = media_from_item(id, &item)?;
-        if media.state != MediaState::Pending {
-            return Ok(media);
+        let item = self
+            .items
+            .get(&media::key(account, id))
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let m = media::from_item(&item)?;
+        if m.state != MediaState::Pending {
+            return Ok(m);
         }
-        let token = match self.access_token(account, &media.number).await {
+        let token = match self.access_token(account, &m.number).await {
             Ok(t) => t,
             Err(ServiceError::NotFound) => {
                 return self
@@ -159,9 +129,9 @@ impl App {
             }
             Err(e) => return Err(e),
         };
-        let max = media.kind.max_bytes();
+        let max = m.kind.max_bytes();
         let fetched = async {
-            let info = self.graph.media_info(id, &media.number, &token).await?;
+            let info = self.graph.media_info(id, &m.number, &token).await?;
             if info.file_size.is_some_and(|n| n > max) {
                 return Err(GraphError::TooLarge { max });
             }
@@ -190,7 +160,7 @@ impl App {
             }
         };
         let sha256 = hex::encode(Sha256::digest(&bytes));
-        if let Some(expected) = info.sha256.as_deref().or(media.sha256.as_deref()) {
+        if let Some(expected) = info.sha256.as_deref().or(m.sha256.as_deref()) {
             if !expected.eq_ignore_ascii_case(&sha256) {
                 return Err(ServiceError::Graph {
                     code: None,
@@ -199,22 +169,10 @@ impl App {
             }
         }
         self.keep_file(account, id, &bytes).await?;
-        let updated = self
-            .items
-            .update(
-                Update::new(key)
-                    .set("state", Value::S(MediaState::Stored.as_str().into()))
-                    .set(
-                        "mime_type",
-                        Value::S(info.mime_type.chars().take(200).collect()),
-                    )
-                    .set("size", Value::N(bytes.len() as i64))
-                    .set("sha256", Value::S(sha256))
-                    .when(Condition::Exists),
-            )
-            .await?;
+        let stored = media::stored(account, id, &info.mime_type, bytes.len() as u64, &sha256);
+        let updated = self.items.update(stored).await?;
         tracing::info!(account_id = %account, media_id = %id, size = bytes.len(), "inbound media stored");
-        media_from_item(id, &updated)
+        Ok(media::from_item(&updated)?)
     }
 
     async fn fail_media(
@@ -225,15 +183,10 @@ impl App {
     ) -> Result<Media, ServiceError> {
         let updated = self
             .items
-            .update(
-                Update::new(table::media(account, id))
-                    .set("state", Value::S(MediaState::Failed.as_str().into()))
-                    .set("failure", Value::S(reason.to_owned()))
-                    .when(Condition::Exists),
-            )
+            .update(media::failed(account, id, reason))
             .await?;
         tracing::warn!(account_id = %account, media_id = %id, reason, "inbound media not fetched");
-        media_from_item(id, &updated)
+        Ok(media::from_item(&updated)?)
     }
 
     /// Uploads a file to Meta for one of the tenant's numbers, keeping a sealed copy.
@@ -265,32 +218,37 @@ impl App {
             )
             .await?;
         self.keep_file(account, &id, &new.file).await?;
-        let item = Item::new(table::media(account, &id))
-            .with("kind", Value::S(new.media_type.kind().as_str().into()))
-            .with("inbound", Value::Bool(false))
-            .with("number", Value::S(new.number.to_string()))
-            .with("state", Value::S(MediaState::Stored.as_str().into()))
-            .with("mime_type", Value::S(new.media_type.mime().to_owned()))
-            .with("size", Value::N(size as i64))
-            .with("sha256", Value::S(hex::encode(Sha256::digest(&new.file))))
-            .with("created_at", Value::N(to_millis(now())));
-        self.items.put(item.clone(), None).await?;
+        let uploaded = Media {
+            id: id.clone(),
+            kind: new.media_type.kind(),
+            inbound: false,
+            number: new.number,
+            state: MediaState::Stored,
+            mime_type: Some(new.media_type.mime().to_owned()),
+            size: Some(size),
+            sha256: Some(hex::encode(Sha256::digest(&new.file))),
+            failure: None,
+            created_at: now(),
+        };
+        self.items
+            .put(media::to_item(account, &uploaded), None)
+            .await?;
         tracing::info!(account_id = %account, media_id = %id, size, "media uploaded");
-        media_from_item(&id, &item)
+        Ok(uploaded)
     }
 
     /// A media object; a pending inbound one is fetched now if its job has not run yet.
     pub async fn media(&self, account: &AccountId, id: &MediaId) -> Result<Media, ServiceError> {
         let item = self
             .items
-            .get(&table::media(account, id))
+            .get(&media::key(account, id))
             .await?
             .ok_or(ServiceError::NotFound)?;
-        let media = media_from_item(id, &item)?;
-        if media.state == MediaState::Pending {
+        let m = media::from_item(&item)?;
+        if m.state == MediaState::Pending {
             return self.fetch_media(account, id).await;
         }
-        Ok(media)
+        Ok(m)
     }
 
     /// A token for downloading a stored media file within [`LINK_SECONDS`], and when it ends.
@@ -304,19 +262,10 @@ impl App {
         let token = hex::encode(raw);
         let expires_at = now() + time::Duration::seconds(LINK_SECONDS);
         let hash = token_hash(&token);
-        let item = Item::new(table::media_link(&hash))
-            .with("account_id", Value::S(account.to_string()))
-            .with("media_id", Value::S(id.to_string()))
-            .expiring_at(expires_at.unix_timestamp());
-        // The media record names its links, so erasing it erases them.
         self.items
             .transact(vec![
-                crate::ports::Write::Update(
-                    Update::new(table::media(account, id))
-                        .append("links", Value::S(hash))
-                        .when(Condition::Exists),
-                ),
-                crate::ports::Write::put(item),
+                Write::Update(media::note_link(account, id, &hash)),
+                Write::put(media::link_item(account, id, &hash, expires_at)),
             ])
             .await
             .map_err(|e| match e {
@@ -333,16 +282,12 @@ impl App {
         }
         let link = self
             .items
-            .get(&table::media_link(&token_hash(token)))
+            .get(&media::link(&token_hash(token)))
             .await?
             .ok_or(ServiceError::NotFound)?;
-        let account = link
-            .s("account_id")?
-            .parse::<AccountId>()
-            .map_err(corrupt)?;
-        let id = MediaId::parse(link.s("media_id")?).map_err(corrupt)?;
-        let media = self.media(&account, &id).await?;
-        if media.state != MediaState::Stored {
+        let (account, id) = media::linked(&link)?;
+        let m = self.media(&account, &id).await?;
+        if m.state != MediaState::Stored {
             return Err(ServiceError::NotFound);
         }
         let bytes = self
@@ -350,7 +295,7 @@ impl App {
             .await?
             .ok_or(ServiceError::NotFound)?;
         Ok(MediaFile {
-            mime_type: media
+            mime_type: m
                 .mime_type
                 .unwrap_or_else(|| "application/octet-stream".into()),
             bytes,
@@ -363,23 +308,16 @@ impl App {
         account: &AccountId,
         id: &MediaId,
     ) -> Result<Option<Bytes>, ServiceError> {
-        let Some(blob) = self
-            .blobs
-            .get(&blob_key(account, id)?)
-            .await
-            .map_err(|e| ServiceError::Blob(e.to_string()))?
-        else {
+        let key = media::file_key(account, id).map_err(blob_err)?;
+        let Some(blob) = self.blobs.get(&key).await.map_err(blob_err)? else {
             return Ok(None);
         };
-        let plain = self
-            .keyring
-            .decrypt(
-                account,
-                FieldRef::new(ENTITY, &table::media(account, id), "file"),
-                &blob.bytes,
-            )
-            .await?;
-        Ok(Some(Bytes::from(plain.to_vec())))
+        let sealer = self.sealer(account, media::SEALED_FILE).await?;
+        Ok(Some(Bytes::from(media::open_file(
+            &sealer,
+            id,
+            &blob.bytes,
+        )?)))
     }
 
     async fn keep_file(
@@ -388,47 +326,36 @@ impl App {
         id: &MediaId,
         file: &[u8],
     ) -> Result<(), ServiceError> {
-        let sealed = self
-            .keyring
-            .encrypt(
-                account,
-                FieldRef::new(ENTITY, &table::media(account, id), "file"),
-                file,
-            )
-            .await?;
+        let sealer = self.sealer(account, media::SEALED_FILE).await?;
+        let sealed = media::seal_file(&sealer, id, file)?;
         self.blobs
             .put(
-                &blob_key(account, id)?,
+                &media::file_key(account, id).map_err(blob_err)?,
                 Bytes::from(sealed),
                 "application/octet-stream",
             )
             .await
-            .map_err(|e| ServiceError::Blob(e.to_string()))
+            .map_err(blob_err)
     }
-}
 
-impl App {
-    /// Erases a media object: its record and its sealed file. `false` if there was none.
+    /// Erases a media object: its record, its links and its sealed file. `false` if there
+    /// was none.
     pub(crate) async fn erase_media(
         &self,
         account: &AccountId,
         id: &MediaId,
     ) -> Result<bool, ServiceError> {
-        let key = table::media(account, id);
+        let key = media::key(account, id);
         let Some(item) = self.items.get(&key).await? else {
             return Ok(false);
         };
-        if let Some(Value::L(links)) = item.attrs.get("links") {
-            for link in links {
-                if let Value::S(hash) = link {
-                    self.items.delete(&table::media_link(hash), None).await?;
-                }
-            }
+        for link in media::links_of(&item) {
+            self.items.delete(&link, None).await?;
         }
         self.blobs
-            .delete(&blob_key(account, id)?)
+            .delete(&media::file_key(account, id).map_err(blob_err)?)
             .await
-            .map_err(|e| ServiceError::Blob(e.to_string()))?;
+            .map_err(blob_err)?;
         self.items.delete(&key, None).await?;
         Ok(true)
     }
@@ -436,27 +363,4 @@ impl App {
 
 fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-fn blob_key(account: &AccountId, id: &MediaId) -> Result<BlobKey, ServiceError> {
-    BlobKey::parse(&format!("media/{account}/{id}")).map_err(|e| ServiceError::Blob(e.to_string()))
-}
-
-fn corrupt(e: Invalid) -> StoreError {
-    StoreError::Corrupt(e.0)
-}
-
-pub(crate) fn media_from_item(id: &MediaId, item: &Item) -> Result<Media, ServiceError> {
-    Ok(Media {
-        id: id.clone(),
-        kind: MediaKind::parse(item.s("kind")?).map_err(corrupt)?,
-        inbound: item.opt_bool("inbound").unwrap_or(false),
-        number: PhoneNumberId::parse(item.s("number")?).map_err(corrupt)?,
-        state: MediaState::parse(item.s("state")?)?,
-        mime_type: item.opt_s("mime_type").map(str::to_owned),
-        size: item.opt_n("size").map(|n| n.max(0) as u64),
-        sha256: item.opt_s("sha256").map(str::to_owned),
-        failure: item.opt_s("failure").map(str::to_owned),
-        created_at: from_millis(item.n("created_at")?)?,
-    })
 }

@@ -10,27 +10,28 @@ pub mod imports;
 pub mod ingest;
 mod jobs;
 pub mod media;
-pub mod messaging;
+mod messages;
 mod numbers;
 pub mod privacy;
 mod recent;
+mod sender;
 
 use std::sync::Arc;
 
 pub use accounts::{AccountChanges, NewAccount, Principal};
-pub use broadcasts::{Audience, Broadcast, BroadcastCounts, BroadcastStatus, NewBroadcast};
-pub use contacts::{
-    ConsentInput, ConsentRecord, ContactChanges, ContactFilter, DeletionReceipt, NewContact,
-};
-pub use imports::{Import, ImportCounts, ImportStatus, InlineReport, JobOutcome};
+pub use broadcasts::NewBroadcast;
+pub use contacts::{ConsentInput, ContactChanges, ContactFilter, DeletionReceipt, NewContact};
+pub use imports::{InlineReport, JobOutcome};
 pub use jobs::Job;
-pub use messaging::{Delivery, MessageFilter, NewMessage, Recipient, SendTask, SenderSettings};
+pub use messages::{MessageFilter, NewMessage, Recipient, SendTask};
 pub use numbers::{NewNumber, NumberChanges};
+pub use sender::{Delivery, SenderSettings};
 
-use crate::crypto::{CachePolicy, CryptoError, FieldRef, Keyring};
-use crate::domain::{AccountId, Timestamp};
+use crate::crypto::{CachePolicy, CryptoError, Keyring};
+use crate::domain::AccountId;
 use crate::graph::GraphClient;
-use crate::ports::{BlobStore, Item, ItemStore, Key, KeyVault, Queue, StoreError, Value};
+use crate::ports::{BlobStore, ItemStore, KeyVault, Queue, StoreError};
+use crate::records::{RecordError, Sealer};
 
 /// The adapters an [`App`] runs on: all local or all AWS.
 #[derive(Clone)]
@@ -63,7 +64,7 @@ pub struct App {
     pub location: privacy::inventory::StorageLocation,
     routes: ingest::RouteCache,
     /// Retention policies as message writes use them (see [`App::message_expiry`]).
-    retention: recent::Recent<privacy::retention::RetentionPolicy>,
+    retention: recent::Recent<crate::domain::RetentionPolicy>,
 }
 
 impl App {
@@ -101,54 +102,15 @@ impl App {
 }
 
 impl App {
-    /// Seals a personal value for the attribute `field` of the item at `key`. The attribute
-    /// name is the field name, which [`App::open`] relies on.
-    pub(crate) async fn seal(
+    /// The tenant's keys for `uses` field operations (seals, opens, blind indexes), for the
+    /// codecs of [`crate::records`].
+    pub(crate) async fn sealer(
         &self,
         tenant: &AccountId,
-        entity: &'static str,
-        key: &Key,
-        field: &'static str,
-        plaintext: &str,
-    ) -> Result<Value, ServiceError> {
-        let sealed = self
-            .keyring
-            .encrypt(
-                tenant,
-                FieldRef::new(entity, key, field),
-                plaintext.as_bytes(),
-            )
-            .await?;
-        Ok(Value::B(sealed))
-    }
-
-    /// Opens the sealed attribute `field` of a stored item if it has one.
-    pub(crate) async fn open_optional(
-        &self,
-        tenant: &AccountId,
-        entity: &'static str,
-        item: &Item,
-        field: &'static str,
-    ) -> Result<Option<String>, ServiceError> {
-        if !item.attrs.contains_key(field) {
-            return Ok(None);
-        }
-        self.open(tenant, entity, item, field).await.map(Some)
-    }
-
-    /// Opens the sealed attribute `field` of a stored item.
-    pub(crate) async fn open(
-        &self,
-        tenant: &AccountId,
-        entity: &'static str,
-        item: &Item,
-        field: &'static str,
-    ) -> Result<String, ServiceError> {
-        let sealed = item.b(field)?;
-        Ok(self
-            .keyring
-            .decrypt_string(tenant, FieldRef::new(entity, &item.key, field), sealed)
-            .await?)
+        uses: u64,
+    ) -> Result<Sealer, ServiceError> {
+        let keys = self.keyring.checkout(tenant, uses).await?;
+        Ok(Sealer::new(tenant.clone(), keys))
     }
 }
 
@@ -219,6 +181,15 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+}
+
+impl From<RecordError> for ServiceError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::Store(e) => ServiceError::Store(e),
+            RecordError::Crypto(e) => ServiceError::Crypto(e),
+        }
+    }
 }
 
 impl From<crate::graph::GraphError> for ServiceError {
@@ -307,14 +278,4 @@ impl Fields {
         }
         Err(ServiceError::Invalid(self.errors))
     }
-}
-
-/// Timestamps are stored as epoch milliseconds.
-pub(crate) fn to_millis(t: Timestamp) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-pub(crate) fn from_millis(ms: i64) -> Result<Timestamp, StoreError> {
-    Timestamp::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|_| StoreError::Corrupt(format!("timestamp {ms} out of range")))
 }

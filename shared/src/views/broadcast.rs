@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 use crate::domain::Timestamp;
+use crate::domain::{Audience, Broadcast, BroadcastCounts, BroadcastStatus};
 use crate::graph::messages::Template;
-use crate::services::{Audience, Broadcast, BroadcastCounts, BroadcastStatus};
 
 #[derive(Serialize)]
 pub struct BroadcastView {

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::domain::ConsentRecord;
 use crate::domain::{Contact, OptOut, Timestamp};
-use crate::services::ConsentRecord;
 
 #[derive(Serialize)]
 pub struct ConsentView {

@@ -34,8 +34,40 @@ pub struct MessageView {
     pub updated_at: Timestamp,
 }
 
+/// How v1 of the API has always shown a message whose broadcast was canceled before it was
+/// sent: `failed`, with error 0 and this title.
+pub const CANCELED_TITLE: &str = "The broadcast was canceled";
+
+fn v1_status(s: MessageStatus) -> MessageStatus {
+    match s {
+        MessageStatus::Canceled => MessageStatus::Failed,
+        s => s,
+    }
+}
+
 impl From<Message> for MessageView {
     fn from(m: Message) -> Self {
+        let canceled = m.status == MessageStatus::Canceled;
+        let error = match canceled {
+            true => Some(MessageError {
+                code: 0,
+                title: CANCELED_TITLE.into(),
+                details: None,
+            }),
+            false => m.error,
+        };
+        let history = m
+            .history
+            .into_iter()
+            .map(|h| StatusChange {
+                status: v1_status(h.status),
+                error_code: match h.status {
+                    MessageStatus::Canceled => Some(0),
+                    _ => h.error_code,
+                },
+                at: h.at,
+            })
+            .collect();
         let kind = m.body.kind().to_owned();
         let (direction, from, to, content) = match m.body {
             Body::Outbound(c) => (
@@ -55,10 +87,10 @@ impl From<Message> for MessageView {
             kind,
             content,
             reply_to: m.reply_to,
-            status: m.status,
+            status: v1_status(m.status),
             wamid: m.wamid,
-            error: m.error,
-            history: m.history,
+            error,
+            history,
             broadcast_id: m.broadcast_id.map(|b| b.to_string()),
             attempts: m.attempts,
             pricing: m.pricing,

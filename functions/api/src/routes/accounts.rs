@@ -5,14 +5,13 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use shared::domain::{
-    Account, AccountState, ApiKeyName, BusinessName, Email, Keywords, Region, Timestamp,
+    Account, AccountState, ApiKeyName, BusinessName, Email, Keywords, Region, RetentionChanges,
+    RetentionPolicy, Timestamp,
 };
 use shared::http::{ApiJson, Problem};
-use shared::services::privacy::retention::{RetentionChanges, RetentionPolicy};
 use shared::services::{AccountChanges, App, Fields, NewAccount};
 
 use crate::Caller;
-use shared::services::privacy::audit::AuditAction;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,8 +163,7 @@ pub async fn update(
             }),
         })
     })?;
-    let account = app.update_account(&me.account_id, changes).await?;
-    super::audit(&app, &me, AuditAction::AccountCorrected, None).await?;
+    let account = app.update_account(&me, changes).await?;
     let mut view = AccountView::from(account);
     view.retention = Some(app.retention_policy(&me.account_id).await?);
     Ok(Json(view))

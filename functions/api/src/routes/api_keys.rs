@@ -11,7 +11,6 @@ use shared::services::{App, Fields};
 use shared::views::ApiKeyView;
 
 use crate::{created, Caller};
-use shared::services::privacy::audit::AuditAction;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,15 +34,7 @@ pub async fn create(
     let mut f = Fields::new();
     let name = f.check("name", ApiKeyName::parse(&req.name));
     let name = f.finish(|| name)?;
-    let (key, secret) = app.create_api_key(&me.account_id, name).await?;
-    let target = key.id.to_string();
-    super::audit(
-        &app,
-        &me,
-        AuditAction::ApiKeyCreated,
-        Some(("api_key", &target)),
-    )
-    .await?;
+    let (key, secret) = app.create_api_key(&me, name).await?;
     let location = format!("/v1/api-keys/{}", key.id);
     let body = Created {
         key: key.into(),
@@ -70,14 +61,6 @@ pub async fn revoke(
 ) -> Result<StatusCode, Problem> {
     // An id that does not parse names no key of ours: the same 404 as any other.
     let key_id: ApiKeyId = key_id.parse().map_err(|_| Problem::not_found())?;
-    app.revoke_api_key(&me.account_id, &key_id).await?;
-    let target = key_id.to_string();
-    super::audit(
-        &app,
-        &me,
-        AuditAction::ApiKeyRevoked,
-        Some(("api_key", &target)),
-    )
-    .await?;
+    app.revoke_api_key(&me, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,15 +3,15 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use shared::domain::{AccountId, Card, Plan, SubscriptionState, Timestamp};
+use shared::domain::{
+    month_of, parse_month, AccountId, Card, Plan, SubscriptionState, Timestamp, Usage,
+};
 use shared::http::{ApiJson, ApiQuery, Problem};
-use shared::payments::Address;
-use shared::services::billing::usage::{month_of, parse_month, Usage};
-use shared::services::billing::{Billing, BillingDetails, DetailsChanges};
+use shared::payments::{Address, BillingDetails, DetailsChanges};
+use shared::services::billing::Billing;
 use shared::services::{App, ServiceError};
 
 use crate::Caller;
-use shared::services::privacy::audit::AuditAction;
 
 #[derive(Serialize)]
 pub struct BillingView {
@@ -134,7 +134,6 @@ pub async fn update_details(
         address: req.address,
         tax_id: trim(req.tax_id),
     };
-    let billing = app.update_billing_details(&me.account_id, changes).await?;
-    super::audit(&app, &me, AuditAction::BillingDetailsCorrected, None).await?;
+    let billing = app.update_billing_details(&me, changes).await?;
     Ok(Json(BillingView::of(&app, &me.account_id, billing).await?))
 }

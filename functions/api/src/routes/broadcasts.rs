@@ -4,11 +4,10 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
-use shared::domain::{BroadcastId, PhoneNumberId, Tag, Timestamp};
+use shared::domain::{Audience, BroadcastId, PhoneNumberId, Tag, Timestamp, MAX_LISTED_CONTACTS};
 use shared::graph::messages::{Content, Template};
 use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem};
-use shared::services::broadcasts::MAX_LISTED_CONTACTS;
-use shared::services::{App, Audience, Fields, NewBroadcast};
+use shared::services::{App, Fields, NewBroadcast};
 use shared::views::BroadcastView;
 
 use crate::{created, Caller};

@@ -16,7 +16,6 @@ use shared::services::{
 use shared::views::ContactView;
 
 use crate::{created, Caller};
-use shared::services::privacy::audit::AuditAction;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -265,15 +264,7 @@ pub async fn update(
             opt_out: Fields::given(opt_out)?,
         })
     })?;
-    let contact = app.update_contact(&me.account_id, &id, changes).await?;
-    let target = id.to_string();
-    super::audit(
-        &app,
-        &me,
-        AuditAction::ContactCorrected,
-        Some(("contact", &target)),
-    )
-    .await?;
+    let contact = app.correct_contact(&me, &id, changes).await?;
     Ok(Json(contact.into()))
 }
 
@@ -283,15 +274,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Json<DeletionReceipt>, Problem> {
     let id = contact_id(&id)?;
-    let receipt = app.delete_contact(&me.account_id, &id).await?;
-    let target = id.to_string();
-    super::audit(
-        &app,
-        &me,
-        AuditAction::ContactDeleted,
-        Some(("contact", &target)),
-    )
-    .await?;
+    let receipt = app.delete_contact(&me, &id).await?;
     Ok(Json(receipt))
 }
 

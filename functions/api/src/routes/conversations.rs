@@ -3,9 +3,8 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use shared::domain::{ContactId, Timestamp};
+use shared::domain::{ContactId, Conversation, Timestamp};
 use shared::http::{ApiQuery, PageParams, PageResponse, Problem};
-use shared::services::conversations::Conversation;
 use shared::services::App;
 
 use crate::Caller;

@@ -6,10 +6,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use serde::Serialize;
-use shared::domain::{ImportId, Timestamp};
+use shared::domain::{Import, ImportCounts, ImportId, ImportStatus, Timestamp};
 use shared::http::{ApiQuery, PageParams, PageResponse, Problem, ProblemType};
 use shared::services::imports::rows::RowError;
-use shared::services::{App, Import, ImportCounts, ImportStatus};
+use shared::services::App;
 
 use crate::{created, Caller};
 

@@ -6,9 +6,9 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use shared::domain::{MediaId, MediaKind, MediaType, PhoneNumberId, Timestamp};
+use shared::domain::{Media, MediaId, MediaKind, MediaState, MediaType, PhoneNumberId, Timestamp};
 use shared::http::{ApiQuery, Problem, ProblemType};
-use shared::services::media::{Media, MediaState, NewMedia};
+use shared::services::media::NewMedia;
 use shared::services::App;
 
 use crate::{created, Caller};

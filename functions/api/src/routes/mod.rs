@@ -28,18 +28,6 @@ pub fn created<T: Serialize>(location: String, body: T) -> Response {
         .into_response()
 }
 
-/// Records a privacy-relevant action of the caller in the tenant's audit log.
-pub async fn audit(
-    app: &shared::services::App,
-    me: &shared::services::Principal,
-    action: shared::services::privacy::audit::AuditAction,
-    target: Option<(&str, &str)>,
-) -> Result<(), shared::http::Problem> {
-    app.audit(&me.account_id, &me.key_id.to_string(), action, target)
-        .await
-        .map_err(Into::into)
-}
-
 /// `openapi.yaml`, turned into JSON when the function is built (`build.rs`).
 pub async fn openapi() -> impl axum::response::IntoResponse {
     (

@@ -11,7 +11,6 @@ use shared::services::{App, Fields, NewNumber, NumberChanges};
 use shared::views::NumberView;
 
 use crate::{created, Caller};
-use shared::services::privacy::audit::AuditAction;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,7 +104,6 @@ pub async fn update(
     let rate = req
         .messages_per_second
         .map(|r| f.check("messages_per_second", parse_messages_per_second(r)));
-    let replaces_token = token.is_some();
     let changes = f.finish(|| {
         Some(NumberChanges {
             waba_id: waba_id.flatten(),
@@ -114,14 +112,7 @@ pub async fn update(
             messages_per_second: Fields::given(rate)?,
         })
     })?;
-    let number = app.update_number(&me.account_id, &id, changes).await?;
-    let target = id.to_string();
-    let action = if replaces_token {
-        AuditAction::NumberTokenReplaced
-    } else {
-        AuditAction::NumberCorrected
-    };
-    super::audit(&app, &me, action, Some(("number", &target))).await?;
+    let number = app.update_number(&me, &id, changes).await?;
     Ok(Json(number.into()))
 }
 
@@ -131,14 +122,6 @@ pub async fn disconnect(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     let id = number_id(&id)?;
-    app.disconnect_number(&me.account_id, &id).await?;
-    let target = id.to_string();
-    super::audit(
-        &app,
-        &me,
-        AuditAction::NumberDisconnected,
-        Some(("number", &target)),
-    )
-    .await?;
+    app.disconnect_number(&me, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,15 +5,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use shared::domain::{now, ContactId, ExportId, Timestamp};
+use shared::domain::{
+    now, AuditEntry, ClosureReceipt, ContactId, Export, ExportId, ExportStatus, Notice, Timestamp,
+};
 use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem};
-use shared::services::ingest::Notice;
-use shared::services::privacy::audit::{AuditAction, AuditEntry};
-use shared::services::privacy::closure::ClosureReceipt;
-use shared::services::privacy::exports::{Export, ExportStatus, LINK_TTL};
+use shared::services::privacy::exports::LINK_TTL;
 use shared::services::privacy::inventory::Inventory;
 use shared::services::privacy::policy::PolicyStatus;
-use shared::services::{App, ServiceError};
+use shared::services::App;
 
 use crate::Caller;
 
@@ -48,14 +47,7 @@ pub async fn accept(
     Caller(me): Caller,
     ApiJson(req): ApiJson<AcceptRequest>,
 ) -> Result<Json<PolicyStatus>, Problem> {
-    let status = app.accept_policy(&me.account_id, &req.version).await?;
-    super::audit(
-        &app,
-        &me,
-        AuditAction::PolicyAccepted,
-        Some(("policy", &req.version)),
-    )
-    .await?;
+    let status = app.accept_policy(&me, &req.version).await?;
     Ok(Json(status))
 }
 
@@ -130,15 +122,7 @@ pub async fn close(
     Caller(me): Caller,
     ApiJson(req): ApiJson<CloseRequest>,
 ) -> Result<(StatusCode, Json<ClosingView>), Problem> {
-    if req.confirm != "DELETE" {
-        return Err(ServiceError::invalid(
-            "confirm",
-            "must be \"DELETE\" to close the account and erase its data",
-        )
-        .into());
-    }
-    super::audit(&app, &me, AuditAction::AccountClosureRequested, None).await?;
-    let token = app.close_account(&me.account_id, &req.confirm).await?;
+    let token = app.close_account(&me, &req.confirm).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(ClosingView {
@@ -218,15 +202,7 @@ pub async fn request_export(
         .map(|c| c.parse::<ContactId>())
         .transpose()
         .map_err(|_| Problem::not_found())?;
-    let export = app.request_export(&me.account_id, contact).await?;
-    let target = export.id.to_string();
-    super::audit(
-        &app,
-        &me,
-        AuditAction::ExportRequested,
-        Some(("export", &target)),
-    )
-    .await?;
+    let export = app.request_export(&me, contact).await?;
     let location = format!("/v1/exports/{}", export.id);
     Ok((
         StatusCode::ACCEPTED,
@@ -247,14 +223,7 @@ pub async fn show_export(
     let done = export.status == ExportStatus::Done;
     let mut view = ExportView::from(export);
     if done {
-        let url = app.export_link(&me.account_id, &id).await?;
-        super::audit(
-            &app,
-            &me,
-            AuditAction::ExportDownloaded,
-            Some(("export", &view.id)),
-        )
-        .await?;
+        let url = app.export_link(&me, &id).await?;
         view.download_url = Some(url.to_string());
         view.download_expires_at = Some(now() + time::Duration::seconds(LINK_TTL.as_secs() as i64));
     }

@@ -4,18 +4,17 @@
 
 pub mod usage;
 
-use serde::Serialize;
-
-use super::{to_millis, App, ServiceError};
+use super::accounts::Principal;
+use super::{App, ServiceError};
+use crate::domain::AuditAction;
 use crate::domain::{
-    contains_card_number, now, AccountId, BillingConfig, Card, Plan, Subscription,
-    SubscriptionState, Timestamp,
+    contains_card_number, month_of, now, AccountId, BillingConfig, Card, Plan, SubscriptionState,
+    Timestamp,
 };
-use crate::payments::{Address, PaymentEvent};
-use crate::ports::{Condition, Item, StoreError, Value, Write};
-use crate::table;
+use crate::payments::{BillingDetails, DetailsChanges, PaymentEvent};
+use crate::ports::StoreError;
+use crate::records::{billing, contact, from_secs, number};
 
-const ENTITY: &str = "billing";
 /// How long an applied event id is remembered (the provider retries for 3 days).
 const EVENT_MEMORY_DAYS: i64 = 30;
 const NAME_MAX: usize = 200;
@@ -37,22 +36,6 @@ impl BillingConfig {
         }
         Ok(Self::default())
     }
-}
-
-/// The account holder's billing name, address and tax id.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct BillingDetails {
-    pub name: Option<String>,
-    pub address: Option<Address>,
-    pub tax_id: Option<String>,
-}
-
-/// A correction of the billing details; `Some(None)` clears a field.
-#[derive(Clone, Debug, Default)]
-pub struct DetailsChanges {
-    pub name: Option<Option<String>>,
-    pub address: Option<Option<Address>>,
-    pub tax_id: Option<Option<String>>,
 }
 
 /// What an account may do, and why.
@@ -102,49 +85,25 @@ pub enum EventOutcome {
     UnknownAccount,
 }
 
-struct Record {
-    subscription: Subscription,
-    version: i64,
-    details_at: i64,
-    item: Option<Item>,
-}
-
 impl App {
-    async fn billing_record(&self, account: &AccountId) -> Result<Record, ServiceError> {
-        let item = self.items.get(&table::billing(account)).await?;
-        let Some(item) = item else {
-            return Ok(Record {
-                subscription: Subscription::default(),
-                version: 0,
-                details_at: 0,
-                item: None,
-            });
-        };
-        let subscription = match item.opt_s("subscription") {
-            Some(json) => {
-                serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?
-            }
-            None => Subscription::default(),
-        };
-        Ok(Record {
-            subscription,
-            version: item.opt_n("version").unwrap_or(0),
-            details_at: item.opt_n("details_at").unwrap_or(0),
-            item: Some(item),
-        })
+    async fn billing_record(&self, account: &AccountId) -> Result<billing::Billing, ServiceError> {
+        let item = self.items.get(&billing::key(account)).await?;
+        Ok(billing::from_item(item)?)
     }
 
     /// The account's plan, subscription state, allowance and billing details.
     pub async fn billing(&self, account: &AccountId) -> Result<Billing, ServiceError> {
-        let (mut billing, record) = self.standing(account).await?;
-        if let Some(item) = &record.item {
-            billing.details = self.open_details(account, item).await?;
-        }
-        Ok(billing)
+        let (mut standing, record) = self.standing(account).await?;
+        let sealer = self.sealer(account, billing::SEALED).await?;
+        standing.details = record.details(&sealer)?;
+        Ok(standing)
     }
 
     /// [`App::billing`] without opening the sealed details: what the send path needs.
-    async fn standing(&self, account: &AccountId) -> Result<(Billing, Record), ServiceError> {
+    async fn standing(
+        &self,
+        account: &AccountId,
+    ) -> Result<(Billing, billing::Billing), ServiceError> {
         let record = self.billing_record(account).await?;
         let s = &record.subscription;
         let state = s.state();
@@ -167,8 +126,8 @@ impl App {
             Some((a, b)) => Some((from_secs(a)?, from_secs(b)?)),
             None => None,
         };
-        let month = usage::month_of(at);
-        let templates_used = self.usage_counter(account, &month, "templates").await?;
+        let month = month_of(at);
+        let templates_used = self.templates_used(account, &month).await?;
         let card = s.card.clone();
         Ok((
             Billing {
@@ -227,16 +186,12 @@ impl App {
         let allowed = b.plan.numbers as usize;
         let page = self
             .items
-            .query(
-                crate::ports::Query::partition(table::account_partition(account))
-                    .begins_with(table::NUMBER_PREFIX)
-                    .limit(allowed as u32 + 1),
-            )
+            .query(number::all(account).limit(allowed as u32 + 1))
             .await?;
         let again = page
             .items
             .iter()
-            .any(|i| i.key == table::number(account, id));
+            .any(|i| number::id_of(i).is_ok_and(|n| n == *id));
         if page.items.len() >= allowed && !again {
             return Err(b.refusal(format!("the plan allows {allowed} connected numbers")));
         }
@@ -245,13 +200,11 @@ impl App {
 
     /// Contacts the account holds (created through any path, erased ones taken off).
     pub async fn contacts_held(&self, account: &AccountId) -> Result<u64, ServiceError> {
-        Ok(self
+        let tally = self
             .items
-            .get(&table::contact_tally(account))
-            .await?
-            .and_then(|i| i.opt_n("contacts"))
-            .unwrap_or(0)
-            .max(0) as u64)
+            .get(&crate::table::contact_tally(account))
+            .await?;
+        Ok(contact::tallied(tally.as_ref()))
     }
 
     /// How many more contacts the plan lets the account add.
@@ -298,19 +251,9 @@ impl App {
             let record = self.billing_record(&account).await?;
             let mut subscription = record.subscription.clone();
             subscription.apply(event.created, change);
-            let json = serde_json::to_string(&subscription)
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let mut item = record
-                .item
-                .clone()
-                .unwrap_or_else(|| Item::new(table::billing(&account)));
-            item.attrs.insert("subscription".into(), Value::S(json));
-            item.attrs
-                .insert("version".into(), Value::N(record.version + 1));
-            item.attrs
-                .insert("updated_at".into(), Value::N(to_millis(now())));
+            let mut next = record.next(&account).subscription(&subscription, now())?;
             if let Some(c) = &event.customer {
-                item.attrs.insert("customer".into(), Value::S(c.clone()));
+                next = next.customer(c);
             }
             // The provider's copy of the billing details, unless the account holder corrected
             // them since.
@@ -322,24 +265,13 @@ impl App {
                     address: Some(address.clone()),
                     tax_id: None,
                 };
-                self.seal_details(&account, &mut item, &changes).await?;
-                item.attrs
-                    .insert("details_at".into(), Value::N(event.created));
+                let sealer = self.sealer(&account, billing::SEALED).await?;
+                next = next.details(&sealer, &changes, event.created)?;
             }
-            let condition = if record.item.is_some() {
-                Condition::Equals("version".into(), Value::N(record.version))
-            } else {
-                Condition::NotExists
-            };
-            let marker = Item::new(table::billing_event(&account, &event.id))
-                .with("type", Value::S(event.kind.clone()))
-                .expiring_at(now().unix_timestamp() + EVENT_MEMORY_DAYS * 86_400);
+            let expires_at = now().unix_timestamp() + EVENT_MEMORY_DAYS * 86_400;
             let writes = vec![
-                Write::put_new(marker),
-                Write::Put {
-                    item,
-                    condition: Some(condition),
-                },
+                billing::event_marker(&account, &event.id, &event.kind, expires_at),
+                next.write(),
             ];
             match self.items.transact(writes).await {
                 Ok(()) => {
@@ -367,11 +299,16 @@ impl App {
             .as_deref()
             .and_then(|h| h.parse::<AccountId>().ok())
         {
-            if self.items.get(&table::account(&hint)).await?.is_some() {
+            if self
+                .items
+                .get(&crate::table::account(&hint))
+                .await?
+                .is_some()
+            {
                 if let Some(c) = &event.customer {
-                    let link = Item::new(table::billing_customer(c))
-                        .with("account_id", Value::S(hint.to_string()));
-                    self.items.put(link, None).await?;
+                    self.items
+                        .put(billing::customer_link(c, &hint), None)
+                        .await?;
                 }
                 return Ok(Some(hint));
             }
@@ -379,21 +316,20 @@ impl App {
         let Some(customer) = &event.customer else {
             return Ok(None);
         };
-        let Some(link) = self.items.get(&table::billing_customer(customer)).await? else {
+        let Some(link) = self.items.get(&billing::customer(customer)).await? else {
             return Ok(None);
         };
-        Ok(link
-            .opt_s("account_id")
-            .and_then(|a| a.parse::<AccountId>().ok()))
+        Ok(billing::customer_account(&link))
     }
 
     /// Corrects the billing details. Anything that looks like a card number is refused: card
     /// data never enters this service.
     pub async fn update_billing_details(
         &self,
-        account: &AccountId,
+        by: &Principal,
         changes: DetailsChanges,
     ) -> Result<Billing, ServiceError> {
+        let account = &by.account_id;
         let mut texts: Vec<(&str, &str)> = Vec::new();
         if let Some(Some(n)) = &changes.name {
             texts.push(("name", n));
@@ -423,25 +359,23 @@ impl App {
                 ));
             }
         }
+        let sealer = self.sealer(account, billing::SEALED).await?;
         for _ in 0..5 {
             let record = self.billing_record(account).await?;
-            let mut item = record
-                .item
-                .clone()
-                .unwrap_or_else(|| Item::new(table::billing(account)));
-            self.seal_details(account, &mut item, &changes).await?;
-            item.attrs
-                .insert("details_at".into(), Value::N(now().unix_timestamp()));
-            item.attrs
-                .insert("version".into(), Value::N(record.version + 1));
-            let condition = if record.item.is_some() {
-                Condition::Equals("version".into(), Value::N(record.version))
-            } else {
-                Condition::NotExists
-            };
+            let next = record
+                .next(account)
+                .details(&sealer, &changes, now().unix_timestamp())?;
+            let (item, condition) = next.put();
             match self.items.put(item, Some(condition)).await {
                 Ok(()) => {
                     tracing::info!(account_id = %account, "billing details corrected");
+                    self.audit(
+                        account,
+                        &by.actor,
+                        AuditAction::BillingDetailsCorrected,
+                        None,
+                    )
+                    .await?;
                     return self.billing(account).await;
                 }
                 Err(StoreError::ConditionFailed { .. }) => continue,
@@ -450,64 +384,6 @@ impl App {
         }
         Err(ServiceError::Busy)
     }
-
-    async fn seal_details(
-        &self,
-        account: &AccountId,
-        item: &mut Item,
-        changes: &DetailsChanges,
-    ) -> Result<(), ServiceError> {
-        let key = table::billing(account);
-        let address_json = match &changes.address {
-            Some(Some(a)) => Some(Some(
-                serde_json::to_string(a).map_err(|e| StoreError::Invalid(e.to_string()))?,
-            )),
-            Some(None) => Some(None),
-            None => None,
-        };
-        for (field, value) in [
-            ("billing_name", changes.name.clone()),
-            ("billing_address", address_json),
-            ("tax_id", changes.tax_id.clone()),
-        ] {
-            match value {
-                Some(Some(v)) => {
-                    let sealed = self.seal(account, ENTITY, &key, field, &v).await?;
-                    item.attrs.insert(field.into(), sealed);
-                }
-                Some(None) => {
-                    item.attrs.remove(field);
-                }
-                None => {}
-            }
-        }
-        Ok(())
-    }
-
-    async fn open_details(
-        &self,
-        account: &AccountId,
-        item: &Item,
-    ) -> Result<BillingDetails, ServiceError> {
-        let address = self
-            .open_optional(account, ENTITY, item, "billing_address")
-            .await?
-            .map(|json| serde_json::from_str(&json))
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(BillingDetails {
-            name: self
-                .open_optional(account, ENTITY, item, "billing_name")
-                .await?,
-            address,
-            tax_id: self.open_optional(account, ENTITY, item, "tax_id").await?,
-        })
-    }
-}
-
-fn from_secs(t: i64) -> Result<Timestamp, StoreError> {
-    Timestamp::from_unix_timestamp(t)
-        .map_err(|_| StoreError::Corrupt(format!("timestamp {t} out of range")))
 }
 
 /// Room left under the plan's contact limit.

@@ -4,31 +4,21 @@
 //! table.
 
 use bytes::Bytes;
+use futures::TryStreamExt;
 
-use super::super::{from_millis, to_millis, App, ServiceError};
-use crate::crypto::{CryptoError, FieldRef};
-use crate::domain::{now, AccountId, Timestamp};
-use crate::ports::{BlobKey, Cursor, Item, Query, StoreError, Value};
-use crate::table;
+use super::super::{App, ServiceError};
+use crate::crypto::CryptoError;
+use crate::domain::{now, AccountId, DeadLetter, Timestamp, DEAD_LETTER_DAYS};
+use crate::ports::{Cursor, StoreError};
+use crate::records::{self, dead_letter};
 
-/// How long dead letters are kept for operators to look at: the retention run removes the
-/// payload and the record after this ([`App::expire_dead_letters`]); the record's TTL, two
-/// days later, is only the backstop (a record gone by TTL would leave its payload behind).
-pub(crate) const DEAD_LETTER_DAYS: i64 = 30;
+/// The record's TTL, two days after the retention run removes it with its payload
+/// ([`App::expire_dead_letters`]): only the backstop (a record gone by TTL would leave its
+/// payload behind).
 const DEAD_LETTER_TTL_DAYS: i64 = DEAD_LETTER_DAYS + 2;
-const ENTITY: &str = "dead_letter";
 
-/// A dead letter's record; its payload is read with [`App::dead_letter_payload`].
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct DeadLetter {
-    pub id: String,
-    /// The change's `field`, or none when the whole payload was unreadable.
-    pub field: Option<String>,
-    /// What the parser said; never the content.
-    pub reason: String,
-    pub size: u64,
-    #[serde(with = "time::serde::rfc3339")]
-    pub received_at: Timestamp,
+fn blob_err(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Blob(e.to_string())
 }
 
 impl App {
@@ -38,36 +28,29 @@ impl App {
         reason: &str,
         payload: &[u8],
     ) -> Result<(), ServiceError> {
-        let id = crate::domain::ordered_ulid().to_string();
-        let key = table::dead_letter(&id);
+        let letter = DeadLetter {
+            id: crate::domain::ordered_ulid().to_string(),
+            field: field.map(str::to_owned),
+            reason: reason.chars().take(500).collect(),
+            size: payload.len() as u64,
+            received_at: now(),
+        };
         self.ensure_operator_key().await?;
-        let sealed = self
-            .keyring
-            .encrypt(
-                &AccountId::OPERATOR,
-                FieldRef::new(ENTITY, &key, "payload"),
-                payload,
-            )
-            .await?;
+        let sealer = self.sealer(&AccountId::OPERATOR, 1).await?;
+        let sealed = dead_letter::seal_payload(&sealer, &letter.id, payload)?;
         self.blobs
             .put(
-                &blob_key(&id)?,
+                &dead_letter::payload_key(&letter.id).map_err(blob_err)?,
                 Bytes::from(sealed),
                 "application/octet-stream",
             )
             .await
-            .map_err(|e| ServiceError::Blob(e.to_string()))?;
-        let reason: String = reason.chars().take(500).collect();
-        let mut item = Item::new(key)
-            .with("reason", Value::S(reason.clone()))
-            .with("size", Value::N(payload.len() as i64))
-            .with("received_at", Value::N(to_millis(now())))
-            .expiring_at(now().unix_timestamp() + DEAD_LETTER_TTL_DAYS * 86_400);
-        if let Some(f) = field {
-            item = item.with("field", Value::S(f.to_owned()));
-        }
-        self.items.put(item, None).await?;
-        tracing::warn!(dead_letter_id = %id, field = ?field, reason = %reason, metric = "webhook_dead_letter", "webhook content kept as a dead letter");
+            .map_err(blob_err)?;
+        let expires_at = now().unix_timestamp() + DEAD_LETTER_TTL_DAYS * 86_400;
+        self.items
+            .put(dead_letter::to_item(&letter, expires_at), None)
+            .await?;
+        tracing::warn!(dead_letter_id = %letter.id, field = ?field, reason = %letter.reason, metric = "webhook_dead_letter", "webhook content kept as a dead letter");
         Ok(())
     }
 
@@ -77,31 +60,8 @@ impl App {
         limit: u32,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<DeadLetter>, Option<Cursor>), ServiceError> {
-        let page = self
-            .items
-            .query(
-                Query::partition(table::account_partition(&AccountId::OPERATOR))
-                    .begins_with(table::DEAD_LETTER_PREFIX)
-                    .backward()
-                    .limit(limit)
-                    .after(cursor),
-            )
-            .await?;
-        let mut out = Vec::with_capacity(page.items.len());
-        for item in &page.items {
-            out.push(DeadLetter {
-                id: item
-                    .key
-                    .sk
-                    .trim_start_matches(table::DEAD_LETTER_PREFIX)
-                    .to_owned(),
-                field: item.opt_s("field").map(str::to_owned),
-                reason: item.s("reason")?.to_owned(),
-                size: item.n("size")?.max(0) as u64,
-                received_at: from_millis(item.n("received_at")?)?,
-            });
-        }
-        Ok((out, page.next))
+        let query = dead_letter::all().backward().limit(limit).after(cursor);
+        Ok(records::list(&*self.items, query, dead_letter::from_item).await?)
     }
 
     /// Removes dead letters received more than [`DEAD_LETTER_DAYS`] before `now`, payload and
@@ -112,63 +72,42 @@ impl App {
         now: Timestamp,
         left: &mut u64,
     ) -> Result<(u64, bool), ServiceError> {
-        let cutoff = to_millis(now) - DEAD_LETTER_DAYS * 86_400_000;
+        let cutoff = now - time::Duration::days(DEAD_LETTER_DAYS);
         let mut deleted = 0;
-        loop {
-            // Ids are ordered by time: the oldest come first, and the first young one ends it.
-            let page = self
-                .items
-                .query(
-                    Query::partition(table::account_partition(&AccountId::OPERATOR))
-                        .begins_with(table::DEAD_LETTER_PREFIX)
-                        .limit(100),
-                )
-                .await?;
-            let old: Vec<&Item> = page
-                .items
-                .iter()
-                .take_while(|i| i.opt_n("received_at").is_some_and(|at| at < cutoff))
-                .collect();
-            for item in &old {
-                if *left == 0 {
-                    return Ok((deleted, false));
-                }
-                *left -= 1;
-                let id = item.key.sk.trim_start_matches(table::DEAD_LETTER_PREFIX);
-                self.blobs
-                    .delete(&blob_key(id)?)
-                    .await
-                    .map_err(|e| ServiceError::Blob(e.to_string()))?;
-                self.items.delete(&item.key, None).await?;
-                deleted += 1;
+        // Ids are ordered by time: the oldest come first, and the first young one ends it.
+        let mut letters = records::items(&*self.items, dead_letter::all());
+        while let Some(item) = letters.try_next().await? {
+            if !dead_letter::received_before(&item, cutoff) {
+                break;
             }
-            if old.len() < page.items.len() || page.next.is_none() {
-                return Ok((deleted, true));
+            if *left == 0 {
+                return Ok((deleted, false));
             }
+            *left -= 1;
+            let id = dead_letter::id_of(&item);
+            self.blobs
+                .delete(&dead_letter::payload_key(id).map_err(blob_err)?)
+                .await
+                .map_err(blob_err)?;
+            self.items.delete(&item.key, None).await?;
+            deleted += 1;
         }
+        Ok((deleted, true))
     }
 
     /// The payload of a dead letter, opened.
     pub async fn dead_letter_payload(&self, id: &str) -> Result<Vec<u8>, ServiceError> {
-        let key = table::dead_letter(id);
-        if self.items.get(&key).await?.is_none() {
+        if self.items.get(&dead_letter::key(id)).await?.is_none() {
             return Err(ServiceError::NotFound);
         }
         let blob = self
             .blobs
-            .get(&blob_key(id)?)
+            .get(&dead_letter::payload_key(id).map_err(blob_err)?)
             .await
-            .map_err(|e| ServiceError::Blob(e.to_string()))?
+            .map_err(blob_err)?
             .ok_or(ServiceError::NotFound)?;
-        let plain = self
-            .keyring
-            .decrypt(
-                &AccountId::OPERATOR,
-                FieldRef::new(ENTITY, &key, "payload"),
-                &blob.bytes,
-            )
-            .await?;
-        Ok(plain.to_vec())
+        let sealer = self.sealer(&AccountId::OPERATOR, 1).await?;
+        Ok(dead_letter::open_payload(&sealer, id, &blob.bytes)?)
     }
 
     /// The operators' data key, made on first use.
@@ -194,8 +133,4 @@ impl App {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-fn blob_key(id: &str) -> Result<BlobKey, ServiceError> {
-    BlobKey::parse(&format!("dead-letters/{id}")).map_err(|e| ServiceError::Blob(e.to_string()))
 }

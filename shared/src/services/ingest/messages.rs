@@ -2,20 +2,15 @@
 //! blind index of its phone or BSUID, or created without consent), opening the 24-hour
 //! window and applying STOP-style keywords.
 
-use time::Duration;
-
-use super::super::{from_millis, App, ServiceError};
+use super::super::{App, ServiceError};
 use super::Ingested;
 use crate::domain::{
     now, AccountId, Body, Bsuid, Contact, ContactName, MediaKind, Message, MessageError, MessageId,
-    MessageStatus, PhoneNumber, PhoneNumberId, StatusChange,
+    MessageStatus, PhoneNumber, PhoneNumberId, StatusChange, SERVICE_WINDOW,
 };
-use crate::ports::{Item, StoreError, Value, Write};
-use crate::table;
+use crate::ports::{StoreError, Write};
+use crate::records::{self, conversation, from_millis};
 use crate::webhook::{ContactProfile, InboundMessage, UserPreference};
-
-/// The customer service window a user's message opens.
-const WINDOW: Duration = Duration::hours(24);
 
 impl App {
     pub(crate) async fn ingest_message(
@@ -25,7 +20,12 @@ impl App {
         profiles: &[ContactProfile],
         m: &InboundMessage,
     ) -> Result<Ingested, ServiceError> {
-        if self.items.get(&table::wamid(&m.wamid)).await?.is_some() {
+        if self
+            .items
+            .get(&records::message::lookup(&m.wamid))
+            .await?
+            .is_some()
+        {
             return Ok(Ingested::Duplicate);
         }
         let profile = profiles
@@ -92,7 +92,7 @@ impl App {
         // Effects first, each idempotent: if the record below fails, Meta's retry redoes them
         // harmlessly; once the record exists, a retry stops at the wamid check above.
         if m.kind != "system" {
-            self.open_window(account, number, &contact.id, at + WINDOW)
+            self.open_window(account, number, &contact.id, at + SERVICE_WINDOW)
                 .await?;
         }
         self.apply_keywords(account, &contact, m).await?;
@@ -109,13 +109,14 @@ impl App {
         let preview = m.typed_text().first().map(|t| t.to_string());
         self.note_in_conversation(account, &message, preview.as_deref())
             .await?;
-        let lookup = Item::new(table::wamid(&m.wamid))
-            .with("account_id", Value::S(account.to_string()))
-            .with("message_id", Value::S(message.id.to_string()));
         let writes = vec![
-            Write::put_new(lookup),
+            Write::put_new(records::message::lookup_item(
+                account,
+                &m.wamid,
+                &message.id,
+            )),
             Write::put_new(self.message_item(account, &message).await?),
-            Write::Update(self.unread_increment(account, &contact.id)),
+            Write::Update(conversation::unread_increment(account, &contact.id)),
         ];
         match self.items.transact(writes).await {
             Ok(()) => {}

@@ -8,15 +8,11 @@ mod statuses;
 
 use std::time::Duration;
 
-use super::accounts::corrupt;
-use super::{to_millis, App, ServiceError};
-use crate::domain::{now, AccountId, PhoneNumberId};
-use crate::ports::{Item, Value};
-use crate::table;
+use super::{App, ServiceError};
+use crate::domain::{now, AccountId, Notice, PhoneNumberId, WabaId, NOTICE_DAYS};
+use crate::records::{self, notice, number};
 use crate::webhook::{self, Event, NoticeChange};
 
-pub use dead_letters::DeadLetter;
-pub(crate) use dead_letters::DEAD_LETTER_DAYS;
 pub(crate) use statuses::STOPPED_MARKETING_REASON;
 
 /// What became of one message or status.
@@ -190,12 +186,12 @@ impl App {
         if waba_id.is_empty() {
             return Ok(None);
         }
-        let cache_key = format!("waba:{waba_id}");
+        let cache_key = waba_cache_key(waba_id);
         if let Some(hit) = self.routes.get(&cache_key, route_ttl) {
             return Ok(hit);
         }
-        let route = match self.items.get(&table::waba_route(waba_id)).await? {
-            Some(item) => Some(item.s("account_id")?.parse().map_err(corrupt)?),
+        let route = match self.items.get(&crate::table::waba_route(waba_id)).await? {
+            Some(item) => Some(number::route_target(&item)?),
             None => None,
         };
         self.routes.put(&cache_key, route.clone());
@@ -208,48 +204,38 @@ impl App {
         &self,
         account: &AccountId,
         number: Option<&PhoneNumberId>,
-        notice: &NoticeChange,
+        change: &NoticeChange,
     ) -> Result<(), ServiceError> {
-        let id = crate::domain::ordered_ulid().to_string();
-        let key = table::notice(account, &id);
-        let payload = notice.value.to_string();
-        let mut item = Item::new(key.clone())
-            .with("field", Value::S(notice.field.clone()))
-            .with(
-                "payload",
-                self.seal(account, "notice", &key, "payload", &payload)
-                    .await?,
-            )
-            .with("received_at", Value::N(to_millis(now())))
-            .expiring_at(now().unix_timestamp() + NOTICE_DAYS * 86_400);
-        if let Some(e) = &notice.event {
-            item = item.with("event", Value::S(e.clone()));
-        }
-        if let Some(n) = number {
-            item = item.with("number", Value::S(n.to_string()));
-        }
-        self.items.put(item, None).await?;
-        tracing::info!(account_id = %account, field = %notice.field, event = ?notice.event, "webhook notice kept");
+        let n = Notice {
+            id: crate::domain::ordered_ulid().to_string(),
+            field: change.field.clone(),
+            event: change.event.clone(),
+            number: number.cloned(),
+            payload: change.value.clone(),
+            received_at: now(),
+            read_at: None,
+        };
+        let sealer = self.sealer(account, notice::SEALED).await?;
+        let expires_at = now().unix_timestamp() + NOTICE_DAYS * 86_400;
+        self.items
+            .put(notice::to_item(&sealer, &n, Some(expires_at))?, None)
+            .await?;
+        tracing::info!(account_id = %account, field = %change.field, event = ?change.event, "webhook notice kept");
         Ok(())
+    }
+
+    /// Forgets what this instance remembers of a number's (and its WABA's) tenant, after a
+    /// change here; other instances learn within the route's lifetime.
+    pub(crate) fn forget_routes(&self, number: &PhoneNumberId, waba: Option<&WabaId>) {
+        self.routes.forget(number.as_str());
+        if let Some(w) = waba {
+            self.routes.forget(&waba_cache_key(w.as_str()));
+        }
     }
 }
 
-/// How long notices are kept.
-pub(crate) const NOTICE_DAYS: i64 = 90;
-
-/// A notice from Meta about the account, its numbers or templates, as kept.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Notice {
-    pub id: String,
-    /// The webhook field (`message_template_status_update`, `account_update`,
-    /// `phone_number_quality_update`) or `errors`.
-    pub field: String,
-    pub event: Option<String>,
-    pub number: Option<PhoneNumberId>,
-    /// The change's value as Meta sent it.
-    pub payload: serde_json::Value,
-    pub received_at: crate::domain::Timestamp,
-    pub read_at: Option<crate::domain::Timestamp>,
+fn waba_cache_key(waba_id: &str) -> String {
+    format!("waba:{waba_id}")
 }
 
 impl App {
@@ -263,64 +249,10 @@ impl App {
         if cursor.is_none() {
             self.ensure_policy_notice(account).await?;
         }
-        let page = self
-            .items
-            .query(
-                crate::ports::Query::partition(table::account_partition(account))
-                    .begins_with(table::NOTICE_PREFIX)
-                    .backward()
-                    .limit(limit)
-                    .after(cursor),
-            )
+        let sealer = self
+            .sealer(account, u64::from(limit) * notice::SEALED)
             .await?;
-        let mut out = Vec::with_capacity(page.items.len());
-        for item in &page.items {
-            let payload = self.open(account, "notice", item, "payload").await?;
-            out.push(Notice {
-                id: item
-                    .key
-                    .sk
-                    .trim_start_matches(table::NOTICE_PREFIX)
-                    .to_owned(),
-                field: item.s("field")?.to_owned(),
-                event: item.opt_s("event").map(str::to_owned),
-                number: item
-                    .opt_s("number")
-                    .map(PhoneNumberId::parse)
-                    .transpose()
-                    .map_err(corrupt)?,
-                payload: serde_json::from_str(&payload)
-                    .map_err(|e| crate::ports::StoreError::Corrupt(e.to_string()))?,
-                received_at: super::from_millis(item.n("received_at")?)?,
-                read_at: item.opt_n("read_at").map(super::from_millis).transpose()?,
-            });
-        }
-        Ok((out, page.next))
-    }
-}
-
-/// A JSON value from Meta (pricing, conversation) as a stored value.
-pub(crate) fn json_value(v: &serde_json::Value) -> Value {
-    use serde_json::Value as J;
-    match v {
-        J::Null => Value::Null,
-        J::Bool(b) => Value::Bool(*b),
-        J::Number(n) => n.as_i64().map_or_else(|| Value::S(n.to_string()), Value::N),
-        J::String(s) => Value::S(s.clone()),
-        J::Array(a) => Value::L(a.iter().map(json_value).collect()),
-        J::Object(o) => Value::M(o.iter().map(|(k, v)| (k.clone(), json_value(v))).collect()),
-    }
-}
-
-/// A stored value back as JSON.
-pub(crate) fn value_json(v: &Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    match v {
-        Value::Null | Value::B(_) => J::Null,
-        Value::Bool(b) => J::Bool(*b),
-        Value::N(n) => J::from(*n),
-        Value::S(s) => J::String(s.clone()),
-        Value::L(l) => J::Array(l.iter().map(value_json).collect()),
-        Value::M(m) => J::Object(m.iter().map(|(k, v)| (k.clone(), value_json(v))).collect()),
+        let query = notice::all(account).backward().limit(limit).after(cursor);
+        Ok(records::list(&*self.items, query, |i| notice::from_item(&sealer, i)).await?)
     }
 }

@@ -1,15 +1,13 @@
 //! Statuses of the messages we sent: idempotent by (wamid, status), never moving a message
 //! backwards, and kept aside when they overtake the sender's record of the wamid.
 
-use super::super::broadcasts::broadcast_key;
-use super::super::messaging::{error_value, history_from_value, history_value};
-use super::super::{from_millis, to_millis, App, ServiceError};
-use super::{json_value, Ingested};
-use crate::domain::{
-    now, AccountId, MessageError, MessageId, MessageStatus, StatusChange, Timestamp,
-};
-use crate::ports::{Condition, Item, Query, StoreError, Update, Value, Write};
-use crate::table;
+use futures::TryStreamExt;
+
+use super::super::{App, ServiceError};
+use super::Ingested;
+use crate::domain::{now, AccountId, MessageError, MessageId, MessageStatus};
+use crate::ports::{StoreError, Write};
+use crate::records::{self, broadcast, message};
 use crate::webhook::StatusUpdate;
 
 /// How long a status waits for its message (Meta retries a webhook for 7 days).
@@ -18,8 +16,6 @@ const PENDING_DAYS: i64 = 14;
 /// Meta's code for "the user stopped marketing messages".
 pub(crate) const STOPPED_MARKETING: i64 = 131_050;
 pub(crate) const STOPPED_MARKETING_REASON: &str = "stopped marketing messages on WhatsApp (131050)";
-
-const ENTITY: &str = "message";
 
 impl App {
     /// One status of a message of `account`'s.
@@ -31,25 +27,20 @@ impl App {
         let Some(kind) = status_kind(&status.status) else {
             return Ok(Ingested::Ignored);
         };
-        if let Some(message) = self.message_of_wamid(account, &status.wamid).await? {
-            return self.apply_status(account, &message, kind, status).await;
+        if let Some(m) = self.message_of_wamid(account, &status.wamid).await? {
+            return self.apply_status(account, &m, kind, status).await;
         }
         // The sender has not recorded the wamid yet: keep the status for it. The sender reads
         // kept statuses after recording; reading the lookup again here closes the gap between.
-        let key = table::pending_status(&status.wamid, kind.as_str());
         let mut kept = status.clone();
         kept.recipient_id = None;
         let json = serde_json::to_string(&kept).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let item = Item::new(key.clone())
-            .with("account_id", Value::S(account.to_string()))
-            .with(
-                "status",
-                self.seal(account, ENTITY, &key, "status", &json).await?,
-            )
-            .expiring_at(now().unix_timestamp() + PENDING_DAYS * 86_400);
+        let sealer = self.sealer(account, 1).await?;
+        let expires_at = now().unix_timestamp() + PENDING_DAYS * 86_400;
+        let item = message::pending_item(&sealer, &status.wamid, kind, &json, expires_at)?;
         self.items.put(item, None).await?;
-        if let Some(message) = self.message_of_wamid(account, &status.wamid).await? {
-            self.apply_pending_statuses(account, &status.wamid, &message)
+        if let Some(m) = self.message_of_wamid(account, &status.wamid).await? {
+            self.apply_pending_statuses(account, &status.wamid, &m)
                 .await?;
             return Ok(Ingested::Stored);
         }
@@ -61,24 +52,20 @@ impl App {
         &self,
         account: &AccountId,
         wamid: &str,
-        message: &MessageId,
+        m: &MessageId,
     ) -> Result<(), ServiceError> {
-        let page = self
-            .items
-            .query(
-                Query::partition(table::wamid_partition(wamid))
-                    .begins_with(table::PENDING_STATUS_PREFIX),
-            )
-            .await?;
-        for item in page.items {
-            if item.opt_s("account_id") != Some(account.to_string().as_str()) {
+        let ours = account.to_string();
+        let mut kept = records::items(&*self.items, message::pending_statuses(wamid));
+        while let Some(item) = kept.try_next().await? {
+            if message::owner_of(&item) != Some(ours.as_str()) {
                 continue;
             }
-            let json = self.open(account, ENTITY, &item, "status").await?;
+            let sealer = self.sealer(account, 1).await?;
+            let json = message::pending_status(&sealer, &item)?;
             let status: StatusUpdate =
                 serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             if let Some(kind) = status_kind(&status.status) {
-                self.apply_status(account, message, kind, &status).await?;
+                self.apply_status(account, m, kind, &status).await?;
             }
             self.items.delete(&item.key, None).await?;
         }
@@ -91,19 +78,14 @@ impl App {
         account: &AccountId,
         wamid: &str,
     ) -> Result<Option<MessageId>, ServiceError> {
-        let Some(lookup) = self.items.get(&table::wamid(wamid)).await? else {
+        let Some(lookup) = self.items.get(&message::lookup(wamid)).await? else {
             return Ok(None);
         };
-        if lookup.opt_s("account_id") != Some(account.to_string().as_str()) {
+        if message::owner_of(&lookup) != Some(account.to_string().as_str()) {
             tracing::warn!(account_id = %account, "a status names another tenant's message");
             return Ok(None);
         }
-        Ok(Some(
-            lookup
-                .s("message_id")?
-                .parse()
-                .map_err(super::super::accounts::corrupt)?,
-        ))
+        Ok(Some(message::looked_up(&lookup)?))
     }
 
     /// Records one (wamid, status) once: history, pricing, errors; the status itself only
@@ -115,9 +97,7 @@ impl App {
         kind: MessageStatus,
         status: &StatusUpdate,
     ) -> Result<Ingested, ServiceError> {
-        let key = table::message(account, id);
-        let seen = format!("seen_{}", kind.as_str());
-        let at: Timestamp = from_millis(status.timestamp * 1000)?;
+        let key = crate::table::message(account, id);
         let error = status.errors.first().map(|e| MessageError {
             code: e.code,
             title: e
@@ -127,6 +107,15 @@ impl App {
                 .unwrap_or_default(),
             details: e.error_data.as_ref().and_then(|d| d.details.clone()),
         });
+        let report = message::StatusReport {
+            kind,
+            timestamp: status.timestamp,
+            error: error.as_ref(),
+            pricing: status.pricing.as_ref(),
+            conversation: status.conversation.as_ref(),
+            callback_data: status.biz_opaque_callback_data.as_deref(),
+        };
+        let sealer = self.sealer(account, 1).await?;
         // Another writer may change the message between our read and our write (the sender,
         // another status): the write is conditional on what was read, and read again if not.
         let mut count_progress = true;
@@ -135,60 +124,21 @@ impl App {
                 // Erased meanwhile: nothing to record.
                 return Ok(Ingested::Ignored);
             };
-            if item.attrs.contains_key(&seen) {
+            if message::has_seen(&item, kind) {
                 return Ok(Ingested::Duplicate);
             }
-            let current = MessageStatus::parse(item.s("status")?)
-                .ok_or_else(|| StoreError::Corrupt("message status".into()))?;
+            let current = message::status(&item)?;
             let moves = kind.rank() > current.rank();
-            let mut update = Update::new(key.clone())
-                .set(&seen, Value::N(status.timestamp))
-                .set("updated_at", Value::N(to_millis(now())))
-                .when(Condition::And(vec![
-                    Condition::AttributeNotExists(seen.clone()),
-                    Condition::Equals("status".into(), Value::S(current.as_str().into())),
-                ]));
-            // The sender records `sent` itself; Meta's `sent` adds pricing, not a second entry.
-            let in_history = match item.attrs.get("history") {
-                Some(Value::L(l)) => l
-                    .iter()
-                    .filter_map(history_from_value)
-                    .any(|h| h.status == kind),
-                _ => false,
-            };
-            if !in_history {
-                update = update.append(
-                    "history",
-                    history_value(&StatusChange {
-                        status: kind,
-                        at,
-                        error_code: error.as_ref().map(|e| e.code),
-                    }),
-                );
-            }
-            if moves {
-                update = update.set("status", Value::S(kind.as_str().into()));
-            }
-            if let Some(e) = &error {
-                update = update.set("error", error_value(e));
-            }
-            if let Some(p) = &status.pricing {
-                update = update.set("pricing", json_value(p));
-            }
-            if let Some(c) = &status.conversation {
-                update = update.set("conversation", json_value(c));
-            }
-            if let Some(data) = &status.biz_opaque_callback_data {
-                update = update.set(
-                    "callback_data",
-                    self.seal(account, ENTITY, &key, "callback_data", data)
-                        .await?,
-                );
-            }
-            let mut writes = vec![Write::Update(update)];
-            if let (true, true, Some(b)) = (moves, count_progress, item.opt_s("broadcast_id")) {
-                let b = b.parse().map_err(super::super::accounts::corrupt)?;
-                if let Some(counters) = progress_counters(account, &b, current, kind, &error) {
+            let mut writes = vec![Write::Update(message::record_status(
+                &sealer,
+                &item,
+                &report,
+                now(),
+            )?)];
+            if let (true, true, Some(b)) = (moves, count_progress, message::broadcast_of(&item)?) {
+                if let Some(counters) =
+                    broadcast::progress_counters(account, &b, current, kind, error.as_ref())
+                {
                     writes.push(Write::Update(counters));
                 }
             }
@@ -203,10 +153,7 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
             if error.as_ref().is_some_and(|e| e.code == STOPPED_MARKETING) {
-                let contact = item
-                    .s("contact_id")?
-                    .parse()
-                    .map_err(super::super::accounts::corrupt)?;
+                let contact = message::contact_of(&item)?;
                 self.opt_out(account, &contact, STOPPED_MARKETING_REASON)
                     .await?;
             }
@@ -225,33 +172,4 @@ fn status_kind(s: &str) -> Option<MessageStatus> {
         "failed" => Some(MessageStatus::Failed),
         _ => None,
     }
-}
-
-/// What a broadcast counts when one of its messages moves from `from` to `to`.
-fn progress_counters(
-    account: &AccountId,
-    broadcast: &crate::domain::BroadcastId,
-    from: MessageStatus,
-    to: MessageStatus,
-    error: &Option<MessageError>,
-) -> Option<Update> {
-    let mut update = Update::new(broadcast_key(account, broadcast));
-    let mut any = false;
-    let delivered = MessageStatus::Delivered.rank();
-    if from.rank() < delivered && to.rank() >= delivered {
-        update = update.add("delivered", 1);
-        any = true;
-    }
-    if to == MessageStatus::Read {
-        update = update.add("read", 1);
-        any = true;
-    }
-    if to == MessageStatus::Failed {
-        let code = error.as_ref().map_or(0, |e| e.code);
-        update = update
-            .add("failed", 1)
-            .add(&format!("failed_code_{code}"), 1);
-        any = true;
-    }
-    any.then_some(update.when(Condition::Exists))
 }

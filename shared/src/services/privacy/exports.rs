@@ -16,15 +16,20 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures::TryStreamExt;
 use serde::Serialize;
 use serde_json::{json, Value as Json};
 
-use super::super::{from_millis, to_millis, App, JobOutcome, ServiceError};
-use crate::domain::{now, AccountId, ContactId, ExportId, MediaId, Timestamp};
-use crate::ports::{
-    BlobKey, BlobWriter, Condition, Cursor, Item, Query, StoreError, Update, Value,
+use super::super::accounts::Principal;
+use super::super::{App, Job, JobOutcome, ServiceError};
+use crate::domain::{
+    now, AccountId, AuditAction, AuditTarget, ContactId, Export, ExportId, ExportStatus, Media,
+    MediaState, Timestamp,
 };
-use crate::table;
+use crate::ports::{BlobWriter, Condition, Item, StoreError};
+use crate::records::{
+    self, api_key, audit, broadcast, contact, export, media, message, number, usage, Kind,
+};
 use crate::views::{
     ApiKeyView, BroadcastView, ConsentRecordView, ContactView, MessageView, NumberView,
 };
@@ -33,63 +38,9 @@ use crate::views::{
 pub const LINK_TTL: Duration = Duration::from_secs(15 * 60);
 /// Items read per page while streaming.
 const PAGE: u32 = 500;
-const EXPORT_PREFIX: &str = "EXPORT#";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExportStatus {
-    Queued,
-    Running,
-    Done,
-    Failed,
-}
-
-impl ExportStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Done => "done",
-            Self::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self, StoreError> {
-        Ok(match s {
-            "queued" => Self::Queued,
-            "running" => Self::Running,
-            "done" => Self::Done,
-            "failed" => Self::Failed,
-            other => return Err(StoreError::Corrupt(format!("export status {other}"))),
-        })
-    }
-}
-
-/// An export and where it stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Export {
-    pub id: ExportId,
-    pub status: ExportStatus,
-    /// `None`: the whole account.
-    pub contact_id: Option<ContactId>,
-    pub counts: BTreeMap<String, u64>,
-    pub size: Option<u64>,
-    pub created_at: Timestamp,
-    pub finished_at: Option<Timestamp>,
-    /// When the export and its file are gone.
-    pub expires_at: Timestamp,
-}
-
-fn export_key(account: &AccountId, id: &ExportId) -> crate::ports::Key {
-    crate::ports::Key::new(
-        table::account_partition(account),
-        format!("{EXPORT_PREFIX}{id}"),
-    )
-}
-
-fn blob_key(account: &AccountId, id: &ExportId) -> Result<BlobKey, ServiceError> {
-    BlobKey::parse(&format!("exports/{account}/{id}.ndjson"))
-        .map_err(|e| ServiceError::Blob(e.to_string()))
+fn blob_err(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Blob(e.to_string())
 }
 
 /// Counts records and writes them as lines.
@@ -157,57 +108,80 @@ impl Lines {
 }
 
 impl App {
-    /// Queues an export of the account, or of one of its contacts.
+    /// Queues an export of the account, or of one of its contacts (audited).
     pub async fn request_export(
         &self,
-        account: &AccountId,
+        by: &Principal,
         contact: Option<ContactId>,
     ) -> Result<Export, ServiceError> {
+        let account = &by.account_id;
         if let Some(c) = &contact {
             self.contact(account, c).await?;
         }
-        let id = ExportId::generate();
         let at = now();
         let days = self.retention_policy(account).await?.export_days;
-        let expires_at = at + time::Duration::days(i64::from(days));
-        let mut item = Item::new(export_key(account, &id))
-            .with("status", Value::S(ExportStatus::Queued.as_str().into()))
-            .with("created_at", Value::N(to_millis(at)))
-            .expiring_at(expires_at.unix_timestamp());
-        if let Some(c) = &contact {
-            item = item.with("contact_id", Value::S(c.to_string()));
-        }
-        self.items
-            .put(item.clone(), Some(Condition::NotExists))
-            .await?;
-        self.enqueue(&super::super::Job::Export {
+        let e = Export {
+            id: ExportId::generate(),
+            status: ExportStatus::Queued,
+            contact_id: contact,
+            counts: BTreeMap::new(),
+            size: None,
+            created_at: at,
+            finished_at: None,
+            expires_at: at + time::Duration::days(i64::from(days)),
+        };
+        let item = export::to_item(account, &e);
+        self.items.put(item, Some(Condition::NotExists)).await?;
+        self.enqueue(&Job::Export {
             account_id: account.clone(),
-            export_id: id.clone(),
+            export_id: e.id.clone(),
         })
         .await?;
-        tracing::info!(account_id = %account, export_id = %id, "export requested");
-        export_from_item(&id, &item)
+        tracing::info!(account_id = %account, export_id = %e.id, "export requested");
+        self.audit(
+            account,
+            &by.actor,
+            AuditAction::ExportRequested,
+            Some(AuditTarget::new("export", &e.id)),
+        )
+        .await?;
+        // As stored: the expiry in whole seconds.
+        Ok(Export {
+            expires_at: Timestamp::from_unix_timestamp(e.expires_at.unix_timestamp())
+                .unwrap_or(e.expires_at),
+            ..e
+        })
     }
 
     pub async fn export(&self, account: &AccountId, id: &ExportId) -> Result<Export, ServiceError> {
         let item = self
             .items
-            .get(&export_key(account, id))
+            .get(&export::key(account, id))
             .await?
             .ok_or(ServiceError::NotFound)?;
-        export_from_item(id, &item)
+        Ok(export::from_item(&item)?)
     }
 
-    /// A download link for a finished export, valid [`LINK_TTL`].
+    /// A download link for a finished export, valid [`LINK_TTL`] (audited: the download).
     pub async fn export_link(
         &self,
-        account: &AccountId,
+        by: &Principal,
         id: &ExportId,
     ) -> Result<url::Url, ServiceError> {
-        self.blobs
-            .download_link(&blob_key(account, id)?, LINK_TTL)
+        let account = &by.account_id;
+        let url = self
+            .blobs
+            .download_link(&export::file_key(account, id).map_err(blob_err)?, LINK_TTL)
             .await
-            .map_err(|e| ServiceError::Blob(e.to_string()))
+            .map_err(blob_err)?;
+        self.audit(
+            account,
+            &by.actor,
+            AuditAction::ExportDownloaded,
+            Some(AuditTarget::new("export", id)),
+        )
+        .await?;
+        Ok(url)
     }
 
     /// The export job: streams every record into the bucket, then marks the export done.
@@ -216,26 +190,23 @@ impl App {
         account: &AccountId,
         id: &ExportId,
     ) -> Result<JobOutcome, ServiceError> {
-        let Some(item) = self.items.get(&export_key(account, id)).await? else {
+        let Some(item) = self.items.get(&export::key(account, id)).await? else {
             return Ok(JobOutcome::Done);
         };
-        let export = export_from_item(id, &item)?;
-        if export.status == ExportStatus::Done {
+        let e = export::from_item(&item)?;
+        if e.status == ExportStatus::Done {
             return Ok(JobOutcome::Done);
         }
-        self.items
-            .update(
-                Update::new(export_key(account, id))
-                    .set("status", Value::S(ExportStatus::Running.as_str().into()))
-                    .when(Condition::Exists),
-            )
-            .await?;
+        self.items.update(export::running(account, id)).await?;
         // A retry starts over: the object appears only when finished.
         let writer = self
             .blobs
-            .writer(&blob_key(account, id)?, "application/x-ndjson")
+            .writer(
+                &export::file_key(account, id).map_err(blob_err)?,
+                "application/x-ndjson",
+            )
             .await
-            .map_err(|e| ServiceError::Blob(e.to_string()))?;
+            .map_err(blob_err)?;
         let mut out = Lines {
             writer,
             counts: BTreeMap::new(),
@@ -244,32 +215,22 @@ impl App {
             "format": "whatatalk.export",
             "version": 1,
             "account_id": account.to_string(),
-            "scope": if export.contact_id.is_some() { "contact" } else { "account" },
-            "contact_id": export.contact_id.as_ref().map(|c| c.to_string()),
-            "created_at": export.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "scope": if e.contact_id.is_some() { "contact" } else { "account" },
+            "contact_id": e.contact_id.as_ref().map(|c| c.to_string()),
+            "created_at": rfc3339(e.created_at),
         }))
         .await?;
-        match &export.contact_id {
+        match &e.contact_id {
             Some(c) => self.export_contact(account, c, &mut out).await?,
             None => self.export_account(account, &mut out).await?,
         }
         let counts = out.counts.clone();
         out.line(&json!({"record": "manifest", "counts": counts}))
             .await?;
-        let size = out
-            .writer
-            .finish()
-            .await
-            .map_err(|e| ServiceError::Blob(e.to_string()))?;
-        let mut update = Update::new(export_key(account, id))
-            .set("status", Value::S(ExportStatus::Done.as_str().into()))
-            .set("size", Value::N(size as i64))
-            .set("finished_at", Value::N(to_millis(now())))
-            .when(Condition::Exists);
-        for (kind, n) in &counts {
-            update = update.set(&format!("count_{kind}"), Value::N(*n as i64));
-        }
-        self.items.update(update).await?;
+        let size = out.writer.finish().await.map_err(blob_err)?;
+        self.items
+            .update(export::done(account, id, size, &counts, now()))
+            .await?;
         tracing::info!(account_id = %account, export_id = %id, size, "export done");
         Ok(JobOutcome::Done)
     }
@@ -296,56 +257,44 @@ impl App {
             }),
         )
         .await?;
-        let mut cursor: Option<Cursor> = None;
-        loop {
-            let page = self
-                .items
-                .query(
-                    Query::partition(table::account_partition(account))
-                        .limit(PAGE)
-                        .after(cursor),
-                )
-                .await?;
+        let per_page = u64::from(PAGE) * contact::SEALED.max(message::SEALED);
+        let mut pages = records::pages(&*self.items, records::partition(account).limit(PAGE));
+        while let Some(page) = pages.try_next().await? {
+            let sealer = self.sealer(account, per_page).await?;
             for item in &page.items {
-                let kind = item.key.sk.split('#').next().unwrap_or_default();
-                match kind {
-                    "APIKEY" => {
-                        let key = super::super::accounts::api_key_from_item(item)?;
+                match Kind::of(item) {
+                    Kind::ApiKey => {
+                        let key = api_key::from_item(item)?;
                         out.record("api_key", &ApiKeyView::from(key)).await?;
                     }
-                    "NUMBER" => {
-                        let n = self.number_from_item(account, item).await?;
+                    Kind::Number => {
+                        let n = number::from_item(&sealer, item)?;
                         out.record("number", &NumberView::from(n)).await?;
                     }
-                    "CONTACT" => {
-                        let c = self.contact_from_item(account, item).await?;
+                    Kind::Contact => {
+                        let c = contact::from_item(&sealer, item)?;
                         let history = self.consent_history(account, &c).await?;
                         let mut view = ContactView::from(c);
                         view.consent_history =
                             Some(history.into_iter().map(ConsentRecordView::from).collect());
                         out.record("contact", &view).await?;
                     }
-                    "MESSAGE" => {
-                        let m = self.message_from_item(account, item).await?;
+                    Kind::Message => {
+                        let m = message::from_item(&sealer, item)?;
                         out.record("message", &MessageView::from(m)).await?;
                     }
-                    "MEDIA" => self.export_media_item(account, item, out).await?,
-                    "BROADCAST" => {
-                        let b = super::super::broadcasts::broadcast_from_item(item)?;
+                    Kind::Media => self.export_media(account, item, out).await?,
+                    Kind::Broadcast => {
+                        let b = broadcast::from_item(item)?;
                         out.record("broadcast", &BroadcastView::from(b)).await?;
                     }
-                    "USAGE" => {
-                        let month = item.key.sk.trim_start_matches("USAGE#").to_owned();
-                        out.record("usage", &self.usage(account, &month).await?)
+                    Kind::Usage => {
+                        let month = usage::month_of_item(item);
+                        out.record("usage", &self.usage(account, month).await?)
                             .await?;
                     }
-                    "AUDIT" => {}
                     _ => {}
                 }
-            }
-            match page.next {
-                Some(c) => cursor = Some(c),
-                None => break,
             }
         }
         let b = self.billing(account).await?;
@@ -359,16 +308,9 @@ impl App {
             }),
         )
         .await?;
-        let mut cursor: Option<Cursor> = None;
-        loop {
-            let (entries, next) = self.audit_log(account, PAGE, cursor).await?;
-            for e in &entries {
-                out.record("audit", e).await?;
-            }
-            match next {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
+        let mut log = records::items(&*self.items, audit::all(account).backward().limit(PAGE));
+        while let Some(item) = log.try_next().await? {
+            out.record("audit", &audit::from_item(&item)?).await?;
         }
         Ok(())
     }
@@ -384,61 +326,37 @@ impl App {
         let mut view = ContactView::from(c);
         view.consent_history = Some(history.into_iter().map(ConsentRecordView::from).collect());
         out.record("contact", &view).await?;
-        let mut cursor: Option<Cursor> = None;
-        loop {
-            let (messages, next) = self.thread(account, contact, PAGE, cursor).await?;
-            for m in messages {
-                if let crate::domain::Body::Inbound { kind, raw } = &m.body {
-                    let media = raw
-                        .get(kind)
-                        .and_then(|o| o.get("id"))
-                        .and_then(|i| i.as_str())
-                        .and_then(|i| MediaId::parse(i).ok());
-                    if let Some(id) = media {
-                        if let Some(item) = self.items.get(&table::media(account, &id)).await? {
-                            self.export_media_item(account, &item, out).await?;
-                        }
+        let mut pages = records::pages(&*self.items, message::thread(account, contact).limit(PAGE));
+        while let Some(page) = pages.try_next().await? {
+            let sealer = self
+                .sealer(account, page.items.len() as u64 * message::SEALED)
+                .await?;
+            for item in &page.items {
+                let m = message::from_item(&sealer, item)?;
+                if let Some(id) = super::inbound_media(&m.body) {
+                    if let Some(item) = self.items.get(&media::key(account, &id)).await? {
+                        self.export_media(account, &item, out).await?;
                     }
                 }
                 out.record("message", &MessageView::from(m)).await?;
-            }
-            match next {
-                Some(c) => cursor = Some(c),
-                None => break,
             }
         }
         Ok(())
     }
 
     /// A media object's record, with its file (base64) when one is stored.
-    async fn export_media_item(
+    async fn export_media(
         &self,
         account: &AccountId,
         item: &Item,
         out: &mut Lines,
     ) -> Result<(), ServiceError> {
-        let Some(id) = item
-            .key
-            .sk
-            .strip_prefix(table::MEDIA_PREFIX)
-            .and_then(|i| MediaId::parse(i).ok())
-        else {
+        let Ok(m) = media::from_item(item) else {
             return Ok(());
         };
-        let m = super::super::media::media_from_item(&id, item)?;
-        let data = json!({
-            "id": m.id.to_string(),
-            "type": m.kind,
-            "direction": if m.inbound { "inbound" } else { "outbound" },
-            "phone_number_id": m.number.to_string(),
-            "state": m.state,
-            "mime_type": m.mime_type,
-            "size": m.size,
-            "sha256": m.sha256,
-            "created_at": rfc3339(m.created_at),
-        });
+        let data = media_json(&m);
         let file = match m.state {
-            super::super::media::MediaState::Stored => self.media_file(account, &id).await?,
+            MediaState::Stored => self.media_file(account, &m.id).await?,
             _ => None,
         };
         match file {
@@ -448,34 +366,21 @@ impl App {
     }
 }
 
+fn media_json(m: &Media) -> Json {
+    json!({
+        "id": m.id.to_string(),
+        "type": m.kind,
+        "direction": if m.inbound { "inbound" } else { "outbound" },
+        "phone_number_id": m.number.to_string(),
+        "state": m.state,
+        "mime_type": m.mime_type,
+        "size": m.size,
+        "sha256": m.sha256,
+        "created_at": rfc3339(m.created_at),
+    })
+}
+
 fn rfc3339(t: Timestamp) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
-}
-
-fn export_from_item(id: &ExportId, item: &Item) -> Result<Export, ServiceError> {
-    let mut counts = BTreeMap::new();
-    for (name, value) in &item.attrs {
-        if let (Some(kind), Value::N(n)) = (name.strip_prefix("count_"), value) {
-            counts.insert(kind.to_owned(), (*n).max(0) as u64);
-        }
-    }
-    let created_at = from_millis(item.n("created_at")?)?;
-    Ok(Export {
-        id: id.clone(),
-        status: ExportStatus::parse(item.s("status")?)?,
-        contact_id: item
-            .opt_s("contact_id")
-            .map(|c| c.parse())
-            .transpose()
-            .map_err(|_| StoreError::Corrupt("export contact id".into()))?,
-        counts,
-        size: item.opt_n("size").map(|n| n.max(0) as u64),
-        created_at,
-        finished_at: item.opt_n("finished_at").map(from_millis).transpose()?,
-        expires_at: item
-            .expires_at
-            .and_then(|t| Timestamp::from_unix_timestamp(t).ok())
-            .unwrap_or(created_at),
-    })
 }

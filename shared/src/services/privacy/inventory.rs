@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::super::{from_millis, to_millis, App, Job, JobOutcome, ServiceError};
+use futures::TryStreamExt;
+
+use super::super::{App, Job, JobOutcome, ServiceError};
 use super::policy::PolicyStatus;
-use crate::domain::{now, AccountId, Timestamp};
-use crate::ports::{Condition, Cursor, Item, Query, StoreError, Update, Value};
-use crate::table;
+use crate::domain::{now, AccountId, Timestamp, DEAD_LETTER_DAYS, NOTICE_DAYS};
+use crate::ports::{Item, StoreError};
+use crate::records::{self, contact, inventory, message, to_millis, Kind};
 
 /// Most items a request counts itself (a few seconds on DynamoDB); past it, a job counts.
 pub const COUNT_IN_REQUEST: u64 = 50_000;
@@ -119,17 +121,16 @@ impl App {
         account: &AccountId,
         budget: u64,
     ) -> Result<Inventory, ServiceError> {
-        let stored = self.items.get(&table::inventory(account)).await?;
-        let last = stored
-            .as_ref()
-            .filter(|i| i.opt_s("count").is_some())
-            .map(stored_count)
-            .transpose()?;
+        let stored = self.items.get(&inventory::key(account)).await?;
+        let last = match &stored {
+            Some(item) => stored_count(item)?,
+            None => None,
+        };
         // An account whose last count, or the count running now, showed it too large is not
         // read through again in a request.
         let counting_now = stored
             .as_ref()
-            .and_then(|i| i.opt_n("counting_since"))
+            .and_then(inventory::counting_since)
             .is_some_and(|t| to_millis(now()) - t < RECOUNT_AFTER.as_millis() as i64);
         let known_large = counting_now || last.as_ref().is_some_and(|(c, _)| c.items > budget);
         let here = match known_large {
@@ -161,9 +162,9 @@ impl App {
             retention: RetentionView {
                 message_days: retention.message_days,
                 media_days: retention.media_days,
-                dead_letter_days: crate::services::ingest::DEAD_LETTER_DAYS as u32,
+                dead_letter_days: DEAD_LETTER_DAYS as u32,
                 export_days: retention.export_days,
-                notice_days: crate::services::ingest::NOTICE_DAYS as u32,
+                notice_days: NOTICE_DAYS as u32,
             },
             storage: self.location.clone(),
             policy: self.policy_status(account).await?,
@@ -177,21 +178,16 @@ impl App {
         stored: Option<&Item>,
     ) -> Result<(), ServiceError> {
         let now_ms = to_millis(now());
-        let since = stored.and_then(|i| i.opt_n("counting_since"));
+        let since = stored.and_then(inventory::counting_since);
         if since.is_some_and(|t| now_ms - t < RECOUNT_AFTER.as_millis() as i64) {
             return Ok(());
         }
         // Only one request of several at once queues the job.
-        let claim = Update::new(table::inventory(account))
-            .set("counting_since", Value::N(now_ms))
-            .when(match since {
-                Some(t) => Condition::Equals("counting_since".into(), Value::N(t)),
-                None => Condition::Or(vec![
-                    Condition::NotExists,
-                    Condition::AttributeNotExists("counting_since".into()),
-                ]),
-            });
-        match self.items.update(claim).await {
+        match self
+            .items
+            .update(inventory::claim_count(account, since, now_ms))
+            .await
+        {
             Ok(_) => {
                 self.enqueue(&Job::CountInventory {
                     account_id: account.clone(),
@@ -214,12 +210,7 @@ impl App {
         let json = serde_json::to_string(&count)
             .map_err(|e| ServiceError::Store(StoreError::Corrupt(e.to_string())))?;
         self.items
-            .update(
-                Update::new(table::inventory(account))
-                    .set("count", Value::S(json))
-                    .set("counted_at", Value::N(to_millis(now())))
-                    .remove("counting_since"),
-            )
+            .update(inventory::counted(account, json, to_millis(now())))
             .await?;
         Ok(JobOutcome::Done)
     }
@@ -233,79 +224,63 @@ impl App {
         let mut held = Holdings::default();
         let mut open_requests = Vec::new();
         let mut read = 0u64;
-        let mut cursor: Option<Cursor> = None;
-        loop {
-            let page = self
-                .items
-                .query(
-                    Query::partition(table::account_partition(account))
-                        .limit(1000)
-                        .after(cursor),
-                )
-                .await?;
+        let mut pages = records::pages(&*self.items, records::partition(account).limit(1000));
+        while let Some(page) = pages.try_next().await? {
             read += page.items.len() as u64;
             if budget.is_some_and(|b| read > b) {
                 return Ok(None);
             }
             for item in &page.items {
-                let kind = item.key.sk.split('#').next().unwrap_or_default();
-                match kind {
-                    "CONTACT" => {
+                match Kind::of(item) {
+                    Kind::Contact => {
                         held.contacts += 1;
                         // Its latest consent record is kept in the contact's own item.
-                        if let Some(Value::M(c)) = item.attrs.get("consent") {
-                            held.consent_records += c.contains_key("via") as u64;
-                        }
+                        held.consent_records += contact::holds_consent_record(item) as u64;
                     }
-                    "CONSENT" => held.consent_records += 1,
-                    "MESSAGE" => match item.attrs.get("direction") {
-                        Some(Value::S(d)) if d == "inbound" => held.messages.inbound += 1,
-                        _ => held.messages.outbound += 1,
+                    Kind::Consent => held.consent_records += 1,
+                    Kind::Message => match message::is_inbound(item) {
+                        true => held.messages.inbound += 1,
+                        false => held.messages.outbound += 1,
                     },
-                    "MEDIA" => held.media += 1,
-                    "CONVERSATION" => held.conversations += 1,
-                    "BROADCAST" => held.broadcasts += 1,
-                    "IMPORT" => held.imports += 1,
-                    "NUMBER" => held.numbers += 1,
-                    "APIKEY" => held.api_keys += 1,
-                    "USAGE" => held.usage_months += 1,
-                    "EXPORT" => {
+                    Kind::Media => held.media += 1,
+                    Kind::Conversation => held.conversations += 1,
+                    Kind::Broadcast => held.broadcasts += 1,
+                    Kind::Import => held.imports += 1,
+                    Kind::Number => held.numbers += 1,
+                    Kind::ApiKey => held.api_keys += 1,
+                    Kind::Usage => held.usage_months += 1,
+                    Kind::Export => {
                         held.exports += 1;
-                        match item.opt_s("status") {
-                            Some(s) if s != "done" => open_requests.push(OpenRequest {
+                        let e = records::export::from_item(item)?;
+                        if e.status != crate::domain::ExportStatus::Done {
+                            open_requests.push(OpenRequest {
                                 kind: "export".into(),
-                                id: item.key.sk.trim_start_matches("EXPORT#").to_owned(),
-                                status: s.to_owned(),
-                            }),
-                            _ => {}
+                                id: e.id.to_string(),
+                                status: e.status.as_str().to_owned(),
+                            });
                         }
                     }
-                    "NOTICE" => held.notices += 1,
-                    "AUDIT" => held.audit_events += 1,
+                    Kind::Notice => held.notices += 1,
+                    Kind::Audit => held.audit_events += 1,
                     // The count itself is not something held.
-                    "INVENTORY" => {}
-                    other => *held.other.entry(other.to_lowercase()).or_default() += 1,
-                }
-            }
-            match page.next {
-                Some(c) => cursor = Some(c),
-                None => {
-                    return Ok(Some(Count {
-                        held,
-                        open_requests,
-                        items: read,
-                    }))
+                    Kind::Inventory => {}
+                    _ => *held.other.entry(Kind::name(item)).or_default() += 1,
                 }
             }
         }
+        Ok(Some(Count {
+            held,
+            open_requests,
+            items: read,
+        }))
     }
 }
 
 /// The count a job stored, and when.
-fn stored_count(item: &Item) -> Result<(Count, Timestamp), StoreError> {
-    let Some(json) = item.opt_s("count") else {
-        return Err(StoreError::Corrupt("inventory without a count".into()));
+fn stored_count(item: &Item) -> Result<Option<(Count, Timestamp)>, ServiceError> {
+    let Some((json, at)) = inventory::count(item)? else {
+        return Ok(None);
     };
-    let count = serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok((count, from_millis(item.n("counted_at")?)?))
+    let count = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Some((count, at)))
 }

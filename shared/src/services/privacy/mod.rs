@@ -9,11 +9,12 @@ pub mod inventory;
 pub mod policy;
 pub mod retention;
 
+use futures::TryStreamExt;
+
 use super::contacts::DeletionReceipt;
 use super::{App, ServiceError};
 use crate::domain::{AccountId, Body, ContactId, MediaId, MediaKind};
-use crate::ports::{Cursor, Query, Value};
-use crate::table;
+use crate::records::{self, broadcast, conversation, message, number, sending};
 
 /// Items erased per query page.
 const PAGE: u32 = 100;
@@ -30,137 +31,90 @@ impl App {
     ) -> Result<(), ServiceError> {
         // Messages: the thread index names each one (walked once: on AWS the index may
         // still list an item just deleted).
-        let mut cursor: Option<Cursor> = None;
-        loop {
-            let page = self
-                .items
-                .query(
-                    Query::gsi1(table::thread(account, contact))
-                        .limit(PAGE)
-                        .after(cursor),
-                )
-                .await?;
-            for item in &page.items {
-                if let Ok(message) = self.message_from_item(account, item).await {
-                    if let Body::Inbound { kind, raw } = &message.body {
-                        let media = MediaKind::parse(kind).ok().and_then(|_| {
-                            raw.get(kind)?
-                                .get("id")?
-                                .as_str()
-                                .and_then(|i| MediaId::parse(i).ok())
-                        });
-                        if let Some(m) = media {
-                            if self.erase_media(account, &m).await? {
-                                receipt.media += 1;
-                            }
-                        }
-                    }
-                    if let Some(w) = &message.wamid {
-                        self.erase_wamid(account, w).await?;
+        let sealer = self
+            .sealer(account, u64::from(PAGE) * message::SEALED)
+            .await?;
+        let mut thread =
+            records::items(&*self.items, message::thread(account, contact).limit(PAGE));
+        while let Some(item) = thread.try_next().await? {
+            if let Ok(m) = message::from_item(&sealer, &item) {
+                if let Some(id) = inbound_media(&m.body) {
+                    if self.erase_media(account, &id).await? {
+                        receipt.media += 1;
                     }
                 }
-                self.items.delete(&item.key, None).await?;
-                receipt.messages += 1;
+                if let Some(w) = &m.wamid {
+                    self.erase_wamid(account, w).await?;
+                }
             }
-            match page.next {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
+            self.items.delete(&item.key, None).await?;
+            receipt.messages += 1;
         }
-        if self
-            .items
-            .get(&table::conversation(account, contact))
-            .await?
-            .is_some()
-        {
-            self.items
-                .delete(&table::conversation(account, contact), None)
-                .await?;
+        let key = conversation::key(account, contact);
+        if self.items.delete(&key, None).await?.is_some() {
             receipt.conversations += 1;
         }
         // Windows and pacing, per number of the account.
-        let mut cursor: Option<Cursor> = None;
-        loop {
-            let page = self
-                .items
-                .query(
-                    Query::partition(table::account_partition(account))
-                        .begins_with(table::NUMBER_PREFIX)
-                        .limit(PAGE)
-                        .after(cursor),
-                )
-                .await?;
-            for item in &page.items {
-                let Some(number) = item
-                    .key
-                    .sk
-                    .strip_prefix(table::NUMBER_PREFIX)
-                    .and_then(|n| crate::domain::PhoneNumberId::parse(n).ok())
-                else {
-                    continue;
-                };
-                for key in [
-                    table::window(account, &number, contact),
-                    table::pair(&number, contact),
-                ] {
-                    if self.items.get(&key).await?.is_some() {
-                        self.items.delete(&key, None).await?;
-                        receipt.windows += 1;
-                    }
+        let mut numbers = records::items(&*self.items, number::all(account).limit(PAGE));
+        while let Some(item) = numbers.try_next().await? {
+            let Ok(n) = number::id_of(&item) else {
+                continue;
+            };
+            for key in [
+                sending::window(account, &n, contact),
+                sending::pair(&n, contact),
+            ] {
+                if self.items.delete(&key, None).await?.is_some() {
+                    receipt.windows += 1;
                 }
-            }
-            match page.next {
-                Some(c) => cursor = Some(c),
-                None => break,
             }
         }
         // Broadcast targets.
-        let mut cursor: Option<Cursor> = None;
-        loop {
-            let page = self
+        let mut broadcasts = records::items(&*self.items, broadcast::all(account).limit(PAGE));
+        while let Some(item) = broadcasts.try_next().await? {
+            let Ok(b) = broadcast::id_of(&item) else {
+                continue;
+            };
+            if self
                 .items
-                .query(
-                    Query::partition(table::account_partition(account))
-                        .begins_with("BROADCAST#")
-                        .limit(PAGE)
-                        .after(cursor),
-                )
-                .await?;
-            for item in &page.items {
-                let Some(b) = item
-                    .key
-                    .sk
-                    .strip_prefix("BROADCAST#")
-                    .and_then(|b| b.parse().ok())
-                else {
-                    continue;
-                };
-                let key = super::broadcasts::target_key(account, &b, contact);
-                if self.items.get(&key).await?.is_some() {
-                    self.items.delete(&key, None).await?;
-                    receipt.broadcast_targets += 1;
-                }
-            }
-            match page.next {
-                Some(c) => cursor = Some(c),
-                None => break,
+                .delete(&broadcast::target(account, &b, contact), None)
+                .await?
+                .is_some()
+            {
+                receipt.broadcast_targets += 1;
             }
         }
         Ok(())
     }
 
     /// Erases a wamid's lookup, kept statuses and usage marker, if they are this account's.
-    async fn erase_wamid(&self, account: &AccountId, wamid: &str) -> Result<(), ServiceError> {
+    pub(crate) async fn erase_wamid(
+        &self,
+        account: &AccountId,
+        wamid: &str,
+    ) -> Result<(), ServiceError> {
+        let ours = account.to_string();
         let page = self
             .items
-            .query(Query::partition(table::wamid_partition(wamid)).limit(PAGE))
+            .query(message::under_wamid(wamid).limit(PAGE))
             .await?;
-        let ours = Value::S(account.to_string());
         for item in page.items {
-            if item.attrs.get("account_id") == Some(&ours) {
+            if message::owner_of(&item) == Some(ours.as_str()) {
                 self.items.delete(&item.key, None).await?;
             }
         }
         Ok(())
     }
+}
+
+/// The media an inbound message carried, if it is one of ours to keep.
+pub(crate) fn inbound_media(body: &Body) -> Option<MediaId> {
+    let Body::Inbound { kind, raw } = body else {
+        return None;
+    };
+    MediaKind::parse(kind).ok()?;
+    raw.get(kind)?
+        .get("id")?
+        .as_str()
+        .and_then(|i| MediaId::parse(i).ok())
 }

@@ -5,10 +5,11 @@
 
 use serde::Serialize;
 
-use super::super::{from_millis, to_millis, App, ServiceError};
-use crate::domain::{now, AccountId, Timestamp};
-use crate::ports::{Condition, Item, StoreError, Update, Value};
-use crate::table;
+use super::super::accounts::Principal;
+use super::super::{App, ServiceError};
+use crate::domain::{now, AccountId, AuditAction, AuditTarget, Notice, Timestamp};
+use crate::ports::{Condition, StoreError};
+use crate::records::{account, notice};
 
 /// The policy version in force unless `WHATATALK_POLICY_VERSION` says otherwise.
 pub const DEFAULT_POLICY_VERSION: &str = "2026-11-01";
@@ -60,23 +61,21 @@ impl App {
     pub async fn policy_status(&self, account: &AccountId) -> Result<PolicyStatus, ServiceError> {
         let item = self
             .items
-            .get(&table::account(account))
+            .get(&crate::table::account(account))
             .await?
             .ok_or(ServiceError::NotFound)?;
+        let (accepted_version, accepted_at) = account::accepted_policy(&item)?;
         Ok(PolicyStatus {
             current_version: self.policy.version.clone(),
-            accepted_version: item.opt_s("policy_version").map(str::to_owned),
-            accepted_at: item
-                .opt_n("policy_accepted_at")
-                .map(from_millis)
-                .transpose()?,
+            accepted_version,
+            accepted_at,
         })
     }
 
-    /// Records that the account accepts `version`, which must be the current one.
+    /// Records that the account accepts `version`, which must be the current one (audited).
     pub async fn accept_policy(
         &self,
-        account: &AccountId,
+        by: &Principal,
         version: &str,
     ) -> Result<PolicyStatus, ServiceError> {
         if version != self.policy.version {
@@ -85,33 +84,31 @@ impl App {
                 &format!("the current policy version is {}", self.policy.version),
             ));
         }
+        let id = &by.account_id;
         self.items
-            .update(
-                Update::new(table::account(account))
-                    .set("policy_version", Value::S(version.to_owned()))
-                    .set("policy_accepted_at", Value::N(to_millis(now())))
-                    .when(Condition::Exists),
-            )
+            .update(account::accept_policy(id, version, now()))
             .await
             .map_err(|e| match e {
                 StoreError::ConditionFailed { .. } => ServiceError::NotFound,
                 e => e.into(),
             })?;
-        let notice = table::notice(account, &policy_notice_id(version));
         match self
             .items
-            .update(
-                Update::new(notice)
-                    .set("read_at", Value::N(to_millis(now())))
-                    .when(Condition::Exists),
-            )
+            .update(notice::read(id, &policy_notice_id(version), now()))
             .await
         {
             Ok(_) | Err(StoreError::ConditionFailed { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        tracing::info!(account_id = %account, version, "privacy policy accepted");
-        self.policy_status(account).await
+        tracing::info!(account_id = %id, version, "privacy policy accepted");
+        self.audit(
+            id,
+            &by.actor,
+            AuditAction::PolicyAccepted,
+            Some(AuditTarget::new("policy", version)),
+        )
+        .await?;
+        self.policy_status(id).await
     }
 
     /// Makes the notice of the current policy version if the account has not accepted it.
@@ -123,22 +120,21 @@ impl App {
         if status.accepted_version.as_deref() == Some(status.current_version.as_str()) {
             return Ok(());
         }
-        let key = table::notice(account, &policy_notice_id(&status.current_version));
-        let payload = serde_json::json!({
-            "version": status.current_version,
-            "accepted_version": status.accepted_version,
-            "accept_with": "POST /v1/privacy/accept",
-        })
-        .to_string();
-        let item = Item::new(key.clone())
-            .with("field", Value::S(POLICY_NOTICE_FIELD.into()))
-            .with("event", Value::S("new_version".into()))
-            .with(
-                "payload",
-                self.seal(account, "notice", &key, "payload", &payload)
-                    .await?,
-            )
-            .with("received_at", Value::N(to_millis(now())));
+        let n = Notice {
+            id: policy_notice_id(&status.current_version),
+            field: POLICY_NOTICE_FIELD.into(),
+            event: Some("new_version".into()),
+            number: None,
+            payload: serde_json::json!({
+                "version": status.current_version,
+                "accepted_version": status.accepted_version,
+                "accept_with": "POST /v1/privacy/accept",
+            }),
+            received_at: now(),
+            read_at: None,
+        };
+        let sealer = self.sealer(account, notice::SEALED).await?;
+        let item = notice::to_item(&sealer, &n, None)?;
         match self.items.put(item, Some(Condition::NotExists)).await {
             Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
             Err(e) => Err(e.into()),
@@ -156,11 +152,7 @@ impl App {
             return Err(ServiceError::NotFound);
         }
         self.items
-            .update(
-                Update::new(table::notice(account, id))
-                    .set("read_at", Value::N(to_millis(now())))
-                    .when(Condition::Exists),
-            )
+            .update(notice::read(account, id, now()))
             .await
             .map_err(|e| match e {
                 StoreError::ConditionFailed { .. } => ServiceError::NotFound,

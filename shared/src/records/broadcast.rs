@@ -1,0 +1,386 @@
+//! Broadcasts: the broadcast item (template, audience, status and every counter), one target
+//! marker per contact it decided, and the schedule of broadcasts due later.
+
+use std::collections::BTreeMap;
+
+use super::{
+    corrupt, from_json, from_millis, id_after, opt_millis, string_list, strings, to_json,
+    to_millis, RecordError,
+};
+use crate::domain::{
+    AccountId, Audience, Broadcast, BroadcastCounts, BroadcastId, BroadcastStatus, ContactId,
+    MessageError, MessageId, MessageStatus, PhoneNumberId, Skip, Tag, Timestamp,
+};
+use crate::ports::{
+    Condition, Cursor, Item, Key, Query, SortCondition, StoreError, Update, Value, Write,
+};
+use crate::table;
+
+const COUNTERS: [&str; 10] = [
+    "targeted",
+    "skipped_opted_out",
+    "skipped_no_consent",
+    "skipped_invalid",
+    "skipped_plan_limit",
+    "queued",
+    "sent",
+    "delivered",
+    "read",
+    "failed",
+];
+
+/// The item of a new broadcast, every counter at zero.
+pub fn to_item(account: &AccountId, b: &Broadcast) -> Result<Item, RecordError> {
+    let audience = match &b.audience {
+        Audience::Tags(tags) => Value::M(BTreeMap::from([(
+            "tags".to_owned(),
+            string_list(tags.iter().map(Tag::as_str)),
+        )])),
+        Audience::Contacts(ids) => Value::M(BTreeMap::from([(
+            "contact_ids".to_owned(),
+            Value::L(ids.iter().map(|c| Value::S(c.to_string())).collect()),
+        )])),
+    };
+    let mut item = Item::new(table::broadcast(account, &b.id))
+        .with("from", Value::S(b.from.to_string()))
+        .with("template", Value::S(to_json(&b.template)?))
+        .with("audience", audience)
+        .with("status", status_value(b.status))
+        .with("created_at", Value::N(to_millis(b.created_at)));
+    for c in COUNTERS {
+        item = item.with(c, Value::N(0));
+    }
+    if let Some(t) = b.send_at {
+        item = item.with("send_at", Value::N(to_millis(t)));
+    }
+    if let Some(t) = b.started_at {
+        item = item.with("started_at", Value::N(to_millis(t)));
+    }
+    Ok(item)
+}
+
+pub fn from_item(item: &Item) -> Result<Broadcast, RecordError> {
+    let audience = match item.attrs.get("audience") {
+        Some(Value::M(m)) if m.contains_key("tags") => Audience::Tags(
+            strings(m.get("tags"))
+                .into_iter()
+                .filter_map(|t| Tag::parse(t).ok())
+                .collect(),
+        ),
+        Some(Value::M(m)) => Audience::Contacts(
+            strings(m.get("contact_ids"))
+                .into_iter()
+                .filter_map(|c| c.parse().ok())
+                .collect(),
+        ),
+        _ => return Err(corrupt("broadcast audience").into()),
+    };
+    let n = |name: &str| super::count(item, name);
+    let failed_by_code = item
+        .attrs
+        .iter()
+        .filter_map(|(k, v)| match (k.strip_prefix("failed_code_"), v) {
+            (Some(code), Value::N(n)) => Some((code.to_owned(), (*n).max(0) as u64)),
+            _ => None,
+        })
+        .collect();
+    Ok(Broadcast {
+        id: id_after(item, table::BROADCAST_PREFIX)?,
+        from: PhoneNumberId::parse(item.s("from")?)?,
+        template: from_json(item.s("template")?)?,
+        audience,
+        send_at: opt_millis(item, "send_at")?,
+        status: status(item)?,
+        pause_reason: item.opt_s("pause_reason").map(str::to_owned),
+        counts: BroadcastCounts {
+            targeted: n("targeted"),
+            skipped_opted_out: n("skipped_opted_out"),
+            skipped_no_consent: n("skipped_no_consent"),
+            skipped_invalid: n("skipped_invalid"),
+            skipped_plan_limit: n("skipped_plan_limit"),
+            queued: n("queued"),
+            sent: n("sent"),
+            delivered: n("delivered"),
+            read: n("read"),
+            failed: n("failed"),
+            failed_by_code,
+        },
+        created_at: from_millis(item.n("created_at")?)?,
+        started_at: opt_millis(item, "started_at")?,
+        finished_at: opt_millis(item, "finished_at")?,
+    })
+}
+
+pub fn key(account: &AccountId, id: &BroadcastId) -> Key {
+    table::broadcast(account, id)
+}
+
+pub fn id_of(item: &Item) -> Result<BroadcastId, RecordError> {
+    id_after(item, table::BROADCAST_PREFIX)
+}
+
+fn status_value(s: BroadcastStatus) -> Value {
+    Value::S(s.as_str().into())
+}
+
+fn status_is(s: BroadcastStatus) -> Condition {
+    Condition::Equals("status".into(), status_value(s))
+}
+
+pub fn status(item: &Item) -> Result<BroadcastStatus, StoreError> {
+    BroadcastStatus::parse(item.s("status")?).ok_or_else(|| corrupt("broadcast status"))
+}
+
+/// The account's broadcasts, oldest first.
+pub fn all(account: &AccountId) -> Query {
+    Query::partition(table::account_partition(account)).begins_with(table::BROADCAST_PREFIX)
+}
+
+/// Moves a broadcast from one of `from` to `to`, recording why it paused (or clearing it).
+pub fn change_status(
+    account: &AccountId,
+    id: &BroadcastId,
+    from: &[BroadcastStatus],
+    to: BroadcastStatus,
+    reason: Option<&str>,
+    at: Timestamp,
+) -> Update {
+    let mut update = Update::new(table::broadcast(account, id))
+        .set("status", status_value(to))
+        .when(Condition::Or(from.iter().map(|s| status_is(*s)).collect()));
+    update = match reason {
+        Some(r) => update.set("pause_reason", Value::S(r.into())),
+        None => update.remove("pause_reason"),
+    };
+    if to == BroadcastStatus::Running {
+        update = update.set("started_at", Value::N(to_millis(at)));
+    }
+    update
+}
+
+/// Starts a scheduled broadcast that is due.
+pub fn start_scheduled(account: &AccountId, id: &BroadcastId, at: Timestamp) -> Update {
+    Update::new(table::broadcast(account, id))
+        .set("status", status_value(BroadcastStatus::Running))
+        .set("started_at", Value::N(to_millis(at)))
+        .when(status_is(BroadcastStatus::Scheduled))
+}
+
+/// Completes a running broadcast once its audience is walked and no message is waiting for
+/// an outcome.
+pub fn complete_if_done(account: &AccountId, id: &BroadcastId, at: Timestamp) -> Update {
+    Update::new(table::broadcast(account, id))
+        .set("status", status_value(BroadcastStatus::Completed))
+        .set("finished_at", Value::N(to_millis(at)))
+        .when(Condition::And(vec![
+            status_is(BroadcastStatus::Running),
+            Condition::Equals("fanout_done".into(), Value::S("yes".into())),
+            Condition::Or(vec![
+                Condition::AttributeNotExists("outstanding".into()),
+                Condition::Equals("outstanding".into(), Value::N(0)),
+            ]),
+        ]))
+}
+
+// ---- the fan-out's place ----
+
+/// Where the fan-out stands.
+pub struct Fanout {
+    /// The audience's next page starts here.
+    pub cursor: Option<Cursor>,
+    /// Resumed since the last step: what was made so far goes to the queue again.
+    pub requeue: bool,
+    /// The audience is walked.
+    pub done: bool,
+}
+
+pub fn fanout(item: &Item) -> Result<Fanout, StoreError> {
+    Ok(Fanout {
+        cursor: item
+            .opt_s("fanout_cursor")
+            .map(Cursor::decode)
+            .transpose()?,
+        requeue: item.opt_s("requeue").is_some(),
+        done: item.opt_s("fanout_done").is_some(),
+    })
+}
+
+/// Asks the next fan-out step to queue again what waits (after a resume).
+pub fn requeue(account: &AccountId, id: &BroadcastId) -> Update {
+    Update::new(table::broadcast(account, id)).set("requeue", Value::S("yes".into()))
+}
+
+pub fn requeued(account: &AccountId, id: &BroadcastId) -> Update {
+    Update::new(table::broadcast(account, id)).remove("requeue")
+}
+
+/// Saves the fan-out's place (`None`: the audience is done), while it still runs.
+pub fn fanout_at(account: &AccountId, id: &BroadcastId, next: Option<&Cursor>) -> Update {
+    let update = Update::new(table::broadcast(account, id));
+    match next {
+        Some(c) => update.set("fanout_cursor", Value::S(c.encode())),
+        None => update.set("fanout_done", Value::S("yes".into())),
+    }
+    .when(status_is(BroadcastStatus::Running))
+}
+
+/// A cursor over a listed audience: the position in the list.
+pub fn list_position(cursor: Option<&Cursor>) -> usize {
+    cursor.map_or(0, |c| c.last.sk.parse::<usize>().unwrap_or(0))
+}
+
+pub fn list_cursor(position: usize) -> Cursor {
+    Cursor {
+        last: Key::new("list", position.to_string()),
+        last_gsi1: None,
+    }
+}
+
+// ---- targets: each contact decided once ----
+
+fn skip_counter(s: Skip) -> &'static str {
+    match s {
+        Skip::OptedOut => "skipped_opted_out",
+        Skip::NoConsent => "skipped_no_consent",
+        Skip::Invalid => "skipped_invalid",
+        Skip::PlanLimit => "skipped_plan_limit",
+    }
+}
+
+/// A contact skipped: its marker (only if the contact was not decided before) and counters.
+pub fn skip_writes(
+    account: &AccountId,
+    id: &BroadcastId,
+    contact: &ContactId,
+    why: Skip,
+) -> Vec<Write> {
+    let name = skip_counter(why);
+    vec![
+        Write::put_new(
+            Item::new(table::broadcast_target(account, id, contact))
+                .with("outcome", Value::S(name.into())),
+        ),
+        Write::Update(
+            Update::new(table::broadcast(account, id))
+                .add("targeted", 1)
+                .add(name, 1),
+        ),
+    ]
+}
+
+/// A contact sent to: its marker naming the message (only if the contact was not decided
+/// before) and counters; the message itself goes in the same transaction.
+pub fn target_writes(
+    account: &AccountId,
+    id: &BroadcastId,
+    contact: &ContactId,
+    message: &MessageId,
+) -> Vec<Write> {
+    vec![
+        Write::put_new(
+            Item::new(table::broadcast_target(account, id, contact))
+                .with("outcome", Value::S("queued".into()))
+                .with("message_id", Value::S(message.to_string())),
+        ),
+        // `outstanding` until its outcome is known; the broadcast completes when none is left.
+        Write::Update(
+            Update::new(table::broadcast(account, id))
+                .add("targeted", 1)
+                .add("queued", 1)
+                .add("outstanding", 1),
+        ),
+    ]
+}
+
+pub fn target(account: &AccountId, id: &BroadcastId, contact: &ContactId) -> Key {
+    table::broadcast_target(account, id, contact)
+}
+
+/// The broadcast's targets.
+pub fn targets(account: &AccountId, id: &BroadcastId) -> Query {
+    Query::partition(table::account_partition(account)).begins_with(table::broadcast_targets(id))
+}
+
+/// The message a target marker names, if one was made for it.
+pub fn target_message(marker: &Item) -> Option<MessageId> {
+    marker.opt_s("message_id").and_then(|m| m.parse().ok())
+}
+
+// ---- counters moved by the messages' outcomes ----
+
+/// The counter update for a broadcast message's outcome; the sender writes it in the same
+/// transaction as the outcome itself, so each message counts once. A canceled message counts
+/// nowhere.
+pub fn outcome_counters(
+    account: &AccountId,
+    id: &BroadcastId,
+    status: MessageStatus,
+    error: Option<&MessageError>,
+) -> Option<Update> {
+    let update = Update::new(table::broadcast(account, id)).add("outstanding", -1);
+    match status {
+        MessageStatus::Sent => Some(update.add("sent", 1)),
+        MessageStatus::Failed | MessageStatus::Unknown => {
+            let code = error.map_or(0, |e| e.code);
+            Some(
+                update
+                    .add("failed", 1)
+                    .add(&format!("failed_code_{code}"), 1),
+            )
+        }
+        _ => None,
+    }
+}
+
+/// What a broadcast counts when one of its messages moves from `from` to `to` by a status
+/// webhook; it must still exist.
+pub fn progress_counters(
+    account: &AccountId,
+    id: &BroadcastId,
+    from: MessageStatus,
+    to: MessageStatus,
+    error: Option<&MessageError>,
+) -> Option<Update> {
+    let mut update = Update::new(table::broadcast(account, id));
+    let mut any = false;
+    let delivered = MessageStatus::Delivered.rank();
+    if from.rank() < delivered && to.rank() >= delivered {
+        update = update.add("delivered", 1);
+        any = true;
+    }
+    if to == MessageStatus::Read {
+        update = update.add("read", 1);
+        any = true;
+    }
+    if to == MessageStatus::Failed {
+        let code = error.map_or(0, |e| e.code);
+        update = update
+            .add("failed", 1)
+            .add(&format!("failed_code_{code}"), 1);
+        any = true;
+    }
+    any.then_some(update.when(Condition::Exists))
+}
+
+// ---- the schedule ----
+
+/// A broadcast's entry in the schedule of every tenant's broadcasts due later.
+pub fn schedule_item(account: &AccountId, id: &BroadcastId, due: Timestamp) -> Item {
+    Item::new(table::schedule(to_millis(due), account, id))
+        .with("account_id", Value::S(account.to_string()))
+        .with("broadcast_id", Value::S(id.to_string()))
+}
+
+/// Schedule entries due at `now`, the earliest first.
+pub fn due(now: Timestamp) -> Query {
+    Query::partition(table::SCHEDULE_PARTITION)
+        .sort(SortCondition::LessThan(table::schedule_due(to_millis(now))))
+}
+
+/// The broadcast a schedule entry names.
+pub fn scheduled(entry: &Item) -> Result<(AccountId, BroadcastId), RecordError> {
+    Ok((
+        entry.s("account_id")?.parse()?,
+        entry.s("broadcast_id")?.parse()?,
+    ))
+}

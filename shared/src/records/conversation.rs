@@ -1,0 +1,124 @@
+//! A contact's conversation: its last message (a sealed preview), unread count and the last
+//! inbound message, which opens the service window. The item sits in GSI1 under the tenant's
+//! conversations, ordered by its last message, and only ever moves forward: each change is
+//! conditional on the message id (ULIDs sort by message time).
+
+use super::{from_millis, to_millis, RecordError, Sealer};
+use crate::domain::{
+    AccountId, ContactId, Conversation, LastMessage, Message, PhoneNumberId, Window, SERVICE_WINDOW,
+};
+use crate::ports::{Condition, Item, Key, Query, Update, Value};
+use crate::table;
+
+const ENTITY: &str = "conversation";
+/// Sealed fields of a conversation item: the preview.
+pub const SEALED: u64 = 1;
+/// Characters of a message kept (sealed) as the conversation's preview.
+const PREVIEW_CHARS: usize = 100;
+
+/// Makes `message` the conversation's last message, unless a later one is already.
+pub fn last_message(
+    s: &Sealer,
+    message: &Message,
+    preview: Option<&str>,
+) -> Result<Update, RecordError> {
+    let key = table::conversation(s.tenant(), &message.contact_id);
+    let id = Value::S(message.id.to_string());
+    let update = Update::new(key.clone())
+        .set("contact_id", Value::S(message.contact_id.to_string()))
+        .set("last_id", id.clone())
+        .set("last_inbound", Value::Bool(message.body.is_inbound()))
+        .set("last_type", Value::S(message.body.kind().into()))
+        .set("last_at", Value::N(to_millis(message.created_at)))
+        .index(Some(Key::new(
+            table::conversations(s.tenant()),
+            message.id.to_string(),
+        )))
+        .when(newer_than(&id, "last_id"));
+    Ok(
+        match preview.map(|p| p.chars().take(PREVIEW_CHARS).collect::<String>()) {
+            Some(p) if !p.is_empty() => {
+                update.set("preview", s.seal_str(ENTITY, &key, "preview", &p)?)
+            }
+            _ => update.remove("preview"),
+        },
+    )
+}
+
+/// Makes an inbound `message` (with its wamid) the one a read receipt and the service window
+/// go by, unless a later one is already.
+pub fn last_inbound(account: &AccountId, message: &Message, wamid: &str) -> Update {
+    let id = Value::S(message.id.to_string());
+    Update::new(table::conversation(account, &message.contact_id))
+        .set("inbound_id", id.clone())
+        .set("inbound_wamid", Value::S(wamid.to_owned()))
+        .set("inbound_number", Value::S(message.number.to_string()))
+        .set("inbound_at", Value::N(to_millis(message.created_at)))
+        .when(newer_than(&id, "inbound_id"))
+}
+
+/// One more unread message; written with the inbound message itself.
+pub fn unread_increment(account: &AccountId, contact: &ContactId) -> Update {
+    Update::new(table::conversation(account, contact)).add("unread", 1)
+}
+
+/// No unread messages.
+pub fn mark_read(account: &AccountId, contact: &ContactId, at_ms: i64) -> Update {
+    Update::new(table::conversation(account, contact))
+        .set("unread", Value::N(0))
+        .set("read_at", Value::N(at_ms))
+        .when(Condition::Exists)
+}
+
+/// The item has no `attr` yet, or an older id in it.
+fn newer_than(id: &Value, attr: &str) -> Condition {
+    Condition::Or(vec![
+        Condition::NotExists,
+        Condition::AttributeNotExists(attr.into()),
+        Condition::LessThan(attr.into(), id.clone()),
+    ])
+}
+
+pub fn key(account: &AccountId, contact: &ContactId) -> Key {
+    table::conversation(account, contact)
+}
+
+/// Whether an item at a conversation's key is one (an unread count alone is not).
+pub fn exists(item: &Item) -> bool {
+    item.attrs.contains_key("last_id")
+}
+
+/// The last inbound message's wamid and the number it came to: what a read receipt names.
+pub fn last_inbound_of(item: &Item) -> Result<Option<(String, PhoneNumberId)>, RecordError> {
+    match (item.opt_s("inbound_wamid"), item.opt_s("inbound_number")) {
+        (Some(w), Some(n)) => Ok(Some((w.to_owned(), PhoneNumberId::parse(n)?))),
+        _ => Ok(None),
+    }
+}
+
+/// The tenant's conversations by their last message, oldest first (`.backward()`: newest).
+pub fn by_last_message(account: &AccountId) -> Query {
+    Query::gsi1(table::conversations(account))
+}
+
+pub fn from_item(s: &Sealer, item: &Item) -> Result<Conversation, RecordError> {
+    let window = match (item.opt_s("inbound_number"), item.opt_n("inbound_at")) {
+        (Some(n), Some(at)) => Some(Window {
+            number: PhoneNumberId::parse(n)?,
+            open_until: from_millis(at)? + SERVICE_WINDOW,
+        }),
+        _ => None,
+    };
+    Ok(Conversation {
+        contact_id: item.s("contact_id")?.parse()?,
+        last_message: LastMessage {
+            id: item.s("last_id")?.parse()?,
+            inbound: matches!(item.attrs.get("last_inbound"), Some(Value::Bool(true))),
+            kind: item.s("last_type")?.to_owned(),
+            at: from_millis(item.n("last_at")?)?,
+            preview: s.open_optional(ENTITY, item, "preview")?,
+        },
+        unread: super::count(item, "unread"),
+        window,
+    })
+}

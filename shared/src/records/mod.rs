@@ -1,0 +1,422 @@
+//! How each thing is stored: per entity, its item codec (domain value ⇄ [`Item`]), the
+//! queries that list it, and the updates that change it. Keys come from [`crate::table`];
+//! services call these and never name an attribute, a key or a sort-key prefix themselves.
+//!
+//! Sealed fields go through a [`Sealer`]: the tenant's keys checked out once for an item or a
+//! page, so codecs are plain functions. Paging is [`list`] (one page, decoded), [`pages`] and
+//! [`items`] (every page or item as a stream) and [`fill`] (a page of a selective filter):
+//! services never follow a cursor by hand.
+//!
+//! A new stored entity: its type in `domain/`, its keys in `table.rs`, a module here with
+//! `to_item`/`from_item` (and its queries and updates), its use cases in `services/`.
+
+pub mod account;
+pub mod api_key;
+pub mod audit;
+pub mod billing;
+pub mod broadcast;
+pub mod closure;
+pub mod contact;
+pub mod conversation;
+pub mod dead_letter;
+pub mod export;
+pub mod import;
+pub mod inventory;
+pub mod media;
+pub mod message;
+pub mod notice;
+pub mod number;
+pub mod sending;
+pub mod usage;
+
+use std::sync::Arc;
+
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+
+use crate::crypto::{CryptoError, FieldRef, TenantKeys};
+use crate::domain::{AccountId, Invalid, Timestamp};
+use crate::ports::{Cursor, Item, ItemStore, Key, Page, Query, StoreError, Value};
+
+/// A stored item that does not decode, or a field that does not seal or open.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+impl From<Invalid> for RecordError {
+    /// A stored value that no longer parses is a bug or tampering, never a caller's fault.
+    fn from(e: Invalid) -> Self {
+        RecordError::Store(StoreError::Corrupt(e.0))
+    }
+}
+
+/// What an item of a tenant's partition is, by its sort key: for walks over a whole
+/// partition (export, inventory, erasure).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Account,
+    DataKey,
+    ApiKey,
+    Number,
+    Contact,
+    ContactLookup,
+    Consent,
+    Import,
+    Message,
+    Conversation,
+    Notice,
+    Media,
+    Billing,
+    Usage,
+    Audit,
+    Broadcast,
+    BroadcastTarget,
+    Export,
+    Inventory,
+    /// Anything else (windows, tallies, event markers): counted by its name.
+    Other,
+}
+
+impl Kind {
+    pub fn of(item: &Item) -> Kind {
+        use crate::table as t;
+        let sk = item.key.sk.as_str();
+        let prefixed = [
+            (t::API_KEY_PREFIX, Kind::ApiKey),
+            (t::NUMBER_PREFIX, Kind::Number),
+            (t::CONTACT_PREFIX, Kind::Contact),
+            (t::CONTACT_LOOKUP_PREFIX, Kind::ContactLookup),
+            (t::CONSENT_PREFIX, Kind::Consent),
+            (t::IMPORT_PREFIX, Kind::Import),
+            (t::MESSAGE_PREFIX, Kind::Message),
+            (t::CONVERSATION_PREFIX, Kind::Conversation),
+            (t::NOTICE_PREFIX, Kind::Notice),
+            (t::MEDIA_PREFIX, Kind::Media),
+            (t::USAGE_PREFIX, Kind::Usage),
+            (t::AUDIT_PREFIX, Kind::Audit),
+            (t::BROADCAST_PREFIX, Kind::Broadcast),
+            (t::BROADCAST_TARGET_PREFIX, Kind::BroadcastTarget),
+            (t::EXPORT_PREFIX, Kind::Export),
+        ];
+        match sk {
+            t::ACCOUNT_SK => Kind::Account,
+            t::DATA_KEY_SK => Kind::DataKey,
+            t::BILLING_SK => Kind::Billing,
+            t::INVENTORY_SK => Kind::Inventory,
+            _ => prefixed
+                .into_iter()
+                .find(|(p, _)| sk.starts_with(p))
+                .map_or(Kind::Other, |(_, k)| k),
+        }
+    }
+
+    /// The kind's name in receipts and inventories: its sort key's first part, lower-cased
+    /// (`contact`, `contactkey`, `window`, …).
+    pub fn name(item: &Item) -> String {
+        crate::table::kind(&item.key)
+    }
+}
+
+/// A stored value that no longer parses.
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+/// A tenant's keys, checked out for a known number of field operations: seals and opens the
+/// personal fields of that tenant's items. Each field's ciphertext is bound to the tenant, the
+/// entity, the item's key and the field's name.
+#[derive(Clone)]
+pub struct Sealer {
+    tenant: AccountId,
+    keys: Arc<TenantKeys>,
+}
+
+impl Sealer {
+    pub fn new(tenant: AccountId, keys: Arc<TenantKeys>) -> Self {
+        Self { tenant, keys }
+    }
+
+    pub fn tenant(&self) -> &AccountId {
+        &self.tenant
+    }
+
+    /// The blind index of a value (see [`crate::crypto::Keyring::blind_index`]).
+    pub fn blind_index(&self, kind: &str, value: &str) -> String {
+        self.keys.blind_index(kind, value)
+    }
+
+    pub fn seal(
+        &self,
+        entity: &'static str,
+        key: &Key,
+        field: &'static str,
+        plaintext: &[u8],
+    ) -> Result<Value, RecordError> {
+        Ok(Value::B(self.seal_bytes(entity, key, field, plaintext)?))
+    }
+
+    /// Seals bytes for `field` of the item at `key`, to keep apart from the item (a file).
+    pub fn seal_bytes(
+        &self,
+        entity: &'static str,
+        key: &Key,
+        field: &'static str,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, RecordError> {
+        Ok(self
+            .keys
+            .seal(&self.tenant, FieldRef::new(entity, key, field), plaintext)?)
+    }
+
+    pub fn seal_str(
+        &self,
+        entity: &'static str,
+        key: &Key,
+        field: &'static str,
+        plaintext: &str,
+    ) -> Result<Value, RecordError> {
+        self.seal(entity, key, field, plaintext.as_bytes())
+    }
+
+    /// Opens the sealed attribute `field` of a stored item.
+    pub fn open(
+        &self,
+        entity: &'static str,
+        item: &Item,
+        field: &'static str,
+    ) -> Result<String, RecordError> {
+        let bytes = self.open_bytes(entity, &item.key, field, item.b(field)?)?;
+        String::from_utf8(bytes).map_err(|_| CryptoError::Decrypt.into())
+    }
+
+    /// Opens the sealed attribute `field` of a stored item if it has one.
+    pub fn open_optional(
+        &self,
+        entity: &'static str,
+        item: &Item,
+        field: &'static str,
+    ) -> Result<Option<String>, RecordError> {
+        match item.attrs.contains_key(field) {
+            true => self.open(entity, item, field).map(Some),
+            false => Ok(None),
+        }
+    }
+
+    /// Opens bytes sealed for `field` of the item at `key` (a file kept apart from its item).
+    pub fn open_bytes(
+        &self,
+        entity: &'static str,
+        key: &Key,
+        field: &'static str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, RecordError> {
+        let plain = self
+            .keys
+            .open(&self.tenant, FieldRef::new(entity, key, field), sealed)?;
+        Ok(plain.to_vec())
+    }
+}
+
+/// Timestamps are stored as epoch milliseconds.
+pub fn to_millis(t: Timestamp) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub fn from_millis(ms: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|_| corrupt(format!("timestamp {ms} out of range")))
+}
+
+/// Epoch seconds, as item expiries and the payment provider's times are kept.
+pub fn from_secs(t: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_unix_timestamp(t).map_err(|_| corrupt(format!("timestamp {t} out of range")))
+}
+
+pub(crate) fn opt_millis(item: &Item, name: &str) -> Result<Option<Timestamp>, StoreError> {
+    item.opt_n(name).map(from_millis).transpose()
+}
+
+/// A non-negative counter attribute (0 when absent).
+pub(crate) fn count(item: &Item, name: &str) -> u64 {
+    item.opt_n(name).unwrap_or(0).max(0) as u64
+}
+
+/// A list attribute of strings (others are skipped).
+pub(crate) fn strings(v: Option<&Value>) -> Vec<&str> {
+    match v {
+        Some(Value::L(l)) => l
+            .iter()
+            .filter_map(|v| match v {
+                Value::S(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+pub(crate) fn string_list<'a>(values: impl IntoIterator<Item = &'a str>) -> Value {
+    Value::L(values.into_iter().map(|s| Value::S(s.to_owned())).collect())
+}
+
+/// The part of a sort key after its prefix.
+pub(crate) fn after_prefix<'a>(item: &'a Item, prefix: &str) -> Result<&'a str, StoreError> {
+    item.key
+        .sk
+        .strip_prefix(prefix)
+        .ok_or_else(|| corrupt(format!("sort key without {prefix}")))
+}
+
+/// The id in a sort key after its prefix.
+pub(crate) fn id_after<T>(item: &Item, prefix: &str) -> Result<T, RecordError>
+where
+    T: std::str::FromStr<Err = Invalid>,
+{
+    Ok(after_prefix(item, prefix)?.parse()?)
+}
+
+/// Every item of a tenant's partition, in sort-key order.
+pub fn partition(account: &AccountId) -> Query {
+    Query::partition(crate::table::account_partition(account))
+}
+
+/// One page of a query, each item decoded.
+pub async fn list<T>(
+    store: &dyn ItemStore,
+    query: Query,
+    mut decode: impl FnMut(&Item) -> Result<T, RecordError>,
+) -> Result<(Vec<T>, Option<Cursor>), RecordError> {
+    let page = store.query(query).await?;
+    let items = page
+        .items
+        .iter()
+        .map(&mut decode)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((items, page.next))
+}
+
+/// Every page of a query, in order, as the store returns them.
+pub fn pages(store: &dyn ItemStore, query: Query) -> BoxStream<'_, Result<Page, StoreError>> {
+    stream::try_unfold(Some(query), move |query| async move {
+        let Some(query) = query else {
+            return Ok(None);
+        };
+        let page = store.query(query.clone()).await?;
+        let next = page.next.clone().map(|c| query.after(Some(c)));
+        Ok(Some((page, next)))
+    })
+    .boxed()
+}
+
+/// Every item a query finds, page after page.
+pub fn items(store: &dyn ItemStore, query: Query) -> BoxStream<'_, Result<Item, StoreError>> {
+    pages(store, query)
+        .map_ok(|page| stream::iter(page.items.into_iter().map(Ok)))
+        .try_flatten()
+        .boxed()
+}
+
+/// A page of up to `limit` items that pass the query's filter, reading on past pages where
+/// the filter drops items, but at most `max_scanned` items: a selective filter answers with a
+/// shorter page and a cursor rather than reading the whole partition in one request.
+pub async fn fill(
+    store: &dyn ItemStore,
+    query: Query,
+    limit: u32,
+    max_scanned: u32,
+) -> Result<Page, StoreError> {
+    let mut found = Vec::new();
+    let mut scanned = 0;
+    let mut cursor = query.cursor.clone();
+    loop {
+        // Never read more than are still wanted: the cursor must not skip a match.
+        let want = limit - found.len() as u32;
+        let page = store.query(query.clone().limit(want).after(cursor)).await?;
+        scanned += want;
+        found.extend(page.items);
+        cursor = page.next;
+        if cursor.is_none() || found.len() as u32 >= limit || scanned >= max_scanned {
+            return Ok(Page {
+                items: found,
+                next: cursor,
+            });
+        }
+    }
+}
+
+/// Builds the map of a `Value::M`.
+pub(crate) struct MapBuilder(std::collections::BTreeMap<String, Value>);
+
+impl MapBuilder {
+    pub(crate) fn new() -> Self {
+        Self(Default::default())
+    }
+
+    pub(crate) fn with(mut self, k: &str, v: Value) -> Self {
+        self.0.insert(k.to_owned(), v);
+        self
+    }
+
+    pub(crate) fn with_opt(self, k: &str, v: Option<Value>) -> Self {
+        match v {
+            Some(v) => self.with(k, v),
+            None => self,
+        }
+    }
+
+    pub(crate) fn build(self) -> Value {
+        Value::M(self.0)
+    }
+}
+
+pub(crate) fn map_s(m: &std::collections::BTreeMap<String, Value>, k: &str) -> Option<String> {
+    match m.get(k) {
+        Some(Value::S(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+pub(crate) fn map_n(m: &std::collections::BTreeMap<String, Value>, k: &str) -> Option<i64> {
+    match m.get(k) {
+        Some(Value::N(n)) => Some(*n),
+        _ => None,
+    }
+}
+
+/// A JSON value from Meta (pricing, conversation) as a stored value.
+pub(crate) fn json_value(v: &serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    match v {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Bool(*b),
+        J::Number(n) => n.as_i64().map_or_else(|| Value::S(n.to_string()), Value::N),
+        J::String(s) => Value::S(s.clone()),
+        J::Array(a) => Value::L(a.iter().map(json_value).collect()),
+        J::Object(o) => Value::M(o.iter().map(|(k, v)| (k.clone(), json_value(v))).collect()),
+    }
+}
+
+/// A stored value back as JSON.
+pub(crate) fn value_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Null | Value::B(_) => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::N(n) => J::from(*n),
+        Value::S(s) => J::String(s.clone()),
+        Value::L(l) => J::Array(l.iter().map(value_json).collect()),
+        Value::M(m) => J::Object(m.iter().map(|(k, v)| (k.clone(), value_json(v))).collect()),
+    }
+}
+
+/// JSON text kept in an attribute.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(corrupt)
+}
