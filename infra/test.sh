@@ -36,7 +36,7 @@ step "cargo test (local and AWS adapters, end-to-end)"
 cargo test --workspace --all-features --locked
 
 step "the API's HTTP tests again, on the AWS adapters (DynamoDB Local, moto)"
-WHATATALK_TEST_BACKEND=aws cargo test -p api --all-features --locked
+WHATATALK_TEST_BACKEND=aws cargo test -p e2e --all-features --locked --test api
 
 step "the Lambda binaries under cargo lambda watch, invoked with events/, on the emulators"
 PATH="$STACK_VENV/bin:$PATH" "$STACK_VENV/bin/python" infra/scripts/lambda_e2e.py

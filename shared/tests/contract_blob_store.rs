@@ -48,9 +48,7 @@ async fn s3() -> Store {
     }
 }
 
-contract!(files => put_get_delete, download_links, upload_links, links_expire, keys_are_checked, streamed_reads_and_sizes, prefixes_are_deleted_whole, writers_stream_large_objects);
-#[cfg(feature = "aws")]
-contract!(s3 => put_get_delete, download_links, upload_links, links_expire, keys_are_checked, streamed_reads_and_sizes, prefixes_are_deleted_whole, writers_stream_large_objects);
+contract!(files, s3 => put_get_delete, download_links, upload_links, links_expire, keys_are_checked, streamed_reads_and_sizes, prefixes_are_deleted_whole, writers_stream_large_objects);
 
 fn key(s: &str) -> BlobKey {
     BlobKey::parse(s).unwrap()

@@ -25,15 +25,7 @@ async fn dynamodb() -> Arc<dyn ItemStore> {
     Arc::new(DynamoItemStore::new(clients.dynamodb, table))
 }
 
-contract!(sqlite =>
-    values_round_trip, missing_items_are_none, conditional_puts, updates_create_and_count,
-    deletes_return_the_old_item, sort_key_conditions, pages_cover_everything_once,
-    cursors_are_bound_to_their_partition, transactions_are_all_or_nothing,
-    expired_items_are_gone, expired_items_are_found_for_erasure, secondary_index, invalid_requests_are_refused,
-    batch_gets_answer_in_key_order, filters_drop_items_but_keep_paging,
-);
-#[cfg(feature = "aws")]
-contract!(dynamodb =>
+contract!(sqlite, dynamodb =>
     values_round_trip, missing_items_are_none, conditional_puts, updates_create_and_count,
     deletes_return_the_old_item, sort_key_conditions, pages_cover_everything_once,
     cursors_are_bound_to_their_partition, transactions_are_all_or_nothing,

@@ -22,9 +22,7 @@ async fn kms() -> Arc<dyn KeyVault> {
     Arc::new(shared::adapters::aws::KmsKeyVault::new(clients.kms, id))
 }
 
-contract!(file => data_keys_unwrap_under_their_context, other_contexts_and_tampering_are_denied);
-#[cfg(feature = "aws")]
-contract!(kms => data_keys_unwrap_under_their_context, other_contexts_and_tampering_are_denied);
+contract!(file, kms => data_keys_unwrap_under_their_context, other_contexts_and_tampering_are_denied);
 
 fn tenant(id: &str) -> EncryptionContext {
     EncryptionContext::from([("tenant".to_owned(), id.to_owned())])

@@ -39,12 +39,7 @@ async fn sqs() -> Pair {
     }
 }
 
-contract!(sqlite =>
-    send_receive_ack, batches_of_any_length, unacked_messages_come_back, delays_hold_messages,
-    redrive_after_max_receives, invalid_messages_are_refused, batch_acks,
-);
-#[cfg(feature = "aws")]
-contract!(sqs =>
+contract!(sqlite, sqs =>
     send_receive_ack, batches_of_any_length, unacked_messages_come_back, delays_hold_messages,
     redrive_after_max_receives, invalid_messages_are_refused, batch_acks,
 );

@@ -9,12 +9,11 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use axum::Router;
 use bytes::Bytes;
-use shared::http::{Problem, ProblemType};
+use shared::http::{Problem, ProblemType, RouteTable};
 use shared::payments::signature::{self, HEADER};
 use shared::payments::{PaymentEvent, MAX_EVENT_BYTES};
 use shared::services::billing::EventOutcome;
@@ -22,7 +21,9 @@ use shared::services::App;
 use shared::webhook::signature::AppSecrets;
 
 /// Every route of the billing function as (method, path).
-pub const ROUTES: &[(&str, &str)] = &[("POST", "/billing/webhook")];
+pub fn served_routes() -> Vec<(&'static str, &'static str)> {
+    table().served().to_vec()
+}
 
 /// The endpoint secrets events are signed with: the current one and, during a rotation, the
 /// previous one.
@@ -68,12 +69,13 @@ pub fn router(app: Arc<App>, config: BillingWebhookConfig) -> Router {
 
 /// The routes alone, for a runner that layers several functions' routes together.
 pub fn routes(app: Arc<App>, config: BillingWebhookConfig) -> Router {
-    Router::new()
-        .route(
-            "/billing/webhook",
-            post(receive).layer(DefaultBodyLimit::max(MAX_EVENT_BYTES)),
-        )
+    table()
+        .into_router()
         .with_state(Arc::new(Billing { app, config }))
+}
+
+fn table() -> RouteTable<Arc<Billing>> {
+    RouteTable::new().post_limited("/billing/webhook", receive, MAX_EVENT_BYTES)
 }
 
 async fn receive(

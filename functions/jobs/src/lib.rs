@@ -31,7 +31,7 @@ pub async fn run(
 pub mod lambda {
     use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-    use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+    use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
     use lambda_runtime::LambdaEvent;
     use shared::services::App;
 
@@ -47,9 +47,7 @@ pub mod lambda {
             let body = record.body.as_deref().unwrap_or_default();
             if let Err(e) = super::run(app, &id, body, Some(deadline)).await {
                 tracing::warn!(message_id = %id, error = %e, "job failed; it will be retried");
-                response.batch_item_failures.push(BatchItemFailure {
-                    item_identifier: id,
-                });
+                response.add_failure(id);
             }
         }
         Ok(response)

@@ -52,7 +52,7 @@ pub async fn handle(app: &App, bodies: &[&str], settings: &SenderSettings) -> Ve
 
 #[cfg(feature = "aws")]
 pub mod lambda {
-    use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+    use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
     use lambda_runtime::LambdaEvent;
     use shared::services::{App, SenderSettings};
 
@@ -73,9 +73,7 @@ pub mod lambda {
             if let super::Handled::Fail(why) = h {
                 let id = record.message_id.clone().unwrap_or_default();
                 tracing::warn!(message_id = %id, error = %why, "send task failed; it will be retried");
-                response.batch_item_failures.push(BatchItemFailure {
-                    item_identifier: id,
-                });
+                response.add_failure(id);
             }
         }
         Ok(response)

@@ -185,12 +185,11 @@ async fn on_sqs_partial_batch_failures_name_only_the_bad_message() {
             .await
             .unwrap();
         for m in got.messages() {
-            records.push(SqsMessage {
-                message_id: m.message_id().map(str::to_owned),
-                receipt_handle: m.receipt_handle().map(str::to_owned),
-                body: m.body().map(str::to_owned),
-                ..Default::default()
-            });
+            let mut record = SqsMessage::default();
+            record.message_id = m.message_id().map(str::to_owned);
+            record.receipt_handle = m.receipt_handle().map(str::to_owned);
+            record.body = m.body().map(str::to_owned);
+            records.push(record);
         }
         if records.len() >= 4 {
             break;
@@ -204,7 +203,8 @@ async fn on_sqs_partial_batch_failures_name_only_the_bad_message() {
         .message_id
         .clone()
         .unwrap();
-    let event = SqsEvent { records };
+    let mut event = SqsEvent::default();
+    event.records = records;
     // The sender's code within the sender's role.
     let within = shared::testing::aws_app_within(
         &clients,

@@ -8,22 +8,22 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::DefaultBodyLimit;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use serde::Deserialize;
-use shared::http::{Problem, ProblemType};
+use shared::http::{Problem, ProblemType, RouteTable};
 use shared::services::App;
 use shared::webhook::signature::{AppSecrets, HEADER};
 use shared::webhook::MAX_PAYLOAD_BYTES;
 use subtle::ConstantTimeEq;
 
 /// Every route of the webhook function as (method, path).
-pub const ROUTES: &[(&str, &str)] = &[("GET", "/webhook"), ("POST", "/webhook")];
+pub fn served_routes() -> Vec<(&'static str, &'static str)> {
+    table().served().to_vec()
+}
 
 /// What the webhook checks requests against.
 #[derive(Clone, Debug)]
@@ -75,16 +75,17 @@ pub fn router(app: Arc<App>, config: WebhookConfig) -> Router {
 /// The webhook's routes alone, for a runner that layers several functions' routes together;
 /// they carry their own body limit.
 pub fn routes(app: Arc<App>, config: WebhookConfig) -> Router {
-    let routes = Router::new()
-        .route(
-            "/webhook",
-            get(verify)
-                .post(receive)
-                .layer(DefaultBodyLimit::max(MAX_PAYLOAD_BYTES)),
-        )
+    let routes = table()
+        .into_router()
         .with_state(Arc::new(Webhook { app, config }));
     // Three calls a message: accepted ones log no access line at info, refusals do.
     shared::http::quiet_when_ok(routes)
+}
+
+fn table() -> RouteTable<Arc<Webhook>> {
+    RouteTable::new()
+        .get("/webhook", verify)
+        .post_limited("/webhook", receive, MAX_PAYLOAD_BYTES)
 }
 
 #[derive(Deserialize)]

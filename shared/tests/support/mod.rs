@@ -24,10 +24,17 @@ pub mod aws {
     }
 }
 
-/// Every case of a contract suite, run once per backend: `contract!(backend => case, …)`.
+/// Every case of a contract suite, listed once and run on both backends:
+/// `contract!(local_backend, aws_backend => case, …)` makes a test module per backend, the AWS
+/// one under the `aws` feature. A case that a backend cannot show says so inside the case.
 #[macro_export]
 macro_rules! contract {
-    ($backend:ident => $($case:ident),+ $(,)?) => {
+    ($local:ident, $aws:ident => $($case:ident),+ $(,)?) => {
+        $crate::contract!(@backend $local => $($case),+);
+        #[cfg(feature = "aws")]
+        $crate::contract!(@backend $aws => $($case),+);
+    };
+    (@backend $backend:ident => $($case:ident),+) => {
         mod $backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

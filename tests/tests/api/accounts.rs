@@ -1,8 +1,6 @@
 //! Signup, the account, API keys and the HTTP contract around them.
 
-mod common;
-
-use common::{problem_type, spawn};
+use crate::support::{problem_type, spawn};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

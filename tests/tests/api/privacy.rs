@@ -1,8 +1,6 @@
 //! Privacy routes: the audit log of privacy-relevant actions.
 
-mod common;
-
-use common::spawn;
+use crate::support::spawn;
 use reqwest::StatusCode;
 use serde_json::json;
 

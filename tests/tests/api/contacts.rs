@@ -1,8 +1,6 @@
 //! Contacts through HTTP: create, find, correct, tag, delete.
 
-mod common;
-
-use common::{problem_type, spawn, Tenant, TestApi};
+use crate::support::{problem_type, spawn, Tenant, TestApi};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -1,8 +1,6 @@
 //! Connecting WhatsApp numbers.
 
-mod common;
-
-use common::{problem_type, spawn};
+use crate::support::{problem_type, spawn};
 use reqwest::StatusCode;
 use serde_json::json;
 

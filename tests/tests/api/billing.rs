@@ -2,9 +2,7 @@
 //! plan without a subscription, corrections of the (sealed) billing details, and card numbers
 //! refused. The subscription's lifecycle is driven by payment events in tests/tests/billing.rs.
 
-mod common;
-
-use common::{problem_type, spawn};
+use crate::support::{problem_type, spawn};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -1,0 +1,13 @@
+//! The API's HTTP tests: the real router on a random loopback port, on the local adapters or,
+//! under `WHATATALK_TEST_BACKEND=aws`, on DynamoDB Local and moto (`infra/test.sh` runs both).
+//! Every answer is held to openapi.yaml by the harness.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod accounts;
+mod billing;
+mod contacts;
+mod cross_tenant;
+mod numbers;
+mod privacy;
