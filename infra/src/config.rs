@@ -3,7 +3,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use base64::Engine as _;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 /// The local runner's settings: the `WHATATALK_*` variables of docs/architecture.md.
@@ -40,7 +39,7 @@ impl std::fmt::Debug for DevSecrets {
 
 fn random_secret(prefix: &str) -> String {
     let mut bytes = [0u8; 24];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    shared::crypto::random::os_bytes(&mut bytes);
     format!(
         "{prefix}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

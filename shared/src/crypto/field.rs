@@ -1,5 +1,5 @@
 use aes_gcm::aead::{Aead, Payload};
-use aes_gcm::{AeadCore, Aes256Gcm, Nonce};
+use aes_gcm::{Aes256Gcm, Nonce};
 use zeroize::Zeroizing;
 
 use super::CryptoError;
@@ -49,11 +49,11 @@ pub(super) fn seal(
 ) -> Result<Vec<u8>, CryptoError> {
     // A userspace CSPRNG (ChaCha, reseeded from the OS): a 96-bit random nonce per field
     // without a system call each time.
-    let nonce = Aes256Gcm::generate_nonce(&mut rand::thread_rng());
+    let nonce = super::random::nonce();
     let aad = field.associated_data(tenant);
     let sealed = cipher
         .encrypt(
-            &nonce,
+            Nonce::from_slice(&nonce),
             Payload {
                 msg: plaintext,
                 aad: &aad,

@@ -80,7 +80,7 @@ impl TenantKeys {
 
     /// See [`Keyring::blind_index`].
     pub fn blind_index(&self, kind: &str, value: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.index_key.as_ref())
+        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(self.index_key.as_ref())
             .expect("HMAC takes any key length");
         mac.update(kind.as_bytes());
         mac.update(&[0]);

@@ -12,6 +12,7 @@
 
 mod field;
 mod keyring;
+pub mod random;
 
 pub use field::FieldRef;
 pub use keyring::{CachePolicy, Keyring, TenantKeys};

@@ -1,7 +1,6 @@
 use std::fmt;
 
 use base64::Engine as _;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -21,7 +20,7 @@ impl ApiKeySecret {
 
     pub fn generate() -> Self {
         let mut bytes = Zeroizing::new([0u8; 32]);
-        rand::rngs::OsRng.fill_bytes(bytes.as_mut());
+        crate::crypto::random::os_bytes(bytes.as_mut());
         let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref());
         Self(Zeroizing::new(format!("{}{encoded}", Self::SCHEME)))
     }

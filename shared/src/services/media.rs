@@ -4,7 +4,6 @@
 //! a download link that lives 15 minutes.
 
 use bytes::Bytes;
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::{App, JobOutcome, ServiceError};
@@ -257,9 +256,7 @@ impl App {
         account: &AccountId,
         id: &MediaId,
     ) -> Result<(String, Timestamp), ServiceError> {
-        let mut raw = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut raw);
-        let token = hex::encode(raw);
+        let token = crate::crypto::random::token_hex();
         let expires_at = now() + time::Duration::seconds(LINK_SECONDS);
         let hash = token_hash(&token);
         self.items

@@ -2,7 +2,7 @@
 //! Checked before anything reads the body, in constant time, against the current secret and,
 //! while a rotation is under way, the previous one.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -85,7 +85,7 @@ pub fn hmac_hex(secret: &[u8], parts: &[&[u8]]) -> String {
 }
 
 fn mac(secret: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     for p in parts {
         m.update(p);

@@ -11,8 +11,7 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use futures::TryStreamExt;
-use hmac::{Hmac, Mac};
-use rand::RngCore;
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::io::AsyncWriteExt;
@@ -62,7 +61,7 @@ impl FileBlobStore {
             std::fs::create_dir_all(root.join(dir)).map_err(io_err)?;
         }
         let mut link_secret = Zeroizing::new([0u8; 32]);
-        rand::rngs::OsRng.fill_bytes(link_secret.as_mut());
+        crate::crypto::random::os_bytes(link_secret.as_mut());
         Ok(Self {
             root: root.to_owned(),
             link_base,

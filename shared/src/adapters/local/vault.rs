@@ -1,12 +1,12 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
-use aes_gcm::{AeadCore, Aes256Gcm, Nonce};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
 use async_trait::async_trait;
-use rand::RngCore;
 use zeroize::Zeroizing;
 
+use crate::crypto::random::os_bytes;
 use crate::ports::key_vault::DATA_KEY_BYTES;
 use crate::ports::{DataKey, EncryptionContext, KeyVault, VaultError};
 
@@ -41,7 +41,7 @@ impl FileKeyVault {
         };
         if !path.exists() {
             let mut key = Zeroizing::new([0u8; DATA_KEY_BYTES]);
-            OsRng.fill_bytes(key.as_mut());
+            os_bytes(key.as_mut());
             let mut opts = std::fs::OpenOptions::new();
             opts.write(true).create_new(true);
             #[cfg(unix)]
@@ -68,7 +68,7 @@ impl FileKeyVault {
     /// A vault with a random master key that lives only in memory, for tests.
     pub fn ephemeral() -> Self {
         let mut key = Zeroizing::new([0u8; DATA_KEY_BYTES]);
-        OsRng.fill_bytes(key.as_mut());
+        os_bytes(key.as_mut());
         Self::from_key(key.as_ref())
     }
 
@@ -95,12 +95,13 @@ fn aad(context: &EncryptionContext) -> Vec<u8> {
 impl KeyVault for FileKeyVault {
     async fn generate_data_key(&self, context: &EncryptionContext) -> Result<DataKey, VaultError> {
         let mut plaintext = Zeroizing::new([0u8; DATA_KEY_BYTES]);
-        OsRng.fill_bytes(plaintext.as_mut());
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        os_bytes(plaintext.as_mut());
+        let mut nonce = [0u8; NONCE_BYTES];
+        os_bytes(&mut nonce);
         let sealed = self
             .master
             .encrypt(
-                &nonce,
+                Nonce::from_slice(&nonce),
                 Payload {
                     msg: plaintext.as_ref(),
                     aad: &aad(context),

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use futures::TryStreamExt;
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::super::accounts::Principal;
@@ -47,9 +46,7 @@ impl App {
         let id = &by.account_id;
         self.audit(id, &by.actor, AuditAction::AccountClosureRequested, None)
             .await?;
-        let mut raw = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut raw);
-        let token = hex::encode(raw);
+        let token = crate::crypto::random::token_hex();
         let receipt = closure::key(&token_hash(&token));
         // Closing first, so nothing new is accepted from here on.
         self.items
