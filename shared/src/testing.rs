@@ -131,7 +131,7 @@ pub async fn seed_messages(
     contacts: &[crate::domain::ContactId],
     count: usize,
 ) -> Result<(), crate::services::ServiceError> {
-    use crate::domain::{now, Body, Message, MessageId, MessageStatus, StatusChange};
+    use crate::domain::{now, Body, Message, MessageId, MessageStatus};
     use crate::ports::Write;
     let start = now() - time::Duration::seconds(count as i64);
     let mut writes = Vec::with_capacity(1000);
@@ -146,28 +146,19 @@ pub async fn seed_messages(
             "text": {"body": format!("seeded message {i} with a body of a typical length")}
         });
         let message = Message {
-            id: MessageId::generate_at(at),
-            number: number.clone(),
-            contact_id: contact.clone(),
-            address: format!("4479{:08}", i % contacts.len()),
-            body: Body::Inbound {
-                kind: "text".into(),
-                raw,
-            },
-            reply_to: None,
-            status: MessageStatus::Received,
             wamid: Some(format!("wamid.seed{i:08}")),
-            error: None,
-            history: vec![StatusChange {
-                status: MessageStatus::Received,
+            ..Message::new(
+                MessageId::generate_at(at),
+                number.clone(),
+                contact.clone(),
+                format!("4479{:08}", i % contacts.len()),
+                Body::Inbound {
+                    kind: "text".into(),
+                    raw,
+                },
+                MessageStatus::Received,
                 at,
-                error_code: None,
-            }],
-            broadcast_id: None,
-            attempts: 0,
-            pricing: None,
-            created_at: at,
-            updated_at: at,
+            )
         };
         writes.push(Write::put(app.message_item(account, &message).await?));
         if writes.len() == 1000 {

@@ -151,3 +151,38 @@ pub struct Message {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
+
+impl Message {
+    /// A message as it starts its life, `status` its one entry of history, made at `at`.
+    pub fn new(
+        id: MessageId,
+        number: PhoneNumberId,
+        contact_id: ContactId,
+        address: String,
+        body: Body,
+        status: MessageStatus,
+        at: Timestamp,
+    ) -> Self {
+        Self {
+            id,
+            number,
+            contact_id,
+            address,
+            body,
+            reply_to: None,
+            status,
+            wamid: None,
+            error: None,
+            history: vec![StatusChange {
+                status,
+                at,
+                error_code: None,
+            }],
+            broadcast_id: None,
+            attempts: 0,
+            pricing: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}

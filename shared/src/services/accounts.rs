@@ -83,13 +83,13 @@ impl App {
     }
 
     pub async fn account(&self, id: &AccountId) -> Result<Account, ServiceError> {
-        let item = self
-            .items
-            .get(&crate::table::account(id))
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let sealer = self.sealer(id, account::SEALED).await?;
-        Ok(account::from_item(&sealer, &item)?)
+        self.found_sealed(
+            id,
+            &crate::table::account(id),
+            account::SEALED,
+            account::from_item,
+        )
+        .await
     }
 
     /// Corrects the account's own details (audited).
@@ -194,11 +194,7 @@ impl App {
         key_id: &ApiKeyId,
     ) -> Result<(), ServiceError> {
         let account = &by.account_id;
-        let record = self
-            .items
-            .get(&crate::table::api_key(account, key_id))
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let record = self.found(&crate::table::api_key(account, key_id)).await?;
         let key = api_key::from_item(&record)?;
         if key.revoked_at.is_none() {
             let others_active = self
@@ -245,11 +241,7 @@ impl App {
         &self,
         id: &AccountId,
     ) -> Result<(Keywords, Keywords), ServiceError> {
-        let item = self
-            .items
-            .get(&crate::table::account(id))
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let item = self.found(&crate::table::account(id)).await?;
         Ok(account::keywords(&item)?)
     }
 }

@@ -105,11 +105,7 @@ impl App {
         account: &AccountId,
         id: &BroadcastId,
     ) -> Result<Broadcast, ServiceError> {
-        let item = self
-            .items
-            .get(&broadcast::key(account, id))
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let item = self.found(&broadcast::key(account, id)).await?;
         Ok(broadcast::from_item(&item)?)
     }
 
@@ -235,11 +231,7 @@ impl App {
         id: &BroadcastId,
     ) -> Result<JobOutcome, ServiceError> {
         loop {
-            let item = self
-                .items
-                .get(&broadcast::key(account, id))
-                .await?
-                .ok_or(ServiceError::NotFound)?;
+            let item = self.found(&broadcast::key(account, id)).await?;
             let b = broadcast::from_item(&item)?;
             if b.status != BroadcastStatus::Running {
                 return Ok(JobOutcome::Done);

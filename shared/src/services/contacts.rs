@@ -167,13 +167,13 @@ impl App {
         account: &AccountId,
         id: &ContactId,
     ) -> Result<Contact, ServiceError> {
-        let item = self
-            .items
-            .get(&crate::table::contact(account, id))
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let sealer = self.sealer(account, contact::SEALED).await?;
-        Ok(contact::from_item(&sealer, &item)?)
+        self.found_sealed(
+            account,
+            &crate::table::contact(account, id),
+            contact::SEALED,
+            contact::from_item,
+        )
+        .await
     }
 
     /// Contacts in id (creation) order, filtered. A page may be shorter than `limit` when the
@@ -204,6 +204,20 @@ impl App {
             .map(|i| contact::from_item(&sealer, i))
             .collect::<Result<_, _>>()?;
         Ok((contacts, page.next))
+    }
+
+    /// Reads a phone number as the tenant writes them: international with `+`, else in the
+    /// account's default region (read only then). The inner result is the caller's input.
+    pub async fn read_phone(
+        &self,
+        account: &AccountId,
+        raw: &str,
+    ) -> Result<Result<PhoneNumber, crate::domain::Invalid>, ServiceError> {
+        let region = match raw.trim_start().starts_with('+') {
+            true => None,
+            false => self.account(account).await?.default_region,
+        };
+        Ok(PhoneNumber::parse(raw, region))
     }
 
     pub async fn find_contact_by_phone(

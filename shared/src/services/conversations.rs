@@ -5,7 +5,7 @@ use super::{App, ServiceError};
 use crate::domain::{now, AccountId, Body, ContactId, Conversation, Message};
 use crate::graph::messages::Content;
 use crate::ports::{Cursor, Item, StoreError};
-use crate::records::{self, conversation, message, to_millis};
+use crate::records::{conversation, message, to_millis};
 
 impl App {
     /// Makes `message` the conversation's last message unless a later one is already.
@@ -32,14 +32,17 @@ impl App {
         limit: u32,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Conversation>, Option<Cursor>), ServiceError> {
-        let sealer = self
-            .sealer(account, u64::from(limit) * conversation::SEALED)
-            .await?;
         let query = conversation::by_last_message(account)
             .backward()
             .limit(limit)
             .after(cursor);
-        Ok(records::list(&*self.items, query, |i| conversation::from_item(&sealer, i)).await?)
+        self.list_sealed(
+            account,
+            query,
+            conversation::SEALED,
+            conversation::from_item,
+        )
+        .await
     }
 
     pub async fn conversation(
@@ -101,11 +104,9 @@ impl App {
         limit: u32,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Message>, Option<Cursor>), ServiceError> {
-        let sealer = self
-            .sealer(account, u64::from(limit) * message::SEALED)
-            .await?;
         let query = message::thread(account, contact).limit(limit).after(cursor);
-        Ok(records::list(&*self.items, query, |i| message::from_item(&sealer, i)).await?)
+        self.list_sealed(account, query, message::SEALED, message::from_item)
+            .await
     }
 }
 

@@ -101,24 +101,16 @@ impl App {
         account: &AccountId,
         id: &MediaId,
     ) -> Result<JobOutcome, ServiceError> {
-        match self.fetch_media(account, id).await {
+        match self.media(account, id).await {
             Ok(_) | Err(ServiceError::NotFound) => Ok(JobOutcome::Done),
             Err(e) => Err(e),
         }
     }
 
-    /// Fetches the file if it is still pending. Meta's refusals mark the media failed; what
-    /// may pass (timeouts, throttling) is an error, to be retried.
-    async fn fetch_media(&self, account: &AccountId, id: &MediaId) -> Result<Media, ServiceError> {
-        let item = self
-            .items
-            .get(&media::key(account, id))
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let m = media::from_item(&item)?;
-        if m.state != MediaState::Pending {
-            return Ok(m);
-        }
+    /// Fetches a pending file from Meta. Meta's refusals mark the media failed; what may pass
+    /// (timeouts, throttling) is an error, to be retried.
+    async fn fetch_media(&self, account: &AccountId, m: Media) -> Result<Media, ServiceError> {
+        let id = &m.id;
         let token = match self.access_token(account, &m.number).await {
             Ok(t) => t,
             Err(ServiceError::NotFound) => {
@@ -238,16 +230,12 @@ impl App {
 
     /// A media object; a pending inbound one is fetched now if its job has not run yet.
     pub async fn media(&self, account: &AccountId, id: &MediaId) -> Result<Media, ServiceError> {
-        let item = self
-            .items
-            .get(&media::key(account, id))
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let item = self.found(&media::key(account, id)).await?;
         let m = media::from_item(&item)?;
-        if m.state == MediaState::Pending {
-            return self.fetch_media(account, id).await;
+        match m.state {
+            MediaState::Pending => self.fetch_media(account, m).await,
+            _ => Ok(m),
         }
-        Ok(m)
     }
 
     /// A token for downloading a stored media file within [`LINK_SECONDS`], and when it ends.
@@ -277,11 +265,7 @@ impl App {
         if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ServiceError::NotFound);
         }
-        let link = self
-            .items
-            .get(&media::link(&token_hash(token)))
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let link = self.found(&media::link(&token_hash(token))).await?;
         let (account, id) = media::linked(&link)?;
         let m = self.media(&account, &id).await?;
         if m.state != MediaState::Stored {

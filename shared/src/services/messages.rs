@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use super::{App, ServiceError};
 use crate::domain::{
     month_of, now, AccountId, Body, Bsuid, Contact, ContactId, Message, MessageId, MessageStatus,
-    PhoneNumber, PhoneNumberId, StatusChange, Timestamp, UsageDelta,
+    PhoneNumber, PhoneNumberId, Timestamp, UsageDelta,
 };
 use crate::graph::messages::Content;
 use crate::ports::{Condition, Cursor, OutgoingMessage, StoreError};
-use crate::records::{self, message, sending, to_millis, usage};
+use crate::records::{message, sending, to_millis, usage};
 
 /// Who a message is for, as the caller names them.
 #[derive(Clone, Debug)]
@@ -53,28 +53,15 @@ pub(crate) fn queued_message(
     address: String,
     content: Content,
 ) -> Message {
-    let at = now();
-    Message {
-        id: MessageId::generate(),
+    Message::new(
+        MessageId::generate(),
         number,
-        contact_id: contact.id.clone(),
+        contact.id.clone(),
         address,
-        body: Body::Outbound(content),
-        reply_to: None,
-        status: MessageStatus::Queued,
-        wamid: None,
-        error: None,
-        history: vec![StatusChange {
-            status: MessageStatus::Queued,
-            at,
-            error_code: None,
-        }],
-        broadcast_id: None,
-        attempts: 0,
-        pricing: None,
-        created_at: at,
-        updated_at: at,
-    }
+        Body::Outbound(content),
+        MessageStatus::Queued,
+        now(),
+    )
 }
 
 impl App {
@@ -235,13 +222,13 @@ impl App {
         account: &AccountId,
         id: &MessageId,
     ) -> Result<Message, ServiceError> {
-        let item = self
-            .items
-            .get(&crate::table::message(account, id))
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let sealer = self.sealer(account, message::SEALED).await?;
-        Ok(message::from_item(&sealer, &item)?)
+        self.found_sealed(
+            account,
+            &crate::table::message(account, id),
+            message::SEALED,
+            message::from_item,
+        )
+        .await
     }
 
     /// Messages, newest first, optionally of one status.
@@ -252,15 +239,13 @@ impl App {
         limit: u32,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Message>, Option<Cursor>), ServiceError> {
-        let sealer = self
-            .sealer(account, u64::from(limit) * message::SEALED)
-            .await?;
         let query = message::all(account)
             .backward()
             .limit(limit)
             .after(cursor)
             .filter(filter.status.map(message::with_status));
-        Ok(records::list(&*self.items, query, |i| message::from_item(&sealer, i)).await?)
+        self.list_sealed(account, query, message::SEALED, message::from_item)
+            .await
     }
 
     /// The item of a message of `account`'s, expiring by the tenant's retention policy.

@@ -112,6 +112,43 @@ impl App {
         let keys = self.keyring.checkout(tenant, uses).await?;
         Ok(Sealer::new(tenant.clone(), keys))
     }
+
+    /// The live item at `key`, or [`ServiceError::NotFound`].
+    pub(crate) async fn found(
+        &self,
+        key: &crate::ports::Key,
+    ) -> Result<crate::ports::Item, ServiceError> {
+        self.items.get(key).await?.ok_or(ServiceError::NotFound)
+    }
+
+    /// One page of a query over the tenant's items, each decoded with its keys
+    /// (`sealed_per_item`: the sealed fields an item holds at most).
+    pub(crate) async fn list_sealed<T>(
+        &self,
+        tenant: &AccountId,
+        query: crate::ports::Query,
+        sealed_per_item: u64,
+        decode: impl Fn(&Sealer, &crate::ports::Item) -> Result<T, RecordError>,
+    ) -> Result<(Vec<T>, Option<crate::ports::Cursor>), ServiceError> {
+        let sealer = self
+            .sealer(tenant, u64::from(query.limit) * sealed_per_item)
+            .await?;
+        Ok(crate::records::list(&*self.items, query, |i| decode(&sealer, i)).await?)
+    }
+
+    /// The item at `key` decoded with the tenant's keys (`uses`: its sealed fields), or
+    /// [`ServiceError::NotFound`].
+    pub(crate) async fn found_sealed<T>(
+        &self,
+        tenant: &AccountId,
+        key: &crate::ports::Key,
+        uses: u64,
+        decode: impl FnOnce(&Sealer, &crate::ports::Item) -> Result<T, RecordError>,
+    ) -> Result<T, ServiceError> {
+        let item = self.found(key).await?;
+        let sealer = self.sealer(tenant, uses).await?;
+        Ok(decode(&sealer, &item)?)
+    }
 }
 
 /// A field the caller got wrong, and why.

@@ -8,7 +8,7 @@ use crate::domain::{
     SendingStopped, WabaId, WhatsAppNumber, DEFAULT_MESSAGES_PER_SECOND,
 };
 use crate::ports::{Cursor, StoreError};
-use crate::records::{self, number};
+use crate::records::number;
 
 pub struct NewNumber {
     pub phone_number_id: PhoneNumberId,
@@ -69,15 +69,9 @@ impl App {
         limit: u32,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<WhatsAppNumber>, Option<Cursor>), ServiceError> {
-        let sealer = self
-            .sealer(account, u64::from(limit) * number::SEALED)
-            .await?;
-        Ok(records::list(
-            &*self.items,
-            number::all(account).limit(limit).after(cursor),
-            |i| number::from_item(&sealer, i),
-        )
-        .await?)
+        let query = number::all(account).limit(limit).after(cursor);
+        self.list_sealed(account, query, number::SEALED, number::from_item)
+            .await
     }
 
     pub async fn number(
@@ -85,13 +79,13 @@ impl App {
         account: &AccountId,
         id: &PhoneNumberId,
     ) -> Result<WhatsAppNumber, ServiceError> {
-        let item = self
-            .items
-            .get(&crate::table::number(account, id))
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let sealer = self.sealer(account, number::SEALED).await?;
-        Ok(number::from_item(&sealer, &item)?)
+        self.found_sealed(
+            account,
+            &crate::table::number(account, id),
+            number::SEALED,
+            number::from_item,
+        )
+        .await
     }
 
     /// Corrects a number or replaces its token (audited).
@@ -165,13 +159,13 @@ impl App {
         account: &AccountId,
         id: &PhoneNumberId,
     ) -> Result<AccessToken, ServiceError> {
-        let item = self
-            .items
-            .get(&crate::table::number(account, id))
-            .await?
-            .ok_or(ServiceError::NotFound)?;
-        let sealer = self.sealer(account, 1).await?;
-        Ok(number::access_token(&sealer, &item)?)
+        self.found_sealed(
+            account,
+            &crate::table::number(account, id),
+            1,
+            number::access_token,
+        )
+        .await
     }
 
     /// Stops all sending from a number until its owner acts (a new token, or Meta's review).

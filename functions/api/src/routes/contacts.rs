@@ -6,8 +6,7 @@ use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use shared::domain::{
-    check_tag_count, AccountId, Attributes, Bsuid, ContactId, ContactName, OptOut, PhoneNumber,
-    Tag, Tags,
+    check_tag_count, Attributes, Bsuid, ContactId, ContactName, OptOut, Tag, Tags,
 };
 use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem};
 use shared::services::{
@@ -80,20 +79,6 @@ pub struct ListParams {
     user_id: Option<String>,
 }
 
-/// Reads a phone number, in the account's default region when it has no `+`.
-async fn phone(
-    app: &App,
-    account: &AccountId,
-    raw: &str,
-) -> Result<Result<PhoneNumber, shared::domain::Invalid>, Problem> {
-    let region = if raw.trim_start().starts_with('+') {
-        None
-    } else {
-        app.account(account).await?.default_region
-    };
-    Ok(PhoneNumber::parse(raw, region))
-}
-
 fn tags(f: &mut Fields, raw: &[String]) -> Option<Tags> {
     let mut out = Tags::new();
     for t in raw {
@@ -128,7 +113,7 @@ pub async fn create(
 ) -> Result<Response, Problem> {
     let mut f = Fields::new();
     let phone = match &req.phone {
-        Some(p) => f.check("phone", phone(&app, &me.account_id, p).await?),
+        Some(p) => f.check("phone", app.read_phone(&me.account_id, p).await?),
         None => None,
     };
     let user_id = req
@@ -172,7 +157,7 @@ pub async fn list(
     let (limit, cursor) = (page.limit()?, page.cursor()?);
     let mut f = Fields::new();
     if let Some(raw) = &q.phone {
-        let phone = f.check("phone", phone(&app, &me.account_id, raw).await?);
+        let phone = f.check("phone", app.read_phone(&me.account_id, raw).await?);
         let phone = f.finish(|| phone)?;
         let found = app.find_contact_by_phone(&me.account_id, &phone).await?;
         return Ok(Json(PageResponse::of(found.into_iter().collect(), None)));
@@ -219,7 +204,7 @@ pub async fn update(
     let mut f = Fields::new();
     let phone = match req.phone {
         Some(Some(p)) => Some(
-            f.check("phone", phone(&app, &me.account_id, &p).await?)
+            f.check("phone", app.read_phone(&me.account_id, &p).await?)
                 .map(Some),
         ),
         Some(None) => Some(Some(None)),

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shared::domain::{Bsuid, MessageStatus, PhoneNumber, PhoneNumberId};
+use shared::domain::{Bsuid, MessageStatus, PhoneNumberId};
 use shared::graph::messages::Content;
 use shared::http::{ApiQuery, PageParams, PageResponse, Problem, ProblemType};
 use shared::services::{App, Fields, MessageFilter, NewMessage, Recipient};
@@ -107,12 +107,7 @@ async fn recipient(
             .map_err(|_| shared::domain::Invalid::new("not a contact id")));
     }
     if raw.starts_with('+') || raw.starts_with(|c: char| c.is_ascii_digit()) {
-        let region = if raw.starts_with('+') {
-            None
-        } else {
-            app.account(account).await?.default_region
-        };
-        return Ok(PhoneNumber::parse(raw, region).map(Recipient::Phone));
+        return Ok(app.read_phone(account, raw).await?.map(Recipient::Phone));
     }
     Ok(Bsuid::parse(raw).map(Recipient::UserId).map_err(|_| {
         shared::domain::Invalid::new("must be a contact id, a phone number or a WhatsApp user id")

@@ -95,11 +95,7 @@ impl App {
     }
 
     pub async fn import(&self, account: &AccountId, id: &ImportId) -> Result<Import, ServiceError> {
-        let item = self
-            .items
-            .get(&crate::table::import(account, id))
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let item = self.found(&crate::table::import(account, id)).await?;
         Ok(import::from_item(&item)?)
     }
 

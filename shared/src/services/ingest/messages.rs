@@ -6,7 +6,7 @@ use super::super::{App, ServiceError};
 use super::Ingested;
 use crate::domain::{
     now, AccountId, Body, Bsuid, Contact, ContactName, MediaKind, Message, MessageError, MessageId,
-    MessageStatus, PhoneNumber, PhoneNumberId, StatusChange, SERVICE_WINDOW,
+    MessageStatus, PhoneNumber, PhoneNumberId, SERVICE_WINDOW,
 };
 use crate::ports::{StoreError, Write};
 use crate::records::{self, conversation, from_millis};
@@ -61,33 +61,25 @@ impl App {
             return Ok(Ingested::Ignored);
         };
         let at = from_millis(m.timestamp * 1000)?;
+        let address = m.from.clone().or_else(|| m.from_user_id.clone());
+        let body = Body::Inbound {
+            kind: m.kind.clone(),
+            raw: m.raw.clone(),
+        };
         let message = Message {
-            id: MessageId::generate_at(at),
-            number: number.clone(),
-            contact_id: contact.id.clone(),
-            address: m
-                .from
-                .clone()
-                .or_else(|| m.from_user_id.clone())
-                .unwrap_or_default(),
-            body: Body::Inbound {
-                kind: m.kind.clone(),
-                raw: m.raw.clone(),
-            },
             reply_to: m.context_id.clone(),
-            status: MessageStatus::Received,
             wamid: Some(m.wamid.clone()),
             error: inbound_error(m),
-            history: vec![StatusChange {
-                status: MessageStatus::Received,
-                at,
-                error_code: None,
-            }],
-            broadcast_id: None,
-            attempts: 0,
-            pricing: None,
-            created_at: at,
             updated_at: now(),
+            ..Message::new(
+                MessageId::generate_at(at),
+                number.clone(),
+                contact.id.clone(),
+                address.unwrap_or_default(),
+                body,
+                MessageStatus::Received,
+                at,
+            )
         };
         // Effects first, each idempotent: if the record below fails, Meta's retry redoes them
         // harmlessly; once the record exists, a retry stops at the wamid check above.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::{App, ServiceError};
 use crate::domain::{now, AccountId, Notice, PhoneNumberId, WabaId, NOTICE_DAYS};
-use crate::records::{self, notice, number};
+use crate::records::{notice, number};
 use crate::webhook::{self, Event, NoticeChange};
 
 pub(crate) use statuses::STOPPED_MARKETING_REASON;
@@ -249,10 +249,8 @@ impl App {
         if cursor.is_none() {
             self.ensure_policy_notice(account).await?;
         }
-        let sealer = self
-            .sealer(account, u64::from(limit) * notice::SEALED)
-            .await?;
         let query = notice::all(account).backward().limit(limit).after(cursor);
-        Ok(records::list(&*self.items, query, |i| notice::from_item(&sealer, i)).await?)
+        self.list_sealed(account, query, notice::SEALED, notice::from_item)
+            .await
     }
 }

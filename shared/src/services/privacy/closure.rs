@@ -199,7 +199,7 @@ impl App {
             return Err(ServiceError::NotFound);
         }
         let key = closure::key(&token_hash(token));
-        let item = self.items.get(&key).await?.ok_or(ServiceError::NotFound)?;
+        let item = self.found(&key).await?;
         let receipt = closure::from_item(&item)?;
         if receipt.state == "closed" {
             self.items.delete(&key, None).await?;

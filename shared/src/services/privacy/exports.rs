@@ -154,11 +154,7 @@ impl App {
     }
 
     pub async fn export(&self, account: &AccountId, id: &ExportId) -> Result<Export, ServiceError> {
-        let item = self
-            .items
-            .get(&export::key(account, id))
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let item = self.found(&export::key(account, id)).await?;
         Ok(export::from_item(&item)?)
     }
 

@@ -59,11 +59,7 @@ fn policy_notice_id(version: &str) -> String {
 
 impl App {
     pub async fn policy_status(&self, account: &AccountId) -> Result<PolicyStatus, ServiceError> {
-        let item = self
-            .items
-            .get(&crate::table::account(account))
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let item = self.found(&crate::table::account(account)).await?;
         let (accepted_version, accepted_at) = account::accepted_policy(&item)?;
         Ok(PolicyStatus {
             current_version: self.policy.version.clone(),
