@@ -276,3 +276,46 @@ async fn a_large_account_is_counted_in_the_background() {
     let direct = app.inventory(&account).await.unwrap();
     assert_eq!(direct.held.unwrap().messages.inbound, 3);
 }
+
+/// The audit entry of a change is written by the use case itself: a caller that is not an HTTP
+/// handler (a job, a tool, this test) leaves it too, naming who acted.
+#[tokio::test]
+async fn changes_are_audited_whoever_calls() {
+    use shared::domain::{Actor, ApiKeyId};
+    use shared::services::NumberChanges;
+    let dir = tempfile::tempdir().unwrap();
+    let app = shared::testing::local_app(dir.path());
+    let account = tenant(&app).await;
+    let number = PhoneNumberId::parse(NUMBER).unwrap();
+    let by_key = Principal {
+        account_id: account.clone(),
+        actor: Actor::ApiKey(ApiKeyId::generate()),
+    };
+    let changes = NumberChanges {
+        messages_per_second: Some(100),
+        ..Default::default()
+    };
+    app.update_number(&by_key, &number, changes).await.unwrap();
+    app.disconnect_number(&Principal::system(account.clone()), &number)
+        .await
+        .unwrap();
+    let (log, _) = app.audit_log(&account, 10, None).await.unwrap();
+    let seen: Vec<(&str, &str, Option<&str>)> = log
+        .iter()
+        .map(|e| {
+            let target = e.target.as_ref().map(|t| t.id.as_str());
+            (e.action.as_str(), e.actor.as_str(), target)
+        })
+        .collect();
+    let Actor::ApiKey(key) = &by_key.actor else {
+        unreachable!()
+    };
+    let key = key.to_string();
+    assert_eq!(
+        seen,
+        [
+            ("number_disconnected", "system", Some(NUMBER)),
+            ("number_corrected", key.as_str(), Some(NUMBER)),
+        ]
+    );
+}

@@ -311,3 +311,70 @@ async fn messages_beyond_the_bucket_come_back_one_token_apart() {
         assert_eq!(pair[1] - pair[0], Duration::from_secs(1), "{delays:?}");
     }
 }
+
+/// A broadcast canceled while its messages wait: the sender ends each one `canceled` (a status
+/// of its own in the store) and sends nothing; the API shows them as v1 always has, `failed`
+/// with error 0, and lists them under `status=failed`; the broadcast counts no failure.
+#[tokio::test]
+async fn a_canceled_broadcasts_waiting_messages_end_canceled_unsent() {
+    use shared::domain::{Audience, MessageStatus};
+    use shared::services::{Job, MessageFilter, NewBroadcast};
+    let (standin, graph, _) = standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = shared::testing::local_app_with_graph(dir.path(), graph);
+    let (account, contacts) = account(&app, 2).await;
+    let Content::Template { template } = template() else {
+        unreachable!("a template")
+    };
+    let b = app
+        .create_broadcast(
+            &account,
+            NewBroadcast {
+                from: PhoneNumberId::parse(NUMBER).unwrap(),
+                template,
+                audience: Audience::Contacts(contacts.clone()),
+                send_at: None,
+            },
+        )
+        .await
+        .unwrap();
+    let fanout = app
+        .job_queue
+        .receive(1, Duration::from_secs(30), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let job = Job::parse(&fanout[0].body).unwrap();
+    app.run_job(&job, &fanout[0].receipt, None).await.unwrap();
+    app.cancel_broadcast(&account, &b.id).await.unwrap();
+    let tasks = app
+        .send_queue
+        .receive(10, Duration::from_secs(30), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(tasks.len(), 2);
+    let bodies: Vec<&str> = tasks.iter().map(|t| t.body.as_str()).collect();
+    let handled = sender::handle(&app, &bodies, &SenderSettings::default()).await;
+    assert_eq!(handled, [sender::Handled::Ack, sender::Handled::Ack]);
+    assert!(standin.requests().is_empty(), "nothing sent");
+
+    let filter = MessageFilter {
+        status: Some(MessageStatus::Failed),
+    };
+    let (listed, _) = app.messages(&account, &filter, 50, None).await.unwrap();
+    assert_eq!(listed.len(), 2, "status=failed lists them");
+    for m in listed {
+        assert_eq!(m.status, MessageStatus::Canceled, "stored as canceled");
+        assert!(m.error.is_none(), "no error stands in for the state");
+        let view = serde_json::to_value(shared::views::MessageView::from(m)).unwrap();
+        assert_eq!(view["status"], "failed");
+        assert_eq!(view["error"]["code"], 0);
+        assert_eq!(view["error"]["title"], "The broadcast was canceled");
+        let last = view["history"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            (last["status"].as_str(), last["error_code"].as_i64()),
+            (Some("failed"), Some(0))
+        );
+    }
+    let b = app.broadcast(&account, &b.id).await.unwrap();
+    assert_eq!((b.counts.queued, b.counts.sent, b.counts.failed), (2, 0, 0));
+}
