@@ -1,6 +1,7 @@
 use std::fmt;
 
 use base64::Engine as _;
+use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -20,7 +21,8 @@ impl ApiKeySecret {
 
     pub fn generate() -> Self {
         let mut bytes = Zeroizing::new([0u8; 32]);
-        crate::crypto::random::os_bytes(bytes.as_mut());
+        // The operating system's randomness: a credential.
+        rand::TryRngCore::unwrap_err(rand::rngs::OsRng).fill_bytes(bytes.as_mut());
         let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref());
         Self(Zeroizing::new(format!("{}{encoded}", Self::SCHEME)))
     }
