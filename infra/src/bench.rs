@@ -10,8 +10,8 @@ use shared::services::{
     App, ConsentInput, NewAccount, NewContact, NewNumber, NumberChanges, Principal,
 };
 
-/// The benchmarks' WhatsApp number (Meta's phone_number_id).
-pub const NUMBER: &str = "106540352242922";
+/// The benchmarks' WhatsApp number (Meta's phone_number_id): the stand-in's demo business's.
+pub const NUMBER: &str = crate::standin::DEMO_PHONE_NUMBER_ID;
 
 pub struct BenchAccount {
     pub account: AccountId,
@@ -39,9 +39,9 @@ pub async fn bench_account(
         &account.id,
         NewNumber {
             phone_number_id: number.clone(),
-            waba_id: WabaId::parse("102290129340398")?,
-            display_phone_number: PhoneNumber::from_meta("15550783881")?,
-            access_token: AccessToken::parse("EAAGbenchtoken1234567890")?,
+            waba_id: WabaId::parse(crate::standin::DEMO_WABA_ID)?,
+            display_phone_number: None,
+            access_token: AccessToken::parse(crate::standin::DEMO_TOKEN)?,
         },
     )
     .await?;
@@ -95,14 +95,15 @@ pub fn bench_template() -> Content {
 /// The Graph stand-in as the benchmarks want it: takes every send at any rate, with no pause
 /// between sends to one recipient, and posts no statuses back (the benchmark posts them).
 pub async fn quiet_standin() -> anyhow::Result<(crate::standin::StandIn, url::Url)> {
-    let standin = crate::standin::StandIn::new(crate::standin::StandInConfig {
-        rate_per_number: 100_000,
-        pair_interval_ms: 0,
-        statuses: vec![],
-        ..crate::standin::StandInConfig::default()
-    });
-    let url = standin.serve(tokio::net::TcpListener::bind("127.0.0.1:0").await?)?;
-    Ok((standin, url))
+    Ok(
+        crate::standin::StandIn::start(crate::standin::StandInConfig {
+            rate_per_number: 100_000,
+            pair_interval_ms: 0,
+            statuses: vec![],
+            ..crate::standin::StandInConfig::default()
+        })
+        .await?,
+    )
 }
 
 /// One JSON POST with its authorising header (an API key, or Meta's signature), prepared

@@ -68,6 +68,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
                 app_secret: Some(config.secrets.app_secret.clone()),
                 ..StandInConfig::default()
             });
+            standin.add_business(standin::demo_business());
             let url = standin.serve(TcpListener::bind("127.0.0.1:0").await?)?;
             (url, Some(standin))
         }

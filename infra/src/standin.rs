@@ -9,6 +9,10 @@
 //! `PUT /_standin/media/{id}` (a file users "sent", with its `Content-Type`).
 //! Media: uploads (`POST /{version}/{number}/media`, multipart), look-ups (`GET /{version}/{id}`)
 //! and downloads (`GET /_standin/media/{id}`, bearer token required, as at Meta).
+//! Businesses: which token reaches which WABA and its numbers ([`Business`], added in-process
+//! or with `POST /_standin/businesses`), answered at `GET /{version}/{phone-number-id}`,
+//! `GET /{version}/{waba-id}/phone_numbers` (paged) and `POST /{version}/{waba-id}/subscribed_apps`;
+//! a send from a known number with another business's token is refused as Meta refuses it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -95,6 +99,53 @@ impl Recorded {
     }
 }
 
+/// A business at Meta: one WABA, its numbers, and the tokens (system users) that reach it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Business {
+    pub waba_id: String,
+    pub tokens: Vec<String>,
+    pub numbers: Vec<BusinessNumber>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BusinessNumber {
+    pub id: String,
+    /// As Meta shows it, e.g. `+1 555-078-3881`.
+    pub display_phone_number: String,
+    #[serde(default)]
+    pub verified_name: Option<String>,
+}
+
+impl Business {
+    /// One WABA with one number and one token.
+    pub fn single(waba_id: &str, token: &str, number_id: &str, display: &str) -> Self {
+        Self {
+            waba_id: waba_id.into(),
+            tokens: vec![token.into()],
+            numbers: vec![BusinessNumber {
+                id: number_id.into(),
+                display_phone_number: display.into(),
+                verified_name: None,
+            }],
+        }
+    }
+}
+
+/// The business every local runner's stand-in starts with, so the README's first connect works:
+/// not a secret, a stand-in's made-up token.
+pub fn demo_business() -> Business {
+    Business::single(
+        DEMO_WABA_ID,
+        DEMO_TOKEN,
+        DEMO_PHONE_NUMBER_ID,
+        "+1 555-078-3881",
+    )
+}
+
+pub const DEMO_WABA_ID: &str = "102290129340398";
+pub const DEMO_PHONE_NUMBER_ID: &str = "106540352242922";
+pub const DEMO_TOKEN: &str = "EAAGstandindemotoken0001";
+
 struct Bucket {
     tokens: f64,
     at: Instant,
@@ -110,6 +161,9 @@ struct Inner {
     next_id: u64,
     media: HashMap<String, StoredMedia>,
     base_url: Option<url::Url>,
+    businesses: Vec<Business>,
+    /// WABAs our app subscribed to, and with which token.
+    subscriptions: Vec<(String, String)>,
 }
 
 /// A file the stand-in holds, uploaded or seeded.
@@ -163,6 +217,59 @@ impl StandIn {
             .collect()
     }
 
+    /// Adds a business (or more numbers and tokens to a known WABA).
+    pub fn add_business(&self, business: Business) {
+        let mut s = self.lock();
+        match s
+            .businesses
+            .iter_mut()
+            .find(|b| b.waba_id == business.waba_id)
+        {
+            Some(known) => {
+                for t in business.tokens {
+                    if !known.tokens.contains(&t) {
+                        known.tokens.push(t);
+                    }
+                }
+                for n in business.numbers {
+                    if !known.numbers.iter().any(|k| k.id == n.id) {
+                        known.numbers.push(n);
+                    }
+                }
+            }
+            None => s.businesses.push(business),
+        }
+    }
+
+    /// WABAs our app is subscribed to, with the token that subscribed.
+    pub fn subscriptions(&self) -> Vec<(String, String)> {
+        self.lock().subscriptions.clone()
+    }
+
+    /// The business holding a number, if any.
+    fn owner_of(&self, number: &str) -> Option<Business> {
+        self.lock()
+            .businesses
+            .iter()
+            .find(|b| b.numbers.iter().any(|n| n.id == number))
+            .cloned()
+    }
+
+    fn waba(&self, waba_id: &str) -> Option<Business> {
+        self.lock()
+            .businesses
+            .iter()
+            .find(|b| b.waba_id == waba_id)
+            .cloned()
+    }
+
+    fn token_known(&self, token: &str) -> bool {
+        self.lock()
+            .businesses
+            .iter()
+            .any(|b| b.tokens.iter().any(|t| t == token))
+    }
+
     pub fn reset(&self) {
         let mut s = self.lock();
         s.requests.clear();
@@ -173,9 +280,12 @@ impl StandIn {
 
     pub fn router(&self) -> Router {
         Router::new()
-            .route("/{version}/{phone_number_id}/messages", post(send))
-            .route("/{version}/{phone_number_id}/media", post(upload_media))
-            .route("/{version}/{media_id}", get(media_info))
+            .route("/{version}/{id}/messages", post(send))
+            .route("/{version}/{id}/media", post(upload_media))
+            .route("/{version}/{id}", get(node))
+            .route("/{version}/{id}/phone_numbers", get(waba_numbers))
+            .route("/{version}/{id}/subscribed_apps", post(subscribe_app))
+            .route("/_standin/businesses", post(add_business_http))
             .route(
                 "/_standin/media/{media_id}",
                 get(download_media).put(seed_media_http),
@@ -185,6 +295,14 @@ impl StandIn {
             .route("/_standin/config", put(set_config))
             .route("/_standin", delete(reset))
             .with_state(self.clone())
+    }
+
+    /// A stand-in on a free loopback port that knows the [`demo_business`].
+    pub async fn start(config: StandInConfig) -> std::io::Result<(StandIn, url::Url)> {
+        let standin = StandIn::new(config);
+        standin.add_business(demo_business());
+        let url = standin.serve(TcpListener::bind("127.0.0.1:0").await?)?;
+        Ok((standin, url))
     }
 
     /// Serves the stand-in on `listener` until the process ends; returns its base URL.
@@ -333,6 +451,9 @@ async fn send(
     if !authorized(&headers) {
         return bad_token();
     }
+    if let Some(refused) = standin.refuse_foreign(&number, &headers) {
+        return refused;
+    }
     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut record = Recorded {
         phone_number_id: number.clone(),
@@ -398,6 +519,45 @@ async fn send(
     sent_response(&to, &wamid)
 }
 
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|t| !t.is_empty())
+}
+
+impl StandIn {
+    /// A number a known business holds answers only to that business's tokens.
+    fn refuse_foreign(&self, number: &str, headers: &HeaderMap) -> Option<Response> {
+        let owner = self.owner_of(number)?;
+        let token = bearer(headers).unwrap_or_default();
+        if owner.tokens.iter().any(|t| t == token) {
+            return None;
+        }
+        Some(no_permission())
+    }
+}
+
+/// What Meta answers a token that does not reach the object.
+fn no_permission() -> Response {
+    graph_error(
+        StatusCode::FORBIDDEN,
+        200,
+        Some(1349174),
+        "Your app doesn't have permission to access this phone number",
+    )
+}
+
+fn no_such_object(id: &str) -> Response {
+    graph_error(
+        StatusCode::BAD_REQUEST,
+        100,
+        Some(33),
+        &format!("Unsupported get request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation"),
+    )
+}
+
 fn authorized(headers: &HeaderMap) -> bool {
     headers
         .get("authorization")
@@ -422,6 +582,9 @@ async fn upload_media(
 ) -> Response {
     if !authorized(&headers) {
         return bad_token();
+    }
+    if let Some(refused) = standin.refuse_foreign(&number, &headers) {
+        return refused;
     }
     let boundary = headers
         .get("content-type")
@@ -497,7 +660,8 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-async fn media_info(
+/// `GET /{id}`: a phone number's fields, or a media's URL (Meta's ids share one space).
+async fn node(
     State(standin): State<StandIn>,
     Path((_version, id)): Path<(String, String)>,
     headers: HeaderMap,
@@ -505,6 +669,125 @@ async fn media_info(
     if !authorized(&headers) {
         return bad_token();
     }
+    if let Some(owner) = standin.owner_of(&id) {
+        let token = bearer(&headers).unwrap_or_default();
+        if !owner.tokens.iter().any(|t| t == token) {
+            return match standin.token_known(token) {
+                true => no_permission(),
+                false => bad_token(),
+            };
+        }
+        let Some(n) = owner.numbers.iter().find(|n| n.id == id) else {
+            return no_such_object(&id);
+        };
+        return Json(number_json(n)).into_response();
+    }
+    media_info(standin, id).await
+}
+
+fn number_json(n: &BusinessNumber) -> Value {
+    json!({
+        "id": n.id,
+        "display_phone_number": n.display_phone_number,
+        "verified_name": n.verified_name.clone().unwrap_or_else(|| "Stand-in Business".into()),
+        "quality_rating": "GREEN",
+    })
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    after: Option<String>,
+}
+
+/// `GET /{waba-id}/phone_numbers`: the WABA's numbers, to its own tokens only, in pages.
+async fn waba_numbers(
+    State(standin): State<StandIn>,
+    Path((_version, waba_id)): Path<(String, String)>,
+    axum::extract::Query(page): axum::extract::Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(token) = bearer(&headers) else {
+        return bad_token();
+    };
+    let Some(waba) = standin.waba(&waba_id) else {
+        return match standin.token_known(token) {
+            true => no_such_object(&waba_id),
+            false => bad_token(),
+        };
+    };
+    if !waba.tokens.iter().any(|t| t == token) {
+        return match standin.token_known(token) {
+            true => no_such_object(&waba_id),
+            false => bad_token(),
+        };
+    }
+    let limit = page.limit.unwrap_or(25).clamp(1, 100);
+    let start: usize = page
+        .after
+        .as_deref()
+        .and_then(|a| base64::engine::general_purpose::STANDARD.decode(a).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let data: Vec<Value> = waba
+        .numbers
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(number_json)
+        .collect();
+    let end = start + data.len();
+    let cursor = |i: usize| base64::engine::general_purpose::STANDARD.encode(i.to_string());
+    let mut paging = json!({"cursors": {"before": cursor(start), "after": cursor(end)}});
+    if end < waba.numbers.len() {
+        paging["next"] = json!(format!(
+            "{}{}/{waba_id}/phone_numbers?limit={limit}&after={}",
+            standin
+                .base_url()
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+            _version,
+            cursor(end)
+        ));
+    }
+    Json(json!({"data": data, "paging": paging})).into_response()
+}
+
+/// `POST /{waba-id}/subscribed_apps`: subscribes our app, for the WABA's own tokens only.
+async fn subscribe_app(
+    State(standin): State<StandIn>,
+    Path((_version, waba_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(token) = bearer(&headers) else {
+        return bad_token();
+    };
+    match standin.waba(&waba_id) {
+        Some(waba) if waba.tokens.iter().any(|t| t == token) => {
+            let mut s = standin.lock();
+            let entry = (waba_id, token.to_owned());
+            if !s.subscriptions.contains(&entry) {
+                s.subscriptions.push(entry);
+            }
+            Json(json!({"success": true})).into_response()
+        }
+        _ if standin.token_known(token) => no_permission(),
+        _ => bad_token(),
+    }
+}
+
+async fn add_business_http(
+    State(standin): State<StandIn>,
+    Json(business): Json<Business>,
+) -> StatusCode {
+    standin.add_business(business);
+    StatusCode::NO_CONTENT
+}
+
+async fn media_info(standin: StandIn, id: String) -> Response {
     let (media, base) = {
         let s = standin.lock();
         (s.media.get(&id).cloned(), s.base_url.clone())

@@ -112,6 +112,21 @@ pub async fn test_app(dir: &Path) -> App {
     local_app(dir)
 }
 
+/// [`test_app`] with the Graph API at `graph` (a stand-in).
+pub async fn test_app_with_graph(dir: &Path, graph: url::Url) -> App {
+    #[cfg(feature = "aws")]
+    if std::env::var("WHATATALK_TEST_BACKEND").is_ok_and(|b| b == "aws") {
+        return aws_app_with_graph(graph).await.0;
+    }
+    local_app_with_graph(
+        dir,
+        crate::graph::GraphClient::new(crate::graph::GraphConfig::new(
+            graph,
+            crate::graph::DEFAULT_VERSION,
+        )),
+    )
+}
+
 /// A Graph client that reaches nothing (port 9 is discard), for tests that send nowhere.
 pub fn unreachable_graph() -> crate::graph::GraphClient {
     let url = url::Url::parse("http://127.0.0.1:9/").expect("static url");

@@ -86,7 +86,7 @@ async fn sqlite_and_blob_files_hold_no_personal_bytes() {
     let running = infra::start(config).await.unwrap();
     let client = Client::new(running.base_url());
     let secrets = Secrets::fresh();
-    let key = sign_up_and_connect(&client, &secrets).await;
+    let key = sign_up_and_connect(&client, running.standin.as_ref().unwrap(), &secrets).await;
     let (csv, imported) = contact_file(300);
     assert_eq!(import(&client, &key, csv).await["created"], 300);
     // The values are really there, readable through the API...
@@ -122,7 +122,10 @@ async fn sqlite_and_blob_files_hold_no_personal_bytes() {
 #[cfg(feature = "aws")]
 #[tokio::test]
 async fn dynamodb_and_s3_hold_no_personal_bytes() {
-    let (app, clients, settings) = shared::testing::aws_app().await;
+    let (standin, graph) = infra::standin::StandIn::start(Default::default())
+        .await
+        .unwrap();
+    let (app, clients, settings) = shared::testing::aws_app_with_graph(graph).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = infra::serve(
         std::sync::Arc::new(app),
@@ -134,7 +137,7 @@ async fn dynamodb_and_s3_hold_no_personal_bytes() {
     .unwrap();
     let client = Client::new(running.base_url());
     let secrets = Secrets::fresh();
-    let key = sign_up_and_connect(&client, &secrets).await;
+    let key = sign_up_and_connect(&client, &standin, &secrets).await;
     let (csv, imported) = contact_file(300);
     assert_eq!(import(&client, &key, csv).await["created"], 300);
     let (_, me) = client.get("/v1/account", &key).await;

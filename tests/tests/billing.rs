@@ -47,9 +47,12 @@ async fn local() -> Stack {
 #[cfg(feature = "aws")]
 async fn aws() -> Stack {
     let dir = tempfile::tempdir().unwrap();
-    let (app, _, _) = shared::testing::aws_app().await;
+    let (standin, graph) = infra::standin::StandIn::start(Default::default())
+        .await
+        .unwrap();
+    let (app, _, _) = shared::testing::aws_app_with_graph(graph).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = infra::serve(
+    let mut running = infra::serve(
         std::sync::Arc::new(app.with_billing(plans())),
         listener,
         axum::Router::new(),
@@ -57,6 +60,7 @@ async fn aws() -> Stack {
         &infra::DevSecrets::fixed(APP_SECRET, "e2e-verify-token", BILLING_SECRET),
     )
     .unwrap();
+    running.standin = Some(standin);
     Stack {
         client: Client::new(running.base_url()),
         running,
@@ -147,6 +151,10 @@ fn fixture(name: &str, account: &str, days_ago: i64) -> Value {
 }
 
 impl Stack {
+    fn standin(&self) -> &infra::standin::StandIn {
+        self.running.standin.as_ref().unwrap()
+    }
+
     async fn tenant(&self, name: &str) -> Tenant {
         let account = self
             .client
@@ -158,7 +166,14 @@ impl Stack {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let number = (106_540_352_242_900 + n).to_string();
         self.client
-            .connect_number(&key, &number, "+15550783881", "EAAGbillingtoken123456")
+            .connect_number_in(
+                self.standin(),
+                &key,
+                &format!("2{number}"),
+                &number,
+                "+15550783881",
+                "EAAGbillingtoken123456",
+            )
             .await;
         let (s, c) = self
             .client

@@ -36,7 +36,13 @@ impl Stack {
         let account = client.signup("Broadcaster", "b@example.com").await;
         let key = account["api_key"].as_str().unwrap().to_owned();
         client
-            .connect_number(&key, NUMBER, "+15550783881", "EAAGbroadcasttoken1234")
+            .connect_number(
+                running.standin.as_ref().unwrap(),
+                &key,
+                NUMBER,
+                "+15550783881",
+                "EAAGbroadcasttoken1234",
+            )
             .await;
         let account = account["account_id"].as_str().unwrap().to_owned();
         let s = Self {

@@ -23,7 +23,7 @@ async fn data_and_keys_survive_a_restart() {
         .await;
     assert_eq!((s, health["status"].as_str()), (StatusCode::OK, Some("ok")));
     let secrets = Secrets::fresh();
-    let key = sign_up_and_connect(&client, &secrets).await;
+    let key = sign_up_and_connect(&client, first.standin.as_ref().unwrap(), &secrets).await;
     let dev_secrets = config(dir.path()).secrets;
     first.stop().await.unwrap();
 

@@ -40,10 +40,10 @@ async fn logs_carry_no_personal_data() {
         tracing::subscriber::set_default(shared::telemetry::subscriber(capture.clone(), "trace"));
 
     let dir = tempfile::tempdir().unwrap();
-    let app = Arc::new(shared::testing::local_app(dir.path()));
+    let (app, standin) = support::local_app_with_standin(dir.path()).await;
     let client = Client::new(support::serve(app).await);
     let secrets = Secrets::fresh();
-    let key = sign_up_and_connect(&client, &secrets).await;
+    let key = sign_up_and_connect(&client, &standin, &secrets).await;
     // Failures log too: a bad patch, a wrong key, a duplicate number.
     let url = format!("{}/v1/account", client.base);
     client
@@ -127,9 +127,9 @@ async fn accepted_webhooks_log_no_access_line_at_info() {
     let _guard =
         tracing::subscriber::set_default(shared::telemetry::subscriber(capture.clone(), "info"));
     let dir = tempfile::tempdir().unwrap();
-    let app = Arc::new(shared::testing::local_app(dir.path()));
+    let (app, standin) = support::local_app_with_standin(dir.path()).await;
     let client = Client::new(support::serve(app.clone()).await);
-    sign_up_and_connect(&client, &Secrets::fresh()).await;
+    sign_up_and_connect(&client, &standin, &Secrets::fresh()).await;
     let (hook, app_secret) = serve_webhook(app).await;
     let t = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
     let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
@@ -185,10 +185,10 @@ async fn webhook_logs_carry_no_personal_data() {
         tracing::subscriber::set_default(shared::telemetry::subscriber(capture.clone(), "trace"));
 
     let dir = tempfile::tempdir().unwrap();
-    let app = Arc::new(shared::testing::local_app(dir.path()));
+    let (app, standin) = support::local_app_with_standin(dir.path()).await;
     let client = Client::new(support::serve(app.clone()).await);
     let secrets = Secrets::fresh();
-    sign_up_and_connect(&client, &secrets).await;
+    sign_up_and_connect(&client, &standin, &secrets).await;
     let (hook, app_secret) = serve_webhook(app).await;
 
     let tag = ulid::Ulid::new().to_string().to_lowercase();

@@ -35,7 +35,13 @@ impl Stack {
         let account = client.signup("Sender Co", "send@example.com").await;
         let key = account["api_key"].as_str().unwrap().to_owned();
         client
-            .connect_number(&key, NUMBER, "+15550783881", "EAAGsendertoken123456")
+            .connect_number(
+                running.standin.as_ref().unwrap(),
+                &key,
+                NUMBER,
+                "+15550783881",
+                "EAAGsendertoken123456",
+            )
             .await;
         let stack = Self {
             client,
@@ -352,6 +358,13 @@ async fn faults_never_send_twice_and_always_settle() {
             StatusCode::CONFLICT,
             Some("https://whatatalk.dev/problems/number-stopped")
         )
+    );
+    // The business's new token, known to Meta.
+    support::owns(
+        s.standin(),
+        NUMBER,
+        "+15550783881",
+        "EAAGrotatedtoken1234567",
     );
     let (st, _) = s
         .client

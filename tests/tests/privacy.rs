@@ -52,13 +52,12 @@ async fn local() -> Stack {
 #[cfg(feature = "aws")]
 async fn aws() -> Stack {
     let dir = tempfile::tempdir().unwrap();
-    let standin = StandIn::new(infra::standin::StandInConfig {
+    let (standin, graph) = StandIn::start(infra::standin::StandInConfig {
         statuses: vec![],
         ..infra::standin::StandInConfig::default()
-    });
-    let graph = standin
-        .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .unwrap();
+    })
+    .await
+    .unwrap();
     let (app, clients, settings) = shared::testing::aws_app_with_graph(graph).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = infra::serve(
@@ -275,7 +274,13 @@ async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
     let account_id: AccountId = account["account_id"].as_str().unwrap().parse().unwrap();
     stack
         .client
-        .connect_number(&key, NUMBER, "+15550783881", "EAAGclosingtoken123456")
+        .connect_number(
+            &stack.standin,
+            &key,
+            NUMBER,
+            "+15550783881",
+            "EAAGclosingtoken123456",
+        )
         .await;
     // Data of every kind: contacts with consent, a sent template, an inbound photo, billing
     // details, a keyword change, an extra API key.

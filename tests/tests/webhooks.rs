@@ -44,7 +44,7 @@ impl Stack {
         let account = client.signup("Succulents", "hooks@example.com").await;
         let key = account["api_key"].as_str().unwrap().to_owned();
         client
-            .connect_number(&key, NUMBER, "+15550783881", "EAAGhooktoken123456")
+            .connect_number(standin, &key, NUMBER, "+15550783881", "EAAGhooktoken123456")
             .await;
         Self {
             client,

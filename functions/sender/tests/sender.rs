@@ -12,16 +12,15 @@ use shared::services::{
     App, ConsentInput, NewAccount, NewContact, NewMessage, NewNumber, Recipient, SenderSettings,
 };
 
-const NUMBER: &str = "106540352242922";
+const NUMBER: &str = infra::standin::DEMO_PHONE_NUMBER_ID;
 
 async fn standin() -> (StandIn, GraphClient, url::Url) {
-    let standin = StandIn::new(StandInConfig {
+    let (standin, url) = StandIn::start(StandInConfig {
         pair_interval_ms: 0,
         ..StandInConfig::default()
-    });
-    let url = standin
-        .serve(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .unwrap();
+    })
+    .await
+    .unwrap();
     let graph = GraphClient::new(GraphConfig::new(url.clone(), "v23.0"));
     (standin, graph, url)
 }
@@ -41,9 +40,9 @@ async fn account(app: &App, n: usize) -> (AccountId, Vec<shared::domain::Contact
         .id;
     let number = NewNumber {
         phone_number_id: PhoneNumberId::parse(NUMBER).unwrap(),
-        waba_id: shared::domain::WabaId::parse("1").unwrap(),
-        display_phone_number: PhoneNumber::from_meta("15550783881").unwrap(),
-        access_token: shared::domain::AccessToken::parse("EAAGsendertesttoken123").unwrap(),
+        waba_id: shared::domain::WabaId::parse(infra::standin::DEMO_WABA_ID).unwrap(),
+        display_phone_number: None,
+        access_token: shared::domain::AccessToken::parse(infra::standin::DEMO_TOKEN).unwrap(),
     };
     app.connect_number(&account, number).await.unwrap();
     let mut contacts = Vec::new();

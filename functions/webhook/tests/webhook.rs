@@ -9,8 +9,7 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use shared::domain::{
-    AccessToken, AccountId, ApiKeyName, BusinessName, ContactId, Email, PhoneNumber, PhoneNumberId,
-    WabaId,
+    AccessToken, AccountId, ApiKeyName, BusinessName, ContactId, Email, PhoneNumberId, WabaId,
 };
 use shared::services::{App, ContactFilter, MessageFilter, NewAccount, NewNumber};
 use shared::webhook::signature::sign;
@@ -19,10 +18,11 @@ use tower::ServiceExt;
 const SECRET: &str = "test-app-secret";
 const PREVIOUS: &str = "test-previous-secret";
 const VERIFY: &str = "test-verify-token";
-const NUMBER: &str = "106540352242922";
+const NUMBER: &str = infra::standin::DEMO_PHONE_NUMBER_ID;
 
 struct Hook {
     app: Arc<App>,
+    _standin: infra::standin::StandIn,
     router: Router,
     account: AccountId,
     _dir: tempfile::TempDir,
@@ -30,7 +30,10 @@ struct Hook {
 
 async fn hook() -> Hook {
     let dir = tempfile::tempdir().unwrap();
-    let app = Arc::new(shared::testing::test_app(dir.path()).await);
+    let (standin, graph) = infra::standin::StandIn::start(Default::default())
+        .await
+        .unwrap();
+    let app = Arc::new(shared::testing::test_app_with_graph(dir.path(), graph).await);
     let (account, _, _) = app
         .signup(
             NewAccount {
@@ -46,9 +49,9 @@ async fn hook() -> Hook {
         &account.id,
         NewNumber {
             phone_number_id: PhoneNumberId::parse(NUMBER).unwrap(),
-            waba_id: WabaId::parse("102290129340398").unwrap(),
-            display_phone_number: PhoneNumber::from_meta("15550783881").unwrap(),
-            access_token: AccessToken::parse("EAAGtesttoken1234567890").unwrap(),
+            waba_id: WabaId::parse(infra::standin::DEMO_WABA_ID).unwrap(),
+            display_phone_number: None,
+            access_token: AccessToken::parse(infra::standin::DEMO_TOKEN).unwrap(),
         },
     )
     .await
@@ -60,6 +63,7 @@ async fn hook() -> Hook {
     Hook {
         router: webhook::router(app.clone(), config),
         app,
+        _standin: standin,
         account: account.id,
         _dir: dir,
     }

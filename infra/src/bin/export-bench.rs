@@ -46,10 +46,15 @@ async fn main() -> anyhow::Result<()> {
     }
     ensure!(contacts > 0 && messages > 0, "give positive numbers");
     let dir = std::env::temp_dir().join(format!("export-bench-{}", ulid::Ulid::new()));
+    // Only connecting the number asks Meta anything.
+    let (_standin, graph_url) = infra::bench::quiet_standin().await?;
     let backend = shared::adapters::local::LocalBackend::open(
         &dir,
         url::Url::parse("http://127.0.0.1:9/")?,
-        shared::testing::unreachable_graph(),
+        shared::graph::GraphClient::new(shared::graph::GraphConfig::new(
+            graph_url,
+            shared::graph::DEFAULT_VERSION,
+        )),
     )?;
     let app = Arc::new(App::new(backend.ports).with_billing(shared::testing::unlimited_billing()));
     let account = app
@@ -69,9 +74,9 @@ async fn main() -> anyhow::Result<()> {
         &account,
         NewNumber {
             phone_number_id: number.clone(),
-            waba_id: WabaId::parse("102290129340398")?,
-            display_phone_number: PhoneNumber::from_meta("15550783881")?,
-            access_token: AccessToken::parse("EAAGexportbench123456")?,
+            waba_id: WabaId::parse(infra::standin::DEMO_WABA_ID)?,
+            display_phone_number: None,
+            access_token: AccessToken::parse(infra::standin::DEMO_TOKEN)?,
         },
     )
     .await?;

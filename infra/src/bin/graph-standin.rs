@@ -9,7 +9,9 @@ async fn main() -> anyhow::Result<()> {
     shared::telemetry::init();
     let addr = std::env::var("WHATATALK_STANDIN_ADDR").unwrap_or_else(|_| "127.0.0.1:3001".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    let url = StandIn::new(StandInConfig::default()).serve(listener)?;
+    let standin = StandIn::new(StandInConfig::default());
+    standin.add_business(infra::standin::demo_business());
+    let url = standin.serve(listener)?;
     println!("graph stand-in listening on {url}");
     tokio::signal::ctrl_c().await?;
     Ok(())

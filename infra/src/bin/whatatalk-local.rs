@@ -51,9 +51,17 @@ async fn main() -> anyhow::Result<()> {
         running.standin.as_ref().and_then(|s| s.base_url()),
     ) {
         (Some(url), _) => println!("  graph api       {url} ({})", config.graph_version),
-        (None, Some(url)) => println!(
-            "  graph api       the stand-in at {url} (what it received: {url}_standin/requests)"
-        ),
+        (None, Some(url)) => {
+            println!(
+                "  graph api       the stand-in at {url} (what it received: {url}_standin/requests)"
+            );
+            println!(
+                "  a business      waba_id={} phone_number_id={} access_token={} (the stand-in's)",
+                infra::standin::DEMO_WABA_ID,
+                infra::standin::DEMO_PHONE_NUMBER_ID,
+                infra::standin::DEMO_TOKEN
+            );
+        }
         (None, None) => {}
     }
     println!("try: curl {}/health", running.base_url());

@@ -3,6 +3,7 @@
 
 pub mod media;
 pub mod messages;
+pub mod numbers;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

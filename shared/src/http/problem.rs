@@ -19,6 +19,8 @@ pub enum ProblemType {
     NotFound,
     MethodNotAllowed,
     NumberAlreadyConnected,
+    NumberNotOwned,
+    WabaConnectedElsewhere,
     LastApiKey,
     ContactExists,
     ContactChanged,
@@ -40,7 +42,7 @@ pub enum ProblemType {
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 29] = [
+    pub const ALL: [ProblemType; 31] = [
         ProblemType::MalformedRequest,
         ProblemType::ValidationFailed,
         ProblemType::UnsupportedMediaType,
@@ -52,6 +54,8 @@ impl ProblemType {
         ProblemType::NotFound,
         ProblemType::MethodNotAllowed,
         ProblemType::NumberAlreadyConnected,
+        ProblemType::NumberNotOwned,
+        ProblemType::WabaConnectedElsewhere,
         ProblemType::LastApiKey,
         ProblemType::ContactExists,
         ProblemType::ContactChanged,
@@ -85,6 +89,8 @@ impl ProblemType {
             ProblemType::NotFound => "not-found",
             ProblemType::MethodNotAllowed => "method-not-allowed",
             ProblemType::NumberAlreadyConnected => "number-already-connected",
+            ProblemType::NumberNotOwned => "number-not-owned",
+            ProblemType::WabaConnectedElsewhere => "waba-connected-elsewhere",
             ProblemType::LastApiKey => "last-api-key",
             ProblemType::ContactExists => "contact-exists",
             ProblemType::ContactChanged => "contact-changed",
@@ -114,11 +120,12 @@ impl ProblemType {
             ProblemType::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProblemType::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProblemType::Unauthorized | ProblemType::SignatureInvalid => StatusCode::UNAUTHORIZED,
-            ProblemType::VerificationFailed => StatusCode::FORBIDDEN,
+            ProblemType::VerificationFailed | ProblemType::NumberNotOwned => StatusCode::FORBIDDEN,
             ProblemType::LinkInvalid => StatusCode::FORBIDDEN,
             ProblemType::NotFound => StatusCode::NOT_FOUND,
             ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemType::NumberAlreadyConnected
+            | ProblemType::WabaConnectedElsewhere
             | ProblemType::LastApiKey
             | ProblemType::ContactExists
             | ProblemType::ContactChanged
@@ -154,6 +161,12 @@ impl ProblemType {
             ProblemType::NotFound => "No such resource.",
             ProblemType::MethodNotAllowed => "This method is not allowed on this resource.",
             ProblemType::NumberAlreadyConnected => "This WhatsApp number is already connected.",
+            ProblemType::NumberNotOwned => {
+                "Meta does not list this number under this WhatsApp Business Account for this token."
+            }
+            ProblemType::WabaConnectedElsewhere => {
+                "Another account holds this WhatsApp Business Account's numbers."
+            }
             ProblemType::LastApiKey => "The last active API key cannot be revoked.",
             ProblemType::ContactExists => "A contact with this phone or user id exists.",
             ProblemType::ContactChanged => "The contact changed while this request ran; retry.",
@@ -276,6 +289,16 @@ impl From<crate::services::ServiceError> for Problem {
                 .with("errors", serde_json::to_value(errors).unwrap_or_default()),
             E::Unauthorized => Problem::new(ProblemType::Unauthorized),
             E::NumberAlreadyConnected => Problem::new(ProblemType::NumberAlreadyConnected),
+            E::NumberNotProven { graph_code } => {
+                let problem = Problem::new(ProblemType::NumberNotOwned).with_detail(
+                    "Use a token of the business that owns the number (a system user token with whatsapp_business_management and whatsapp_business_messaging), and the WABA id Meta lists the number under.",
+                );
+                match graph_code {
+                    Some(code) => problem.with("graph_error_code", serde_json::Value::from(code)),
+                    None => problem,
+                }
+            }
+            E::WabaConnectedElsewhere => Problem::new(ProblemType::WabaConnectedElsewhere),
             E::LastApiKey => Problem::new(ProblemType::LastApiKey)
                 .with_detail("Create another key first, then revoke this one."),
             E::ContactExists { existing_id } => Problem::new(ProblemType::ContactExists).with(

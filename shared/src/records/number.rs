@@ -85,33 +85,98 @@ pub fn all(account: &AccountId) -> Query {
     Query::partition(table::account_partition(account)).begins_with(table::NUMBER_PREFIX)
 }
 
-/// Connecting: the number, and its route written only if no tenant holds the number (both
-/// fail together), and the WABA's route (the last connector's).
+/// Connecting: the number's route, written only if no tenant holds the number, the number
+/// itself, and the WABA's route counting this tenant's numbers under it, taken only if no other
+/// tenant holds the WABA (all three or none; a route from before ownership was proven, without
+/// a count, yields to a proven owner).
 pub fn connect_writes(account: &AccountId, number: Item, n: &WhatsAppNumber) -> Vec<Write> {
     let route = Item::new(table::number_route(&n.phone_number_id))
-        .with("account_id", Value::S(account.to_string()));
-    let waba = &n.waba_id;
-    let waba_route = Item::new(table::waba_route(waba.as_str()))
         .with("account_id", Value::S(account.to_string()));
     vec![
         Write::put_new(route),
         Write::put_new(number),
-        Write::put(waba_route),
+        Write::Update(waba_joined(account, &n.waba_id)),
     ]
 }
 
-/// Disconnecting: the number and its route (if it is still this tenant's), both or neither.
-pub fn disconnect_writes(account: &AccountId, id: &PhoneNumberId) -> Vec<Write> {
+/// Index in [`connect_writes`] of the WABA route's write.
+pub const CONNECT_WABA_WRITE: usize = 2;
+
+/// One more of this tenant's numbers under the WABA; refused if another tenant holds it.
+fn waba_joined(account: &AccountId, waba: &WabaId) -> Update {
+    Update::new(table::waba_route(waba.as_str()))
+        .set("account_id", Value::S(account.to_string()))
+        .add(WABA_NUMBERS, 1)
+        .when(Condition::Or(vec![
+            Condition::NotExists,
+            Condition::AttributeNotExists(WABA_NUMBERS.into()),
+            owned_by(account),
+        ]))
+}
+
+/// One fewer of this tenant's numbers under the WABA.
+fn waba_left(account: &AccountId, waba: &WabaId) -> Update {
+    Update::new(table::waba_route(waba.as_str()))
+        .add(WABA_NUMBERS, -1)
+        .when(owned_by(account))
+}
+
+/// How many of the owner's numbers a WABA route stands for.
+const WABA_NUMBERS: &str = "numbers";
+
+/// Disconnecting: the number (if it is still under `waba`), its route (if it is still this
+/// tenant's) and one number fewer on the WABA's route, all or none.
+pub fn disconnect_writes(account: &AccountId, id: &PhoneNumberId, waba: &WabaId) -> Vec<Write> {
     vec![
         Write::Delete {
             key: table::number(account, id),
-            condition: Some(Condition::Exists),
+            condition: Some(Condition::Equals(
+                "waba_id".into(),
+                Value::S(waba.as_str().into()),
+            )),
         },
         Write::Delete {
             key: table::number_route(id),
             condition: Some(owned_by(account)),
         },
+        Write::Update(waba_left(account, waba)),
     ]
+}
+
+/// Moving a number to another WABA: the number's WABA (if it is still `from`), one fewer under
+/// `from` and one more under `to` (refused if another tenant holds `to`), all or none.
+pub fn move_writes(
+    account: &AccountId,
+    id: &PhoneNumberId,
+    from: &WabaId,
+    to: &WabaId,
+) -> Vec<Write> {
+    vec![
+        Write::Update(
+            Update::new(table::number(account, id))
+                .set("waba_id", Value::S(to.as_str().into()))
+                .when(Condition::Equals(
+                    "waba_id".into(),
+                    Value::S(from.as_str().into()),
+                )),
+        ),
+        Write::Update(waba_left(account, from)),
+        Write::Update(waba_joined(account, to)),
+    ]
+}
+
+/// Index in [`move_writes`] of the new WABA's route.
+pub const MOVE_WABA_WRITE: usize = 2;
+
+/// Removes a WABA's route once no number of its owner is left under it.
+pub fn waba_route_if_unused(account: &AccountId, waba: &WabaId) -> Write {
+    Write::Delete {
+        key: table::waba_route(waba.as_str()),
+        condition: Some(Condition::And(vec![
+            owned_by(account),
+            Condition::LessThan(WABA_NUMBERS.into(), Value::N(1)),
+        ])),
+    }
 }
 
 fn owned_by(account: &AccountId) -> Condition {
@@ -144,11 +209,6 @@ pub fn correct<'a>(s: &'a Sealer, id: &PhoneNumberId, at: Timestamp) -> Correcti
 }
 
 impl Correction<'_> {
-    pub fn waba_id(mut self, waba: &WabaId) -> Self {
-        self.update = self.update.set("waba_id", Value::S(waba.as_str().into()));
-        self
-    }
-
     pub fn display_phone_number(mut self, display: &PhoneNumber) -> Result<Self, RecordError> {
         let key = self.update.key.clone();
         let sealed = self

@@ -168,6 +168,12 @@ pub enum ServiceError {
     Unauthorized,
     #[error("the number is already connected")]
     NumberAlreadyConnected,
+    /// Meta did not confirm, for this token, that the WABA lists the number.
+    #[error("the number's ownership was not proven with Meta")]
+    NumberNotProven { graph_code: Option<i64> },
+    /// Another account holds a number of this WABA.
+    #[error("the WABA is connected to another account")]
+    WabaConnectedElsewhere,
     #[error("the last active API key cannot be revoked")]
     LastApiKey,
     #[error("another contact has this phone or user id")]

@@ -7,13 +7,15 @@ use crate::domain::{
     now, AccessToken, AccountId, AuditAction, AuditTarget, PhoneNumber, PhoneNumberId,
     SendingStopped, WabaId, WhatsAppNumber, DEFAULT_MESSAGES_PER_SECOND,
 };
+use crate::graph::GraphError;
 use crate::ports::{Cursor, StoreError};
 use crate::records::number;
 
 pub struct NewNumber {
     pub phone_number_id: PhoneNumberId,
     pub waba_id: WabaId,
-    pub display_phone_number: PhoneNumber,
+    /// As the caller wrote it; Meta's own is used when absent, and must agree when given.
+    pub display_phone_number: Option<PhoneNumber>,
     pub access_token: AccessToken,
 }
 
@@ -28,8 +30,10 @@ pub struct NumberChanges {
 }
 
 impl App {
-    /// Connects a number to the account. A number belongs to one tenant at a time: the routing
-    /// entry is written only if absent, in the same transaction as the number itself.
+    /// Connects a number to the account once its token proves, at Meta, that the number is
+    /// listed under the WABA, and subscribes our app to the WABA's webhooks. A number belongs
+    /// to one tenant at a time, and so does a WABA: both routes are written in the same
+    /// transaction as the number itself.
     pub async fn connect_number(
         &self,
         account: &AccountId,
@@ -37,11 +41,33 @@ impl App {
     ) -> Result<WhatsAppNumber, ServiceError> {
         self.check_plan_numbers(account, &new.phone_number_id)
             .await?;
+        let proven = self
+            .prove_number(&new.phone_number_id, &new.waba_id, &new.access_token)
+            .await?;
+        let display = match (new.display_phone_number, proven) {
+            (Some(given), Some(meta)) if given != meta => {
+                return Err(ServiceError::invalid(
+                    "display_phone_number",
+                    "differs from the number Meta lists for this phone_number_id",
+                ))
+            }
+            (Some(given), _) => given,
+            (None, Some(meta)) => meta,
+            (None, None) => {
+                return Err(ServiceError::invalid(
+                    "display_phone_number",
+                    "required: Meta did not say which number this is",
+                ))
+            }
+        };
+        self.graph
+            .subscribe_app(&new.waba_id, &new.access_token)
+            .await?;
         let at = now();
         let n = WhatsAppNumber {
             phone_number_id: new.phone_number_id,
             waba_id: new.waba_id,
-            display_phone_number: new.display_phone_number,
+            display_phone_number: display,
             messages_per_second: DEFAULT_MESSAGES_PER_SECOND,
             sending_stopped: None,
             created_at: at,
@@ -49,18 +75,49 @@ impl App {
         };
         let sealer = self.sealer(account, number::SEALED).await?;
         let item = number::to_item(&sealer, &n, &new.access_token)?;
-        // WABA-level webhooks (template and quality updates) go to the tenant that last
-        // connected one of the WABA's numbers.
         self.items
             .transact(number::connect_writes(account, item, &n))
             .await
             .map_err(|e| match e {
+                StoreError::ConditionFailed {
+                    index: Some(number::CONNECT_WABA_WRITE),
+                } => ServiceError::WabaConnectedElsewhere,
                 StoreError::ConditionFailed { .. } => ServiceError::NumberAlreadyConnected,
                 e => ServiceError::Store(e),
             })?;
         self.forget_routes(&n.phone_number_id, Some(&n.waba_id));
         tracing::info!(account_id = %account, "number connected");
         Ok(n)
+    }
+
+    /// Asks Meta, with the business's token, whether the WABA lists the number; answers the
+    /// display number Meta gives for it. A token Meta refuses, or one that cannot see the
+    /// WABA or the number, proves nothing.
+    async fn prove_number(
+        &self,
+        id: &PhoneNumberId,
+        waba: &WabaId,
+        token: &AccessToken,
+    ) -> Result<Option<PhoneNumber>, ServiceError> {
+        let listed = match self.graph.waba_number(waba, id, token).await {
+            Ok(Some(listed)) => listed,
+            Ok(None) => return Err(ServiceError::NumberNotProven { graph_code: None }),
+            Err(e) => return Err(not_proven(e)),
+        };
+        // The number's own node too: the listing alone could be a stale page.
+        let node = self
+            .graph
+            .phone_number(id, token)
+            .await
+            .map_err(not_proven)?;
+        if node.id != id.as_str() {
+            return Err(ServiceError::NumberNotProven { graph_code: None });
+        }
+        let display = node
+            .display_phone_number
+            .or(listed.display_phone_number)
+            .and_then(|d| PhoneNumber::from_meta(&d).ok());
+        Ok(display)
     }
 
     pub async fn numbers(
@@ -88,7 +145,8 @@ impl App {
         .await
     }
 
-    /// Corrects a number or replaces its token (audited).
+    /// Corrects a number or replaces its token (audited). A new token or a new WABA is proven
+    /// with Meta first, as at connect; moving to another WABA moves the WABA's route with it.
     pub async fn update_number(
         &self,
         by: &Principal,
@@ -96,11 +154,32 @@ impl App {
         changes: NumberChanges,
     ) -> Result<WhatsAppNumber, ServiceError> {
         let account = &by.account_id;
+        let current = self.number(account, id).await?;
+        let moves_to = changes.waba_id.clone().filter(|w| *w != current.waba_id);
+        if moves_to.is_some() || changes.access_token.is_some() {
+            let token = match &changes.access_token {
+                Some(t) => t.clone(),
+                None => self.access_token(account, id).await?,
+            };
+            let waba = moves_to.as_ref().unwrap_or(&current.waba_id);
+            self.prove_number(id, waba, &token).await?;
+            if let Some(to) = &moves_to {
+                self.graph.subscribe_app(to, &token).await?;
+                self.items
+                    .transact(number::move_writes(account, id, &current.waba_id, to))
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::ConditionFailed {
+                            index: Some(number::MOVE_WABA_WRITE),
+                        } => ServiceError::WabaConnectedElsewhere,
+                        e => not_found_if_absent(e),
+                    })?;
+                self.leave_waba(account, &current.waba_id).await?;
+                self.forget_routes(id, Some(to));
+            }
+        }
         let sealer = self.sealer(account, number::SEALED * 2).await?;
         let mut correction = number::correct(&sealer, id, now());
-        if let Some(waba) = &changes.waba_id {
-            correction = correction.waba_id(waba);
-        }
         if let Some(display) = &changes.display_phone_number {
             correction = correction.display_phone_number(display)?;
         }
@@ -131,18 +210,21 @@ impl App {
         Ok(number::from_item(&sealer, &item)?)
     }
 
-    /// Removes the number and its routing entry; webhooks for it are then ignored (audited).
+    /// Removes the number, its route and its share of the WABA's route; webhooks for it are
+    /// then ignored, and the WABA's too once the account's last number under it goes (audited).
     pub async fn disconnect_number(
         &self,
         by: &Principal,
         id: &PhoneNumberId,
     ) -> Result<(), ServiceError> {
         let account = &by.account_id;
+        let current = self.number(account, id).await?;
         self.items
-            .transact(number::disconnect_writes(account, id))
+            .transact(number::disconnect_writes(account, id, &current.waba_id))
             .await
             .map_err(not_found_if_absent)?;
-        self.forget_routes(id, None);
+        self.leave_waba(account, &current.waba_id).await?;
+        self.forget_routes(id, Some(&current.waba_id));
         tracing::info!(account_id = %account, "number disconnected");
         self.audit(
             account,
@@ -151,6 +233,18 @@ impl App {
             Some(AuditTarget::new("number", id)),
         )
         .await
+    }
+
+    /// Drops the WABA's route if none of the account's numbers is left under it.
+    async fn leave_waba(&self, account: &AccountId, waba: &WabaId) -> Result<(), ServiceError> {
+        match self
+            .items
+            .transact(vec![number::waba_route_if_unused(account, waba)])
+            .await
+        {
+            Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The number's Graph API token, for sending.
@@ -198,5 +292,18 @@ impl App {
             Some(route) => Ok(Some(number::route_target(&route)?)),
             None => Ok(None),
         }
+    }
+}
+
+/// A Graph error met while proving a number: a refusal of the token or of its reach is the
+/// caller's failure to prove; Meta being unreachable or failing is not.
+fn not_proven(e: GraphError) -> ServiceError {
+    match &e {
+        GraphError::Api { status, error } if (400..500).contains(status) && *status != 429 => {
+            ServiceError::NumberNotProven {
+                graph_code: Some(error.code),
+            }
+        }
+        _ => e.into(),
     }
 }

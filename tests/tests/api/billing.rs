@@ -126,7 +126,7 @@ async fn the_plan_limits_connected_numbers() {
         .post(
             "/v1/numbers",
             &t.key,
-            json!({"phone_number_id": "106540352242922", "waba_id": "1",
+            json!({"phone_number_id": "106540352242922", "waba_id": infra::standin::DEMO_WABA_ID,
                    "display_phone_number": "+1 555 078 3881", "access_token": "EAAGnumberstoken123456"}),
         )
         .await;

@@ -5,9 +5,38 @@
 
 use std::sync::Arc;
 
+use infra::standin::{Business, StandIn};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use shared::services::App;
+
+/// Tells the stand-in that `token`'s business holds number `id` under the demo WABA.
+pub fn owns(standin: &StandIn, id: &str, display: &str, token: &str) {
+    standin.add_business(Business::single(
+        infra::standin::DEMO_WABA_ID,
+        token,
+        id,
+        display,
+    ));
+}
+
+/// An app on the test backend whose Graph API is a stand-in (knowing the demo business).
+pub async fn app_with_standin(dir: &std::path::Path) -> (Arc<App>, StandIn) {
+    let (standin, url) = StandIn::start(Default::default()).await.unwrap();
+    let app = shared::testing::test_app_with_graph(dir, url).await;
+    (Arc::new(app), standin)
+}
+
+/// [`app_with_standin`] on the local adapters whatever the test backend.
+pub async fn local_app_with_standin(dir: &std::path::Path) -> (Arc<App>, StandIn) {
+    let (standin, url) = StandIn::start(Default::default()).await.unwrap();
+    let graph = shared::graph::GraphClient::new(shared::graph::GraphConfig::new(
+        url,
+        shared::graph::DEFAULT_VERSION,
+    ));
+    let app = shared::testing::local_app_with_graph(dir, graph);
+    (Arc::new(app), standin)
+}
 
 pub struct Client {
     pub base: String,
@@ -59,7 +88,32 @@ impl Client {
         body
     }
 
-    pub async fn connect_number(&self, key: &str, id: &str, display: &str, token: &str) -> Value {
+    /// Connects number `id` under the demo WABA with `token`, after telling the stand-in that
+    /// this token's business holds the number (as Meta would know).
+    pub async fn connect_number(
+        &self,
+        standin: &StandIn,
+        key: &str,
+        id: &str,
+        display: &str,
+        token: &str,
+    ) -> Value {
+        let waba = infra::standin::DEMO_WABA_ID;
+        self.connect_number_in(standin, key, waba, id, display, token)
+            .await
+    }
+
+    /// [`Client::connect_number`] under WABA `waba` (a WABA's numbers are one account's).
+    pub async fn connect_number_in(
+        &self,
+        standin: &StandIn,
+        key: &str,
+        waba: &str,
+        id: &str,
+        display: &str,
+        token: &str,
+    ) -> Value {
+        standin.add_business(Business::single(waba, token, id, display));
         let (s, body) = self
             .send(
                 self.http
@@ -67,7 +121,7 @@ impl Client {
                     .bearer_auth(key)
                     .json(&json!({
                         "phone_number_id": id,
-                        "waba_id": "102290129340398",
+                        "waba_id": waba,
                         "display_phone_number": display,
                         "access_token": token,
                     })),
@@ -117,6 +171,7 @@ impl Client {
 pub struct TestApi {
     pub client: Client,
     pub app: Arc<App>,
+    pub standin: StandIn,
     _dir: tempfile::TempDir,
 }
 
@@ -132,11 +187,12 @@ pub async fn spawn() -> TestApi {
         shared::telemetry::init();
     }
     let dir = tempfile::tempdir().unwrap();
-    let app = Arc::new(shared::testing::test_app(dir.path()).await);
+    let (app, standin) = app_with_standin(dir.path()).await;
     let base = serve(app.clone()).await;
     TestApi {
         client: Client::new(base),
         app,
+        standin,
         _dir: dir,
     }
 }
@@ -161,7 +217,7 @@ impl TestApi {
 
     pub async fn connect_number(&self, tenant: &Tenant, id: &str, token: &str) -> Value {
         self.client
-            .connect_number(&tenant.key, id, "+1 555 078 3881", token)
+            .connect_number(&self.standin, &tenant.key, id, "+1 555 078 3881", token)
             .await
     }
 }
@@ -271,11 +327,17 @@ impl Secrets {
 }
 
 /// Signs up and connects a number with these values; returns the API key.
-pub async fn sign_up_and_connect(client: &Client, s: &Secrets) -> String {
+pub async fn sign_up_and_connect(client: &Client, standin: &StandIn, s: &Secrets) -> String {
     let account = client.signup(&s.business_name, &s.email).await;
     let key = account["api_key"].as_str().unwrap().to_owned();
     client
-        .connect_number(&key, "106540352242922", &s.display, &s.token)
+        .connect_number(
+            standin,
+            &key,
+            infra::standin::DEMO_PHONE_NUMBER_ID,
+            &s.display,
+            &s.token,
+        )
         .await;
     key
 }

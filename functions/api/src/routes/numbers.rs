@@ -17,7 +17,8 @@ use crate::{created, Caller};
 pub struct ConnectRequest {
     phone_number_id: String,
     waba_id: String,
-    display_phone_number: String,
+    /// Optional: Meta's is used; when given it must be the same number.
+    display_phone_number: Option<String>,
     access_token: String,
 }
 
@@ -32,16 +33,15 @@ pub async fn connect(
         PhoneNumberId::parse(&req.phone_number_id),
     );
     let waba_id = f.check("waba_id", WabaId::parse(&req.waba_id));
-    let display = f.check(
-        "display_phone_number",
-        PhoneNumber::from_meta(&req.display_phone_number),
-    );
+    let display = req
+        .display_phone_number
+        .map(|d| f.check("display_phone_number", PhoneNumber::from_meta(&d)));
     let token = f.check("access_token", AccessToken::parse(&req.access_token));
     let new = f.finish(|| {
         Some(NewNumber {
             phone_number_id: phone_number_id?,
             waba_id: waba_id?,
-            display_phone_number: display?,
+            display_phone_number: Fields::given(display)?,
             access_token: token?,
         })
     })?;

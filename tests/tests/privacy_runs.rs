@@ -1,15 +1,24 @@
 //! Privacy use cases on the local adapters: retention runs with an injected clock, policy
 //! versions and their notices, the inventory.
 
+use infra::standin::{StandIn, StandInConfig};
 use serde_json::json;
 use shared::domain::{
-    now, AccessToken, AccountId, ApiKeyName, BusinessName, Email, PhoneNumber, PhoneNumberId,
-    RetentionChanges, WabaId,
+    now, AccessToken, AccountId, ApiKeyName, BusinessName, Email, PhoneNumberId, RetentionChanges,
+    WabaId,
 };
+use shared::graph::{GraphClient, GraphConfig};
 use shared::services::privacy::policy::PolicyConfig;
 use shared::services::{App, MessageFilter, NewAccount, NewNumber, Principal};
 
-const NUMBER: &str = "106540352242922";
+const NUMBER: &str = infra::standin::DEMO_PHONE_NUMBER_ID;
+
+/// An app on the local adapters whose Graph API is a stand-in knowing the demo business.
+async fn local_app(dir: &std::path::Path) -> (App, StandIn) {
+    let (standin, url) = StandIn::start(StandInConfig::default()).await.unwrap();
+    let graph = GraphClient::new(GraphConfig::new(url, shared::graph::DEFAULT_VERSION));
+    (shared::testing::local_app_with_graph(dir, graph), standin)
+}
 
 async fn tenant(app: &App) -> AccountId {
     let (account, _, _) = app
@@ -27,9 +36,9 @@ async fn tenant(app: &App) -> AccountId {
         &account.id,
         NewNumber {
             phone_number_id: PhoneNumberId::parse(NUMBER).unwrap(),
-            waba_id: WabaId::parse("102290129340398").unwrap(),
-            display_phone_number: PhoneNumber::from_meta("15550783881").unwrap(),
-            access_token: AccessToken::parse("EAAGkeepertoken1234567").unwrap(),
+            waba_id: WabaId::parse(infra::standin::DEMO_WABA_ID).unwrap(),
+            display_phone_number: None,
+            access_token: AccessToken::parse(infra::standin::DEMO_TOKEN).unwrap(),
         },
     )
     .await
@@ -65,7 +74,7 @@ async fn wamids(app: &App, account: &AccountId) -> Vec<String> {
 #[tokio::test]
 async fn a_retention_run_removes_what_the_policy_no_longer_covers() {
     let dir = tempfile::tempdir().unwrap();
-    let app = shared::testing::local_app(dir.path());
+    let (app, _standin) = local_app(dir.path()).await;
     let account = tenant(&app).await;
     inbound(&app, "wamid.old", 200).await;
     inbound(&app, "wamid.recent", 10).await;
@@ -140,7 +149,7 @@ async fn a_retention_run_removes_what_the_policy_no_longer_covers() {
 #[tokio::test]
 async fn a_run_with_a_small_budget_stops_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let app = shared::testing::local_app(dir.path());
+    let (app, _standin) = local_app(dir.path()).await;
     let account = tenant(&app).await;
     for i in 0..5 {
         inbound(&app, &format!("wamid.b{i}"), 400).await;
@@ -157,7 +166,7 @@ async fn a_run_with_a_small_budget_stops_and_resumes() {
 #[tokio::test]
 async fn a_new_policy_version_asks_every_account_once() {
     let dir = tempfile::tempdir().unwrap();
-    let app = shared::testing::local_app(dir.path());
+    let (app, _standin) = local_app(dir.path()).await;
     let account = tenant(&app).await;
     let status = app.policy_status(&account).await.unwrap();
     assert_eq!(
@@ -196,7 +205,7 @@ async fn a_new_policy_version_asks_every_account_once() {
 #[tokio::test]
 async fn the_inventory_counts_what_is_held() {
     let dir = tempfile::tempdir().unwrap();
-    let app = shared::testing::local_app(dir.path());
+    let (app, _standin) = local_app(dir.path()).await;
     let account = tenant(&app).await;
     inbound(&app, "wamid.i1", 0).await;
     inbound(&app, "wamid.i2", 0).await;
@@ -229,7 +238,7 @@ async fn the_inventory_counts_what_is_held() {
 #[tokio::test]
 async fn a_large_account_is_counted_in_the_background() {
     let dir = tempfile::tempdir().unwrap();
-    let app = shared::testing::local_app(dir.path());
+    let (app, _standin) = local_app(dir.path()).await;
     let account = tenant(&app).await;
     inbound(&app, "wamid.b1", 0).await;
     inbound(&app, "wamid.b2", 0).await;
@@ -284,7 +293,7 @@ async fn changes_are_audited_whoever_calls() {
     use shared::domain::{Actor, ApiKeyId};
     use shared::services::NumberChanges;
     let dir = tempfile::tempdir().unwrap();
-    let app = shared::testing::local_app(dir.path());
+    let (app, _standin) = local_app(dir.path()).await;
     let account = tenant(&app).await;
     let number = PhoneNumberId::parse(NUMBER).unwrap();
     let by_key = Principal {
