@@ -20,6 +20,9 @@ pub struct LocalConfig {
     pub sender: shared::services::SenderSettings,
     /// Plans and billing rules (`WHATATALK_PLANS`, `WHATATALK_PLANS_FILE`).
     pub billing: shared::domain::BillingConfig,
+    /// The wait between a closing account's two erasure passes: the route cache's 30 s and a
+    /// margin (work here is fenced by the account's state, and no step outlives it).
+    pub closure_settle: std::time::Duration,
 }
 
 /// Secrets a developer needs to sign test webhooks. Generated once per data directory and
@@ -123,6 +126,7 @@ impl LocalConfig {
             graph_url: None,
             graph_version: shared::graph::DEFAULT_VERSION.into(),
             graph_timeout: std::time::Duration::from_secs(20),
+            closure_settle: std::time::Duration::from_secs(60),
             sender: shared::services::SenderSettings::default(),
             billing: shared::domain::BillingConfig::default(),
         })

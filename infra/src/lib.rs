@@ -77,7 +77,11 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     graph_config.request_timeout = config.graph_timeout;
     let graph = GraphClient::new(graph_config);
     let backend = LocalBackend::open(&config.data_dir, public_url, graph)?;
-    let app = Arc::new(App::new(backend.ports).with_billing(config.billing.clone()));
+    let app = Arc::new(
+        App::new(backend.ports)
+            .with_billing(config.billing.clone())
+            .with_closure_settle(config.closure_settle),
+    );
     let mut running = serve(
         app,
         listener,

@@ -5,6 +5,9 @@ use std::path::Path;
 use crate::adapters::local::LocalBackend;
 use crate::services::App;
 
+/// Tests wait this long between an erasure's two passes (work in them takes milliseconds).
+pub const TEST_CLOSURE_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// An [`App`] on the local adapters under `dir` (blob links are not served).
 pub fn local_app(dir: &Path) -> App {
     local_app_with_graph(dir, unreachable_graph())
@@ -18,6 +21,7 @@ pub fn local_app_with_graph(dir: &Path, graph: crate::graph::GraphClient) -> App
             .expect("open local backend")
             .ports,
     )
+    .with_closure_settle(TEST_CLOSURE_SETTLE)
 }
 
 /// An [`App`] on the AWS adapters against the emulators of `infra/test.sh`, with its own
@@ -80,7 +84,7 @@ pub async fn aws_app_with_graph(
         s3_path_style: true,
         graph: crate::graph::GraphConfig::new(graph, crate::graph::DEFAULT_VERSION),
     };
-    let app = App::new(aws::ports(&clients, &settings));
+    let app = App::new(aws::ports(&clients, &settings)).with_closure_settle(TEST_CLOSURE_SETTLE);
     (app, clients, settings)
 }
 
@@ -99,7 +103,7 @@ pub fn aws_app_within(
         Sdk::from_env(true).dynamodb_within(policy),
         &settings.table,
     ));
-    App::new(ports)
+    App::new(ports).with_closure_settle(TEST_CLOSURE_SETTLE)
 }
 
 /// The backend the HTTP tests run on: local unless `WHATATALK_TEST_BACKEND=aws` (set by

@@ -284,7 +284,7 @@ impl From<crate::services::ServiceError> for Problem {
         use crate::ports::StoreError;
         use crate::services::ServiceError as E;
         match e {
-            E::NotFound => Problem::not_found(),
+            E::NotFound | E::AccountClosing => Problem::not_found(),
             E::Invalid(errors) => Problem::new(ProblemType::ValidationFailed)
                 .with("errors", serde_json::to_value(errors).unwrap_or_default()),
             E::Unauthorized => Problem::new(ProblemType::Unauthorized),

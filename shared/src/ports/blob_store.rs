@@ -71,6 +71,8 @@ pub trait BlobWriter: Send {
     async fn write(&mut self, bytes: &[u8]) -> Result<(), BlobError>;
     /// Makes the object visible; returns its size.
     async fn finish(self: Box<Self>) -> Result<u64, BlobError>;
+    /// Discards what was written: nothing of it stays anywhere (no S3 multipart parts).
+    async fn abort(self: Box<Self>) -> Result<(), BlobError>;
 }
 
 #[async_trait]

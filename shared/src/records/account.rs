@@ -171,6 +171,25 @@ pub fn closing(account: &AccountId, receipt_partition: &str) -> Update {
         .when(is_active())
 }
 
+/// The erasure's first pass is over: the second may start at `at` (epoch ms).
+pub fn first_pass_done(account: &AccountId, at: i64) -> Update {
+    Update::new(table::account(account))
+        .set(SECOND_PASS_AT, Value::N(at))
+        .when(Condition::Exists)
+}
+
+const SECOND_PASS_AT: &str = "erasure_second_pass_at";
+
+/// When the erasure's second pass may start (epoch ms), once the first is over.
+pub fn second_pass_at(item: &Item) -> Option<i64> {
+    item.opt_n(SECOND_PASS_AT)
+}
+
+/// Whether the account takes work: it exists and is not closing.
+pub fn is_open(item: &Item) -> bool {
+    item.opt_s("state") == Some(AccountState::Active.as_str())
+}
+
 /// The partition of the receipt a closing account's erasure fills in.
 pub fn receipt_partition(item: &Item) -> Option<&str> {
     item.opt_s("receipt")

@@ -33,10 +33,14 @@ pub fn deleted(receipt: &Key, counts: &BTreeMap<String, i64>) -> Update {
     update
 }
 
-/// The erasure is done: the objects it deleted, the key destroyed.
-pub fn closed(receipt: &Key, objects: u64, at: Timestamp) -> Update {
+/// Objects an erasure pass deleted.
+pub fn objects(receipt: &Key, objects: u64) -> Update {
+    Update::new(receipt.clone()).add("deleted_objects", objects as i64)
+}
+
+/// The erasure is done: the key destroyed.
+pub fn closed(receipt: &Key, at: Timestamp) -> Update {
     Update::new(receipt.clone())
-        .add("deleted_objects", objects as i64)
         .set("state", Value::S("closed".into()))
         .set("key_destroyed", Value::Bool(true))
         .set("finished_at", Value::N(to_millis(at)))

@@ -16,11 +16,13 @@ pub const SEALED: u64 = 1;
 /// Characters of a message kept (sealed) as the conversation's preview.
 const PREVIEW_CHARS: usize = 100;
 
-/// Makes `message` the conversation's last message, unless a later one is already.
+/// Makes `message` the conversation's last message, unless a later one is already; the
+/// conversation expires with it (`expires_at`, epoch seconds): it holds that message's preview.
 pub fn last_message(
     s: &Sealer,
     message: &Message,
     preview: Option<&str>,
+    expires_at: i64,
 ) -> Result<Update, RecordError> {
     let key = table::conversation(s.tenant(), &message.contact_id);
     let id = Value::S(message.id.to_string());
@@ -30,6 +32,7 @@ pub fn last_message(
         .set("last_inbound", Value::Bool(message.body.is_inbound()))
         .set("last_type", Value::S(message.body.kind().into()))
         .set("last_at", Value::N(to_millis(message.created_at)))
+        .expire(Some(expires_at))
         .index(Some(Key::new(
             table::conversations(s.tenant()),
             message.id.to_string(),
@@ -77,6 +80,19 @@ fn newer_than(id: &Value, attr: &str) -> Condition {
         Condition::AttributeNotExists(attr.into()),
         Condition::LessThan(attr.into(), id.clone()),
     ])
+}
+
+/// Every conversation item of the account, expired ones included.
+pub fn stored(account: &AccountId) -> Query {
+    Query::partition(table::account_partition(account))
+        .begins_with(table::CONVERSATION_PREFIX)
+        .including_expired()
+}
+
+/// Whether the conversation's last message was made before `cutoff_ms`: none of its messages
+/// is within the policy any more.
+pub fn last_before(item: &Item, cutoff_ms: i64) -> bool {
+    item.opt_n("last_at").is_some_and(|at| at < cutoff_ms)
 }
 
 pub fn key(account: &AccountId, contact: &ContactId) -> Key {

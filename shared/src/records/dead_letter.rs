@@ -2,14 +2,16 @@
 //! partition; its payload is sealed under the operators' key in the blob store.
 
 use super::{from_millis, to_millis, RecordError, Sealer};
-use crate::domain::{DeadLetter, Timestamp};
-use crate::ports::Value;
+use crate::domain::{AccountId, DeadLetter, Timestamp};
 use crate::ports::{BlobError, BlobKey, Item, Key, Query};
+use crate::ports::{Condition, Value};
 use crate::table;
 
 const ENTITY: &str = "dead_letter";
 
-pub fn to_item(d: &DeadLetter, expires_at: i64) -> Item {
+/// The record; `tenant` is the account the content was for, when its number or WABA said so
+/// (its dead letters are erased with it).
+pub fn to_item(d: &DeadLetter, expires_at: i64, tenant: Option<&AccountId>) -> Item {
     let mut item = Item::new(table::dead_letter(&d.id))
         .with("reason", Value::S(d.reason.clone()))
         .with("size", Value::N(d.size as i64))
@@ -18,7 +20,20 @@ pub fn to_item(d: &DeadLetter, expires_at: i64) -> Item {
     if let Some(f) = &d.field {
         item = item.with("field", Value::S(f.clone()));
     }
+    if let Some(t) = tenant {
+        item = item.with(TENANT, Value::S(t.to_string()));
+    }
     item
+}
+
+const TENANT: &str = "account_id";
+
+/// The dead letters kept for one tenant (few: a filter over all of them).
+pub fn of_tenant(account: &AccountId) -> Query {
+    all().including_expired().filter(Some(Condition::Equals(
+        TENANT.into(),
+        Value::S(account.to_string()),
+    )))
 }
 
 pub fn from_item(item: &Item) -> Result<DeadLetter, RecordError> {

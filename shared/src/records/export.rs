@@ -49,6 +49,21 @@ pub fn from_item(item: &Item) -> Result<Export, RecordError> {
     })
 }
 
+/// The account's exports, expired ones included (their files may still be there).
+pub fn all(account: &AccountId) -> crate::ports::Query {
+    crate::ports::Query::partition(table::account_partition(account))
+        .begins_with(table::EXPORT_PREFIX)
+        .including_expired()
+}
+
+/// The export's id and whether it expired by `now` (epoch seconds).
+pub fn expired(item: &Item, now: i64) -> Option<ExportId> {
+    let expired = item.expires_at.is_some_and(|t| t <= now);
+    expired
+        .then(|| super::id_after(item, table::EXPORT_PREFIX).ok())
+        .flatten()
+}
+
 pub fn status(item: &Item) -> Result<ExportStatus, RecordError> {
     let s = item.s("status")?;
     Ok(ExportStatus::parse(s).ok_or_else(|| super::corrupt(format!("export status {s}")))?)

@@ -202,11 +202,25 @@ pub fn expire_after(item: &Item, days: u32) -> Option<Update> {
 
 // ---- the wamid lookup and statuses that wait for it ----
 
-/// The wamid → message lookup.
-pub fn lookup_item(account: &AccountId, wamid: &str, id: &MessageId) -> Item {
+/// The wamid → message lookup, expiring with its message (`expires_at`, epoch seconds), so
+/// that the table's own expiry removes both even if no retention run reaches them.
+pub fn lookup_item(account: &AccountId, wamid: &str, id: &MessageId, expires_at: i64) -> Item {
     Item::new(table::wamid(wamid))
         .with("account_id", Value::S(account.to_string()))
         .with("message_id", Value::S(id.to_string()))
+        .expiring_at(expires_at)
+}
+
+/// A new expiry for a wamid's lookup, as its message's changed.
+pub fn lookup_expires(wamid: &str, expires_at: i64) -> Update {
+    Update::new(table::wamid(wamid))
+        .expire(Some(expires_at))
+        .when(Condition::Exists)
+}
+
+/// The expiry a message item carries (epoch seconds), if any.
+pub fn expiry_of(item: &Item) -> Option<i64> {
+    item.expires_at
 }
 
 pub fn lookup(wamid: &str) -> Key {
@@ -223,9 +237,10 @@ pub fn looked_up(lookup: &Item) -> Result<MessageId, RecordError> {
     Ok(lookup.s("message_id")?.parse()?)
 }
 
-/// Everything kept under a wamid: its lookup, waiting statuses, the usage marker.
+/// Everything kept under a wamid: its lookup, waiting statuses, the usage marker (expired
+/// ones too: the table's sweeper may not have removed them yet).
 pub fn under_wamid(wamid: &str) -> Query {
-    Query::partition(table::wamid_partition(wamid))
+    Query::partition(table::wamid_partition(wamid)).including_expired()
 }
 
 /// Statuses kept for `wamid` until its message's record has it.

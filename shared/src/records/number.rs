@@ -47,19 +47,24 @@ pub fn from_item(s: &Sealer, item: &Item) -> Result<WhatsAppNumber, RecordError>
         messages_per_second: item
             .opt_n("messages_per_second")
             .map_or(DEFAULT_MESSAGES_PER_SECOND, |n| n as u32),
-        sending_stopped: match item.attrs.get("sending_stopped") {
-            Some(Value::M(m)) => Some(SendingStopped {
-                code: map_n(m, "code").unwrap_or(0),
-                reason: map_s(m, "reason").unwrap_or_default(),
-                at: match map_n(m, "at") {
-                    Some(n) => from_millis(n)?,
-                    None => now(),
-                },
-            }),
-            _ => None,
-        },
+        sending_stopped: stopped(item)?,
         created_at: from_millis(item.n("created_at")?)?,
         updated_at: from_millis(item.n("updated_at")?)?,
+    })
+}
+
+/// Why the number may not send, if it may not.
+pub fn stopped(item: &Item) -> Result<Option<SendingStopped>, RecordError> {
+    Ok(match item.attrs.get("sending_stopped") {
+        Some(Value::M(m)) => Some(SendingStopped {
+            code: map_n(m, "code").unwrap_or(0),
+            reason: map_s(m, "reason").unwrap_or_default(),
+            at: match map_n(m, "at") {
+                Some(n) => from_millis(n)?,
+                None => now(),
+            },
+        }),
+        _ => None,
     })
 }
 

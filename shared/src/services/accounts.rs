@@ -134,6 +134,15 @@ impl App {
     }
 
     /// Resolves a bearer token to its tenant with one strongly consistent read.
+    /// Whether the account takes work: it exists and is not closing.
+    pub async fn account_open(&self, id: &AccountId) -> Result<bool, ServiceError> {
+        Ok(self
+            .items
+            .get(&crate::table::account(id))
+            .await?
+            .is_some_and(|item| account::is_open(&item)))
+    }
+
     pub async fn authenticate(&self, bearer: &str) -> Result<Principal, ServiceError> {
         let secret = ApiKeySecret::parse(bearer).map_err(|_| ServiceError::Unauthorized)?;
         let lookup = self

@@ -16,7 +16,8 @@ impl App {
         preview: Option<&str>,
     ) -> Result<(), ServiceError> {
         let sealer = self.sealer(account, conversation::SEALED).await?;
-        let last = conversation::last_message(&sealer, m, preview)?;
+        let expires_at = self.message_expiry(account, m.created_at).await?;
+        let last = conversation::last_message(&sealer, m, preview, expires_at)?;
         ignore_stale(self.items.update(last).await)?;
         if let (true, Some(wamid)) = (m.body.is_inbound(), &m.wamid) {
             let inbound = conversation::last_inbound(account, m, wamid);

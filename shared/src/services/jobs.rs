@@ -43,6 +43,19 @@ impl Job {
     pub fn parse(body: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(body)
     }
+
+    /// The account the job works for, if one.
+    pub fn account(&self) -> Option<&AccountId> {
+        match self {
+            Job::ContactImport { account_id, .. }
+            | Job::BroadcastFanout { account_id, .. }
+            | Job::FetchMedia { account_id, .. }
+            | Job::Export { account_id, .. }
+            | Job::EraseAccount { account_id }
+            | Job::CountInventory { account_id } => Some(account_id),
+            Job::Tick => None,
+        }
+    }
 }
 
 impl App {
@@ -83,7 +96,14 @@ impl App {
         worker: &str,
         deadline: Option<Instant>,
     ) -> Result<JobOutcome, ServiceError> {
-        match job {
+        // A closing account takes no more work: its jobs are dropped, but its erasure.
+        if let Some(account) = job.account() {
+            if !matches!(job, Job::EraseAccount { .. }) && !self.account_open(account).await? {
+                tracing::info!(account_id = %account, "job dropped: the account is closing");
+                return Ok(JobOutcome::Done);
+            }
+        }
+        let outcome = match job {
             Job::ContactImport {
                 account_id,
                 import_id,
@@ -106,6 +126,11 @@ impl App {
             Job::EraseAccount { account_id } => self.run_erasure(account_id, deadline).await,
             Job::CountInventory { account_id } => self.run_inventory_count(account_id).await,
             Job::Tick => self.start_due_broadcasts().await.map(|_| JobOutcome::Done),
+        };
+        match outcome {
+            // The account began closing while the job ran.
+            Err(ServiceError::AccountClosing) => Ok(JobOutcome::Done),
+            outcome => outcome,
         }
     }
 }

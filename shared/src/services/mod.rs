@@ -62,6 +62,8 @@ pub struct App {
     /// The privacy policy version in force.
     pub policy: privacy::policy::PolicyConfig,
     pub location: privacy::inventory::StorageLocation,
+    /// How long the erasure waits between its two passes (see [`App::with_closure_settle`]).
+    pub closure_settle: std::time::Duration,
     routes: ingest::RouteCache,
     /// Retention policies as message writes use them (see [`App::message_expiry`]).
     retention: recent::Recent<crate::domain::RetentionPolicy>,
@@ -83,9 +85,17 @@ impl App {
             billing_config: crate::domain::BillingConfig::default(),
             policy: privacy::policy::PolicyConfig::default(),
             location: ports.location,
+            closure_settle: privacy::closure::SETTLE,
             routes: ingest::RouteCache::default(),
             retention: recent::Recent::default(),
         }
+    }
+
+    /// Waits `settle` between the erasure's two passes: at least as long as any work begun
+    /// before the closure may still write (the longest function timeout, the route cache).
+    pub fn with_closure_settle(mut self, settle: std::time::Duration) -> Self {
+        self.closure_settle = settle;
+        self
     }
 
     /// Runs under this privacy policy version.
@@ -168,6 +178,9 @@ pub enum ServiceError {
     Unauthorized,
     #[error("the number is already connected")]
     NumberAlreadyConnected,
+    /// The account is closing (or gone): it takes no more work.
+    #[error("the account is closing")]
+    AccountClosing,
     /// Meta did not confirm, for this token, that the WABA lists the number.
     #[error("the number's ownership was not proven with Meta")]
     NumberNotProven { graph_code: Option<i64> },

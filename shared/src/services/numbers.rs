@@ -262,6 +262,19 @@ impl App {
         .await
     }
 
+    /// The number's token and, if it may not send, why: read together right before a send, so
+    /// a stop (the account closing, a token Meta refused) holds for every send after it.
+    pub(crate) async fn sending_credentials(
+        &self,
+        account: &AccountId,
+        id: &PhoneNumberId,
+    ) -> Result<(AccessToken, Option<SendingStopped>), ServiceError> {
+        self.found_sealed(account, &crate::table::number(account, id), 1, |s, item| {
+            Ok((number::access_token(s, item)?, number::stopped(item)?))
+        })
+        .await
+    }
+
     /// Stops all sending from a number until its owner acts (a new token, or Meta's review).
     pub async fn stop_sending(
         &self,

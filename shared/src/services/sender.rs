@@ -184,7 +184,24 @@ impl App {
                 }
                 tokio::time::sleep(until).await;
             }
-            let token = self.access_token(&account, &number_id).await?;
+            // Read again after the wait: a stop made meanwhile (the account closing, say)
+            // holds for these sends.
+            let token = match self.sending_credentials(&account, &number_id).await {
+                Ok((token, None)) => Ok(token),
+                Ok((_, Some(stop))) => Err(error(stop.code, stop.reason)),
+                Err(ServiceError::NotFound) => Err(error(0, "The number was disconnected")),
+                Err(e) => return Err(e),
+            };
+            let token = match token {
+                Ok(token) => token,
+                Err(ended) => {
+                    for (_, m) in &messages {
+                        self.finish(&account, m, Outcome::failed(ended.clone()))
+                            .await?;
+                    }
+                    continue;
+                }
+            };
             for (n, (i, m)) in messages.into_iter().enumerate() {
                 if let Some(behind) = (n as u32).checked_sub(granted) {
                     // One token apart: all coming back at once would find the bucket's few
@@ -370,9 +387,13 @@ impl App {
             wamid.as_deref(),
             error.as_ref(),
         );
-        let lookup = wamid
-            .as_deref()
-            .map(|w| message::lookup_item(account, w, &m.id));
+        let lookup = match wamid.as_deref() {
+            Some(w) => {
+                let expires_at = self.message_expiry(account, m.created_at).await?;
+                Some(message::lookup_item(account, w, &m.id, expires_at))
+            }
+            None => None,
+        };
         let sent_counter = (status == MessageStatus::Sent).then(|| {
             usage::count(
                 account,

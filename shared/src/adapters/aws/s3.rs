@@ -138,6 +138,22 @@ impl crate::ports::BlobWriter for S3Writer {
             .map_err(classify)?;
         Ok(self.size)
     }
+
+    async fn abort(self: Box<Self>) -> Result<(), BlobError> {
+        let Some(upload_id) = &self.upload_id else {
+            return Ok(());
+        };
+        let s = &self.store;
+        s.client
+            .abort_multipart_upload()
+            .bucket(&s.bucket)
+            .key(&self.key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
 }
 
 fn url(presigned: &aws_sdk_s3::presigning::PresignedRequest) -> Result<Url, BlobError> {

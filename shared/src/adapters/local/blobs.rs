@@ -179,6 +179,15 @@ impl crate::ports::BlobWriter for FileWriter {
             .await?;
         Ok(self.size)
     }
+
+    async fn abort(self: Box<Self>) -> Result<(), BlobError> {
+        drop(self.file);
+        match tokio::fs::remove_file(&self.tmp).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(e)),
+        }
+    }
 }
 
 fn forbidden() -> Response {

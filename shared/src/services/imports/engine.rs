@@ -418,8 +418,9 @@ pub(super) async fn commit(
         mut errors,
         mut counts,
     } = batch;
-    // One place in each transaction is the contact tally's.
-    let max = app.items.max_transaction_writes() - 1;
+    // One place in each transaction is the contact tally's, one the account's check: nothing
+    // is written for an account once it is closing.
+    let max = app.items.max_transaction_writes() - 2;
     let mut pending: Vec<Group> = groups;
     while !pending.is_empty() {
         let mut size = 0;
@@ -445,12 +446,17 @@ pub(super) async fn commit(
             if created > 0 {
                 writes.push(Write::Update(contact::tally(account, created as i64)));
             }
+            let open_check = writes.len();
+            writes.push(crate::records::account::check_active(account));
             match app.items.transact(writes).await {
                 Ok(()) => {
                     for g in &chunk {
                         count(&mut counts, g.outcome);
                     }
                     break;
+                }
+                Err(StoreError::ConditionFailed { index: Some(i) }) if i == open_check => {
+                    return Err(ServiceError::AccountClosing);
                 }
                 Err(StoreError::ConditionFailed { index: Some(i) }) => {
                     let mut seen = 0;

@@ -27,6 +27,7 @@ impl App {
         field: Option<&str>,
         reason: &str,
         payload: &[u8],
+        tenant: Option<&AccountId>,
     ) -> Result<(), ServiceError> {
         let letter = DeadLetter {
             id: crate::domain::ordered_ulid().to_string(),
@@ -48,10 +49,53 @@ impl App {
             .map_err(blob_err)?;
         let expires_at = now().unix_timestamp() + DEAD_LETTER_TTL_DAYS * 86_400;
         self.items
-            .put(dead_letter::to_item(&letter, expires_at), None)
+            .put(dead_letter::to_item(&letter, expires_at, tenant), None)
             .await?;
         tracing::warn!(dead_letter_id = %letter.id, field = ?field, reason = %letter.reason, metric = "webhook_dead_letter", "webhook content kept as a dead letter");
         Ok(())
+    }
+
+    /// The tenant content names, if any: the first `phone_number_id` a connected number has,
+    /// else an entry's id that is a connected WABA. Read leniently: the content is malformed.
+    pub(crate) async fn tenant_named_in(
+        &self,
+        value: &serde_json::Value,
+    ) -> Result<Option<AccountId>, ServiceError> {
+        let mut numbers = Vec::new();
+        strings_named(value, "phone_number_id", &mut numbers);
+        for n in numbers.iter().take(10) {
+            if let Some(account) = self.route(n).await? {
+                return Ok(Some(account));
+            }
+        }
+        let entries = value.get("entry").and_then(serde_json::Value::as_array);
+        for entry in entries.into_iter().flatten().take(10) {
+            if let Some(waba) = entry.get("id").and_then(serde_json::Value::as_str) {
+                if let Some(account) = self.waba_route(waba).await? {
+                    return Ok(Some(account));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Erases the dead letters kept for a tenant, payloads first.
+    pub(crate) async fn erase_dead_letters(
+        &self,
+        account: &AccountId,
+    ) -> Result<u64, ServiceError> {
+        let mut erased = 0;
+        let mut letters = records::items(&*self.items, dead_letter::of_tenant(account).limit(100));
+        while let Some(item) = letters.try_next().await? {
+            let id = dead_letter::id_of(&item).to_owned();
+            self.blobs
+                .delete(&dead_letter::payload_key(&id).map_err(blob_err)?)
+                .await
+                .map_err(blob_err)?;
+            self.items.delete(&item.key, None).await?;
+            erased += 1;
+        }
+        Ok(erased)
     }
 
     /// Dead letters, newest first.
@@ -132,5 +176,25 @@ impl App {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Every string value under a key named `name`, at any depth.
+fn strings_named(value: &serde_json::Value, name: &str, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match v {
+                    serde_json::Value::String(s) if k == name => out.push(s.clone()),
+                    v => strings_named(v, name, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for v in items {
+                strings_named(v, name, out);
+            }
+        }
+        _ => {}
     }
 }

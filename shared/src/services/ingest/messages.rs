@@ -56,6 +56,7 @@ impl App {
                 Some("messages"),
                 "the sender is neither a phone nor a user id",
                 &body,
+                Some(account),
             )
             .await?;
             return Ok(Ingested::Ignored);
@@ -106,6 +107,7 @@ impl App {
                 account,
                 &m.wamid,
                 &message.id,
+                self.message_expiry(account, message.created_at).await?,
             )),
             Write::put_new(self.message_item(account, &message).await?),
             Write::Update(conversation::unread_increment(account, &contact.id)),

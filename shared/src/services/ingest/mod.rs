@@ -81,7 +81,12 @@ impl App {
         let events = match webhook::parse(body) {
             Ok(events) => events,
             Err(e) => {
-                self.keep_dead_letter(None, &e.0, body).await?;
+                let tenant = match serde_json::from_slice(body) {
+                    Ok(value) => self.tenant_named_in(&value).await?,
+                    Err(_) => None,
+                };
+                self.keep_dead_letter(None, &e.0, body, tenant.as_ref())
+                    .await?;
                 report.dead_letters += 1;
                 return Ok(report);
             }
@@ -159,9 +164,12 @@ impl App {
                 error,
                 value,
             } => {
-                let body = serde_json::to_vec(&serde_json::json!({"field": field, "value": value}))
-                    .map_err(|e| ServiceError::Blob(e.to_string()))?;
-                self.keep_dead_letter(Some(&field), &error, &body).await?;
+                let content = serde_json::json!({"field": field, "value": value});
+                let body =
+                    serde_json::to_vec(&content).map_err(|e| ServiceError::Blob(e.to_string()))?;
+                let tenant = self.tenant_named_in(&content).await?;
+                self.keep_dead_letter(Some(&field), &error, &body, tenant.as_ref())
+                    .await?;
                 report.dead_letters += 1;
             }
         }

@@ -1,8 +1,11 @@
-//! Account closure: API keys revoked at once and the account `closing`; then an erasure job
-//! deletes every item and object of the tenant in resumable batches, destroys the tenant's
-//! wrapped data key (crypto-shredding: a sealed value copied anywhere no longer opens) and
-//! leaves a receipt without personal data — the account id, times and counts by kind —
-//! retrievable once with the token handed out at the request.
+//! Account closure: the account `closing`, its numbers stopped and unrouted and its API keys
+//! revoked at once; then an erasure job deletes every item and object of the tenant in
+//! resumable batches, twice: a first pass at once, and a second after [`SETTLE`], when nothing
+//! begun before the closure can still write (every job step, send batch and webhook checks the
+//! account or its number first, and none outlives the longest function timeout). Only then is
+//! the tenant's wrapped data key destroyed (crypto-shredding: a sealed value copied anywhere no
+//! longer opens), leaving a receipt without personal data — the account id, times and counts by
+//! kind — retrievable once with the token handed out at the request.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -21,6 +24,11 @@ use crate::table;
 const BATCH: u32 = 200;
 /// How long an unread receipt is kept.
 const RECEIPT_DAYS: i64 = 90;
+/// The wait between the erasure's passes on AWS: the longest function timeout (retention's 900
+/// s; jobs 300 s, sender 30 s, webhook and API 10 s) and the 30 s route cache, with a margin.
+pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(960);
+/// SQS delays a message at most this long: longer waits are chained.
+const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(900);
 /// Blob prefixes that hold a tenant's objects: `{prefix}/{account}/…`.
 const BLOB_PREFIXES: [&str; 3] = ["media", "imports", "exports"];
 
@@ -63,6 +71,7 @@ impl App {
                 None,
             )
             .await?;
+        self.stop_numbers(id).await?;
         self.revoke_all_api_keys(id).await?;
         self.enqueue(&Job::EraseAccount {
             account_id: id.clone(),
@@ -70,6 +79,40 @@ impl App {
         .await?;
         tracing::info!(account_id = %id, "account closure requested");
         Ok(token)
+    }
+
+    /// Every number stops sending and its webhooks (and its WABA's) stop reaching the tenant.
+    async fn stop_numbers(&self, id: &AccountId) -> Result<(), ServiceError> {
+        let mut numbers = records::items(&*self.items, number::all(id).limit(100));
+        while let Some(item) = numbers.try_next().await? {
+            let Some((n, routes, _)) = number::outside(&item) else {
+                continue;
+            };
+            self.stop_sending(id, &n, 0, "The account is closing")
+                .await?;
+            self.erase_routes(id, &routes).await?;
+            self.forget_routes(&n, None);
+        }
+        Ok(())
+    }
+
+    /// Deletes the routes that still send to this tenant.
+    async fn erase_routes(
+        &self,
+        id: &AccountId,
+        routes: &[crate::ports::Key],
+    ) -> Result<(), ServiceError> {
+        for route in routes {
+            if self
+                .items
+                .get(route)
+                .await?
+                .is_some_and(|r| number::routes_to(&r, id))
+            {
+                self.items.delete(route, None).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn revoke_all_api_keys(&self, id: &AccountId) -> Result<(), ServiceError> {
@@ -85,7 +128,9 @@ impl App {
     }
 
     /// The erasure job: batches of the tenant's items, each with what it points to outside
-    /// the partition; then the bucket's objects, the data key and the account record.
+    /// the partition, and the bucket's objects; once now and once more after the settle time;
+    /// then the data key and the account record. Numbers stay until the second pass, so that
+    /// what a send begun before the closure writes outside the partition is found from them.
     pub(crate) async fn run_erasure(
         &self,
         id: &AccountId,
@@ -95,36 +140,31 @@ impl App {
             return Ok(JobOutcome::Done);
         };
         let receipt = account::receipt_partition(&record).map(closure::key_at);
-        loop {
-            if deadline.is_some_and(|d| Instant::now() + std::time::Duration::from_secs(30) > d) {
-                self.enqueue(&Job::EraseAccount {
-                    account_id: id.clone(),
-                })
-                .await?;
-                return Ok(JobOutcome::Continued);
+        let second = match account::second_pass_at(&record) {
+            None => false,
+            Some(at) => {
+                let wait = at - crate::records::to_millis(now());
+                if wait > 0 {
+                    return self.erase_later(id, wait).await;
+                }
+                true
             }
-            // Expired items too: DynamoDB's sweeper may not have removed them yet.
-            let page = self
-                .items
-                .query(records::partition(id).including_expired().limit(BATCH + 2))
-                .await?;
-            let rest: Vec<&Item> = page
-                .items
-                .iter()
-                .filter(|i| !matches!(Kind::of(i), Kind::Account | Kind::DataKey))
-                .collect();
-            if rest.is_empty() {
-                break;
-            }
-            let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-            for item in rest {
-                self.erase_outside(id, item).await?;
-                self.items.delete(&item.key, None).await?;
-                *counts.entry(Kind::name(item)).or_default() += 1;
-            }
-            if let Some(r) = &receipt {
-                self.items.update(closure::deleted(r, &counts)).await?;
-            }
+        };
+        if !self
+            .erase_items(id, receipt.as_ref(), second, deadline)
+            .await?
+        {
+            self.enqueue(&Job::EraseAccount {
+                account_id: id.clone(),
+            })
+            .await?;
+            return Ok(JobOutcome::Continued);
+        }
+        // Webhook content kept for operators that named this tenant.
+        let letters = self.erase_dead_letters(id).await?;
+        if let (Some(r), true) = (&receipt, letters > 0) {
+            let counts = BTreeMap::from([("dead_letter".to_owned(), letters as i64)]);
+            self.items.update(closure::deleted(r, &counts)).await?;
         }
         // Objects: everything under the tenant's prefixes.
         let mut objects = 0;
@@ -135,17 +175,73 @@ impl App {
                 .await
                 .map_err(|e| ServiceError::Blob(e.to_string()))?;
         }
+        if let Some(r) = &receipt {
+            self.items.update(closure::objects(r, objects)).await?;
+        }
+        if !second {
+            let settle = self.closure_settle.as_millis() as i64;
+            let at = crate::records::to_millis(now()) + settle;
+            self.items.update(account::first_pass_done(id, at)).await?;
+            tracing::info!(account_id = %id, objects, "account erased once; again after the settle time");
+            return self.erase_later(id, settle).await;
+        }
         // Crypto-shredding: without its wrapped key, no sealed value of the tenant opens again.
         self.items.delete(&table::data_key(id), None).await?;
         self.keyring.forget(id);
         self.items.delete(&table::account(id), None).await?;
         if let Some(r) = &receipt {
-            self.items
-                .update(closure::closed(r, objects, now()))
-                .await?;
+            self.items.update(closure::closed(r, now())).await?;
         }
-        tracing::info!(account_id = %id, objects, "account erased");
+        tracing::info!(account_id = %id, "account erased");
         Ok(JobOutcome::Done)
+    }
+
+    /// Queues the erasure again in `wait_ms` (chained when longer than a queue delay).
+    async fn erase_later(&self, id: &AccountId, wait_ms: i64) -> Result<JobOutcome, ServiceError> {
+        let delay = std::time::Duration::from_millis(wait_ms.max(0) as u64).min(MAX_DELAY);
+        let body = serde_json::to_string(&Job::EraseAccount {
+            account_id: id.clone(),
+        })
+        .map_err(|e| ServiceError::Queue(e.to_string()))?;
+        self.job_queue
+            .send(crate::ports::OutgoingMessage::new(body).delayed(delay))
+            .await
+            .map_err(|e| ServiceError::Queue(e.to_string()))?;
+        Ok(JobOutcome::Continued)
+    }
+
+    /// Deletes the tenant's items but the account and its data key (and, on the first pass,
+    /// its numbers), batch by batch; `false` if the deadline came first.
+    async fn erase_items(
+        &self,
+        id: &AccountId,
+        receipt: Option<&crate::ports::Key>,
+        second: bool,
+        deadline: Option<Instant>,
+    ) -> Result<bool, ServiceError> {
+        // Expired items too: DynamoDB's sweeper may not have removed them yet.
+        let query = records::partition(id).including_expired().limit(BATCH + 2);
+        let mut pages = records::pages(&*self.items, query);
+        while let Some(page) = pages.try_next().await? {
+            if deadline.is_some_and(|d| Instant::now() + std::time::Duration::from_secs(30) > d) {
+                return Ok(false);
+            }
+            let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+            for item in &page.items {
+                match Kind::of(item) {
+                    Kind::Account | Kind::DataKey => continue,
+                    Kind::Number if !second => continue,
+                    _ => {}
+                }
+                self.erase_outside(id, item).await?;
+                self.items.delete(&item.key, None).await?;
+                *counts.entry(Kind::name(item)).or_default() += 1;
+            }
+            if let (Some(r), false) = (receipt, counts.is_empty()) {
+                self.items.update(closure::deleted(r, &counts)).await?;
+            }
+        }
+        Ok(true)
     }
 
     /// What an item of the tenant points to outside its partition.
@@ -158,16 +254,7 @@ impl App {
             }
             Kind::Number => {
                 if let Some((n, routes, bucket)) = number::outside(item) {
-                    for route in routes {
-                        if self
-                            .items
-                            .get(&route)
-                            .await?
-                            .is_some_and(|r| number::routes_to(&r, id))
-                        {
-                            self.items.delete(&route, None).await?;
-                        }
-                    }
+                    self.erase_routes(id, &routes).await?;
                     self.items.delete(&bucket, None).await?;
                     self.forget_routes(&n, None);
                 }

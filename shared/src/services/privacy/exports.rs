@@ -223,6 +223,12 @@ impl App {
         let counts = out.counts.clone();
         out.line(&json!({"record": "manifest", "counts": counts}))
             .await?;
+        // An account closed meanwhile gets no file: what was written is discarded.
+        if !self.account_open(account).await? {
+            out.writer.abort().await.map_err(blob_err)?;
+            tracing::info!(account_id = %account, export_id = %id, "export dropped: the account is closing");
+            return Ok(JobOutcome::Done);
+        }
         let size = out.writer.finish().await.map_err(blob_err)?;
         self.items
             .update(export::done(account, id, size, &counts, now()))

@@ -12,7 +12,7 @@ use crate::domain::{
     AccountId, AccountState, MessageId, RetentionChanges, RetentionPolicy, Timestamp,
 };
 use crate::ports::StoreError;
-use crate::records::{self, account, media, message, to_millis};
+use crate::records::{self, account, conversation, export, media, message, to_millis};
 
 /// What one run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -20,6 +20,8 @@ pub struct RetentionReport {
     pub accounts: u64,
     pub messages_deleted: u64,
     pub media_deleted: u64,
+    pub exports_deleted: u64,
+    pub conversations_deleted: u64,
     pub expiries_updated: u64,
     /// Unreadable webhook payloads past their 30 days, payload and record.
     pub dead_letters_deleted: u64,
@@ -152,9 +154,15 @@ impl App {
         // Messages older than the policy: their ids sort by time, so they are a key range.
         let before = MessageId::first_at(now_ms - i64::from(policy.message_days) * DAY_MS);
         loop {
+            // Expired ones too: a message the table's sweeper has not removed yet still has
+            // its lookup to take with it.
             let page = self
                 .items
-                .query(message::made_before(id, &before).limit(100))
+                .query(
+                    message::made_before(id, &before)
+                        .including_expired()
+                        .limit(100),
+                )
                 .await?;
             if page.items.is_empty() {
                 break;
@@ -172,6 +180,21 @@ impl App {
             }
         }
         // A changed policy: every remaining message gets the new expiry.
+        // A conversation whose last message is past the policy holds only what was removed
+        // (its preview, the last inbound wamid).
+        let cutoff = now_ms - i64::from(policy.message_days) * DAY_MS;
+        let mut conversations = records::items(&*self.items, conversation::stored(id).limit(100));
+        while let Some(c) = conversations.try_next().await? {
+            if !conversation::last_before(&c, cutoff) {
+                continue;
+            }
+            if *left == 0 {
+                return Ok(false);
+            }
+            *left -= 1;
+            self.items.delete(&c.key, None).await?;
+            report.conversations_deleted += 1;
+        }
         if let Some(from) = account::retention_to_apply(&item)? {
             let mut pages = records::pages(&*self.items, message::all(id).limit(100).after(from));
             while let Some(page) = pages.try_next().await? {
@@ -180,7 +203,18 @@ impl App {
                         continue;
                     };
                     match self.items.update(update).await {
-                        Ok(_) | Err(StoreError::ConditionFailed { .. }) => {}
+                        Ok(changed) => {
+                            // Its lookup expires with it.
+                            if let (Some(w), Some(at)) =
+                                (message::wamid_of(m), message::expiry_of(&changed))
+                            {
+                                match self.items.update(message::lookup_expires(w, at)).await {
+                                    Ok(_) | Err(StoreError::ConditionFailed { .. }) => {}
+                                    Err(e) => return Err(e.into()),
+                                }
+                            }
+                        }
+                        Err(StoreError::ConditionFailed { .. }) => {}
                         Err(e) => return Err(e.into()),
                     }
                     report.expiries_updated += 1;
@@ -197,6 +231,26 @@ impl App {
             self.items.update(account::retention_applied(id)).await?;
         }
         // Media older than the media policy.
+        // Exports past the account's export_days: their files go with their records (the
+        // bucket's own expiry is only the 7-day backstop).
+        let mut exports = records::items(&*self.items, export::all(id).limit(100));
+        while let Some(e) = exports.try_next().await? {
+            let Some(export_id) = export::expired(&e, now.unix_timestamp()) else {
+                continue;
+            };
+            if *left == 0 {
+                return Ok(false);
+            }
+            *left -= 1;
+            let file =
+                export::file_key(id, &export_id).map_err(|e| ServiceError::Blob(e.to_string()))?;
+            self.blobs
+                .delete(&file)
+                .await
+                .map_err(|e| ServiceError::Blob(e.to_string()))?;
+            self.items.delete(&e.key, None).await?;
+            report.exports_deleted += 1;
+        }
         let media_cutoff = now_ms - i64::from(policy.media_days) * DAY_MS;
         let mut all_media = records::items(&*self.items, media::all(id).limit(100));
         while let Some(m) = all_media.try_next().await? {
