@@ -290,6 +290,18 @@ pub fn media_link(token_hash_hex: &str) -> Key {
     Key::new(format!("MEDIALINK#{token_hash_hex}"), "MEDIALINK")
 }
 
+pub const MEDIA_LINK_NOTE_PREFIX: &str = "MEDIALINK#";
+
+/// A media link noted in the tenant's partition, under its media: what erasing the media (or
+/// the account) follows to the link itself. One item per link: a list on the media record
+/// would grow with every read.
+pub fn media_link_note(account: &AccountId, media: &MediaId, token_hash_hex: &str) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("{MEDIA_LINK_NOTE_PREFIX}{media}#{token_hash_hex}"),
+    )
+}
+
 /// An account's subscription, plan and billing details.
 pub fn billing(account: &AccountId) -> Key {
     Key::new(account_partition(account), BILLING_SK)

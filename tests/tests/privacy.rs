@@ -614,6 +614,18 @@ async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
     assert_eq!(receipt["state"], "closed", "{receipt}");
     assert_eq!(receipt["account_id"], account_id.to_string());
     assert_eq!(receipt["key_destroyed"], true);
+    // Backups are not shredded: the receipt says until when they may hold the data.
+    let at = |f: &str| {
+        time::OffsetDateTime::parse(
+            receipt[f].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        at("backups_hold_until") - at("finished_at"),
+        time::Duration::days(35)
+    );
     let mut deleted: std::collections::BTreeMap<String, u64> =
         serde_json::from_value(receipt["deleted"].clone()).unwrap();
     // Media files went with their records; `objects` counts what was left under the

@@ -473,7 +473,26 @@ async fn inbound_media_is_fetched_kept_sealed_and_served_through_a_short_link() 
     let got = reqwest::get(url).await.unwrap();
     assert_eq!(got.status(), StatusCode::OK);
     assert_eq!(got.headers()["content-type"], "image/jpeg");
+    // A stranger's file on our origin: downloaded, never rendered or sniffed here.
+    assert_eq!(got.headers()["content-disposition"], "attachment");
+    assert_eq!(got.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(
+        got.headers()["content-security-policy"],
+        "default-src 'none'; sandbox"
+    );
     assert_eq!(got.bytes().await.unwrap().as_ref(), &photo[..]);
+    // Every read mints a link; the media record does not grow with them (a list of links on
+    // it would reach DynamoDB's 400 KB item limit after some thousands of reads).
+    let (_, me) = stack.client.get("/v1/account", &stack.key).await;
+    let account: shared::domain::AccountId = me["id"].as_str().unwrap().parse().unwrap();
+    let record = shared::table::media(&account, &shared::domain::MediaId::parse("880001").unwrap());
+    let size = |item: shared::ports::Item| format!("{:?}", item.attrs).len();
+    let before = size(stack.running.app.items.get(&record).await.unwrap().unwrap());
+    for _ in 0..30 {
+        stack.get("/v1/media/880001").await;
+    }
+    let after = size(stack.running.app.items.get(&record).await.unwrap().unwrap());
+    assert_eq!(before, after, "the media record grew with its links");
     // A guessed or altered token is refused.
     // (Its last character changed: to "1" when it already was "0".)
     let other = if url.ends_with('0') { "1" } else { "0" };

@@ -16,6 +16,13 @@ pub struct ClosureReceipt {
     pub finished_at: Option<Timestamp>,
     /// Items deleted, by kind (`contact`, `message`, …), and `objects` from the bucket.
     pub deleted: BTreeMap<String, u64>,
-    /// Whether the tenant's data key was destroyed.
+    /// Whether the tenant's data key was destroyed in the live table.
     pub key_destroyed: bool,
+    /// Until when the table's point-in-time backups may still hold the wrapped data key (and
+    /// with the stack's KMS key, what it opens): [`BACKUP_DAYS`] after `finished_at`.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub backups_hold_until: Option<Timestamp>,
 }
+
+/// The table's point-in-time recovery window (`RecoveryPeriodInDays` in template.yaml).
+pub const BACKUP_DAYS: i64 = 35;

@@ -6,7 +6,7 @@ mod api_key;
 mod audit;
 mod billing;
 mod broadcast;
-mod closure;
+pub mod closure;
 mod contact;
 mod conversation;
 mod dead_letter;

@@ -40,7 +40,19 @@ fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::E
     })
 }
 
+/// Hosts Meta serves media files from (`lookaside.fbsbx.com`, over HTTPS).
+const MEDIA_HOST_SUFFIX: &str = ".fbsbx.com";
+
 impl GraphClient {
+    /// Whether `url` is one a media download may take the token to.
+    pub fn is_media_host(&self, url: &url::Url) -> bool {
+        let meta = url.scheme() == "https"
+            && url
+                .host_str()
+                .is_some_and(|h| h.ends_with(MEDIA_HOST_SUFFIX) && !h.contains(':'));
+        meta || url.origin() == self.base_url().origin()
+    }
+
     pub async fn media_info(
         &self,
         media: &MediaId,
@@ -60,6 +72,14 @@ impl GraphClient {
         max: u64,
     ) -> Result<Bytes, GraphError> {
         let url = url::Url::parse(url).map_err(|e| GraphError::Decode(e.to_string()))?;
+        // The token goes only where Meta keeps media (or to the Graph API we are configured
+        // with: the stand-in serves its own files).
+        if !self.is_media_host(&url) {
+            return Err(GraphError::Decode(format!(
+                "a media URL outside Meta's hosts: {}",
+                url.host_str().unwrap_or("?")
+            )));
+        }
         let mut response = Self::respond(self.http()?.get(url).bearer_auth(token.expose())).await?;
         if response.content_length().is_some_and(|n| n > max) {
             return Err(GraphError::TooLarge { max });
@@ -158,5 +178,37 @@ mod tests {
         assert!(text.contains("name=\"type\"\r\n\r\nimage/png"));
         assert!(text.contains("filename=\"ab..c.png\""));
         assert!(text.ends_with("PNG\r\n--b--\r\n"));
+    }
+
+    #[tokio::test]
+    async fn the_token_goes_only_to_metas_media_hosts_or_our_graph() {
+        let client = GraphClient::new(super::super::GraphConfig::new(
+            url::Url::parse("http://127.0.0.1:4000/").unwrap(),
+            "v23.0",
+        ));
+        let allowed = |u: &str| client.is_media_host(&url::Url::parse(u).unwrap());
+        assert!(allowed(
+            "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1&ext=2"
+        ));
+        assert!(allowed("http://127.0.0.1:4000/_standin/media/1"));
+        for refused in [
+            "http://lookaside.fbsbx.com/x",
+            "https://fbsbx.com.evil.example/x",
+            "https://evil.example/lookaside.fbsbx.com",
+            "https://169.254.169.254/latest/meta-data/",
+            "http://127.0.0.1:4001/x",
+            "https://127.0.0.1:4000/x",
+        ] {
+            assert!(!allowed(refused), "{refused}");
+        }
+        let err = client
+            .download_media(
+                "https://evil.example/steal",
+                &crate::domain::AccessToken::parse("EAAGsecrettoken12345").unwrap(),
+                10,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GraphError::Decode(_)), "{err}");
     }
 }

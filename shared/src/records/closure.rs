@@ -60,5 +60,7 @@ pub fn from_item(item: &Item) -> Result<ClosureReceipt, RecordError> {
         finished_at: opt_millis(item, "finished_at")?,
         deleted,
         key_destroyed: item.opt_bool("key_destroyed").unwrap_or(false),
+        backups_hold_until: opt_millis(item, "finished_at")?
+            .map(|at| at + time::Duration::days(crate::domain::closure::BACKUP_DAYS)),
     })
 }

@@ -60,11 +60,16 @@ fn status_is(s: ImportStatus) -> Condition {
 }
 
 /// Queues an import whose file is uploaded, if it was waiting for it.
-pub fn queue(account: &AccountId, id: &ImportId) -> Update {
+/// Queued, with the size its file had when checked: the job reads only that file (the upload
+/// link lives on, and a file swapped after the check is refused).
+pub fn queue(account: &AccountId, id: &ImportId, file_size: u64) -> Update {
     Update::new(table::import(account, id))
         .set("status", status_value(ImportStatus::Queued))
+        .set(FILE_SIZE, Value::N(file_size as i64))
         .when(status_is(ImportStatus::AwaitingUpload))
 }
+
+const FILE_SIZE: &str = "file_size";
 
 /// Takes the import's lease for `worker` until `until_ms`, if it is queued or running and
 /// nobody else holds a live lease.
@@ -112,6 +117,8 @@ pub struct Resume {
     pub reported_errors: u64,
     /// First rows of the error report's parts saved so far.
     pub error_parts: Vec<u64>,
+    /// The file's size when the import was started (absent on imports queued before it was kept).
+    pub file_size: Option<u64>,
 }
 
 pub fn resume(item: &Item) -> Resume {
@@ -120,6 +127,7 @@ pub fn resume(item: &Item) -> Resume {
         next_row: item.opt_n("next_row").unwrap_or(2) as u64,
         counts: counts(item),
         reported_errors: item.opt_n("reported_errors").unwrap_or(0) as u64,
+        file_size: item.opt_n(FILE_SIZE).map(|n| n.max(0) as u64),
         error_parts: match item.attrs.get("error_parts") {
             Some(Value::L(l)) => l
                 .iter()

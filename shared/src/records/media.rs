@@ -120,11 +120,39 @@ pub fn link_item(
         .expiring_at(expires_at.unix_timestamp())
 }
 
-/// The media record names its links, so erasing it erases them.
-pub fn note_link(account: &AccountId, id: &MediaId, token_hash: &str) -> Update {
-    Update::new(table::media(account, id))
-        .append("links", Value::S(token_hash.to_owned()))
-        .when(Condition::Exists)
+/// Minting a link for a stored media: the media must exist; the link, and its note in the
+/// tenant's partition (so erasing the media erases it), both expire with the link.
+pub fn link_writes(
+    account: &AccountId,
+    id: &MediaId,
+    token_hash: &str,
+    expires_at: Timestamp,
+) -> Vec<crate::ports::Write> {
+    use crate::ports::Write;
+    let note = Item::new(table::media_link_note(account, id, token_hash))
+        .expiring_at(expires_at.unix_timestamp());
+    vec![
+        Write::Check {
+            key: table::media(account, id),
+            condition: Condition::Exists,
+        },
+        Write::put(link_item(account, id, token_hash, expires_at)),
+        Write::put(note),
+    ]
+}
+
+/// The notes of a media's links (expired ones too: the sweeper lags).
+pub fn link_notes(account: &AccountId, id: &MediaId) -> crate::ports::Query {
+    crate::ports::Query::partition(table::account_partition(account))
+        .begins_with(format!("{}{id}#", table::MEDIA_LINK_NOTE_PREFIX))
+        .including_expired()
+}
+
+/// The link a note stands for.
+pub fn noted_link(note: &Item) -> Option<Key> {
+    let rest = note.key.sk.strip_prefix(table::MEDIA_LINK_NOTE_PREFIX)?;
+    let (_, hash) = rest.rsplit_once('#')?;
+    Some(table::media_link(hash))
 }
 
 pub fn link(token_hash: &str) -> Key {
@@ -139,7 +167,7 @@ pub fn linked(link: &Item) -> Result<(AccountId, MediaId), RecordError> {
     ))
 }
 
-/// The link items a media record names.
+/// The link items a media record names (records from before links were noted one by one).
 pub fn links_of(item: &Item) -> Vec<Key> {
     super::strings(item.attrs.get("links"))
         .into_iter()

@@ -11,8 +11,9 @@ use crate::domain::{
     now, AccountId, Media, MediaId, MediaKind, MediaState, MediaType, PhoneNumberId, Timestamp,
 };
 use crate::graph::{Failure, GraphError};
-use crate::ports::{Condition, StoreError, Write};
-use crate::records::media;
+use crate::ports::{Condition, StoreError};
+use crate::records::{self, media};
+use futures::TryStreamExt;
 
 /// How long a download link works.
 pub const LINK_SECONDS: i64 = 15 * 60;
@@ -248,10 +249,7 @@ impl App {
         let expires_at = now() + time::Duration::seconds(LINK_SECONDS);
         let hash = token_hash(&token);
         self.items
-            .transact(vec![
-                Write::Update(media::note_link(account, id, &hash)),
-                Write::put(media::link_item(account, id, &hash, expires_at)),
-            ])
+            .transact(media::link_writes(account, id, &hash, expires_at))
             .await
             .map_err(|e| match e {
                 StoreError::ConditionFailed { .. } => ServiceError::NotFound,
@@ -332,6 +330,13 @@ impl App {
         };
         for link in media::links_of(&item) {
             self.items.delete(&link, None).await?;
+        }
+        let mut notes = records::items(&*self.items, media::link_notes(account, id).limit(100));
+        while let Some(note) = notes.try_next().await? {
+            if let Some(link) = media::noted_link(&note) {
+                self.items.delete(&link, None).await?;
+            }
+            self.items.delete(&note.key, None).await?;
         }
         self.blobs
             .delete(&media::file_key(account, id).map_err(blob_err)?)

@@ -415,3 +415,46 @@ async fn deletion_erases_the_contact_and_frees_its_phone() {
     assert!(found["items"].as_array().unwrap().is_empty());
     create(&api, &t, json!({"phone": "+447911123456"})).await;
 }
+
+/// The upload link outlives the size check at start: a file swapped in afterwards (larger, or
+/// just different) is refused by the job, which reads only the file that was checked.
+#[tokio::test]
+async fn an_import_reads_only_the_file_checked_at_start() {
+    use shared::services::Job;
+    let api = spawn().await;
+    let t = api.signup("Importer", "imports@example.com").await;
+    let account: shared::domain::AccountId = t.account_id.parse().unwrap();
+    let app = &api.app;
+    let (import, _, _) = app.create_import(&account).await.unwrap();
+    let source = shared::services::imports::source_key(&account, &import.id).unwrap();
+    let checked = bytes::Bytes::from_static(b"phone\n+447911123456\n");
+    app.blobs.put(&source, checked, "text/csv").await.unwrap();
+    app.start_import(&account, &import.id).await.unwrap();
+    // Swapped through the still-valid link before the job runs.
+    let swapped =
+        bytes::Bytes::from_static(b"phone\n+447911123456\n+447911123457\n+447911123458\n");
+    app.blobs.put(&source, swapped, "text/csv").await.unwrap();
+    let job = Job::ContactImport {
+        account_id: account.clone(),
+        import_id: import.id.clone(),
+    };
+    app.run_job(&job, "worker-1", None).await.unwrap();
+    let (s, body) = api
+        .get(&format!("/v1/contacts/imports/{}", import.id), &t.key)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["status"], "failed", "{body}");
+    assert!(
+        body["failure"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("changed"),
+        "{body}"
+    );
+    let (_, contacts) = api.get("/v1/contacts", &t.key).await;
+    assert_eq!(
+        contacts["items"],
+        json!([]),
+        "nothing of either file applied"
+    );
+}

@@ -149,10 +149,18 @@ pub async fn download(
             .with_detail("The link is unknown or expired; ask GET /v1/media/{id} for a new one."),
         e => e.into(),
     })?;
+    // A stranger's file, served from the app's own origin: never rendered here (no sniffing,
+    // a download, and a policy that would sandbox it even if a browser showed it).
     Ok((
         [
             (header::CONTENT_TYPE, file.mime_type),
             (header::CACHE_CONTROL, "private, no-store".to_owned()),
+            (header::CONTENT_DISPOSITION, "attachment".to_owned()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox".to_owned(),
+            ),
         ],
         file.bytes,
     )

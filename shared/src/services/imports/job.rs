@@ -13,7 +13,7 @@ use super::csv::{csv_cell, CsvStream};
 use super::engine::{commit, Committed, Engine, Prepared, BATCH_ROWS, WRITES_PER_ROW};
 use super::rows::RowError;
 use super::{blob_err, part_key, read_batch, read_header, report_key, source_key, JobOutcome};
-use super::{MAX_REPORTED_ERRORS, PARSE_AHEAD};
+use super::{MAX_IMPORT_BYTES, MAX_REPORTED_ERRORS, PARSE_AHEAD};
 use crate::domain::{now, AccountId, ImportCounts, ImportId};
 use crate::ports::StoreError;
 use crate::records::{import, to_millis};
@@ -66,6 +66,17 @@ impl App {
             .await
             .map_err(blob_err)?
             .unwrap_or(0);
+        // The upload link outlives the check at start: a file replaced since is refused.
+        if state.file_size.is_some_and(|checked| checked != size) || size > MAX_IMPORT_BYTES {
+            return self
+                .fail_import(
+                    account,
+                    id,
+                    worker,
+                    "the file changed after the import was started; upload it to a new import",
+                )
+                .await;
+        }
         let mut engine = Engine::new(self, account.clone(), id.to_string(), head, region, counts)
             .expecting(size);
         let mut row_no = 1;

@@ -125,7 +125,7 @@ impl App {
             .size(&source_key(account, id)?)
             .await
             .map_err(blob_err)?;
-        match size {
+        let size = match size {
             None => return Err(ServiceError::ImportNotUploaded),
             Some(n) if n > MAX_IMPORT_BYTES => {
                 return Err(ServiceError::invalid(
@@ -133,9 +133,9 @@ impl App {
                     &format!("the file is larger than {MAX_IMPORT_BYTES} bytes"),
                 ))
             }
-            Some(_) => {}
-        }
-        match self.items.update(import::queue(account, id)).await {
+            Some(n) => n,
+        };
+        match self.items.update(import::queue(account, id, size)).await {
             Ok(item) => {
                 self.enqueue(&super::Job::ContactImport {
                     account_id: account.clone(),
