@@ -200,6 +200,10 @@ pub async fn drain_sends(app: Arc<App>, settings: SenderSettings) {
 /// How long a job message stays hidden while the local drainer works on it: an import
 /// checkpoints and renews its lease far more often than this.
 const JOB_VISIBILITY: Duration = Duration::from_secs(60);
+/// How long one job step may run before it continues from the back of the queue (as a jobs
+/// Lambda's timeout makes it): a long import gives other tenants' jobs their turn, and never
+/// outlives its delivery's visibility.
+const JOB_STEP: Duration = Duration::from_secs(50);
 
 /// The local stand-in for the jobs Lambda's SQS trigger: one job at a time, through the same
 /// `jobs::run` the Lambda calls; a failed job comes back after its visibility timeout.
@@ -218,7 +222,14 @@ async fn drain_jobs(app: Arc<App>) {
             }
         };
         for m in messages {
-            match jobs::run(&app, &m.id, &m.body, None).await {
+            match jobs::run(
+                &app,
+                &m.id,
+                &m.body,
+                Some(std::time::Instant::now() + JOB_STEP),
+            )
+            .await
+            {
                 Ok(_) => {
                     if let Err(e) = app.job_queue.ack(&m.receipt).await {
                         tracing::error!(error = %e, "job ack failed");

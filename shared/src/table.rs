@@ -206,6 +206,18 @@ pub fn operator_partition() -> String {
     account_partition(&AccountId::OPERATOR)
 }
 
+/// The API requests of one tenant (named by a digest, so nothing left behind names it) in one
+/// second's window.
+pub fn request_window(tenant_digest: &str, epoch_second: i64) -> Key {
+    Key::new(format!("LIMIT#{tenant_digest}#{epoch_second}"), "LIMIT")
+}
+
+/// The signups from one client address (by digest: an address is personal data) in one
+/// hour's window.
+pub fn signup_window(address_digest: &str, epoch_hour: i64) -> Key {
+    Key::new(format!("SIGNUPS#{address_digest}#{epoch_hour}"), "SIGNUPS")
+}
+
 pub fn send_rate(number: &PhoneNumberId) -> Key {
     Key::new(format!("RATE#{number}"), "RATE")
 }

@@ -106,3 +106,30 @@ fn the_receipt_names_the_backup_window_the_table_has() {
         Some(shared::domain::closure::BACKUP_DAYS)
     );
 }
+
+#[test]
+fn every_function_has_its_own_reserved_concurrency() {
+    let t = template();
+    for (name, resource) in t["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let props = &resource["Properties"];
+        let reserved = props["ReservedConcurrentExecutions"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{name:?} has no reserved concurrency"));
+        // An SQS source may not run more pollers than the function may have.
+        for event in props["Events"]
+            .as_mapping()
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
+            if let Some(max) = event["Properties"]["ScalingConfig"]["MaximumConcurrency"].as_i64() {
+                assert!(
+                    reserved >= max,
+                    "{name:?}: {reserved} reserved < {max} pollers"
+                );
+            }
+        }
+    }
+}

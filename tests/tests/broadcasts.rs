@@ -440,3 +440,51 @@ async fn a_pause_between_queuing_and_saving_the_place_loses_nothing() {
 async fn a_pause_after_a_saved_page_loses_nothing() {
     paused_and_resumed(Some(8)).await;
 }
+
+/// One tenant asking for fifty exports holds at most one place in the job queue at a time, not
+/// fifty: another tenant's broadcast fans out within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tenants_exports_do_not_hold_up_a_fan_out() {
+    let s = Stack::start(50).await;
+    s.contacts(20, 0).await;
+    let hog = s.client.signup("Hog", "hog@example.com").await;
+    let hog_key = hog["api_key"].as_str().unwrap().to_owned();
+    // Enough of its own that each export takes a while.
+    let mut csv = "phone,name,attr.note\n".to_owned();
+    for i in 0..5_000 {
+        csv.push_str(&format!("+4475000{i:05},Person {i},note {i}\n"));
+    }
+    let (st, report) = s
+        .client
+        .send(
+            s.client
+                .http
+                .post(format!("{}/v1/contacts/import", s.client.base))
+                .bearer_auth(&hog_key)
+                .header("content-type", "text/csv")
+                .body(csv),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{report}");
+    let mut answers = std::collections::BTreeMap::new();
+    for _ in 0..50 {
+        let (status, _) = s.client.post("/v1/exports", &hog_key, json!({})).await;
+        *answers.entry(status.as_u16()).or_insert(0) += 1;
+    }
+    // Each one finished lets the next in; never two at once.
+    assert!(answers.get(&409).is_some_and(|n| *n >= 25), "{answers:?}");
+    assert_eq!(answers.keys().copied().collect::<Vec<_>>(), [202, 409]);
+    let started = std::time::Instant::now();
+    let b = s.broadcast(json!({"tags": ["customers"]}), None).await;
+    loop {
+        let now = s.get(&format!("/v1/broadcasts/{b}")).await;
+        if now["counts"]["queued"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the fan-out had not started after 5 s: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -28,7 +28,11 @@ impl FromRequestParts<Arc<App>> for Caller {
             .map(str::trim)
             .ok_or_else(|| unauthorized("The Authorization header must be `Bearer <key>`."))?;
         match app.authenticate(token).await {
-            Ok(principal) => Ok(Caller(principal)),
+            Ok(principal) => {
+                // Each request counts against its account's and its key's share.
+                app.admit_request(&principal).await?;
+                Ok(Caller(principal))
+            }
             Err(ServiceError::Unauthorized) => Err(unauthorized(
                 "The API key is malformed, unknown or revoked.",
             )),
@@ -39,4 +43,18 @@ impl FromRequestParts<Arc<App>> for Caller {
 
 fn unauthorized(detail: &str) -> Problem {
     Problem::new(ProblemType::Unauthorized).with_detail(detail)
+}
+
+/// The client's address as the edge saw it: the last entry of `X-Forwarded-For` (API Gateway
+/// appends the address it received the request from; entries before it are the client's
+/// own say). `None` when no edge set it (the local runner reached directly).
+pub fn client_address(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .rfind(|a| !a.is_empty())
+        .map(str::to_owned)
 }

@@ -15,6 +15,7 @@ mod export;
 mod ids;
 mod import;
 mod keywords;
+mod limits;
 mod media;
 mod message;
 mod notice;
@@ -50,6 +51,7 @@ pub use ids::{
 };
 pub use import::{Import, ImportCounts, ImportStatus};
 pub use keywords::Keywords;
+pub use limits::{ApiLimits, RateLimited};
 pub use media::{Media, MediaId, MediaKind, MediaState, MediaType};
 pub use message::{Body, Message, MessageError, MessageStatus, StatusChange};
 pub use notice::{Notice, NOTICE_DAYS};

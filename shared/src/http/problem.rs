@@ -19,6 +19,8 @@ pub enum ProblemType {
     NotFound,
     MethodNotAllowed,
     NumberAlreadyConnected,
+    AlreadyRunning,
+    RateLimited,
     NumberNotOwned,
     WabaConnectedElsewhere,
     LastApiKey,
@@ -42,7 +44,7 @@ pub enum ProblemType {
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 31] = [
+    pub const ALL: [ProblemType; 33] = [
         ProblemType::MalformedRequest,
         ProblemType::ValidationFailed,
         ProblemType::UnsupportedMediaType,
@@ -54,6 +56,8 @@ impl ProblemType {
         ProblemType::NotFound,
         ProblemType::MethodNotAllowed,
         ProblemType::NumberAlreadyConnected,
+        ProblemType::AlreadyRunning,
+        ProblemType::RateLimited,
         ProblemType::NumberNotOwned,
         ProblemType::WabaConnectedElsewhere,
         ProblemType::LastApiKey,
@@ -90,6 +94,8 @@ impl ProblemType {
             ProblemType::MethodNotAllowed => "method-not-allowed",
             ProblemType::NumberAlreadyConnected => "number-already-connected",
             ProblemType::NumberNotOwned => "number-not-owned",
+            ProblemType::AlreadyRunning => "already-running",
+            ProblemType::RateLimited => "rate-limited",
             ProblemType::WabaConnectedElsewhere => "waba-connected-elsewhere",
             ProblemType::LastApiKey => "last-api-key",
             ProblemType::ContactExists => "contact-exists",
@@ -124,7 +130,9 @@ impl ProblemType {
             ProblemType::LinkInvalid => StatusCode::FORBIDDEN,
             ProblemType::NotFound => StatusCode::NOT_FOUND,
             ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProblemType::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ProblemType::NumberAlreadyConnected
+            | ProblemType::AlreadyRunning
             | ProblemType::WabaConnectedElsewhere
             | ProblemType::LastApiKey
             | ProblemType::ContactExists
@@ -161,6 +169,8 @@ impl ProblemType {
             ProblemType::NotFound => "No such resource.",
             ProblemType::MethodNotAllowed => "This method is not allowed on this resource.",
             ProblemType::NumberAlreadyConnected => "This WhatsApp number is already connected.",
+            ProblemType::AlreadyRunning => "One of these is already running for this account.",
+            ProblemType::RateLimited => "Too many requests; retry after the time given.",
             ProblemType::NumberNotOwned => {
                 "Meta does not list this number under this WhatsApp Business Account for this token."
             }
@@ -208,6 +218,8 @@ pub struct Problem {
     pub kind: ProblemType,
     pub detail: Option<String>,
     pub extensions: Map<String, Value>,
+    /// Response headers the problem comes with (a rate limit's `Retry-After`).
+    pub headers: Vec<(header::HeaderName, String)>,
 }
 
 impl Problem {
@@ -216,7 +228,35 @@ impl Problem {
             kind,
             detail: None,
             extensions: Map::new(),
+            headers: Vec::new(),
         }
+    }
+
+    /// `429`, with `Retry-After` (whole seconds) and the `RateLimit-Policy` and `RateLimit`
+    /// fields of draft-ietf-httpapi-ratelimit-headers: the policy hit, its quota and window,
+    /// nothing remaining until the reset.
+    pub fn rate_limited(r: &crate::domain::RateLimited) -> Self {
+        let seconds = r.retry_after_ms.div_ceil(1000).max(1);
+        let mut p = Problem::new(ProblemType::RateLimited)
+            .with_detail(format!(
+                "Over the {} limit of {} requests per {} s; retry in {seconds} s.",
+                r.policy, r.limit, r.window_seconds
+            ))
+            .with("policy", Value::from(r.policy))
+            .with("limit", Value::from(r.limit))
+            .with("retry_after_seconds", Value::from(seconds));
+        p.headers = vec![
+            (header::RETRY_AFTER, seconds.to_string()),
+            (
+                header::HeaderName::from_static("ratelimit-policy"),
+                format!("\"{}\";q={};w={}", r.policy, r.limit, r.window_seconds),
+            ),
+            (
+                header::HeaderName::from_static("ratelimit"),
+                format!("\"{}\";r=0;t={seconds}", r.policy),
+            ),
+        ];
+        p
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
@@ -268,6 +308,11 @@ impl IntoResponse for Problem {
             self.body().to_string(),
         )
             .into_response();
+        for (name, value) in &self.headers {
+            if let Ok(v) = header::HeaderValue::from_str(value) {
+                response.headers_mut().insert(name.clone(), v);
+            }
+        }
         if self.kind == ProblemType::Unauthorized {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -299,6 +344,10 @@ impl From<crate::services::ServiceError> for Problem {
                 }
             }
             E::WabaConnectedElsewhere => Problem::new(ProblemType::WabaConnectedElsewhere),
+            E::AlreadyRunning(what) => Problem::new(ProblemType::AlreadyRunning)
+                .with_detail(format!("A {what} of this account is queued or running; wait for it to finish."))
+                .with("running", serde_json::Value::from(what)),
+            E::RateLimited(r) => Problem::rate_limited(&r),
             E::LastApiKey => Problem::new(ProblemType::LastApiKey)
                 .with_detail("Create another key first, then revoke this one."),
             E::ContactExists { existing_id } => Problem::new(ProblemType::ContactExists).with(

@@ -56,6 +56,15 @@ pub fn all(account: &AccountId) -> crate::ports::Query {
         .including_expired()
 }
 
+/// Whether an export is queued or running, and when it was made (epoch ms).
+pub fn pending_since(item: &Item) -> (bool, i64) {
+    let pending = matches!(
+        status(item),
+        Ok(ExportStatus::Queued | ExportStatus::Running)
+    );
+    (pending, item.opt_n("created_at").unwrap_or(0))
+}
+
 /// The export's id and whether it expired by `now` (epoch seconds).
 pub fn expired(item: &Item, now: i64) -> Option<ExportId> {
     let expired = item.expires_at.is_some_and(|t| t <= now);

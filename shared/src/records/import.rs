@@ -46,6 +46,15 @@ pub fn from_item(item: &Item) -> Result<Import, RecordError> {
     })
 }
 
+/// Whether an import is queued or running, and when it was made (epoch ms).
+pub fn pending_since(item: &Item) -> (bool, i64) {
+    let pending = matches!(
+        item.opt_s("status").and_then(ImportStatus::parse),
+        Some(ImportStatus::Queued | ImportStatus::Running)
+    );
+    (pending, item.opt_n("created_at").unwrap_or(0))
+}
+
 /// The account's imports, oldest first.
 pub fn all(account: &AccountId) -> Query {
     Query::partition(table::account_partition(account)).begins_with(table::IMPORT_PREFIX)

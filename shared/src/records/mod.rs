@@ -22,6 +22,7 @@ pub mod dead_letter;
 pub mod export;
 pub mod import;
 pub mod inventory;
+pub mod limits;
 pub mod media;
 pub mod message;
 pub mod notice;

@@ -9,6 +9,7 @@ pub mod conversations;
 pub mod imports;
 pub mod ingest;
 mod jobs;
+mod limits;
 pub mod media;
 mod messages;
 mod numbers;
@@ -62,6 +63,8 @@ pub struct App {
     /// The privacy policy version in force.
     pub policy: privacy::policy::PolicyConfig,
     pub location: privacy::inventory::StorageLocation,
+    /// What one tenant, key or client address may ask (see [`App::with_api_limits`]).
+    pub api_limits: crate::domain::ApiLimits,
     /// How long the erasure waits between its two passes (see [`App::with_closure_settle`]).
     pub closure_settle: std::time::Duration,
     routes: ingest::RouteCache,
@@ -86,9 +89,16 @@ impl App {
             policy: privacy::policy::PolicyConfig::default(),
             location: ports.location,
             closure_settle: privacy::closure::SETTLE,
+            api_limits: crate::domain::ApiLimits::default(),
             routes: ingest::RouteCache::default(),
             retention: recent::Recent::default(),
         }
+    }
+
+    /// Takes requests at these rates.
+    pub fn with_api_limits(mut self, limits: crate::domain::ApiLimits) -> Self {
+        self.api_limits = limits;
+        self
     }
 
     /// Waits `settle` between the erasure's two passes: at least as long as any work begun
@@ -178,6 +188,12 @@ pub enum ServiceError {
     Unauthorized,
     #[error("the number is already connected")]
     NumberAlreadyConnected,
+    /// Over a rate limit: come back after the window.
+    #[error("rate limited ({})", .0.policy)]
+    RateLimited(crate::domain::RateLimited),
+    /// One of these runs per account at a time.
+    #[error("a {0} is already running for this account")]
+    AlreadyRunning(&'static str),
     /// The account is closing (or gone): it takes no more work.
     #[error("the account is closing")]
     AccountClosing,

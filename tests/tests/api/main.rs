@@ -9,5 +9,6 @@ mod accounts;
 mod billing;
 mod contacts;
 mod cross_tenant;
+mod limits;
 mod numbers;
 mod privacy;

@@ -27,6 +27,23 @@ pub async fn app_with_standin(dir: &std::path::Path) -> (Arc<App>, StandIn) {
     (Arc::new(app), standin)
 }
 
+/// [`spawn`] with these API limits.
+pub async fn spawn_limited(limits: shared::domain::ApiLimits) -> TestApi {
+    let dir = tempfile::tempdir().unwrap();
+    let (standin, url) = StandIn::start(Default::default()).await.unwrap();
+    let app = shared::testing::test_app_with_graph(dir.path(), url)
+        .await
+        .with_api_limits(limits);
+    let app = Arc::new(app);
+    let base = serve(app.clone()).await;
+    TestApi {
+        client: Client::new(base),
+        app,
+        standin,
+        _dir: dir,
+    }
+}
+
 /// [`app_with_standin`] on the local adapters whatever the test backend.
 pub async fn local_app_with_standin(dir: &std::path::Path) -> (Arc<App>, StandIn) {
     let (standin, url) = StandIn::start(Default::default()).await.unwrap();

@@ -67,8 +67,13 @@ impl From<Account> for AccountView {
 
 pub async fn signup(
     State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<SignupRequest>,
 ) -> Result<(StatusCode, Json<SignupResponse>), Problem> {
+    // Each signup costs a KMS call and four writes: a few an hour per client address.
+    if let Some(address) = crate::auth::client_address(&headers) {
+        app.admit_signup(&address).await?;
+    }
     let mut f = Fields::new();
     let business_name = f.check("business_name", BusinessName::parse(&req.business_name));
     let email = f.check("email", Email::parse(&req.email));

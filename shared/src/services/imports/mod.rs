@@ -120,6 +120,7 @@ impl App {
         if current.status != ImportStatus::AwaitingUpload {
             return Ok(current);
         }
+        self.one_import_at_a_time(account, id).await?;
         let size = self
             .blobs
             .size(&source_key(account, id)?)

@@ -118,6 +118,7 @@ impl App {
         if let Some(c) = &contact {
             self.contact(account, c).await?;
         }
+        self.one_export_at_a_time(account).await?;
         let at = now();
         let days = self.retention_policy(account).await?.export_days;
         let e = Export {
