@@ -1,15 +1,14 @@
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::domain::{Bsuid, MessageStatus, PhoneNumberId};
 use shared::graph::messages::Content;
-use shared::http::{ApiQuery, PageParams, PageResponse, Problem, ProblemType};
+use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem, ProblemType};
 use shared::services::{App, Fields, MessageFilter, NewMessage, Recipient};
 use shared::views::MessageView;
 
@@ -29,19 +28,8 @@ fn malformed(detail: impl Into<String>) -> Problem {
 pub async fn send(
     State(app): State<Arc<App>>,
     Caller(me): Caller,
-    headers: HeaderMap,
-    body: Bytes,
+    ApiJson(value): ApiJson<Value>,
 ) -> Result<Response, Problem> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !is_json {
-        return Err(Problem::new(ProblemType::UnsupportedMediaType)
-            .with_detail("Send the body as JSON with Content-Type: application/json."));
-    }
-    let value: Value =
-        serde_json::from_slice(&body).map_err(|e| malformed(format!("Invalid JSON: {e}")))?;
     let Value::Object(mut object) = value else {
         return Err(malformed("The body must be a JSON object."));
     };
