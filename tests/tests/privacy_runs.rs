@@ -328,3 +328,40 @@ async fn changes_are_audited_whoever_calls() {
         ]
     );
 }
+
+/// Closing revokes every key before it answers, not a first page of them.
+#[tokio::test]
+async fn closing_revokes_every_key_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _standin) = local_app(dir.path()).await;
+    let (account, _, first) = app
+        .signup(
+            NewAccount {
+                business_name: BusinessName::parse("Many Keys").unwrap(),
+                email: Email::parse("keys@example.com").unwrap(),
+                default_region: None,
+            },
+            ApiKeyName::parse("default").unwrap(),
+        )
+        .await
+        .unwrap();
+    let owner = app.authenticate(first.expose()).await.unwrap();
+    let mut secrets = vec![first];
+    for i in 0..1_200 {
+        let (_, secret) = app
+            .create_api_key(&owner, ApiKeyName::parse(&format!("key {i}")).unwrap())
+            .await
+            .unwrap();
+        secrets.push(secret);
+    }
+    app.close_account(&owner, "DELETE").await.unwrap();
+    for s in &secrets {
+        assert!(
+            app.authenticate(s.expose()).await.is_err(),
+            "a key still works after the close request ({} keys)",
+            secrets.len()
+        );
+    }
+    assert_eq!(secrets.len(), 1_201);
+    let _ = account;
+}
