@@ -84,7 +84,7 @@ pub fn bench_template() -> Content {
         template: Template {
             name: "bench".into(),
             language: Language {
-                policy: LanguagePolicy::Deterministic,
+                policy: Some(LanguagePolicy::Deterministic),
                 code: "en".into(),
             },
             components: vec![],

@@ -172,7 +172,7 @@ fn every_kind() -> Vec<SendRequest> {
     let template = Template {
         name: "order_update".into(),
         language: Language {
-            policy: LanguagePolicy::Deterministic,
+            policy: Some(LanguagePolicy::Deterministic),
             code: "en_US".into(),
         },
         components: vec![

@@ -159,6 +159,13 @@ async fn text_template_and_media_reach_meta_exactly() {
     let t = s.send(json!({"from": NUMBER, "to": "+447911123401", "type": "template", "template": template})).await;
     assert_eq!(s.settled(&t).await["status"], "sent");
     tokio::time::sleep(Duration::from_millis(200)).await;
+    // A language without a policy, as Meta's getting-started request sends it, goes as given.
+    let bare = json!({"name": "hello_world", "language": {"code": "en_US"}});
+    let h = s
+        .send(json!({"from": NUMBER, "to": "+447911123401", "type": "template", "template": bare}))
+        .await;
+    assert_eq!(s.settled(&h).await["status"], "sent");
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let image = json!({"link": "https://example.com/shirt.jpg", "caption": "New in"});
     let i = s
         .send(json!({"from": NUMBER, "to": ana, "type": "image", "image": image}))
@@ -171,6 +178,7 @@ async fn text_template_and_media_reach_meta_exactly() {
         vec![
             json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "447911123401", "type": "text", "text": {"body": "Your order shipped", "preview_url": false}}),
             json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "447911123401", "type": "template", "template": template}),
+            json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "447911123401", "type": "template", "template": bare}),
             json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "447911123401", "type": "image", "image": image}),
         ]
     );

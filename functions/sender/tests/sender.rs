@@ -66,7 +66,7 @@ fn template() -> Content {
         template: Template {
             name: "hello".into(),
             language: Language {
-                policy: LanguagePolicy::Deterministic,
+                policy: Some(LanguagePolicy::Deterministic),
                 code: "en".into(),
             },
             components: vec![],

@@ -147,7 +147,10 @@ pub struct Template {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Language {
-    pub policy: LanguagePolicy,
+    /// Meta's getting-started request and common SDKs send no policy (`deterministic` is the
+    /// only one): absent stays absent, as sent to Meta.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<LanguagePolicy>,
     /// e.g. `en_US`.
     pub code: String,
 }
