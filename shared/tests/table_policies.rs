@@ -10,19 +10,7 @@ use std::collections::BTreeSet;
 use serde_yaml::Value as Yaml;
 use shared::adapters::aws::{table_policy, DynamoItemStore, Sdk};
 use shared::ports::{Item, ItemStore, Key, Query, StoreError, Value, Write};
-
-fn template() -> Yaml {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// A YAML value without its CloudFormation tag (`!GetAtt`, `!Sub`).
-fn untagged(v: &Yaml) -> &Yaml {
-    match v {
-        Yaml::Tagged(t) => &t.value,
-        v => v,
-    }
-}
+use support::{template, untagged};
 
 /// The `TableItems` statement of a function's policies: its actions and its resources.
 fn table_statement(template: &Yaml, function: &str) -> (BTreeSet<String>, Vec<String>) {

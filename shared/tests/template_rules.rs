@@ -1,20 +1,10 @@
 //! Rules template.yaml holds that its linters do not know: what each role may reach of the
 //! bucket and the keys, and that alarms can be delivered.
 
+mod support;
+
 use serde_yaml::Value as Yaml;
-
-fn template() -> Yaml {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// A YAML value without its CloudFormation tag (`!GetAtt`, `!Sub`).
-fn untagged(v: &Yaml) -> &Yaml {
-    match v {
-        Yaml::Tagged(t) => &t.value,
-        v => v,
-    }
-}
+use support::{template, untagged};
 
 /// Every policy statement of every function, with the function's name.
 fn statements(t: &Yaml) -> Vec<(String, Yaml)> {

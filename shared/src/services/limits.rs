@@ -1,11 +1,13 @@
 //! Admission: each API request counts against its account's and its key's rate, each signup
 //! against its client address's, so that one tenant's burst never takes another's share.
 
+use futures::TryStreamExt;
+
 use super::accounts::Principal;
 use super::{App, ServiceError};
-use crate::domain::{now, Actor, RateLimited};
-use crate::ports::StoreError;
-use crate::records::limits;
+use crate::domain::{now, AccountId, Actor, ImportId, RateLimited};
+use crate::ports::{Item, Query, StoreError};
+use crate::records::{self, limits};
 
 impl App {
     /// Counts one request of `caller`, or refuses it for the rest of the second.
@@ -74,40 +76,52 @@ impl App {
     /// Refuses a second import while one of the account's is queued or running.
     pub(crate) async fn one_import_at_a_time(
         &self,
-        account: &crate::domain::AccountId,
-        except: &crate::domain::ImportId,
+        account: &AccountId,
+        except: &ImportId,
     ) -> Result<(), ServiceError> {
-        let query = crate::records::import::all(account).backward().limit(25);
-        let since = crate::records::to_millis(now() - IMPORT_PLACE);
-        let mut imports = crate::records::items(&*self.items, query);
-        while let Some(item) = futures::TryStreamExt::try_next(&mut imports).await? {
-            let (pending, created) = crate::records::import::pending_since(&item);
-            if created < since {
-                break;
-            }
-            let same = item.key == crate::table::import(account, except);
-            if pending && !same {
-                return Err(ServiceError::AlreadyRunning("import"));
-            }
-        }
-        Ok(())
+        let query = records::import::all(account);
+        let this = crate::table::import(account, except);
+        let pending = |item: &Item| match item.key == this {
+            true => (false, records::import::pending_since(item).1),
+            false => records::import::pending_since(item),
+        };
+        self.one_at_a_time(query, IMPORT_PLACE, pending, "import")
+            .await
     }
 
     /// Refuses a second export while one of the account's is queued or running.
     pub(crate) async fn one_export_at_a_time(
         &self,
-        account: &crate::domain::AccountId,
+        account: &AccountId,
     ) -> Result<(), ServiceError> {
-        let query = crate::records::export::all(account).backward().limit(25);
-        let since = crate::records::to_millis(now() - EXPORT_PLACE);
-        let mut exports = crate::records::items(&*self.items, query);
-        while let Some(item) = futures::TryStreamExt::try_next(&mut exports).await? {
-            let (pending, created) = crate::records::export::pending_since(&item);
+        let query = records::export::all(account);
+        self.one_at_a_time(
+            query,
+            EXPORT_PLACE,
+            records::export::pending_since,
+            "export",
+        )
+        .await
+    }
+
+    /// Reads `query` newest first, back to `place` ago, for an item `pending` says is queued
+    /// or running (and when it was made).
+    async fn one_at_a_time(
+        &self,
+        query: Query,
+        place: time::Duration,
+        pending: impl Fn(&Item) -> (bool, i64),
+        what: &'static str,
+    ) -> Result<(), ServiceError> {
+        let since = records::to_millis(now() - place);
+        let mut items = records::items(&*self.items, query.backward().limit(25));
+        while let Some(item) = items.try_next().await? {
+            let (running, created) = pending(&item);
             if created < since {
                 break;
             }
-            if pending {
-                return Err(ServiceError::AlreadyRunning("export"));
+            if running {
+                return Err(ServiceError::AlreadyRunning(what));
             }
         }
         Ok(())

@@ -3,6 +3,20 @@
 //! SDK at DynamoDB Local and moto on 127.0.0.1.
 #![allow(dead_code)]
 
+/// template.yaml, parsed (CloudFormation's tags kept as YAML tags).
+pub fn template() -> serde_yaml::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A YAML value without its CloudFormation tag (`!GetAtt`, `!Sub`).
+pub fn untagged(v: &serde_yaml::Value) -> &serde_yaml::Value {
+    match v {
+        serde_yaml::Value::Tagged(t) => &t.value,
+        v => v,
+    }
+}
+
 #[cfg(feature = "aws")]
 pub mod aws {
     use shared::adapters::aws::AwsClients;

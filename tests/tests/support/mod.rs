@@ -20,13 +20,6 @@ pub fn owns(standin: &StandIn, id: &str, display: &str, token: &str) {
     ));
 }
 
-/// An app on the test backend whose Graph API is a stand-in (knowing the demo business).
-pub async fn app_with_standin(dir: &std::path::Path) -> (Arc<App>, StandIn) {
-    let (standin, url) = StandIn::start(Default::default()).await.unwrap();
-    let app = shared::testing::test_app_with_graph(dir, url).await;
-    (Arc::new(app), standin)
-}
-
 /// [`spawn`] with these API limits.
 pub async fn spawn_limited(limits: shared::domain::ApiLimits) -> TestApi {
     let dir = tempfile::tempdir().unwrap();
@@ -44,7 +37,8 @@ pub async fn spawn_limited(limits: shared::domain::ApiLimits) -> TestApi {
     }
 }
 
-/// [`app_with_standin`] on the local adapters whatever the test backend.
+/// A stand-in (knowing the demo business) and an app on the local adapters sending to it,
+/// whatever the test backend.
 pub async fn local_app_with_standin(dir: &std::path::Path) -> (Arc<App>, StandIn) {
     let (standin, url) = StandIn::start(Default::default()).await.unwrap();
     let graph = shared::graph::GraphClient::new(shared::graph::GraphConfig::new(
@@ -203,15 +197,7 @@ pub async fn spawn() -> TestApi {
     if std::env::var("RUST_LOG").is_ok() {
         shared::telemetry::init();
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (app, standin) = app_with_standin(dir.path()).await;
-    let base = serve(app.clone()).await;
-    TestApi {
-        client: Client::new(base),
-        app,
-        standin,
-        _dir: dir,
-    }
+    spawn_limited(shared::domain::ApiLimits::default()).await
 }
 
 impl std::ops::Deref for TestApi {
