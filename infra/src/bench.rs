@@ -95,15 +95,15 @@ pub fn bench_template() -> Content {
 /// The Graph stand-in as the benchmarks want it: takes every send at any rate, with no pause
 /// between sends to one recipient, and posts no statuses back (the benchmark posts them).
 pub async fn quiet_standin() -> anyhow::Result<(crate::standin::StandIn, url::Url)> {
-    Ok(
-        crate::standin::StandIn::start(crate::standin::StandInConfig {
-            rate_per_number: 100_000,
-            pair_interval_ms: 0,
-            statuses: vec![],
-            ..crate::standin::StandInConfig::default()
-        })
-        .await?,
-    )
+    let (standin, url) = crate::standin::StandIn::start(crate::standin::StandInConfig {
+        rate_per_number: 100_000,
+        pair_interval_ms: 0,
+        statuses: vec![],
+        ..crate::standin::StandInConfig::default()
+    })
+    .await?;
+    standin.seed_templates(crate::standin::templates::fixtures());
+    Ok((standin, url))
 }
 
 /// One JSON POST with its authorising header (an API key, or Meta's signature), prepared

@@ -36,6 +36,7 @@
 //! | scheduled broadcast | `SCHEDULE` | `{due_ms}#{account_id}#{broadcast_id}` |
 //! | export | `ACCOUNT#{account_id}` | `EXPORT#{export_id}` |
 //! | inventory count | `ACCOUNT#{account_id}` | `INVENTORY` |
+//! | message template (GSI1: `TEMPLATEID#{account_id}#{template_id}` / `TEMPLATE`) | `ACCOUNT#{account_id}` | `TEMPLATE#{waba_id}#{name}#{language}` |
 //!
 //! The codecs of these items, and the queries over them, are in [`crate::records`]; no other
 //! module builds a key or names a prefix.
@@ -353,4 +354,26 @@ pub fn usage(account: &AccountId, month: &str) -> Key {
 /// A wamid whose pricing is counted in usage (once per wamid).
 pub fn metered(wamid: &str) -> Key {
     Key::new(wamid_partition(wamid), "METERED")
+}
+
+pub const TEMPLATE_PREFIX: &str = "TEMPLATE#";
+
+/// The templates of one WABA, and of one name in it (every language).
+pub fn templates_prefix(waba: &str, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("{TEMPLATE_PREFIX}{waba}#{name}#"),
+        None => format!("{TEMPLATE_PREFIX}{waba}#"),
+    }
+}
+
+pub fn template(account: &AccountId, waba: &str, name: &str, language: &str) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("{}{language}", templates_prefix(waba, Some(name))),
+    )
+}
+
+/// A template by Meta's id, in the index: scoped to the tenant.
+pub fn template_by_id(account: &AccountId, id: &str) -> Key {
+    Key::new(format!("TEMPLATEID#{account}#{id}"), "TEMPLATE")
 }

@@ -5,7 +5,7 @@
 //! Schema: `allOf` chains are merged into one object schema (otherwise each part's
 //! `additionalProperties: false` would forbid the other parts' properties), and schemas with a
 //! `discriminator` become a `oneOf` of their mapped subtypes (otherwise parameters and
-//! components would not be checked at all). Three errata, each a known gap between the
+//! components would not be checked at all). Six errata, each a known gap between the
 //! description and the live API, are patched and named below.
 
 use serde_json::{json, Map, Value};
@@ -148,6 +148,37 @@ fn message_schema() -> Value {
             "type": "object", "required": ["display_text", "url"], "additionalProperties": false,
             "properties": {"display_text": {"type": "string", "maxLength": 20}, "url": {"type": "string"}}}}
     }));
+    // Erratum 4: `language.policy` is marked required, yet Meta's getting-started request and
+    // the common SDKs send `{"code": "en_US"}` alone, and the API takes it.
+    flat["LanguageObject"]["required"] = json!(["code"]);
+    // Erratum 5: a business-scoped user id (2026) goes in `recipient` instead of `to` (`to`
+    // wins when both are given); the description knows only `to`.
+    for schema in flat.values_mut() {
+        let is_message = schema["properties"].get("messaging_product").is_some()
+            && schema["properties"].get("to").is_some();
+        if !is_message {
+            continue;
+        }
+        schema["properties"]["recipient"] = json!({"type": "string"});
+        if let Some(required) = schema["required"].as_array_mut() {
+            required.retain(|r| r != "to");
+        }
+        schema["anyOf"] = json!([{"required": ["to"]}, {"required": ["recipient"]}]);
+    }
+    // Erratum 6: a location header's parameter (`{"type": "location", "location": {…}}`, in
+    // Meta's template documentation) is missing from the parameter types.
+    flat.insert(
+        "LocationParameter".into(),
+        json!({"type": "object", "required": ["type", "location"], "additionalProperties": false,
+               "properties": {"type": {"enum": ["location"]}, "location": {
+                   "type": "object", "required": ["latitude", "longitude"], "additionalProperties": false,
+                   "properties": {"latitude": {"type": "string"}, "longitude": {"type": "string"},
+                                  "name": {"type": "string"}, "address": {"type": "string"}}}}}),
+    );
+    flat["ParameterObject"]["oneOf"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"$ref": "#/components/schemas/LocationParameter"}));
     json!({"$ref": "#/components/schemas/Message", "components": {"schemas": flat}})
 }
 
@@ -461,6 +492,42 @@ fn every_kind() -> Vec<SendRequest> {
         t.components[0] = header;
         all.push(SendRequest::new(to, Content::Template { template: t }));
     }
+    // A location header.
+    let mut located = template.clone();
+    located.components[0] = Component::Header {
+        parameters: vec![Parameter::Location {
+            location: Location {
+                latitude: "37.4847".into(),
+                longitude: "-122.1486".into(),
+                name: Some("Store".into()),
+                address: Some("1 Hacker Way".into()),
+            },
+        }],
+    };
+    all.push(SendRequest::new(
+        to,
+        Content::Template { template: located },
+    ));
+    // As Meta's getting-started request sends it: a bare language, no components, and to a
+    // user id (the BSUID goes in `recipient`).
+    let hello = Template {
+        name: "hello_world".into(),
+        language: Language {
+            policy: None,
+            code: "en_US".into(),
+        },
+        components: vec![],
+    };
+    all.push(SendRequest::new(
+        to,
+        Content::Template {
+            template: hello.clone(),
+        },
+    ));
+    all.push(SendRequest::new(
+        "US.ENT.13491208655302741918",
+        Content::Template { template: hello },
+    ));
     all
 }
 
@@ -502,6 +569,8 @@ fn the_validator_is_strict() {
         json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "1", "type": "template",
                "template": {"name": "t", "language": {"policy": "deterministic", "code": "en"}, "components": [{"type": "body", "parameters": [{"type": "text"}]}]}}),
         json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "1", "type": "image", "image": {"id": "1", "link": "https://x"}}),
+        // Neither `to` nor `recipient`.
+        json!({"messaging_product": "whatsapp", "recipient_type": "individual", "type": "text", "text": {"body": "x"}}),
     ];
     for body in bad {
         assert!(!validator.is_valid(&body), "accepted: {body}");

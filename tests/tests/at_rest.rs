@@ -84,6 +84,9 @@ async fn sqlite_and_blob_files_hold_no_personal_bytes() {
     let config =
         infra::LocalConfig::in_dir(([127, 0, 0, 1], 0).into(), dir.path().to_owned()).unwrap();
     let running = infra::start(config).await.unwrap();
+    if let Some(standin) = &running.standin {
+        standin.seed_templates(infra::standin::templates::fixtures());
+    }
     let client = Client::new(running.base_url());
     let secrets = Secrets::fresh();
     let key = sign_up_and_connect(&client, running.standin.as_ref().unwrap(), &secrets).await;
@@ -125,6 +128,7 @@ async fn dynamodb_and_s3_hold_no_personal_bytes() {
     let (standin, graph) = infra::standin::StandIn::start(Default::default())
         .await
         .unwrap();
+    standin.seed_templates(infra::standin::templates::fixtures());
     let (app, clients, settings) = shared::testing::aws_app_with_graph(graph).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = infra::serve(

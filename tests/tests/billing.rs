@@ -37,6 +37,9 @@ async fn local() -> Stack {
     config.secrets = infra::DevSecrets::fixed(APP_SECRET, "e2e-verify-token", BILLING_SECRET);
     config.billing = plans();
     let running = infra::start(config).await.unwrap();
+    if let Some(standin) = &running.standin {
+        standin.seed_templates(infra::standin::templates::fixtures());
+    }
     Stack {
         client: Client::new(running.base_url()),
         running,
@@ -50,6 +53,7 @@ async fn aws() -> Stack {
     let (standin, graph) = infra::standin::StandIn::start(Default::default())
         .await
         .unwrap();
+    standin.seed_templates(infra::standin::templates::fixtures());
     let (app, _, _) = shared::testing::aws_app_with_graph(graph).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut running = infra::serve(

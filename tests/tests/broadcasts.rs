@@ -32,6 +32,9 @@ impl Stack {
         config.sender.pair_interval = Duration::ZERO;
         config.billing = billing;
         let running = infra::start(config).await.unwrap();
+        if let Some(standin) = &running.standin {
+            standin.seed_templates(infra::standin::templates::fixtures());
+        }
         let client = Client::new(running.base_url());
         let account = client.signup("Broadcaster", "b@example.com").await;
         let key = account["api_key"].as_str().unwrap().to_owned();

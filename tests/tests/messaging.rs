@@ -31,6 +31,9 @@ impl Stack {
         config.sender.pair_interval = Duration::from_millis(200);
         config.sender.claim_timeout = Duration::from_secs(2);
         let running = infra::start(config).await.unwrap();
+        if let Some(standin) = &running.standin {
+            standin.seed_templates(infra::standin::templates::fixtures());
+        }
         let client = Client::new(running.base_url());
         let account = client.signup("Sender Co", "send@example.com").await;
         let key = account["api_key"].as_str().unwrap().to_owned();

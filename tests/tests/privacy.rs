@@ -40,6 +40,9 @@ async fn local() -> Stack {
     config.closure_settle = shared::testing::TEST_CLOSURE_SETTLE;
     config.billing = shared::testing::unlimited_billing();
     let running = infra::start(config).await.unwrap();
+    if let Some(standin) = &running.standin {
+        standin.seed_templates(infra::standin::templates::fixtures());
+    }
     let standin = running.standin.clone().unwrap();
     Stack {
         client: Client::new(running.base_url()),
@@ -60,6 +63,7 @@ async fn aws() -> Stack {
     })
     .await
     .unwrap();
+    standin.seed_templates(infra::standin::templates::fixtures());
     let (app, clients, settings) = shared::testing::aws_app_with_graph(graph).await;
     let app = app.with_billing(shared::testing::unlimited_billing());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -16,6 +16,7 @@ const NUMBER: &str = infra::standin::DEMO_PHONE_NUMBER_ID;
 /// An app on the local adapters whose Graph API is a stand-in knowing the demo business.
 async fn local_app(dir: &std::path::Path) -> (App, StandIn) {
     let (standin, url) = StandIn::start(StandInConfig::default()).await.unwrap();
+    standin.seed_templates(infra::standin::templates::fixtures());
     let graph = GraphClient::new(GraphConfig::new(url, shared::graph::DEFAULT_VERSION));
     (shared::testing::local_app_with_graph(dir, graph), standin)
 }

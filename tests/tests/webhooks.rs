@@ -35,6 +35,9 @@ impl Stack {
         config.billing = shared::testing::unlimited_billing();
         let app_secret = config.secrets.app_secret.clone();
         let running = infra::start(config).await.unwrap();
+        if let Some(standin) = &running.standin {
+            standin.seed_templates(infra::standin::templates::fixtures());
+        }
         let standin = running.standin.as_ref().unwrap();
         standin.configure(StandInConfig {
             statuses: statuses.iter().map(|s| s.to_string()).collect(),

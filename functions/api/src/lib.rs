@@ -37,7 +37,7 @@ pub fn routes(app: Arc<App>) -> Router {
 fn table() -> RouteTable<Arc<App>> {
     use routes::{
         accounts, api_keys, billing, broadcasts, contacts, conversations, imports, media, messages,
-        numbers, privacy,
+        numbers, privacy, templates,
     };
     RouteTable::new()
         .get("/health", routes::health)
@@ -96,4 +96,18 @@ fn table() -> RouteTable<Arc<App>> {
         .post("/v1/broadcasts/{broadcast_id}/pause", broadcasts::pause)
         .post("/v1/broadcasts/{broadcast_id}/resume", broadcasts::resume)
         .post("/v1/broadcasts/{broadcast_id}/cancel", broadcasts::cancel)
+        .get(
+            "/v1/broadcasts/{broadcast_id}/recipients",
+            broadcasts::recipients,
+        )
+        .get(
+            "/v1/broadcasts/{broadcast_id}/recipients.csv",
+            broadcasts::recipients_csv,
+        )
+        .get("/v1/templates", templates::list)
+        .post("/v1/templates", templates::create)
+        .post("/v1/templates/sync", templates::sync)
+        .get("/v1/templates/{template_id}", templates::show)
+        .patch("/v1/templates/{template_id}", templates::update)
+        .delete("/v1/templates/{template_id}", templates::delete)
 }

@@ -21,6 +21,7 @@ async fn standin() -> (StandIn, GraphClient, url::Url) {
     })
     .await
     .unwrap();
+    standin.seed_templates(infra::standin::templates::fixtures());
     let graph = GraphClient::new(GraphConfig::new(url.clone(), "v23.0"));
     (standin, graph, url)
 }
@@ -331,6 +332,7 @@ async fn a_canceled_broadcasts_waiting_messages_end_canceled_unsent() {
             NewBroadcast {
                 from: PhoneNumberId::parse(NUMBER).unwrap(),
                 template,
+                personalization: vec![],
                 audience: Audience::Contacts(contacts.clone()),
                 send_at: None,
             },

@@ -33,6 +33,7 @@ async fn hook() -> Hook {
     let (standin, graph) = infra::standin::StandIn::start(Default::default())
         .await
         .unwrap();
+    standin.seed_templates(infra::standin::templates::fixtures());
     let app = Arc::new(shared::testing::test_app_with_graph(dir.path(), graph).await);
     let (account, _, _) = app
         .signup(

@@ -24,6 +24,7 @@ mod numbering;
 mod phone;
 mod region;
 mod retention;
+mod template;
 mod text;
 mod usage;
 
@@ -35,7 +36,8 @@ pub use billing::{
     Subscription, SubscriptionState, DEFAULT_PLANS_JSON,
 };
 pub use broadcast::{
-    Audience, Broadcast, BroadcastCounts, BroadcastStatus, Skip, MAX_LISTED_CONTACTS,
+    Audience, Broadcast, BroadcastCounts, BroadcastRecipient, BroadcastStatus, ContactField,
+    ParameterSlot, Personalization, Skip, MAX_LISTED_CONTACTS, MAX_PERSONALIZATIONS,
 };
 pub use closure::ClosureReceipt;
 pub use contact::{
@@ -62,6 +64,10 @@ pub use number::{
 pub use phone::PhoneNumber;
 pub use region::Region;
 pub use retention::{RetentionChanges, RetentionPolicy};
+pub use template::{
+    check_components, ButtonShape, HeaderShape, LanguageCode, Mismatch, Placeholders, Template,
+    TemplateCategory, TemplateId, TemplateName, TemplateShape, TemplateStatus,
+};
 pub use usage::{month_of, parse_month, MetaCount, OwnUsage, Priced, Usage, UsageDelta};
 
 /// Why a value was refused; the message is safe to show to the caller and never repeats

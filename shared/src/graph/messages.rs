@@ -12,8 +12,13 @@ use crate::domain::{AccessToken, PhoneNumberId};
 pub struct SendRequest {
     pub messaging_product: Whatsapp,
     pub recipient_type: RecipientType,
-    /// A phone number in digits (`wa_id`) or a business-scoped user id.
-    pub to: String,
+    /// A phone number in digits (`wa_id`). Meta's field for phones; it wins over `recipient`
+    /// when both are given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// A business-scoped user id (or parent BSUID), for users reached without a phone (2026).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub context: Option<ReplyContext>,
     #[serde(flatten)]
@@ -21,14 +26,23 @@ pub struct SendRequest {
 }
 
 impl SendRequest {
-    pub fn new(to: impl Into<String>, content: Content) -> Self {
+    /// To a contact's address: a phone in digits goes in `to`, a BSUID in `recipient`.
+    pub fn new(address: impl Into<String>, content: Content) -> Self {
+        let address = address.into();
+        let is_user_id = crate::domain::Bsuid::parse(&address).is_ok();
         Self {
             messaging_product: Whatsapp,
             recipient_type: RecipientType::Individual,
-            to: to.into(),
+            to: (!is_user_id).then(|| address.clone()),
+            recipient: is_user_id.then_some(address),
             context: None,
             content,
         }
+    }
+
+    /// Whom Meta sends to: `to` when given, else `recipient`.
+    pub fn addressee(&self) -> Option<&str> {
+        self.to.as_deref().or(self.recipient.as_deref())
     }
 
     pub fn replying_to(mut self, wamid: impl Into<String>) -> Self {
@@ -210,6 +224,10 @@ pub enum Parameter {
     },
     Document {
         document: Media,
+    },
+    /// A location header.
+    Location {
+        location: Location,
     },
 }
 

@@ -4,6 +4,7 @@
 pub mod media;
 pub mod messages;
 pub mod numbers;
+pub mod templates;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -182,6 +183,19 @@ impl GraphClient {
         .await
     }
 
+    pub async fn delete_json<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &AccessToken,
+    ) -> Result<R, GraphError> {
+        Self::send(
+            self.http()?
+                .delete(self.url(path)?)
+                .bearer_auth(token.expose()),
+        )
+        .await
+    }
+
     async fn send<R: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<R, GraphError> {
         let response = Self::respond(request).await?;
         let bytes = response.bytes().await.map_err(body_error)?;
@@ -216,6 +230,35 @@ impl GraphClient {
             }),
         }
     }
+}
+
+/// A connection's `paging`, as the Graph API pages every list.
+#[derive(Deserialize)]
+pub(crate) struct Paging {
+    #[serde(default)]
+    cursors: Option<Cursors>,
+    /// Present only when another page exists.
+    #[serde(default)]
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Cursors {
+    #[serde(default)]
+    after: Option<String>,
+}
+
+impl Paging {
+    /// The cursor of the next page, when there is one.
+    pub(crate) fn next_cursor(self) -> Option<String> {
+        self.next?;
+        self.cursors?.after
+    }
+}
+
+/// A value for a query string.
+pub(crate) fn query_value(raw: &str) -> String {
+    url::form_urlencoded::byte_serialize(raw.as_bytes()).collect()
 }
 
 fn body_error(e: reqwest::Error) -> GraphError {

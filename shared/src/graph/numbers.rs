@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::{GraphClient, GraphError};
+use super::{GraphClient, GraphError, Paging};
 use crate::domain::{AccessToken, PhoneNumberId, WabaId};
 
 /// A number as Meta describes it (the default fields of `GET /{phone-number-id}`).
@@ -26,21 +26,6 @@ struct Connection {
     data: Vec<PhoneNumberInfo>,
     #[serde(default)]
     paging: Option<Paging>,
-}
-
-#[derive(Deserialize)]
-struct Paging {
-    #[serde(default)]
-    cursors: Option<Cursors>,
-    /// Present only when another page exists.
-    #[serde(default)]
-    next: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Cursors {
-    #[serde(default)]
-    after: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -81,21 +66,15 @@ impl GraphClient {
             );
             if let Some(cursor) = &after {
                 path.push_str("&after=");
-                path.push_str(
-                    &url::form_urlencoded::byte_serialize(cursor.as_bytes()).collect::<String>(),
-                );
+                path.push_str(&super::query_value(cursor));
             }
             let page: Connection = self.get_json(&path, token).await?;
             if let Some(found) = page.data.into_iter().find(|n| n.id == id.as_str()) {
                 return Ok(Some(found));
             }
-            let paging = page.paging.unwrap_or(Paging {
-                cursors: None,
-                next: None,
-            });
-            match (paging.next, paging.cursors.and_then(|c| c.after)) {
-                (Some(_), Some(cursor)) => after = Some(cursor),
-                _ => return Ok(None),
+            match page.paging.and_then(Paging::next_cursor) {
+                Some(cursor) => after = Some(cursor),
+                None => return Ok(None),
             }
         }
         Ok(None)

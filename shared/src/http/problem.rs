@@ -33,6 +33,8 @@ pub enum ProblemType {
     RecipientNotOptedIn,
     RecipientOptedOut,
     OutsideServiceWindow,
+    TemplateNotFound,
+    TemplateNotApproved,
     BroadcastState,
     InvalidCursor,
     GraphError,
@@ -44,7 +46,7 @@ pub enum ProblemType {
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 33] = [
+    pub const ALL: [ProblemType; 35] = [
         ProblemType::MalformedRequest,
         ProblemType::ValidationFailed,
         ProblemType::UnsupportedMediaType,
@@ -70,6 +72,8 @@ impl ProblemType {
         ProblemType::RecipientNotOptedIn,
         ProblemType::RecipientOptedOut,
         ProblemType::OutsideServiceWindow,
+        ProblemType::TemplateNotFound,
+        ProblemType::TemplateNotApproved,
         ProblemType::BroadcastState,
         ProblemType::InvalidCursor,
         ProblemType::GraphError,
@@ -107,6 +111,8 @@ impl ProblemType {
             ProblemType::RecipientNotOptedIn => "recipient-not-opted-in",
             ProblemType::RecipientOptedOut => "recipient-opted-out",
             ProblemType::OutsideServiceWindow => "outside-service-window",
+            ProblemType::TemplateNotFound => "template-not-found",
+            ProblemType::TemplateNotApproved => "template-not-approved",
             ProblemType::BroadcastState => "broadcast-state",
 
             ProblemType::InvalidCursor => "invalid-cursor",
@@ -144,7 +150,9 @@ impl ProblemType {
             | ProblemType::RecipientNotFound
             | ProblemType::RecipientNotOptedIn
             | ProblemType::RecipientOptedOut
-            | ProblemType::OutsideServiceWindow => StatusCode::UNPROCESSABLE_ENTITY,
+            | ProblemType::OutsideServiceWindow
+            | ProblemType::TemplateNotFound
+            | ProblemType::TemplateNotApproved => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemType::GraphError => StatusCode::BAD_GATEWAY,
             ProblemType::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
             ProblemType::CardDataRefused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -193,6 +201,10 @@ impl ProblemType {
             ProblemType::OutsideServiceWindow => {
                 "Outside the 24-hour customer service window only templates may be sent."
             }
+            ProblemType::TemplateNotFound => {
+                "The sending number's WhatsApp Business Account has no such template in this language."
+            }
+            ProblemType::TemplateNotApproved => "Meta does not deliver this template in its status.",
             ProblemType::BroadcastState => "The broadcast cannot do that in its current state.",
 
             ProblemType::InvalidCursor => "The pagination cursor is invalid.",
@@ -364,6 +376,13 @@ impl From<crate::services::ServiceError> for Problem {
             E::RecipientNotOptedIn => Problem::new(ProblemType::RecipientNotOptedIn)
                 .with_detail("Record the contact's consent (consent.opted_in) before sending templates."),
             E::RecipientOptedOut => Problem::new(ProblemType::RecipientOptedOut),
+            E::TemplateNotFound { name, language } => Problem::new(ProblemType::TemplateNotFound)
+                .with_detail(format!("No template {name} in {language} under the number's WABA, here or at Meta. See GET /v1/templates."))
+                .with("errors", serde_json::json!([{"field": "template.name", "message": format!("no template {name} in {language}")}])),
+            E::TemplateNotApproved { name, status } => Problem::new(ProblemType::TemplateNotApproved)
+                .with_detail(format!("The template {name} is {status}; only approved templates are delivered."))
+                .with("template_status", serde_json::Value::from(status.clone()))
+                .with("errors", serde_json::json!([{"field": "template.name", "message": format!("the template is {status}")}])),
             E::BroadcastState(state) => Problem::new(ProblemType::BroadcastState)
                 .with_detail(format!("The broadcast is {state}."))
                 .with("broadcast_status", serde_json::Value::from(state)),

@@ -8,8 +8,9 @@ use super::{
     to_millis, RecordError,
 };
 use crate::domain::{
-    AccountId, Audience, Broadcast, BroadcastCounts, BroadcastId, BroadcastStatus, ContactId,
-    MessageError, MessageId, MessageStatus, PhoneNumberId, Skip, Tag, Timestamp,
+    AccountId, Audience, Broadcast, BroadcastCounts, BroadcastId, BroadcastStatus, ContactField,
+    ContactId, MessageError, MessageId, MessageStatus, ParameterSlot, Personalization,
+    PhoneNumberId, Skip, Tag, Timestamp,
 };
 use crate::ports::{
     Condition, Cursor, Item, Key, Query, SortCondition, StoreError, Update, Value, Write,
@@ -29,6 +30,56 @@ const COUNTERS: [&str; 10] = [
     "failed",
 ];
 
+/// How a broadcast's personalization is stored: `[{"slot": "body:1", "field": "name",
+/// "fallback": "there"}]`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredPersonalization {
+    slot: String,
+    field: String,
+    fallback: String,
+}
+
+fn personalization_json(rules: &[Personalization]) -> Vec<StoredPersonalization> {
+    rules
+        .iter()
+        .map(|r| StoredPersonalization {
+            slot: match r.slot {
+                ParameterSlot::Header(n) => format!("header:{n}"),
+                ParameterSlot::Body(n) => format!("body:{n}"),
+                ParameterSlot::Button(i) => format!("button:{i}"),
+            },
+            field: r.field.as_string(),
+            fallback: r.fallback.clone(),
+        })
+        .collect()
+}
+
+fn personalization_from_json(
+    stored: &[StoredPersonalization],
+) -> Result<Vec<Personalization>, RecordError> {
+    stored
+        .iter()
+        .map(|s| {
+            let (kind, n) = s
+                .slot
+                .split_once(':')
+                .ok_or_else(|| corrupt("personalization slot"))?;
+            let n: usize = n.parse().map_err(|_| corrupt("personalization slot"))?;
+            let slot = match kind {
+                "header" => ParameterSlot::Header(n),
+                "body" => ParameterSlot::Body(n),
+                "button" => ParameterSlot::Button(n),
+                _ => return Err(corrupt("personalization slot").into()),
+            };
+            Ok(Personalization {
+                slot,
+                field: ContactField::parse(&s.field)?,
+                fallback: s.fallback.clone(),
+            })
+        })
+        .collect()
+}
+
 /// The item of a new broadcast, every counter at zero.
 pub fn to_item(account: &AccountId, b: &Broadcast) -> Result<Item, RecordError> {
     let audience = match &b.audience {
@@ -44,6 +95,10 @@ pub fn to_item(account: &AccountId, b: &Broadcast) -> Result<Item, RecordError> 
     let mut item = Item::new(table::broadcast(account, &b.id))
         .with("from", Value::S(b.from.to_string()))
         .with("template", Value::S(to_json(&b.template)?))
+        .with(
+            "personalization",
+            Value::S(to_json(&personalization_json(&b.personalization))?),
+        )
         .with("audience", audience)
         .with("status", status_value(b.status))
         .with("created_at", Value::N(to_millis(b.created_at)));
@@ -88,6 +143,13 @@ pub fn from_item(item: &Item) -> Result<Broadcast, RecordError> {
         id: id_after(item, table::BROADCAST_PREFIX)?,
         from: PhoneNumberId::parse(item.s("from")?)?,
         template: from_json(item.s("template")?)?,
+        personalization: match item.opt_s("personalization") {
+            Some(json) => {
+                personalization_from_json(&from_json::<Vec<StoredPersonalization>>(json)?)?
+            }
+            // Broadcasts stored before personalization existed.
+            None => Vec::new(),
+        },
         audience,
         send_at: opt_millis(item, "send_at")?,
         status: status(item)?,
@@ -299,6 +361,17 @@ pub fn target(account: &AccountId, id: &BroadcastId, contact: &ContactId) -> Key
 /// The broadcast's targets.
 pub fn targets(account: &AccountId, id: &BroadcastId) -> Query {
     Query::partition(table::account_partition(account)).begins_with(table::broadcast_targets(id))
+}
+
+/// The contact a target marker is about.
+pub fn target_contact(marker: &Item, id: &BroadcastId) -> Result<ContactId, RecordError> {
+    id_after(marker, &table::broadcast_targets(id))
+}
+
+/// What the fan-out decided for the contact: `queued` or the skip counter's name
+/// (`skipped_opted_out`, …).
+pub fn target_outcome(marker: &Item) -> &str {
+    marker.opt_s("outcome").unwrap_or("queued")
 }
 
 /// The message a target marker names, if one was made for it.

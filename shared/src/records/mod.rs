@@ -28,6 +28,7 @@ pub mod message;
 pub mod notice;
 pub mod number;
 pub mod sending;
+pub mod template;
 pub mod usage;
 
 use std::sync::Arc;
@@ -77,6 +78,7 @@ pub enum Kind {
     BroadcastTarget,
     Export,
     Inventory,
+    Template,
     /// Anything else (windows, tallies, event markers): counted by its name.
     Other,
 }
@@ -101,6 +103,7 @@ impl Kind {
             (t::BROADCAST_PREFIX, Kind::Broadcast),
             (t::BROADCAST_TARGET_PREFIX, Kind::BroadcastTarget),
             (t::EXPORT_PREFIX, Kind::Export),
+            (t::TEMPLATE_PREFIX, Kind::Template),
         ];
         match sk {
             t::ACCOUNT_SK => Kind::Account,

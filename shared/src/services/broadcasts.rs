@@ -27,6 +27,8 @@ const PAGE: u32 = 200;
 pub struct NewBroadcast {
     pub from: PhoneNumberId,
     pub template: Template,
+    /// Template parameters filled from each contact (none: the same message to everyone).
+    pub personalization: Vec<crate::domain::Personalization>,
     pub audience: Audience,
     pub send_at: Option<Timestamp>,
 }
@@ -57,7 +59,11 @@ impl App {
         account: &AccountId,
         new: NewBroadcast,
     ) -> Result<Broadcast, ServiceError> {
-        self.sending_number(account, &new.from).await?;
+        let number = self.sending_number(account, &new.from).await?;
+        self.check_template_message(account, &number.waba_id, &new.template)
+            .await?;
+        crate::domain::Personalization::check_all(&new.personalization, &new.template)
+            .map_err(|e| ServiceError::invalid("personalization", &e.0))?;
         self.check_send_allowance(account, 1).await?;
         let at = now();
         let scheduled = new.send_at.is_some_and(|t| t > at);
@@ -65,6 +71,7 @@ impl App {
             id: BroadcastId::generate(),
             from: new.from,
             template: new.template,
+            personalization: new.personalization,
             audience: new.audience,
             send_at: new.send_at,
             status: if scheduled {
@@ -139,12 +146,114 @@ impl App {
         .await
     }
 
+    /// A page of the broadcast's recipients in contact order: what the fan-out decided for
+    /// each, and the message's status, error and times (none once retention removed it).
+    pub async fn broadcast_recipients(
+        &self,
+        account: &AccountId,
+        id: &BroadcastId,
+        limit: u32,
+        cursor: Option<Cursor>,
+    ) -> Result<(Vec<crate::domain::BroadcastRecipient>, Option<Cursor>), ServiceError> {
+        // The broadcast is the tenant's: another's id is a 404, not an empty page.
+        self.found(&broadcast::key(account, id)).await?;
+        let limit = limit.min(crate::ports::item_store::MAX_BATCH_GET as u32);
+        let page = self
+            .items
+            .query(broadcast::targets(account, id).limit(limit).after(cursor))
+            .await?;
+        let keys: Vec<Key> = page
+            .items
+            .iter()
+            .filter_map(broadcast::target_message)
+            .map(|m| crate::table::message(account, &m))
+            .collect();
+        let sealer = self
+            .sealer(account, keys.len() as u64 * message::SEALED)
+            .await?;
+        let mut messages = std::collections::HashMap::new();
+        for item in self.items.batch_get(&keys).await?.into_iter().flatten() {
+            let m = message::from_item(&sealer, &item)?;
+            messages.insert(m.id.clone(), m);
+        }
+        let mut out = Vec::with_capacity(page.items.len());
+        for marker in &page.items {
+            out.push(crate::domain::BroadcastRecipient {
+                contact_id: broadcast::target_contact(marker, id)?,
+                outcome: broadcast::target_outcome(marker).to_owned(),
+                message: broadcast::target_message(marker).and_then(|m| messages.remove(&m)),
+            });
+        }
+        Ok((out, page.next))
+    }
+
+    /// Pauses every running or scheduled broadcast of the template (its name and language,
+    /// from a number under its WABA) with Meta's reason: Meta would refuse its messages.
+    pub(crate) async fn pause_broadcasts_of(
+        &self,
+        account: &AccountId,
+        template: &crate::domain::Template,
+        status: &crate::domain::TemplateStatus,
+        reason: Option<&str>,
+    ) -> Result<u32, ServiceError> {
+        let mut numbers = Vec::new();
+        let mut items = records::items(&*self.items, records::number::all(account));
+        while let Some(item) = items.try_next().await? {
+            if item.opt_s("waba_id") == Some(template.waba_id.as_str()) {
+                numbers.push(records::number::id_of(&item)?);
+            }
+        }
+        let mut affected = Vec::new();
+        let mut all = records::items(&*self.items, broadcast::all(account));
+        while let Some(item) = all.try_next().await? {
+            let b = broadcast::from_item(&item)?;
+            let live = matches!(
+                b.status,
+                BroadcastStatus::Running | BroadcastStatus::Scheduled
+            );
+            if live
+                && numbers.contains(&b.from)
+                && b.template.name == template.name.as_str()
+                && b.template.language.code == template.language.as_str()
+            {
+                affected.push(b.id);
+            }
+        }
+        let why = format!(
+            "template {} ({}) is {} at Meta{}",
+            template.name,
+            template.language,
+            status.as_str(),
+            reason.map(|r| format!(": {r}")).unwrap_or_default()
+        );
+        let mut paused = 0;
+        for id in affected {
+            match self.pause_broadcast(account, &id, &why).await {
+                Ok(_) => paused += 1,
+                // Finished or paused meanwhile.
+                Err(ServiceError::BroadcastState(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if paused > 0 {
+            tracing::warn!(account_id = %account, paused, status = status.as_str(), "broadcasts paused: their template stopped");
+        }
+        Ok(paused)
+    }
+
     /// Resumes a paused broadcast: the fan-out continues and its queued messages go out.
     pub async fn resume_broadcast(
         &self,
         account: &AccountId,
         id: &BroadcastId,
     ) -> Result<Broadcast, ServiceError> {
+        // Meta would refuse its messages while its template cannot send (paused, say).
+        let current = self.broadcast(account, id).await?;
+        if current.status == BroadcastStatus::Paused {
+            let number = self.sending_number(account, &current.from).await?;
+            self.check_template_message(account, &number.waba_id, &current.template)
+                .await?;
+        }
         let b = self
             .move_broadcast(
                 account,
@@ -365,7 +474,11 @@ impl App {
         let (writes, created) = match (skip, address) {
             (None, Some(address)) => {
                 let content = Content::Template {
-                    template: b.template.clone(),
+                    template: crate::domain::Personalization::apply(
+                        &b.personalization,
+                        &b.template,
+                        c,
+                    ),
                 };
                 let mut m = queued_message(b.from.clone(), c, address, content);
                 m.broadcast_id = Some(b.id.clone());

@@ -34,6 +34,9 @@ pub enum Job {
     EraseAccount { account_id: AccountId },
     /// Counts what a large account holds, for the right of access.
     CountInventory { account_id: AccountId },
+    /// Reads the account's templates from Meta (queued for every open account by the daily
+    /// retention run).
+    SyncTemplates { account_id: AccountId },
     /// The clock: starts scheduled broadcasts that are due (every minute on AWS, every second
     /// in the local runner).
     Tick,
@@ -52,7 +55,8 @@ impl Job {
             | Job::FetchMedia { account_id, .. }
             | Job::Export { account_id, .. }
             | Job::EraseAccount { account_id }
-            | Job::CountInventory { account_id } => Some(account_id),
+            | Job::CountInventory { account_id }
+            | Job::SyncTemplates { account_id } => Some(account_id),
             Job::Tick => None,
         }
     }
@@ -125,6 +129,18 @@ impl App {
             } => self.run_export(account_id, export_id).await,
             Job::EraseAccount { account_id } => self.run_erasure(account_id, deadline).await,
             Job::CountInventory { account_id } => self.run_inventory_count(account_id).await,
+            Job::SyncTemplates { account_id } => match self.sync_templates(account_id).await {
+                Ok(_) => Ok(JobOutcome::Done),
+                // Meta refusing a token or a WABA is the number's business (sends report
+                // it); tomorrow's run tries again. Meta unreachable is retried by the queue.
+                Err(ServiceError::Graph {
+                    code: Some(code), ..
+                }) => {
+                    tracing::warn!(account_id = %account_id, code, "template sync refused by Meta");
+                    Ok(JobOutcome::Done)
+                }
+                Err(e) => Err(e),
+            },
             Job::Tick => self.start_due_broadcasts().await.map(|_| JobOutcome::Done),
         };
         match outcome {

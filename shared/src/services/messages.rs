@@ -71,9 +71,22 @@ impl App {
         account: &AccountId,
         new: NewMessage,
     ) -> Result<Message, ServiceError> {
-        self.sending_number(account, &new.from).await?;
+        let number = self.sending_number(account, &new.from).await?;
+        let template = match &new.content {
+            Content::Template { template } => Some(
+                self.check_template_message(account, &number.waba_id, template)
+                    .await?,
+            ),
+            _ => None,
+        };
         let contact = self.recipient(account, &new.to).await?;
         let to = contact.address().ok_or(ServiceError::RecipientNotFound)?;
+        if contact.phone.is_none() && template.is_some_and(|t| !t.reaches_user_ids()) {
+            return Err(ServiceError::invalid(
+                "to",
+                "this contact has only a user id, and Meta does not deliver authentication templates with one-tap, zero-tap or copy-code buttons to user ids (error 131062)",
+            ));
+        }
         if new.content.is_template() {
             if contact.opt_out.is_some() {
                 return Err(ServiceError::RecipientOptedOut);

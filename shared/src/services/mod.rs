@@ -16,6 +16,7 @@ mod numbers;
 pub mod privacy;
 mod recent;
 mod sender;
+pub mod templates;
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ pub use jobs::Job;
 pub use messages::{MessageFilter, NewMessage, Recipient, SendTask};
 pub use numbers::{NewNumber, NumberChanges};
 pub use sender::{Delivery, SenderSettings};
+pub use templates::{NewTemplate, SyncReport, TemplateFilter};
 
 use crate::crypto::{CachePolicy, CryptoError, Keyring};
 use crate::domain::AccountId;
@@ -225,6 +227,13 @@ pub enum ServiceError {
     RecipientOptedOut,
     #[error("outside the 24-hour customer service window")]
     OutsideServiceWindow,
+    /// No template of this name in this language under the sending number's WABA, here or
+    /// at Meta.
+    #[error("no template {name} in {language}")]
+    TemplateNotFound { name: String, language: String },
+    /// The template exists but Meta does not deliver it in its status.
+    #[error("the template {name} is {status}")]
+    TemplateNotApproved { name: String, status: String },
     #[error("the broadcast is {0}")]
     BroadcastState(String),
     /// Someone else holds the work (an import's lease); retry later.

@@ -87,6 +87,14 @@ impl App {
             })?;
         self.forget_routes(&n.phone_number_id, Some(&n.waba_id));
         tracing::info!(account_id = %account, "number connected");
+        // The WABA's templates, so sends are checked against them from the start; a failure
+        // here leaves them to the first send, the daily sync or POST /v1/templates/sync.
+        if let Err(e) = self
+            .sync_waba_templates(account, &n.waba_id, &new.access_token)
+            .await
+        {
+            tracing::warn!(account_id = %account, error = %e, "templates not synced at connect");
+        }
         Ok(n)
     }
 

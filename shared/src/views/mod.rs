@@ -6,9 +6,11 @@ pub mod broadcast;
 pub mod contact;
 pub mod message;
 pub mod number;
+pub mod template;
 
 pub use api_key::ApiKeyView;
-pub use broadcast::{BroadcastView, RecipientsView};
+pub use broadcast::{BroadcastView, RecipientView, RecipientsView};
 pub use contact::{ConsentRecordView, ConsentView, ContactView, OptOutView};
 pub use message::MessageView;
 pub use number::{NumberView, StoppedView};
+pub use template::TemplateView;

@@ -50,10 +50,21 @@ pub struct NoticeChange {
 }
 
 /// The fields whose notices are kept.
-pub const NOTICE_FIELDS: [&str; 3] = [
+pub const NOTICE_FIELDS: [&str; 6] = [
     "message_template_status_update",
+    "template_category_update",
+    "message_template_quality_update",
+    "message_template_components_update",
     "account_update",
     "phone_number_quality_update",
+];
+
+/// The notice fields that change a stored template.
+pub const TEMPLATE_FIELDS: [&str; 4] = [
+    "message_template_status_update",
+    "template_category_update",
+    "message_template_quality_update",
+    "message_template_components_update",
 ];
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -162,6 +173,9 @@ pub struct StatusUpdate {
     /// Epoch seconds.
     pub timestamp: i64,
     pub recipient_id: Option<String>,
+    /// The recipient's BSUID (2026), for users reached without a phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_user_id: Option<String>,
     pub errors: Vec<StatusError>,
     pub pricing: Option<Value>,
     pub conversation: Option<Value>,
@@ -345,6 +359,7 @@ fn read_status(s: &Value) -> Result<StatusUpdate, String> {
         status: non_empty(s, "status")?,
         timestamp: timestamp(s)?,
         recipient_id: opt_str(s, "recipient_id"),
+        recipient_user_id: opt_str(s, "recipient_user_id"),
         errors,
         pricing: s.get("pricing").filter(|v| v.is_object()).cloned(),
         conversation: s.get("conversation").filter(|v| v.is_object()).cloned(),

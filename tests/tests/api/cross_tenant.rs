@@ -49,6 +49,8 @@ async fn tenant_a_never_reaches_tenant_b() {
     let (s, b_export) = api.post("/v1/exports", &b.key, json!({})).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b_export}");
     let b_export_id = b_export["id"].as_str().unwrap().to_owned();
+    let (_, b_templates) = api.get("/v1/templates", &b.key).await;
+    let b_template_id = b_templates["items"][0]["id"].as_str().unwrap().to_owned();
 
     let mut visited = 0;
     // A download link's token is its own credential, bound to no API key: not a tenant route.
@@ -67,6 +69,7 @@ async fn tenant_a_never_reaches_tenant_b() {
             // Media need Meta: tests/tests/webhooks.rs reads B's real media with A's key.
             .replace("{media_id}", "880001")
             .replace("{export_id}", &b_export_id)
+            .replace("{template_id}", &b_template_id)
             // Notices live in the tenant's partition; B's policy notice would bear this id.
             .replace("{notice_id}", "policy-2026-11-01");
         assert!(
@@ -92,6 +95,18 @@ async fn tenant_a_never_reaches_tenant_b() {
     }
     assert!(visited >= 4);
 
+    // Nor can A reach B's WABA's templates by naming it.
+    let (s, problem) = api
+        .post(
+            "/v1/templates",
+            &a.key,
+            json!({"waba_id": infra::standin::DEMO_WABA_ID, "name": "stolen", "language": "en",
+                   "category": "UTILITY", "components": [{"type": "BODY", "text": "x"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem_type(&problem), "number-not-connected");
+
     // B's things are untouched.
     let (s, _) = api.get("/v1/numbers/222000222", &b.key).await;
     assert_eq!(s, StatusCode::OK);
@@ -112,11 +127,15 @@ async fn tenant_a_never_reaches_tenant_b() {
         "/v1/account",
         "/v1/contacts",
         "/v1/contacts?phone=%2B447911123456",
+        "/v1/templates",
     ] {
         let (_, body) = api.get(list, &a.key).await;
         let text = body.to_string();
         assert!(
-            !text.contains("222000222") && !text.contains(&b_key_id) && !text.contains("Tenant B"),
+            !text.contains("222000222")
+                && !text.contains(&b_key_id)
+                && !text.contains("Tenant B")
+                && !text.contains(&b_template_id),
             "{list}: {text}"
         );
     }

@@ -24,6 +24,7 @@ pub fn owns(standin: &StandIn, id: &str, display: &str, token: &str) {
 pub async fn spawn_limited(limits: shared::domain::ApiLimits) -> TestApi {
     let dir = tempfile::tempdir().unwrap();
     let (standin, url) = StandIn::start(Default::default()).await.unwrap();
+    standin.seed_templates(infra::standin::templates::fixtures());
     let app = shared::testing::test_app_with_graph(dir.path(), url)
         .await
         .with_api_limits(limits);
@@ -41,6 +42,7 @@ pub async fn spawn_limited(limits: shared::domain::ApiLimits) -> TestApi {
 /// whatever the test backend.
 pub async fn local_app_with_standin(dir: &std::path::Path) -> (Arc<App>, StandIn) {
     let (standin, url) = StandIn::start(Default::default()).await.unwrap();
+    standin.seed_templates(infra::standin::templates::fixtures());
     let graph = shared::graph::GraphClient::new(shared::graph::GraphConfig::new(
         url,
         shared::graph::DEFAULT_VERSION,

@@ -1,14 +1,18 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use shared::domain::{Audience, BroadcastId, PhoneNumberId, Tag, Timestamp, MAX_LISTED_CONTACTS};
+use shared::domain::{
+    Audience, BroadcastId, ContactField, ParameterSlot, Personalization, PhoneNumberId, Tag,
+    Timestamp, MAX_LISTED_CONTACTS,
+};
 use shared::graph::messages::{Content, Template};
 use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem};
 use shared::services::{App, Fields, NewBroadcast};
-use shared::views::BroadcastView;
+use shared::views::{BroadcastView, RecipientView};
 
 use crate::{created, Caller};
 
@@ -24,10 +28,53 @@ pub struct Recipients {
 pub struct CreateRequest {
     from: String,
     template: Template,
+    /// Template parameters filled from each contact.
+    #[serde(default)]
+    personalization: Vec<PersonalizationRequest>,
     recipients: Recipients,
     /// Starts at this time (RFC 3339) instead of now.
     #[serde(default, with = "time::serde::rfc3339::option")]
     send_at: Option<Timestamp>,
+}
+
+/// `{"component": "body", "position": 1, "field": "name", "fallback": "there"}`; a button's
+/// parameter is named by the button's `index`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonalizationRequest {
+    component: String,
+    position: Option<usize>,
+    index: Option<usize>,
+    field: String,
+    fallback: String,
+}
+
+fn personalization(
+    f: &mut Fields,
+    raw: Vec<PersonalizationRequest>,
+) -> Option<Vec<Personalization>> {
+    let mut out = Vec::with_capacity(raw.len());
+    for r in raw {
+        let slot = match (r.component.as_str(), r.position, r.index) {
+            ("header", Some(n), None) if n >= 1 => Some(ParameterSlot::Header(n)),
+            ("body", Some(n), None) if n >= 1 => Some(ParameterSlot::Body(n)),
+            ("button", None, Some(i)) => Some(ParameterSlot::Button(i)),
+            _ => {
+                f.fail(
+                    "personalization",
+                    "component is header or body with a position (from 1), or button with an index",
+                );
+                None
+            }
+        };
+        let field = f.check("personalization", ContactField::parse(&r.field));
+        out.push(Personalization {
+            slot: slot?,
+            field: field?,
+            fallback: r.fallback,
+        });
+    }
+    Some(out)
 }
 
 pub async fn create(
@@ -64,10 +111,12 @@ pub async fn create(
             None
         }
     };
+    let personalization = personalization(&mut f, req.personalization);
     let new = f.finish(|| {
         Some(NewBroadcast {
             from: from?,
             template: req.template,
+            personalization: personalization?,
             audience: audience?,
             send_at: req.send_at,
         })
@@ -139,4 +188,81 @@ pub async fn cancel(
             .await?
             .into(),
     ))
+}
+
+pub async fn recipients(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<PageResponse<RecipientView>>, Problem> {
+    let (list, next) = app
+        .broadcast_recipients(
+            &me.account_id,
+            &broadcast_id(&id)?,
+            page.limit()?,
+            page.cursor()?,
+        )
+        .await?;
+    Ok(Json(PageResponse::of(list, next)))
+}
+
+/// Rows in one CSV answer; a larger broadcast continues at the `Link` header's cursor.
+pub const CSV_MAX_ROWS: usize = 50_000;
+
+/// The recipients as CSV (`RecipientView::COLUMNS`), every page up to [`CSV_MAX_ROWS`] rows.
+pub async fn recipients_csv(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Response, Problem> {
+    use shared::services::imports::csv::csv_cell;
+    let id = broadcast_id(&id)?;
+    let mut cursor = page.cursor()?;
+    let mut out = RecipientView::COLUMNS.join(",");
+    out.push('\n');
+    let mut rows = 0;
+    loop {
+        let (list, next) = app
+            .broadcast_recipients(&me.account_id, &id, PageParams::MAX_LIMIT, cursor)
+            .await?;
+        rows += list.len();
+        for r in list {
+            let cells: Vec<String> = RecipientView::from(r)
+                .cells()
+                .iter()
+                .map(|c| csv_cell(c))
+                .collect();
+            out.push_str(&cells.join(","));
+            out.push('\n');
+        }
+        cursor = next;
+        if cursor.is_none() || rows >= CSV_MAX_ROWS {
+            break;
+        }
+    }
+    let mut headers = vec![
+        (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+        (
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"broadcast-{id}-recipients.csv\""),
+        ),
+    ];
+    if let Some(next) = cursor {
+        headers.push((
+            header::LINK,
+            format!(
+                "</v1/broadcasts/{id}/recipients.csv?cursor={}>; rel=\"next\"",
+                next.encode()
+            ),
+        ));
+    }
+    let mut response = out.into_response();
+    for (name, value) in headers {
+        if let Ok(v) = header::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, v);
+        }
+    }
+    Ok(response)
 }

@@ -11,6 +11,7 @@ pub mod media;
 pub mod messages;
 pub mod numbers;
 pub mod privacy;
+pub mod templates;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -151,6 +151,9 @@ impl App {
                     report.unknown_number += 1;
                     return Ok(());
                 };
+                if webhook::TEMPLATE_FIELDS.contains(&notice.field.as_str()) {
+                    self.apply_template_notice(&account, &notice).await?;
+                }
                 self.keep_notice(&account, None, &notice).await?;
                 report.notices += 1;
             }

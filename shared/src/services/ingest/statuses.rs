@@ -34,6 +34,7 @@ impl App {
         // kept statuses after recording; reading the lookup again here closes the gap between.
         let mut kept = status.clone();
         kept.recipient_id = None;
+        kept.recipient_user_id = None;
         let json = serde_json::to_string(&kept).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let sealer = self.sealer(account, 1).await?;
         let expires_at = now().unix_timestamp() + PENDING_DAYS * 86_400;

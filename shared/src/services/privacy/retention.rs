@@ -149,6 +149,12 @@ impl App {
             .await?;
             return Ok(true);
         }
+        // The daily run is also the schedule of the template sync (sends and Meta's webhooks
+        // keep the copy current in between).
+        self.enqueue(&Job::SyncTemplates {
+            account_id: id.clone(),
+        })
+        .await?;
         let policy = account::retention(Some(&item));
         let now_ms = to_millis(now);
         // Messages older than the policy: their ids sort by time, so they are a key range.

@@ -13,6 +13,7 @@
 //! or with `POST /_standin/businesses`), answered at `GET /{version}/{phone-number-id}`,
 //! `GET /{version}/{waba-id}/phone_numbers` (paged) and `POST /{version}/{waba-id}/subscribed_apps`;
 //! a send from a known number with another business's token is refused as Meta refuses it.
+//! Templates per WABA: see [`templates`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,6 +31,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use shared::webhook::signature::{sign, HEADER};
 use tokio::net::TcpListener;
+
+pub mod templates;
+
+pub use templates::{hello_world, waba_webhook, HeldTemplate, TemplateChange, TemplateSeed};
 
 /// How the stand-in behaves; every field has a default, so `{}` is a valid update.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -164,6 +169,10 @@ struct Inner {
     businesses: Vec<Business>,
     /// WABAs our app subscribed to, and with which token.
     subscriptions: Vec<(String, String)>,
+    /// Templates per WABA, and those every new WABA starts with (besides `hello_world`).
+    templates: Vec<templates::HeldTemplate>,
+    seeds: Vec<templates::TemplateSeed>,
+    next_template: u64,
 }
 
 /// A file the stand-in holds, uploaded or seeded.
@@ -219,6 +228,12 @@ impl StandIn {
 
     /// Adds a business (or more numbers and tokens to a known WABA).
     pub fn add_business(&self, business: Business) {
+        let waba = business.waba_id.clone();
+        self.add_business_only(business);
+        self.seed_waba(&waba);
+    }
+
+    fn add_business_only(&self, business: Business) {
         let mut s = self.lock();
         match s
             .businesses
@@ -282,7 +297,14 @@ impl StandIn {
         Router::new()
             .route("/{version}/{id}/messages", post(send))
             .route("/{version}/{id}/media", post(upload_media))
-            .route("/{version}/{id}", get(node))
+            .route("/{version}/{id}", get(node).post(templates::edit))
+            .route(
+                "/{version}/{id}/message_templates",
+                get(templates::list)
+                    .post(templates::create)
+                    .delete(templates::delete),
+            )
+            .route("/_standin/templates/{id}", post(templates::change))
             .route("/{version}/{id}/phone_numbers", get(waba_numbers))
             .route("/{version}/{id}/subscribed_apps", post(subscribe_app))
             .route("/_standin/businesses", post(add_business_http))
@@ -479,7 +501,16 @@ async fn send(
             "Invalid parameter",
         );
     };
-    let to = message.to.clone();
+    // `to` wins over `recipient`, as at Meta; neither is an invalid request.
+    let Some(to) = message.addressee().map(str::to_owned) else {
+        standin.record(record);
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            None,
+            "The parameter to or recipient is required",
+        );
+    };
     match standin.take_fault(&to) {
         Some(Fault::ServerError { status, .. }) => {
             record.outcome = "rejected".into();
@@ -508,6 +539,14 @@ async fn send(
             return (StatusCode::OK, Body::from_stream(broken)).into_response();
         }
         None => {}
+    }
+    if let shared::graph::messages::Content::Template { template } = &message.content {
+        if let Some((code, why)) = standin.template_refusal(&number, &to, template) {
+            record.outcome = "rejected".into();
+            record.error_code = Some(code);
+            standin.record(record);
+            return graph_error(StatusCode::BAD_REQUEST, code, None, why);
+        }
     }
     if let Some(code) = standin.admit(&number, &to) {
         record.outcome = "rejected".into();
@@ -705,55 +744,56 @@ struct PageQuery {
 /// `GET /{waba-id}/phone_numbers`: the WABA's numbers, to its own tokens only, in pages.
 async fn waba_numbers(
     State(standin): State<StandIn>,
-    Path((_version, waba_id)): Path<(String, String)>,
+    Path((version, waba_id)): Path<(String, String)>,
     axum::extract::Query(page): axum::extract::Query<PageQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(token) = bearer(&headers) else {
-        return bad_token();
+    let waba = match standin.waba_for(&waba_id, &headers) {
+        Ok(waba) => waba,
+        Err(refused) => return *refused,
     };
-    let Some(waba) = standin.waba(&waba_id) else {
-        return match standin.token_known(token) {
-            true => no_such_object(&waba_id),
-            false => bad_token(),
+    let data: Vec<Value> = waba.numbers.iter().map(number_json).collect();
+    Json(standin.paged(data, &page, &format!("{version}/{waba_id}/phone_numbers?"))).into_response()
+}
+
+impl StandIn {
+    /// The WABA, if the request's token is one of its own; Meta's refusal otherwise.
+    fn waba_for(&self, waba_id: &str, headers: &HeaderMap) -> Result<Business, Box<Response>> {
+        let Some(token) = bearer(headers) else {
+            return Err(Box::new(bad_token()));
         };
-    };
-    if !waba.tokens.iter().any(|t| t == token) {
-        return match standin.token_known(token) {
-            true => no_such_object(&waba_id),
-            false => bad_token(),
-        };
+        match self.waba(waba_id) {
+            Some(waba) if waba.tokens.iter().any(|t| t == token) => Ok(waba),
+            _ if self.token_known(token) => Err(Box::new(no_such_object(waba_id))),
+            _ => Err(Box::new(bad_token())),
+        }
     }
-    let limit = page.limit.unwrap_or(25).clamp(1, 100);
-    let start: usize = page
-        .after
-        .as_deref()
-        .and_then(|a| base64::engine::general_purpose::STANDARD.decode(a).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let data: Vec<Value> = waba
-        .numbers
-        .iter()
-        .skip(start)
-        .take(limit)
-        .map(number_json)
-        .collect();
-    let end = start + data.len();
-    let cursor = |i: usize| base64::engine::general_purpose::STANDARD.encode(i.to_string());
-    let mut paging = json!({"cursors": {"before": cursor(start), "after": cursor(end)}});
-    if end < waba.numbers.len() {
-        paging["next"] = json!(format!(
-            "{}{}/{waba_id}/phone_numbers?limit={limit}&after={}",
-            standin
-                .base_url()
-                .map(|u| u.to_string())
-                .unwrap_or_default(),
-            _version,
-            cursor(end)
-        ));
+
+    /// One page of a connection, with Meta's `paging` (cursors, and `next` when more remain);
+    /// `next_path` is the path and query of the next page, without the cursor.
+    fn paged(&self, all: Vec<Value>, page: &PageQuery, next_path: &str) -> Value {
+        let limit = page.limit.unwrap_or(25).clamp(1, 100);
+        let start: usize = page
+            .after
+            .as_deref()
+            .and_then(|a| base64::engine::general_purpose::STANDARD.decode(a).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let total = all.len();
+        let data: Vec<Value> = all.into_iter().skip(start).take(limit).collect();
+        let end = start + data.len();
+        let cursor = |i: usize| base64::engine::general_purpose::STANDARD.encode(i.to_string());
+        let mut paging = json!({"cursors": {"before": cursor(start), "after": cursor(end)}});
+        if end < total {
+            paging["next"] = json!(format!(
+                "{}{next_path}limit={limit}&after={}",
+                self.base_url().map(|u| u.to_string()).unwrap_or_default(),
+                cursor(end)
+            ));
+        }
+        json!({"data": data, "paging": paging})
     }
-    Json(json!({"data": data, "paging": paging})).into_response()
 }
 
 /// `POST /{waba-id}/subscribed_apps`: subscribes our app, for the WABA's own tokens only.
@@ -880,9 +920,14 @@ fn wamid_for(n: u64) -> String {
 }
 
 fn sent_response(to: &str, wamid: &str) -> Response {
+    // A user reached by BSUID is answered with its `user_id`, not a `wa_id`.
+    let contact = match shared::domain::Bsuid::parse(to) {
+        Ok(_) => json!({"input": to, "user_id": to}),
+        Err(_) => json!({"input": to, "wa_id": to.trim_start_matches('+')}),
+    };
     Json(json!({
         "messaging_product": "whatsapp",
-        "contacts": [{"input": to, "wa_id": to.trim_start_matches('+')}],
+        "contacts": [contact],
         "messages": [{"id": wamid, "message_status": "accepted"}]
     }))
     .into_response()
@@ -899,8 +944,11 @@ pub fn status_webhook(number: &str, to: &str, wamid: &str, status: &str, kind: &
         "id": wamid,
         "status": status,
         "timestamp": time::OffsetDateTime::now_utc().unix_timestamp().to_string(),
-        "recipient_id": to.trim_start_matches('+'),
     });
+    match shared::domain::Bsuid::parse(to) {
+        Ok(_) => s["recipient_user_id"] = json!(to),
+        Err(_) => s["recipient_id"] = json!(to.trim_start_matches('+')),
+    }
     if status != "read" {
         s["pricing"] = json!({
             "billable": kind == "template",
