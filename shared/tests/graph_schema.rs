@@ -230,6 +230,7 @@ fn every_kind() -> Vec<SendRequest> {
                     Parameter::DateTime {
                         date_time: DateTime {
                             fallback_value: "25 November 2026".into(),
+                            rest: Default::default(),
                         },
                     },
                 ],
@@ -455,6 +456,7 @@ fn every_kind() -> Vec<SendRequest> {
                         formatted_name: "Ana Souza".into(),
                         first_name: Some("Ana".into()),
                         last_name: Some("Souza".into()),
+                        rest: Default::default(),
                     },
                     phones: vec![CardPhone {
                         phone: "+44 7911 123456".into(),
@@ -465,6 +467,7 @@ fn every_kind() -> Vec<SendRequest> {
                         email: "ana@example.com".into(),
                         kind: Some("WORK".into()),
                     }],
+                    rest: Default::default(),
                 }],
             },
         ),

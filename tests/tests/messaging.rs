@@ -455,3 +455,177 @@ async fn a_number_is_paced_at_its_tier() {
     assert!(elapsed >= Duration::from_millis(2600), "{elapsed:?}");
     s.running.stop().await.unwrap();
 }
+
+/// Meta's own example requests of `POST /{phone-number-id}/messages` (its OpenAPI description).
+fn meta_examples() -> Vec<(String, Value)> {
+    let spec: Value = serde_yaml::from_str(include_str!(
+        "../../shared/tests/data/meta/business-messaging-api_v23.0.yaml"
+    ))
+    .unwrap();
+    spec["paths"]["/{Version}/{Phone-Number-ID}/messages"]["post"]["requestBody"]["content"]
+        ["application/json"]["examples"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, e)| (name.clone(), e["value"].clone()))
+        .collect()
+}
+
+/// The examples' placeholders made real: media links (`<http(s)://audio-url>`) become https
+/// URLs, a header's `<HEADER_TYPE>` `text`, and template names and languages (`<TEMPLATE_NAME>`, `language-and-locale-code`) ones
+/// the stand-in holds.
+fn realise(v: &mut Value, template_name: &str) {
+    match v {
+        Value::String(s) if s.contains("http(s)://") || s.starts_with("<http") => {
+            *s = "https://example.com/file".into();
+        }
+        Value::String(s) if s == "<HEADER_TYPE>" => *s = "text".into(),
+        Value::Object(o) => {
+            if let Some(t) = o.get_mut("template") {
+                t["name"] = json!(template_name);
+                if !t["language"]["code"]
+                    .as_str()
+                    .is_some_and(|c| c.len() <= 5 && !c.contains('-'))
+                {
+                    t["language"]["code"] = json!("en_US");
+                }
+            }
+            o.values_mut().for_each(|v| realise(v, template_name));
+        }
+        Value::Array(a) => a.iter_mut().for_each(|v| realise(v, template_name)),
+        _ => {}
+    }
+}
+
+/// A template at Meta that fits a template message: its header's kind, as many body
+/// placeholders as parameters, and a button of the message's kind at each index.
+fn fitting_template(message: &Value) -> infra::standin::TemplateSeed {
+    let t = &message["template"];
+    let mut components = Vec::new();
+    let mut buttons: Vec<Value> = Vec::new();
+    for c in t["components"].as_array().into_iter().flatten() {
+        let params = c["parameters"].as_array().map_or(0, Vec::len);
+        match c["type"].as_str().unwrap_or_default() {
+            "header" => {
+                let kind = c["parameters"][0]["type"].as_str().unwrap_or("text");
+                components.push(match kind {
+                    "text" => json!({"type": "HEADER", "format": "TEXT", "text": "Hi {{1}}"}),
+                    media => json!({"type": "HEADER", "format": media.to_uppercase()}),
+                });
+            }
+            "body" => {
+                let text: Vec<String> = (1..=params).map(|i| format!("{{{{{i}}}}}")).collect();
+                components
+                    .push(json!({"type": "BODY", "text": format!("Body {}", text.join(" "))}));
+            }
+            "button" => {
+                let index: usize = match &c["index"] {
+                    Value::String(s) => s.parse().unwrap(),
+                    n => n.as_u64().unwrap() as usize,
+                };
+                while buttons.len() <= index {
+                    buttons.push(json!({"type": "QUICK_REPLY", "text": "Reply"}));
+                }
+                buttons[index] = match c["sub_type"].as_str().unwrap().to_lowercase().as_str() {
+                    "url" => {
+                        json!({"type": "URL", "text": "Open", "url": "https://example.com/{{1}}"})
+                    }
+                    "copy_code" => json!({"type": "COPY_CODE", "example": "CODE"}),
+                    other => json!({"type": other.to_uppercase(), "text": "Tap"}),
+                };
+            }
+            _ => {}
+        }
+    }
+    if !components.iter().any(|c| c["type"] == "BODY") {
+        components.push(json!({"type": "BODY", "text": "Body"}));
+    }
+    if !buttons.is_empty() {
+        components.push(json!({"type": "BUTTONS", "buttons": buttons}));
+    }
+    infra::standin::TemplateSeed {
+        name: t["name"].as_str().unwrap().into(),
+        language: t["language"]["code"].as_str().unwrap().into(),
+        category: "MARKETING".into(),
+        components,
+    }
+}
+
+/// What Meta gets for a message given as `sent`: the same, with numbers and booleans that
+/// Meta's examples write where its schema has strings (button indexes, coordinates) as text,
+/// and a button's `sub_type` in lower case.
+fn as_sent(mut v: Value) -> Value {
+    fn walk(v: &mut Value, key: &str) {
+        match v {
+            Value::Object(o) => {
+                for (k, v) in o.iter_mut() {
+                    walk(v, k);
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|v| walk(v, key)),
+            Value::Number(n) if ["index", "latitude", "longitude"].contains(&key) => {
+                *v = Value::String(n.to_string());
+            }
+            Value::Bool(b) if key == "text" => *v = Value::String(b.to_string()),
+            Value::String(s) if key == "sub_type" => *s = s.to_lowercase(),
+            _ => {}
+        }
+    }
+    walk(&mut v, "");
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_request_of_metas_spec_is_taken_and_reaches_meta_as_given() {
+    let s = Stack::start().await;
+    let phone = "+447911123470";
+    s.contact(phone, true, true).await;
+    let mut queued = Vec::new();
+    for (i, (name, mut example)) in meta_examples().into_iter().enumerate() {
+        // A read receipt with a typing indicator is not a message: POST
+        // /v1/conversations/{contact_id}/read sends the receipt.
+        if example.get("status").is_some() {
+            continue;
+        }
+        realise(&mut example, &format!("example_{i}"));
+        if example.get("template").is_some() {
+            s.standin().add_template(
+                infra::standin::DEMO_WABA_ID,
+                fitting_template(&example),
+                "APPROVED",
+            );
+        }
+        // Erratum: "Send Reply to List Message" has no `type`, which Meta reads as `text`.
+        if name == "Send Reply to List Message" {
+            example["type"] = json!("interactive");
+        }
+        let mut body = example.clone();
+        body["from"] = json!(NUMBER);
+        body["to"] = json!(phone);
+        let (status, answer) = s.post("/v1/messages", body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{name}: {answer}");
+        queued.push((name, example, answer["id"].as_str().unwrap().to_owned()));
+    }
+    assert!(queued.len() >= 49, "{} examples", queued.len());
+    for (name, example, id) in &queued {
+        let m = s.settled(id).await;
+        assert_eq!(m["status"], "sent", "{name}: {m}");
+        let wamid = m["wamid"].as_str().unwrap();
+        let request = s
+            .standin()
+            .accepted()
+            .into_iter()
+            .find(|r| r.wamid.as_deref() == Some(wamid))
+            .unwrap();
+        let kind = example["type"].as_str().unwrap_or("text");
+        assert_eq!(
+            request.body[kind],
+            as_sent(example[kind].clone()),
+            "{name}: what Meta got differs"
+        );
+        assert_eq!(request.body["type"], kind, "{name}");
+        if let Some(context) = example.get("context") {
+            assert_eq!(request.body["context"], *context, "{name}");
+        }
+    }
+}

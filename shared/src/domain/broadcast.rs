@@ -235,6 +235,7 @@ fn slot_text(t: &mut Template, slot: ParameterSlot) -> Option<&mut String> {
                     ButtonParameter::Payload { payload } => Some(payload),
                     ButtonParameter::Text { text } => Some(text),
                     ButtonParameter::CouponCode { coupon_code } => Some(coupon_code),
+                    ButtonParameter::Action { .. } => None,
                 };
             }
             _ => {}

@@ -186,18 +186,42 @@ pub enum Component {
     },
     Button {
         sub_type: ButtonKind,
-        /// The button's position in the template, `"0"` to `"9"`.
+        /// The button's position in the template, `"0"` to `"9"` (Meta's examples also send it
+        /// as a number).
+        #[serde(deserialize_with = "scalar_string")]
         index: String,
+        #[serde(default)]
         parameters: Vec<ButtonParameter>,
     },
 }
 
+/// A button's kind; Meta's examples write it in lower or upper case (`quick_reply`, `CATALOG`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ButtonKind {
+    #[serde(alias = "QUICK_REPLY")]
     QuickReply,
+    #[serde(alias = "URL")]
     Url,
+    #[serde(alias = "COPY_CODE")]
     CopyCode,
+    #[serde(alias = "CATALOG")]
+    Catalog,
+    #[serde(alias = "FLOW")]
+    Flow,
+    #[serde(alias = "MPM")]
+    Mpm,
+}
+
+/// A string, or a number or boolean written where Meta's examples put one (`"index": 0`,
+/// `"text": true`), read as its text.
+fn scalar_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::Bool(b) => Ok(b.to_string()),
+        _ => Err(serde::de::Error::custom("expected a string or a number")),
+    }
 }
 
 /// A template parameter. Text parameters are positional (`{{1}}`), or named (`{{order_id}}`)
@@ -241,6 +265,9 @@ pub struct Currency {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DateTime {
     pub fallback_value: String,
+    /// `calendar`, `day_of_month`, `hour`, … as Meta's examples send them: passed on as given.
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -249,9 +276,16 @@ pub enum ButtonParameter {
     /// Quick replies: what comes back when the button is tapped.
     Payload { payload: String },
     /// URL buttons: the suffix of the template's URL.
-    Text { text: String },
+    Text {
+        #[serde(deserialize_with = "scalar_string")]
+        text: String,
+    },
     /// Copy-code buttons: the code.
     CouponCode { coupon_code: String },
+    /// Flow and catalog buttons: Meta's `action` object, passed on as given.
+    Action {
+        action: serde_json::Map<String, serde_json::Value>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -273,6 +307,12 @@ pub enum InteractiveKind {
     Button,
     List,
     CtaUrl,
+    Flow,
+    CatalogMessage,
+    Product,
+    ProductList,
+    OrderDetails,
+    OrderStatus,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -303,6 +343,8 @@ pub enum Action {
         name: CtaUrlName,
         parameters: CtaUrl,
     },
+    /// Flows, catalogs, products and orders: Meta's action object, passed on as given.
+    Other(serde_json::Map<String, serde_json::Value>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -351,10 +393,12 @@ pub struct CtaUrl {
     pub url: String,
 }
 
-/// Coordinates go as strings, as Meta's schema has them.
+/// Coordinates go as strings, as Meta's schema has them (its examples also send numbers).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Location {
+    #[serde(deserialize_with = "scalar_string")]
     pub latitude: String,
+    #[serde(deserialize_with = "scalar_string")]
     pub longitude: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub name: Option<String>,
@@ -370,6 +414,9 @@ pub struct ContactCard {
     pub phones: Vec<CardPhone>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub emails: Vec<CardEmail>,
+    /// `addresses`, `birthday`, `org`, `urls`: passed on as given.
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -379,6 +426,9 @@ pub struct CardName {
     pub first_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub last_name: Option<String>,
+    /// `middle_name`, `prefix`, `suffix`: passed on as given.
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

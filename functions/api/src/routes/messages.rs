@@ -24,6 +24,41 @@ fn malformed(detail: impl Into<String>) -> Problem {
     Problem::new(ProblemType::MalformedRequest).with_detail(detail)
 }
 
+/// Reads Meta's own envelope too, so a body copied from Meta's documentation works with `from`
+/// added: `messaging_product` (`whatsapp`) and `recipient_type` (`individual`) are checked and
+/// dropped, `context.message_id` is `reply_to`, `recipient` (a BSUID) stands in for a missing
+/// `to`, and a missing `type` is `text`, Meta's default.
+fn from_meta_envelope(object: &mut serde_json::Map<String, Value>) -> Result<(), Problem> {
+    match object.remove("messaging_product") {
+        None => {}
+        Some(Value::String(s)) if s == "whatsapp" => {}
+        Some(_) => return Err(malformed("`messaging_product` must be \"whatsapp\"")),
+    }
+    match object.remove("recipient_type") {
+        None => {}
+        Some(Value::String(s)) if s == "individual" => {}
+        Some(_) => return Err(malformed("`recipient_type` must be \"individual\"")),
+    }
+    if let Some(context) = object.remove("context") {
+        let id = context
+            .get("message_id")
+            .filter(|_| context.as_object().is_some_and(|c| c.len() == 1))
+            .cloned()
+            .ok_or_else(|| malformed("`context` is {\"message_id\": \"wamid…\"}"))?;
+        if object.insert("reply_to".into(), id).is_some() {
+            return Err(malformed("give `reply_to` or `context`, not both"));
+        }
+    }
+    // `to` wins when both are given, as at Meta.
+    if let Some(recipient) = object.remove("recipient") {
+        object.entry("to").or_insert(recipient);
+    }
+    object
+        .entry("type")
+        .or_insert_with(|| Value::String("text".into()));
+    Ok(())
+}
+
 /// `{"from", "to", "reply_to"?, "type", "<type>": {...}}`: the content part has Meta's shape.
 pub async fn send(
     State(app): State<Arc<App>>,
@@ -33,6 +68,7 @@ pub async fn send(
     let Value::Object(mut object) = value else {
         return Err(malformed("The body must be a JSON object."));
     };
+    from_meta_envelope(&mut object)?;
     let mut take = |name: &str| -> Result<Option<String>, Problem> {
         match object.remove(name) {
             None => Ok(None),
