@@ -33,7 +33,7 @@ contact=$(api POST /v1/contacts '{"phone":"+5511987654321","name":"Ana","tags":[
   "consent":{"opted_in":true,"source":"web form"}}' \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
 api POST /v1/messages "{\"from\":\"106540352242922\",\"to\":\"$contact\",\"type\":\"template\",
-  \"template\":{\"name\":\"hello\",\"language\":{\"policy\":\"deterministic\",\"code\":\"en\"}}}" >/dev/null
+  \"template\":{\"name\":\"hello_world\",\"language\":{\"code\":\"en_US\"}}}" >/dev/null
 
 cd "$data"
 "$STACK_ST_VENV/bin/st" run "$root/openapi.yaml" --url "$base" \

@@ -622,3 +622,55 @@ async fn a_contact_with_only_a_user_id_is_sent_to_with_recipient_never_to() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "to");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_meta_holds_for_a_paced_template_are_reported_as_held() {
+    let s = Stack::start(vec![TemplateSeed::body("new_offer", "en", "A new offer!")]).await;
+    let template = s.template_named("new_offer", "en").await;
+    // Meta paces the new marketing template.
+    s.standin().change_template(
+        template["id"].as_str().unwrap(),
+        &TemplateChange {
+            paced: Some(true),
+            ..TemplateChange::default()
+        },
+    );
+    for i in 0..3 {
+        s.contact(&format!("+4479111236{i:02}"), json!({})).await;
+    }
+    let (_, tagged) = s.get("/v1/contacts").await;
+    let ids: Vec<Value> = tagged["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].clone())
+        .collect();
+    let (status, b) = s
+        .post(
+            "/v1/broadcasts",
+            json!({"from": NUMBER, "recipients": {"contact_ids": ids},
+                   "template": {"name": "new_offer", "language": {"code": "en"}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let id = b["id"].as_str().unwrap();
+    let mut b = Value::Null;
+    for _ in 0..400 {
+        b = s.get(&format!("/v1/broadcasts/{id}")).await.1;
+        if b["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(b["status"], "completed", "{b}");
+    assert_eq!(b["counts"]["sent"], 3);
+    assert_eq!(b["counts"]["held_for_quality_assessment"], 3);
+    let (_, page) = s.get("/v1/messages").await;
+    let held = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["held_for_quality_assessment"] == true)
+        .count();
+    assert_eq!(held, 3);
+}

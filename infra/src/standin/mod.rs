@@ -528,7 +528,7 @@ async fn send(
         Some(Fault::Timeout { delay_ms, .. }) => {
             let wamid = accept(&standin, record, &number, &to);
             tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-            return sent_response(&to, &wamid);
+            return sent_response(&to, &wamid, "accepted");
         }
         Some(Fault::Reset { .. }) => {
             accept(&standin, record, &number, &to);
@@ -554,8 +554,19 @@ async fn send(
         standin.record(record);
         return graph_error(StatusCode::BAD_REQUEST, code, None, title(code));
     }
+    let held = match &message.content {
+        shared::graph::messages::Content::Template { template } => {
+            standin.template_paced(&number, &template.name, &template.language.code)
+        }
+        _ => false,
+    };
     let wamid = accept(&standin, record, &number, &to);
-    sent_response(&to, &wamid)
+    // Template pacing: Meta takes the message and holds it.
+    let status = match held {
+        true => "held_for_quality_assessment",
+        false => "accepted",
+    };
+    sent_response(&to, &wamid, status)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -919,7 +930,7 @@ fn wamid_for(n: u64) -> String {
     )
 }
 
-fn sent_response(to: &str, wamid: &str) -> Response {
+fn sent_response(to: &str, wamid: &str, status: &str) -> Response {
     // A user reached by BSUID is answered with its `user_id`, not a `wa_id`.
     let contact = match shared::domain::Bsuid::parse(to) {
         Ok(_) => json!({"input": to, "user_id": to}),
@@ -928,7 +939,7 @@ fn sent_response(to: &str, wamid: &str) -> Response {
     Json(json!({
         "messaging_product": "whatsapp",
         "contacts": [contact],
-        "messages": [{"id": wamid, "message_status": "accepted"}]
+        "messages": [{"id": wamid, "message_status": status}]
     }))
     .into_response()
 }

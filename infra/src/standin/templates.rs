@@ -78,6 +78,9 @@ pub struct HeldTemplate {
     pub category: String,
     pub quality_score: String,
     pub components: Vec<Value>,
+    /// Paced: sends are answered `held_for_quality_assessment` instead of `accepted`.
+    #[serde(default)]
+    pub paced: bool,
 }
 
 impl HeldTemplate {
@@ -106,6 +109,8 @@ pub struct TemplateChange {
     pub category: Option<String>,
     /// `GREEN`, `YELLOW`, `RED` (`message_template_quality_update`).
     pub quality_score: Option<String>,
+    /// Paces the template (no webhook: Meta says so in each send's answer).
+    pub paced: Option<bool>,
 }
 
 impl StandIn {
@@ -143,6 +148,7 @@ impl StandIn {
                     category: seed.category,
                     quality_score: "UNKNOWN".into(),
                     components: seed.components,
+                    paced: false,
                 });
             }
         }
@@ -166,6 +172,7 @@ impl StandIn {
             category: seed.category,
             quality_score: "UNKNOWN".into(),
             components: seed.components,
+            paced: false,
         };
         s.templates.push(t.clone());
         t
@@ -185,6 +192,9 @@ impl StandIn {
         let mut s = self.lock();
         let t = s.templates.iter_mut().find(|t| t.id == id)?;
         let mut payloads = Vec::new();
+        if let Some(paced) = change.paced {
+            t.paced = paced;
+        }
         let base = |t: &HeldTemplate| {
             json!({
                 "message_template_id": t.id.parse::<u64>().unwrap_or_default(),
@@ -226,6 +236,17 @@ impl StandIn {
             ));
         }
         Some(payloads)
+    }
+
+    /// Whether Meta paces this template (a send of it is held for quality assessment).
+    pub(super) fn template_paced(&self, number: &str, name: &str, language: &str) -> bool {
+        let Some(waba) = self.owner_of(number).map(|b| b.waba_id) else {
+            return false;
+        };
+        self.lock()
+            .templates
+            .iter()
+            .any(|t| t.waba_id == waba && t.name == name && t.language == language && t.paced)
     }
 
     /// Why Meta would refuse a send of this template from `number`: (code, title).

@@ -66,6 +66,9 @@ pub struct BroadcastCounts {
     pub read: u64,
     pub failed: u64,
     pub failed_by_code: BTreeMap<String, u64>,
+    /// Sent, and held by Meta while it judges a paced (usually marketing) template's quality;
+    /// delivered once Meta releases them, or failed with 132015 if it pauses the template.
+    pub held_for_quality_assessment: u64,
 }
 
 /// Why the fan-out passed a contact over; each is a counter of its own.

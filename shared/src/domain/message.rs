@@ -148,6 +148,9 @@ pub struct Message {
     pub attempts: u32,
     /// Meta's `pricing` object from the message's statuses (billable, model, category).
     pub pricing: Option<serde_json::Value>,
+    /// Meta took the message but holds it while it judges a paced template's quality
+    /// (`message_status: held_for_quality_assessment` in its answer).
+    pub held_for_quality_assessment: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -181,6 +184,7 @@ impl Message {
             broadcast_id: None,
             attempts: 0,
             pricing: None,
+            held_for_quality_assessment: false,
             created_at: at,
             updated_at: at,
         }

@@ -481,6 +481,14 @@ impl SendResponse {
     pub fn wamid(&self) -> Option<&str> {
         self.messages.first().map(|m| m.id.as_str())
     }
+
+    /// Meta holds the message while it judges a paced template's quality (template pacing).
+    pub fn held_for_quality_assessment(&self) -> bool {
+        self.messages
+            .first()
+            .and_then(|m| m.message_status.as_deref())
+            == Some("held_for_quality_assessment")
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

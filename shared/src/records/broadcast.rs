@@ -17,7 +17,7 @@ use crate::ports::{
 };
 use crate::table;
 
-const COUNTERS: [&str; 10] = [
+const COUNTERS: [&str; 11] = [
     "targeted",
     "skipped_opted_out",
     "skipped_no_consent",
@@ -28,6 +28,7 @@ const COUNTERS: [&str; 10] = [
     "delivered",
     "read",
     "failed",
+    "held_for_quality_assessment",
 ];
 
 /// How a broadcast's personalization is stored: `[{"slot": "body:1", "field": "name",
@@ -165,6 +166,7 @@ pub fn from_item(item: &Item) -> Result<Broadcast, RecordError> {
             delivered: n("delivered"),
             read: n("read"),
             failed: n("failed"),
+            held_for_quality_assessment: n("held_for_quality_assessment"),
             failed_by_code,
         },
         created_at: from_millis(item.n("created_at")?)?,
@@ -389,9 +391,13 @@ pub fn outcome_counters(
     id: &BroadcastId,
     status: MessageStatus,
     error: Option<&MessageError>,
+    held: bool,
 ) -> Option<Update> {
     let update = Update::new(table::broadcast(account, id)).add("outstanding", -1);
     match status {
+        MessageStatus::Sent if held => {
+            Some(update.add("sent", 1).add("held_for_quality_assessment", 1))
+        }
         MessageStatus::Sent => Some(update.add("sent", 1)),
         MessageStatus::Failed | MessageStatus::Unknown => {
             let code = error.map_or(0, |e| e.code);

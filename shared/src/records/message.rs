@@ -91,6 +91,7 @@ pub fn from_item(s: &Sealer, item: &Item) -> Result<Message, RecordError> {
         history,
         broadcast_id: broadcast_of(item)?,
         attempts: item.opt_n("attempts").unwrap_or(0) as u32,
+        held_for_quality_assessment: item.opt_bool(HELD).unwrap_or(false),
         pricing: item.attrs.get("pricing").map(value_json),
         created_at: from_millis(item.n("created_at")?)?,
         updated_at: from_millis(item.n("updated_at")?)?,
@@ -313,6 +314,9 @@ pub fn release(account: &AccountId, id: &MessageId, at: Timestamp, code: Option<
 
 /// Records the outcome of a message still in flight (queued or sending): its status, and
 /// the wamid Meta gave it or the error that ended it.
+/// Set on a message Meta holds for a paced template's quality assessment.
+const HELD: &str = "held_for_quality_assessment";
+
 pub fn outcome(
     account: &AccountId,
     id: &MessageId,
@@ -320,6 +324,7 @@ pub fn outcome(
     at: Timestamp,
     wamid: Option<&str>,
     error: Option<&MessageError>,
+    held: bool,
 ) -> Update {
     let mut update = Update::new(table::message(account, id))
         .set("status", status_value(status))
@@ -339,6 +344,9 @@ pub fn outcome(
     }
     if let Some(w) = wamid {
         update = update.set("wamid", Value::S(w.to_owned()));
+    }
+    if held {
+        update = update.set(HELD, Value::Bool(true));
     }
     update
 }

@@ -61,6 +61,8 @@ struct Outcome {
     status: MessageStatus,
     wamid: Option<String>,
     error: Option<MessageError>,
+    /// Meta holds it for a paced template's quality assessment.
+    held: bool,
 }
 
 impl Outcome {
@@ -69,6 +71,7 @@ impl Outcome {
             status: MessageStatus::Failed,
             wamid: None,
             error: Some(error),
+            held: false,
         }
     }
 
@@ -77,6 +80,7 @@ impl Outcome {
             status: MessageStatus::Unknown,
             wamid: None,
             error: Some(error),
+            held: false,
         }
     }
 }
@@ -121,6 +125,7 @@ impl App {
                                     status: MessageStatus::Canceled,
                                     wamid: None,
                                     error: None,
+                                    held: false,
                                 };
                                 self.finish(&task.account_id, &m, canceled).await?;
                                 continue;
@@ -258,6 +263,7 @@ impl App {
                     status: MessageStatus::Sent,
                     wamid: response.wamid().map(str::to_owned),
                     error: None,
+                    held: response.held_for_quality_assessment(),
                 };
                 self.finish(account, &m, sent).await?;
                 Ok(Delivery::Done)
@@ -378,6 +384,7 @@ impl App {
             status,
             wamid,
             error,
+            held,
         } = outcome;
         let update = message::outcome(
             account,
@@ -386,6 +393,7 @@ impl App {
             now(),
             wamid.as_deref(),
             error.as_ref(),
+            held,
         );
         let lookup = match wamid.as_deref() {
             Some(w) => {
@@ -412,7 +420,7 @@ impl App {
                 writes.extend(lookup.map(Write::put));
                 writes.extend(sent_counter.map(Write::Update));
                 writes.extend(
-                    broadcast::outcome_counters(account, b, status, error.as_ref())
+                    broadcast::outcome_counters(account, b, status, error.as_ref(), held)
                         .map(Write::Update),
                 );
                 self.items.transact(writes).await

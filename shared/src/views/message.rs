@@ -28,6 +28,8 @@ pub struct MessageView {
     pub attempts: u32,
     /// Meta's pricing of the message, from its statuses.
     pub pricing: Option<Value>,
+    /// Meta holds it while it judges a paced template's quality.
+    pub held_for_quality_assessment: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: Timestamp,
     #[serde(with = "time::serde::rfc3339")]
@@ -94,6 +96,7 @@ impl From<Message> for MessageView {
             broadcast_id: m.broadcast_id.map(|b| b.to_string()),
             attempts: m.attempts,
             pricing: m.pricing,
+            held_for_quality_assessment: m.held_for_quality_assessment,
             created_at: m.created_at,
             updated_at: m.updated_at,
         }
