@@ -363,6 +363,55 @@ async fn users_without_a_phone_are_contacts_by_their_user_id() {
 }
 
 #[tokio::test]
+async fn a_username_is_kept_and_a_changed_user_id_followed() {
+    let h = hook().await;
+    let message = |wamid: &str, username: &str, extra: serde_json::Value| {
+        let mut m = json!({"from": "", "from_user_id": "US.13491208655302741918", "id": wamid,
+            "timestamp": now_secs().to_string(), "type": "text", "text": {"body": "hi"}});
+        if let serde_json::Value::Object(e) = extra {
+            m.as_object_mut().unwrap().extend(e);
+        }
+        json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": NUMBER},
+            "contacts": [{"profile": {"name": "Ana", "username": username}, "user_id": "US.13491208655302741918"}],
+            "messages": [m]
+        }}]}]})
+    };
+    assert_eq!(
+        h.post_signed(&message("wamid.u1", "ana.bakes", json!({})))
+            .await,
+        StatusCode::OK
+    );
+    let contact = h.only_contact().await;
+    assert_eq!(contact.username.as_ref().unwrap().as_str(), "ana.bakes");
+    // Users change their usernames; the BSUID stays.
+    assert_eq!(
+        h.post_signed(&message("wamid.u2", "ana.cakes", json!({})))
+            .await,
+        StatusCode::OK
+    );
+    let contact = h.only_contact().await;
+    assert_eq!(contact.username.as_ref().unwrap().as_str(), "ana.cakes");
+    // A new BSUID (a new phone behind the username): Meta's system message names it.
+    let changed = json!({"type": "system", "system": {
+        "body": "User Ana changed their user ID", "type": "user_changed_user_id",
+        "user_id": "US.99991208655302741918"}});
+    let mut payload = message("wamid.u3", "ana.cakes", json!({}));
+    payload["entry"][0]["changes"][0]["value"]["messages"][0] = {
+        let mut m = changed;
+        m["from_user_id"] = json!("US.13491208655302741918");
+        m["id"] = json!("wamid.u3");
+        m["timestamp"] = json!(now_secs().to_string());
+        m
+    };
+    assert_eq!(h.post_signed(&payload).await, StatusCode::OK);
+    let contact = h.only_contact().await;
+    assert_eq!(contact.user_id.unwrap().as_str(), "US.99991208655302741918");
+}
+
+#[tokio::test]
 async fn template_and_quality_notices_are_kept_for_the_waba_owner() {
     let h = hook().await;
     let payload = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [

@@ -38,6 +38,35 @@ impl fmt::Debug for Bsuid {
     }
 }
 
+/// A WhatsApp username (2026): the handle a user may show instead of a phone number. Meta
+/// sends it with the user's messages and delivered/read statuses; it can change, the BSUID
+/// does not. 1 to 64 visible characters. Never printed.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(input: &str) -> Result<Self, Invalid> {
+        let s = input.trim();
+        let ok = (1..=64).contains(&s.chars().count()) && !s.chars().any(char::is_whitespace);
+        if !ok {
+            return Err(Invalid::new(
+                "a username is 1 to 64 characters without spaces",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Username(…)")
+    }
+}
+
 /// A contact's name: 1 to 200 characters.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ContactName(String);
@@ -267,6 +296,8 @@ pub struct Contact {
     pub phone: Option<PhoneNumber>,
     pub user_id: Option<Bsuid>,
     pub name: Option<ContactName>,
+    /// The user's WhatsApp username, as Meta last sent it.
+    pub username: Option<Username>,
     pub tags: Tags,
     pub attributes: Attributes,
     pub consent: Option<Consent>,

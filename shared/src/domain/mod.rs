@@ -42,7 +42,7 @@ pub use broadcast::{
 pub use closure::ClosureReceipt;
 pub use contact::{
     check_tag_count, Attributes, Bsuid, Consent, ConsentRecord, Contact, ContactName, OptOut,
-    Recorded, Tag, Tags,
+    Recorded, Tag, Tags, Username,
 };
 pub use conversation::{Conversation, LastMessage, Window, SERVICE_WINDOW};
 pub use dead_letter::{DeadLetter, DEAD_LETTER_DAYS};

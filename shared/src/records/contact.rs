@@ -10,14 +10,14 @@ use super::{
 };
 use crate::domain::{
     AccountId, Attributes, Bsuid, Consent, ConsentRecord, Contact, ContactId, ContactName, OptOut,
-    PhoneNumber, Recorded, Tag,
+    PhoneNumber, Recorded, Tag, Username,
 };
 use crate::ports::{Condition, Item, Key, Query, Update, Value, Write};
 use crate::table;
 
 const ENTITY: &str = "contact";
-/// Sealed fields of a contact item: phone, user id, name, attributes.
-pub const SEALED: u64 = 4;
+/// Sealed fields of a contact item: phone, user id, name, username, attributes.
+pub const SEALED: u64 = 5;
 /// Blind-index kinds: the value spaces of contact lookups.
 pub const PHONE: &str = "phone";
 pub const BSUID: &str = "bsuid";
@@ -62,6 +62,9 @@ pub fn to_item(s: &Sealer, c: &Contact, import: Option<&ImportMark>) -> Result<I
     }
     if let Some(n) = &c.name {
         item = item.with("name", seal("name", n.as_str())?);
+    }
+    if let Some(u) = &c.username {
+        item = item.with("username", seal("username", u.as_str())?);
     }
     if !c.attributes.is_empty() {
         item = item.with(
@@ -139,6 +142,7 @@ pub fn from_item(s: &Sealer, item: &Item) -> Result<Contact, RecordError> {
             .transpose()?,
         user_id: open("user_id")?.map(|u| Bsuid::parse(&u)).transpose()?,
         name: open("name")?.map(|n| ContactName::parse(&n)).transpose()?,
+        username: open("username")?.map(|u| Username::parse(&u)).transpose()?,
         tags,
         attributes,
         consent,

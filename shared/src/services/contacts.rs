@@ -22,6 +22,8 @@ pub struct NewContact {
     pub phone: Option<PhoneNumber>,
     pub user_id: Option<Bsuid>,
     pub name: Option<ContactName>,
+    /// Meta's, for contacts made from inbound messages.
+    pub username: Option<crate::domain::Username>,
     pub tags: Tags,
     pub attributes: Attributes,
     pub consent: Option<ConsentInput>,
@@ -65,6 +67,8 @@ pub struct ContactChanges {
     pub phone: Option<Option<PhoneNumber>>,
     pub user_id: Option<Option<Bsuid>>,
     pub name: Option<Option<ContactName>>,
+    /// Meta's, from inbound messages; not taken from callers.
+    pub username: Option<Option<crate::domain::Username>>,
     /// Replaces the tags.
     pub tags: Option<Tags>,
     /// Sets (`Some`) or removes (`None`) each named attribute.
@@ -140,6 +144,7 @@ impl App {
             phone: new.phone,
             user_id: new.user_id,
             name: new.name,
+            username: new.username,
             tags: new.tags,
             attributes: new.attributes,
             consent,
@@ -300,6 +305,9 @@ impl App {
         }
         if let Some(name) = changes.name {
             next.name = name;
+        }
+        if let Some(username) = changes.username {
+            next.username = username;
         }
         if let Some(tags) = changes.tags {
             next.tags = tags;

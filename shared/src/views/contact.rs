@@ -29,6 +29,8 @@ pub struct ContactView {
     pub phone: Option<String>,
     pub user_id: Option<String>,
     pub name: Option<String>,
+    /// The user's WhatsApp username, as Meta last sent it.
+    pub username: Option<String>,
     pub tags: Vec<String>,
     pub attributes: BTreeMap<String, String>,
     pub consent: Option<ConsentView>,
@@ -51,6 +53,7 @@ impl From<Contact> for ContactView {
             phone: c.phone.map(|p| p.e164().to_owned()),
             user_id: c.user_id.map(|u| u.as_str().to_owned()),
             name: c.name.map(|n| n.as_str().to_owned()),
+            username: c.username.map(|u| u.as_str().to_owned()),
             tags: c.tags.iter().map(|t| t.as_str().to_owned()).collect(),
             attributes: c.attributes.map().clone(),
             consent: c.consent.map(|c| ConsentView {

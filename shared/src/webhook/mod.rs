@@ -50,13 +50,15 @@ pub struct NoticeChange {
 }
 
 /// The fields whose notices are kept.
-pub const NOTICE_FIELDS: [&str; 6] = [
+pub const NOTICE_FIELDS: [&str; 7] = [
     "message_template_status_update",
     "template_category_update",
     "message_template_quality_update",
     "message_template_components_update",
     "account_update",
     "phone_number_quality_update",
+    // A user's BSUID moved; the contact follows `user_changed_user_id` system messages.
+    "user_id_update",
 ];
 
 /// The notice fields that change a stored template.
@@ -91,6 +93,9 @@ pub struct ContactProfile {
 pub struct Profile {
     #[serde(default)]
     pub name: Option<String>,
+    /// The user's WhatsApp username (2026), when they adopted one.
+    #[serde(default)]
+    pub username: Option<String>,
 }
 
 /// The value of a `messages` change.
@@ -152,6 +157,15 @@ impl InboundMessage {
                 .and_then(Value::as_str),
             _ => None,
         }
+    }
+
+    /// `system.user_id` of a `user_changed_user_id` system message: the user's new BSUID.
+    pub fn changed_user_id(&self) -> Option<&str> {
+        let system = self.raw.get("system")?;
+        let kind = system.get("type").and_then(Value::as_str)?;
+        (kind == "user_changed_user_id")
+            .then(|| system.get("user_id").and_then(Value::as_str))
+            .flatten()
     }
 
     /// `system.wa_id` of a `user_changed_number` system message: the user's new number.

@@ -135,6 +135,8 @@ pub async fn create(
             phone,
             user_id: Fields::given(user_id)?,
             name: Fields::given(name)?,
+            // Meta's to tell, from the user's messages.
+            username: None,
             tags: tags?,
             attributes: attributes?,
             consent: Fields::given(consent)?,
@@ -243,6 +245,7 @@ pub async fn update(
             phone: Fields::given(phone)?,
             user_id: Fields::given(user_id)?,
             name: Fields::given(name)?,
+            username: None,
             tags: Fields::given(tags)?,
             attributes: Fields::given(attributes)?,
             consent: Fields::given(consent)?,

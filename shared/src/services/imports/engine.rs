@@ -532,6 +532,7 @@ fn new_contact(row: &RowUpdate, at: Timestamp) -> Contact {
         phone: row.phone.clone(),
         user_id: row.user_id.clone(),
         name: row.name.clone(),
+        username: None,
         tags: row.tags.clone(),
         attributes: Attributes::parse(row.attributes.clone()).unwrap_or_default(),
         consent: row.opted_in.map(|opted_in| Consent {

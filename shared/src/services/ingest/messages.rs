@@ -6,11 +6,19 @@ use super::super::{App, ServiceError};
 use super::Ingested;
 use crate::domain::{
     now, AccountId, Body, Bsuid, Contact, ContactName, MediaKind, Message, MessageError, MessageId,
-    MessageStatus, PhoneNumber, PhoneNumberId, SERVICE_WINDOW,
+    MessageStatus, PhoneNumber, PhoneNumberId, Username, SERVICE_WINDOW,
 };
 use crate::ports::{StoreError, Write};
 use crate::records::{self, conversation, from_millis};
 use crate::webhook::{ContactProfile, InboundMessage, UserPreference};
+
+/// Who an inbound event is from, as it names them.
+struct Inbound {
+    phone: Option<PhoneNumber>,
+    user_id: Option<Bsuid>,
+    name: Option<ContactName>,
+    username: Option<Username>,
+}
 
 impl App {
     pub(crate) async fn ingest_message(
@@ -48,7 +56,17 @@ impl App {
             .and_then(|p| p.profile.as_ref())
             .and_then(|p| p.name.as_deref())
             .and_then(|n| ContactName::parse(n).ok());
-        let Some(contact) = self.inbound_contact(account, phone, user_id, name).await? else {
+        let username = profile
+            .and_then(|p| p.profile.as_ref())
+            .and_then(|p| p.username.as_deref())
+            .and_then(|u| Username::parse(u).ok());
+        let who = Inbound {
+            phone,
+            user_id,
+            name,
+            username,
+        };
+        let Some(contact) = self.inbound_contact(account, who).await? else {
             // Neither a phone nor a user id we can read: kept for operators, not lost.
             let body =
                 serde_json::to_vec(&m.raw).map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -91,6 +109,10 @@ impl App {
         self.apply_keywords(account, &contact, m).await?;
         if let Some(new_number) = m.changed_number() {
             self.follow_number_change(account, &contact, new_number)
+                .await?;
+        }
+        if let Some(new_id) = m.changed_user_id() {
+            self.follow_user_id_change(account, &contact, new_id)
                 .await?;
         }
         if let Ok(kind) = MediaKind::parse(&m.kind) {
@@ -139,7 +161,13 @@ impl App {
             .and_then(|c| c.profile.as_ref())
             .and_then(|c| c.name.as_deref())
             .and_then(|n| ContactName::parse(n).ok());
-        let Some(contact) = self.inbound_contact(account, phone, user_id, name).await? else {
+        let who = Inbound {
+            phone,
+            user_id,
+            name,
+            username: None,
+        };
+        let Some(contact) = self.inbound_contact(account, who).await? else {
             return Ok(());
         };
         let marketing = p
@@ -161,14 +189,19 @@ impl App {
     }
 
     /// The contact an inbound event is from: found by phone, then by BSUID, else created
-    /// (without consent). What the event adds (a BSUID, a profile name) is recorded.
+    /// (without consent). What the event adds (a BSUID, a profile name) is recorded, and a
+    /// username as Meta now gives it (users change theirs).
     async fn inbound_contact(
         &self,
         account: &AccountId,
-        phone: Option<PhoneNumber>,
-        user_id: Option<Bsuid>,
-        name: Option<ContactName>,
+        who: Inbound,
     ) -> Result<Option<Contact>, ServiceError> {
+        let Inbound {
+            phone,
+            user_id,
+            name,
+            username,
+        } = who;
         let mut found = None;
         if let Some(p) = &phone {
             found = self.find_contact_by_phone(account, p).await?;
@@ -181,9 +214,14 @@ impl App {
                 user_id: (c.user_id.is_none() && user_id.is_some()).then_some(user_id),
                 phone: (c.phone.is_none() && phone.is_some()).then_some(phone),
                 name: (c.name.is_none() && name.is_some()).then_some(name),
+                username: (username.is_some() && c.username != username).then_some(username),
                 ..Default::default()
             };
-            if changes.user_id.is_none() && changes.phone.is_none() && changes.name.is_none() {
+            if changes.user_id.is_none()
+                && changes.phone.is_none()
+                && changes.name.is_none()
+                && changes.username.is_none()
+            {
                 return Ok(Some(c));
             }
             return match self.update_contact(account, &c.id, changes).await {
@@ -203,6 +241,7 @@ impl App {
             phone,
             user_id,
             name,
+            username,
             ..Default::default()
         };
         match self.create_inbound_contact(account, new).await {
@@ -233,6 +272,32 @@ impl App {
             self.lift_opt_out(account, &contact.id).await?;
         }
         Ok(())
+    }
+
+    /// A `user_changed_user_id` system message: the contact's BSUID becomes the new one (it
+    /// is what a phoneless contact is sent to), unless another contact already has it.
+    async fn follow_user_id_change(
+        &self,
+        account: &AccountId,
+        contact: &Contact,
+        new_id: &str,
+    ) -> Result<(), ServiceError> {
+        let Ok(user_id) = Bsuid::parse(new_id) else {
+            return Ok(());
+        };
+        if contact.user_id.as_ref() == Some(&user_id) {
+            return Ok(());
+        }
+        let changes = super::super::ContactChanges {
+            user_id: Some(Some(user_id)),
+            ..Default::default()
+        };
+        match self.update_contact(account, &contact.id, changes).await {
+            Ok(_) | Err(ServiceError::ContactExists { .. } | ServiceError::ContactChanged) => {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// A `user_changed_number` system message: the contact's phone becomes the new one,
