@@ -92,6 +92,7 @@ on_both!(
     the_free_allowance_ends_in_402,
     signatures_are_checked_before_anything_changes,
     statuses_are_metered_once_per_wamid,
+    the_october_2026_categories_are_priced,
 );
 
 /// The fixtures in the order the provider made them.
@@ -489,6 +490,49 @@ async fn signatures_are_checked_before_anything_changes(stack: Stack) {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(stack.billing(&t).await["subscription_state"], "canceled");
+    stack.running.stop().await.unwrap();
+}
+
+/// Meta's per-message pricing from October 2026: `marketing_lite` and
+/// `authentication_international` are categories of their own, and a service reply inside the
+/// customer-service window is billable; each is priced from the built-in table as Meta's
+/// status says it (`pricing.billable`, `category`).
+async fn the_october_2026_categories_are_priced(stack: Stack) {
+    let t = stack.tenant("October").await;
+    let at = time::macros::datetime!(2026-10-15 12:00 UTC).unix_timestamp();
+    for (i, category) in ["marketing_lite", "authentication_international", "service"]
+        .iter()
+        .enumerate()
+    {
+        let payload = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": t.number},
+            "statuses": [{"id": format!("wamid.oct{i}"), "status": "delivered",
+                "timestamp": at.to_string(), "recipient_id": "5511960000000",
+                "pricing": {"billable": true, "pricing_model": "PMP", "type": "regular",
+                    "category": category}}]
+        }}]}]});
+        assert_eq!(stack.post_webhook(&payload).await, StatusCode::OK);
+    }
+    let (s, usage) = stack
+        .client
+        .get("/v1/billing/usage?period=2026-10", &t.key)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{usage}");
+    for c in ["marketing_lite", "authentication_international", "service"] {
+        assert_eq!(
+            usage["by_category"][c],
+            json!({"billable": 1, "free": 0}),
+            "{c}"
+        );
+    }
+    // Brazil's rates from the built-in table.
+    assert_eq!(
+        usage["estimated_meta_cost_micros"],
+        50_000 + 15_000 + 1_500,
+        "{usage}"
+    );
     stack.running.stop().await.unwrap();
 }
 
