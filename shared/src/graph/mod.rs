@@ -175,12 +175,7 @@ impl GraphClient {
         path: &str,
         token: &AccessToken,
     ) -> Result<R, GraphError> {
-        Self::send(
-            self.http()?
-                .get(self.url(path)?)
-                .bearer_auth(token.expose()),
-        )
-        .await
+        self.bodiless(reqwest::Method::GET, path, token).await
     }
 
     pub async fn delete_json<R: DeserializeOwned>(
@@ -188,9 +183,18 @@ impl GraphClient {
         path: &str,
         token: &AccessToken,
     ) -> Result<R, GraphError> {
+        self.bodiless(reqwest::Method::DELETE, path, token).await
+    }
+
+    async fn bodiless<R: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &AccessToken,
+    ) -> Result<R, GraphError> {
         Self::send(
             self.http()?
-                .delete(self.url(path)?)
+                .request(method, self.url(path)?)
                 .bearer_auth(token.expose()),
         )
         .await

@@ -378,6 +378,17 @@ impl App {
         };
         let at = now();
         let text = |k: &str| v.get(k).and_then(Value::as_str);
+        let set = |attribute, value| {
+            template::changed(
+                account,
+                &t.waba_id,
+                &t.name,
+                &t.language,
+                attribute,
+                value,
+                at,
+            )
+        };
         let update = match change.field.as_str() {
             "message_template_status_update" => {
                 let Some(status) = text("event").and_then(|e| TemplateStatus::parse(e).ok()) else {
@@ -407,29 +418,13 @@ impl App {
                 else {
                     return Ok(());
                 };
-                template::changed(
-                    account,
-                    &t.waba_id,
-                    &t.name,
-                    &t.language,
-                    template::CATEGORY,
-                    Attr::S(category.as_str().into()),
-                    at,
-                )
+                set(template::CATEGORY, Attr::S(category.as_str().into()))
             }
             "message_template_quality_update" => {
                 let Some(score) = text("new_quality_score") else {
                     return Ok(());
                 };
-                template::changed(
-                    account,
-                    &t.waba_id,
-                    &t.name,
-                    &t.language,
-                    template::QUALITY_SCORE,
-                    Attr::S(score.to_owned()),
-                    at,
-                )
+                set(template::QUALITY_SCORE, Attr::S(score.to_owned()))
             }
             "message_template_components_update" => {
                 // The webhook carries the new texts but not the whole structure: read it.

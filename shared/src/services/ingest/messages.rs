@@ -292,6 +292,17 @@ impl App {
             user_id: Some(Some(user_id)),
             ..Default::default()
         };
+        self.follow_change(account, contact, changes).await
+    }
+
+    /// Moves a contact to what Meta now says it is, unless another contact already is that
+    /// (or it changed meanwhile): the message still belongs to the contact it was found as.
+    async fn follow_change(
+        &self,
+        account: &AccountId,
+        contact: &Contact,
+        changes: super::super::ContactChanges,
+    ) -> Result<(), ServiceError> {
         match self.update_contact(account, &contact.id, changes).await {
             Ok(_) | Err(ServiceError::ContactExists { .. } | ServiceError::ContactChanged) => {
                 Ok(())
@@ -318,12 +329,7 @@ impl App {
             phone: Some(Some(phone)),
             ..Default::default()
         };
-        match self.update_contact(account, &contact.id, changes).await {
-            Ok(_) | Err(ServiceError::ContactExists { .. } | ServiceError::ContactChanged) => {
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
+        self.follow_change(account, contact, changes).await
     }
 }
 
