@@ -36,6 +36,7 @@
 //! | scheduled broadcast | `SCHEDULE` | `{due_ms}#{account_id}#{broadcast_id}` |
 //! | export | `ACCOUNT#{account_id}` | `EXPORT#{export_id}` |
 //! | inventory count | `ACCOUNT#{account_id}` | `INVENTORY` |
+//! | business-initiated recipients of a WABA on a UTC day (against Meta's messaging limit; TTL) | `ACCOUNT#{account_id}` | `REACH#{waba_id}#{yyyy-mm-dd}` |
 //! | message template (GSI1: `TEMPLATEID#{account_id}#{template_id}` / `TEMPLATE`) | `ACCOUNT#{account_id}` | `TEMPLATE#{waba_id}#{name}#{language}` |
 //!
 //! The codecs of these items, and the queries over them, are in [`crate::records`]; no other
@@ -376,4 +377,14 @@ pub fn template(account: &AccountId, waba: &str, name: &str, language: &str) -> 
 /// A template by Meta's id, in the index: scoped to the tenant.
 pub fn template_by_id(account: &AccountId, id: &str) -> Key {
     Key::new(format!("TEMPLATEID#{account}#{id}"), "TEMPLATE")
+}
+
+pub const REACH_PREFIX: &str = "REACH#";
+
+/// The broadcast recipients a WABA reached on a UTC day (`yyyy-mm-dd`).
+pub fn daily_reach(account: &AccountId, waba: &str, day: &str) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("{REACH_PREFIX}{waba}#{day}"),
+    )
 }

@@ -70,19 +70,45 @@ impl Stack {
     /// Changes a template at Meta and posts Meta's webhooks for it to the runner.
     async fn meta_changes(&self, id: &str, change: TemplateChange) {
         let payloads = self.standin().change_template(id, &change).unwrap();
-        let config = self.standin().config();
         for p in payloads {
-            let status = self
-                .standin()
-                .post_webhook(
-                    config.webhook_url.as_deref().unwrap(),
-                    config.app_secret.as_deref(),
-                    &p,
-                )
-                .await
-                .unwrap();
-            assert_eq!(status, StatusCode::OK);
+            self.meta_posts(&p).await;
         }
+    }
+
+    /// Posts a webhook to the runner as Meta would (signed).
+    async fn meta_posts(&self, payload: &Value) {
+        let config = self.standin().config();
+        let status = self
+            .standin()
+            .post_webhook(
+                config.webhook_url.as_deref().unwrap(),
+                config.app_secret.as_deref(),
+                payload,
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    /// Makes `n` opted-in contacts tagged `tag`, at once (an inline import).
+    async fn contacts(&self, n: usize, tag: &str, first: usize) {
+        let mut csv = String::from("phone,opted_in,tags\n");
+        for i in first..first + n {
+            csv.push_str(&format!("+4479112{i:05},yes,{tag}\n"));
+        }
+        let resp = self
+            .client
+            .http
+            .post(format!("{}/v1/contacts/import", self.client.base))
+            .bearer_auth(&self.key)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let report: Value = resp.json().await.unwrap();
+        assert_eq!(report["created"], n, "{report}");
     }
 
     async fn contact(&self, phone: &str, attributes: Value) -> String {
@@ -673,4 +699,87 @@ async fn messages_meta_holds_for_a_paced_template_are_reported_as_held() {
         .filter(|m| m["held_for_quality_assessment"] == true)
         .count();
     assert_eq!(held, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_stays_under_the_businesss_messaging_limit() {
+    let s = Stack::start(vec![TemplateSeed::body("big_sale", "en", "Big sale!")]).await;
+    let mut config = s.standin().config();
+    config.rate_per_number = 100_000;
+    config.statuses = vec![];
+    s.standin().configure(config);
+    let (status, _) = s
+        .client
+        .patch(
+            &format!("/v1/numbers/{NUMBER}"),
+            &s.key,
+            json!({"messages_per_second": 1000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Meta: this business may reach 250 people a day with business-initiated messages.
+    s.meta_posts(&infra::standin::waba_webhook(
+        WABA,
+        "business_capability_update",
+        json!({"max_daily_conversations_per_business": "TIER_250", "max_phone_numbers_per_waba": 25}),
+    ))
+    .await;
+    s.contacts(260, "all", 0).await;
+    let (status, b) = s
+        .post(
+            "/v1/broadcasts",
+            json!({"from": NUMBER, "recipients": {"tags": ["all"]},
+                   "template": {"name": "big_sale", "language": {"code": "en"}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{b}");
+    let id = b["id"].as_str().unwrap();
+    let mut b = Value::Null;
+    for _ in 0..600 {
+        b = s.get(&format!("/v1/broadcasts/{id}")).await.1;
+        if b["status"] == "paused" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(b["status"], "paused", "{b}");
+    assert!(b["pause_reason"]
+        .as_str()
+        .unwrap()
+        .contains("messaging limit"));
+    assert_eq!(b["counts"]["queued"], 250, "{b}");
+    // Resuming the same day meets the limit again: nothing more is queued.
+    let (status, _) = s
+        .post(&format!("/v1/broadcasts/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for _ in 0..400 {
+        b = s.get(&format!("/v1/broadcasts/{id}")).await.1;
+        if b["status"] == "paused" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(b["status"], "paused", "{b}");
+    assert_eq!(b["counts"]["queued"], 250, "{b}");
+    // Meta lifts the limit: the rest go.
+    s.meta_posts(&infra::standin::waba_webhook(
+        WABA,
+        "business_capability_update",
+        json!({"max_daily_conversations_per_business": "TIER_UNLIMITED"}),
+    ))
+    .await;
+    let (status, _) = s
+        .post(&format!("/v1/broadcasts/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for _ in 0..600 {
+        b = s.get(&format!("/v1/broadcasts/{id}")).await.1;
+        if b["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(b["status"], "completed", "{b}");
+    assert_eq!(b["counts"]["queued"], 260, "{b}");
 }

@@ -365,6 +365,18 @@ pub fn targets(account: &AccountId, id: &BroadcastId) -> Query {
     Query::partition(table::account_partition(account)).begins_with(table::broadcast_targets(id))
 }
 
+/// One more recipient of the WABA today, refused once `limit` are counted; the counter
+/// expires after two days.
+pub fn reached(account: &AccountId, waba: &str, day: &str, limit: u64, expires_at: i64) -> Update {
+    Update::new(table::daily_reach(account, waba, day))
+        .add("count", 1)
+        .expire(Some(expires_at))
+        .when(Condition::Or(vec![
+            Condition::NotExists,
+            Condition::LessThan("count".into(), Value::N(limit as i64)),
+        ]))
+}
+
 /// The contact a target marker is about.
 pub fn target_contact(marker: &Item, id: &BroadcastId) -> Result<ContactId, RecordError> {
     id_after(marker, &table::broadcast_targets(id))

@@ -271,3 +271,23 @@ pub fn outside(item: &Item) -> Option<(PhoneNumberId, Vec<Key>, Key)> {
     let bucket = table::send_rate(&id);
     Some((id, routes, bucket))
 }
+
+/// Meta's messaging limit of the WABA's business portfolio (unique business-initiated
+/// recipients a day), as its `business_capability_update` webhook last said; `None` when
+/// unknown or unlimited.
+pub fn messaging_limit(route: &Item) -> Option<u64> {
+    route
+        .opt_n(MESSAGING_LIMIT)
+        .and_then(|n| u64::try_from(n).ok())
+}
+
+const MESSAGING_LIMIT: &str = "messaging_limit";
+
+/// Records the WABA's messaging limit (`None`: unlimited), if the WABA is connected here.
+pub fn set_messaging_limit(waba: &WabaId, limit: Option<u64>) -> Update {
+    let update = Update::new(table::waba_route(waba.as_str())).when(Condition::Exists);
+    match limit {
+        Some(n) => update.set(MESSAGING_LIMIT, Value::N(n as i64)),
+        None => update.remove(MESSAGING_LIMIT),
+    }
+}

@@ -41,6 +41,16 @@ enum Targeted {
     Again(MessageId),
     /// Skipped, or already on its way.
     Decided,
+    /// Meta's messaging limit for the day is reached: left undecided for a later run.
+    LimitReached,
+}
+
+/// Meta's messaging limit of the sending WABA's business, and today's count against it.
+struct Reach {
+    waba: String,
+    limit: u64,
+    day: String,
+    expires_at: i64,
 }
 
 /// Whether a broadcast's queued messages may go out now.
@@ -378,9 +388,14 @@ impl App {
             // Messages the plan's broadcast size still allows; the fan-out is the only writer
             // of `queued` and runs one page at a time, so the count is exact.
             let mut room = billing.plan.broadcast_size.saturating_sub(b.counts.queued);
+            let reach = self.reach(account, &b.from).await?;
             let mut to_send = Vec::new();
+            let mut limited = false;
             for c in &contacts {
-                match self.target(account, &b, c, room == 0).await? {
+                match self
+                    .target(account, &b, c, room == 0, reach.as_ref())
+                    .await?
+                {
                     Targeted::Queued(m) => {
                         to_send.push(m);
                         room = room.saturating_sub(1);
@@ -388,9 +403,27 @@ impl App {
                     // Counted by the earlier run already.
                     Targeted::Again(m) => to_send.push(m),
                     Targeted::Decided => {}
+                    Targeted::LimitReached => {
+                        limited = true;
+                        break;
+                    }
                 }
             }
             self.queue_sends(account, &to_send, Duration::ZERO).await?;
+            if let (true, Some(r)) = (limited, &reach) {
+                // The place is not saved: a resume walks this page again, and the contacts
+                // decided already are passed over by their markers.
+                let why = format!(
+                    "messaging limit: Meta lets this business reach {} people a day with business-initiated messages, and today's are used; resume tomorrow or once Meta raises the limit",
+                    r.limit
+                );
+                tracing::warn!(account_id = %account, broadcast_id = %id, limit = r.limit, "broadcast paused: messaging limit reached");
+                match self.pause_broadcast(account, id, &why).await {
+                    Ok(_) | Err(ServiceError::BroadcastState(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                return Ok(JobOutcome::Done);
+            }
             match self
                 .items
                 .update(broadcast::fanout_at(account, id, next.as_ref()))
@@ -450,14 +483,43 @@ impl App {
         }
     }
 
+    /// The messaging limit the sending number's WABA is under today, if Meta stated one.
+    async fn reach(
+        &self,
+        account: &AccountId,
+        from: &PhoneNumberId,
+    ) -> Result<Option<Reach>, ServiceError> {
+        let number = self.sending_number(account, from).await?;
+        let route = self
+            .items
+            .get(&crate::table::waba_route(number.waba_id.as_str()))
+            .await?;
+        let Some(limit) = route.as_ref().and_then(records::number::messaging_limit) else {
+            return Ok(None);
+        };
+        let at = now();
+        Ok(Some(Reach {
+            waba: number.waba_id.as_str().to_owned(),
+            limit,
+            day: format!(
+                "{:04}-{:02}-{:02}",
+                at.year(),
+                u8::from(at.month()),
+                at.day()
+            ),
+            expires_at: at.unix_timestamp() + 2 * 86_400,
+        }))
+    }
+
     /// Decides one contact of a broadcast, at most once. `full`: the plan's broadcast size is
-    /// reached.
+    /// reached; `reach`: Meta's messaging limit, counted with each new message.
     async fn target(
         &self,
         account: &AccountId,
         b: &Broadcast,
         c: &Contact,
         full: bool,
+        reach: Option<&Reach>,
     ) -> Result<Targeted, ServiceError> {
         let address = c.address();
         let skip = if c.opt_out.is_some() {
@@ -493,6 +555,15 @@ impl App {
                         ..Default::default()
                     },
                 )));
+                if let Some(r) = reach {
+                    writes.push(Write::Update(broadcast::reached(
+                        account,
+                        &r.waba,
+                        &r.day,
+                        r.limit,
+                        r.expires_at,
+                    )));
+                }
                 (writes, Some(m.id))
             }
             (why, _) => (
@@ -500,8 +571,12 @@ impl App {
                 None,
             ),
         };
+        let reach_write = (created.is_some() && reach.is_some()).then(|| writes.len() - 1);
         match self.items.transact(writes).await {
             Ok(()) => Ok(created.map_or(Targeted::Decided, Targeted::Queued)),
+            Err(StoreError::ConditionFailed { index: Some(i) }) if Some(i) == reach_write => {
+                Ok(Targeted::LimitReached)
+            }
             // Decided by an earlier run of the fan-out, which may have stopped before its
             // messages reached the send queue or before it saved its place (a pause landing
             // between the two, whose held messages left the queue; a crash): nothing to

@@ -50,7 +50,7 @@ pub struct NoticeChange {
 }
 
 /// The fields whose notices are kept.
-pub const NOTICE_FIELDS: [&str; 7] = [
+pub const NOTICE_FIELDS: [&str; 8] = [
     "message_template_status_update",
     "template_category_update",
     "message_template_quality_update",
@@ -59,7 +59,39 @@ pub const NOTICE_FIELDS: [&str; 7] = [
     "phone_number_quality_update",
     // A user's BSUID moved; the contact follows `user_changed_user_id` system messages.
     "user_id_update",
+    // The business portfolio's messaging limit: broadcasts keep under it.
+    "business_capability_update",
 ];
+
+/// The messaging limit a `business_capability_update` value states: unique business-initiated
+/// recipients a day (`Some(None)`: unlimited), from `max_daily_conversations_per_business`
+/// (`TIER_250` … `TIER_UNLIMITED`, or a number) or the older `max_daily_conversation_per_phone`
+/// (`-1` for unlimited); `None` when it states none.
+pub fn messaging_limit(value: &Value) -> Option<Option<u64>> {
+    let read = |v: &Value| -> Option<Option<u64>> {
+        match v {
+            Value::Number(n) => match n.as_i64()? {
+                -1 => Some(None),
+                n if n > 0 => Some(Some(n as u64)),
+                _ => None,
+            },
+            Value::String(s) => match s.as_str() {
+                "TIER_UNLIMITED" => Some(None),
+                "TIER_250" => Some(Some(250)),
+                "TIER_1K" => Some(Some(1_000)),
+                "TIER_2K" => Some(Some(2_000)),
+                "TIER_10K" => Some(Some(10_000)),
+                "TIER_100K" => Some(Some(100_000)),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    value
+        .get("max_daily_conversations_per_business")
+        .and_then(read)
+        .or_else(|| value.get("max_daily_conversation_per_phone").and_then(read))
+}
 
 /// The notice fields that change a stored template.
 pub const TEMPLATE_FIELDS: [&str; 4] = [

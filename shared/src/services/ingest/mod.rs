@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::{App, ServiceError};
 use crate::domain::{now, AccountId, Notice, PhoneNumberId, WabaId, NOTICE_DAYS};
+use crate::ports::StoreError;
 use crate::records::{notice, number};
 use crate::webhook::{self, Event, NoticeChange};
 
@@ -154,6 +155,9 @@ impl App {
                 if webhook::TEMPLATE_FIELDS.contains(&notice.field.as_str()) {
                     self.apply_template_notice(&account, &notice).await?;
                 }
+                if notice.field == "business_capability_update" {
+                    self.apply_messaging_limit(&notice).await?;
+                }
                 self.keep_notice(&account, None, &notice).await?;
                 report.notices += 1;
             }
@@ -207,6 +211,24 @@ impl App {
         };
         self.routes.put(&cache_key, route.clone());
         Ok(route)
+    }
+
+    /// Records the WABA's messaging limit from a `business_capability_update`.
+    async fn apply_messaging_limit(&self, notice: &NoticeChange) -> Result<(), ServiceError> {
+        let (Some(limit), Ok(waba)) = (
+            webhook::messaging_limit(&notice.value),
+            WabaId::parse(&notice.waba_id),
+        ) else {
+            return Ok(());
+        };
+        match self
+            .items
+            .update(number::set_messaging_limit(&waba, limit))
+            .await
+        {
+            Ok(_) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Keeps a WABA-level notice (template status, account or quality update, webhook error)
