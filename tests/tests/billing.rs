@@ -533,6 +533,23 @@ async fn the_october_2026_categories_are_priced(stack: Stack) {
         50_000 + 15_000 + 1_500,
         "{usage}"
     );
+    // Meta moves the WABA to a volume tier from November: the month's usage says so.
+    let tier = json!({"object": "whatsapp_business_account", "entry": [{"id": format!("2{}", t.number),
+        "time": at, "changes": [{"field": "account_update", "value": {
+            "event": "VOLUME_BASED_PRICING_TIER_UPDATE",
+            "volume_tier_info": {"effective_month": "2026-11", "pricing_category": "UTILITY",
+                "region": "INDIA", "tier": "25000001:50000000", "tier_update_time": at}}}]}]});
+    assert_eq!(stack.post_webhook(&tier).await, StatusCode::OK);
+    let (_, november) = stack
+        .client
+        .get("/v1/billing/usage?period=2026-11", &t.key)
+        .await;
+    assert_eq!(
+        november["volume_tiers"],
+        json!([{"category": "UTILITY", "region": "INDIA", "tier": "25000001:50000000"}]),
+        "{november}"
+    );
+    assert_eq!(usage["volume_tiers"], json!([]));
     stack.running.stop().await.unwrap();
 }
 

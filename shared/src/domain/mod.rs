@@ -68,7 +68,9 @@ pub use template::{
     check_components, ButtonShape, HeaderShape, LanguageCode, Mismatch, Placeholders, Template,
     TemplateCategory, TemplateId, TemplateName, TemplateShape, TemplateStatus,
 };
-pub use usage::{month_of, parse_month, MetaCount, OwnUsage, Priced, Usage, UsageDelta};
+pub use usage::{
+    month_of, parse_month, MetaCount, OwnUsage, Priced, Usage, UsageDelta, VolumeTier,
+};
 
 /// Why a value was refused; the message is safe to show to the caller and never repeats
 /// the value itself.

@@ -57,6 +57,20 @@ pub struct Usage {
     /// Estimated from the configured rate table, in micro-units of `currency`.
     pub estimated_meta_cost_micros: u64,
     pub currency: Option<String>,
+    /// Meta's volume pricing tiers in effect this month, by category and market, as its
+    /// `VOLUME_BASED_PRICING_TIER_UPDATE` said (the estimate uses the table's list rates).
+    pub volume_tiers: Vec<VolumeTier>,
+}
+
+/// A volume pricing tier Meta moved the WABA to, for a month.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct VolumeTier {
+    /// `UTILITY`, `AUTHENTICATION`, …
+    pub category: String,
+    /// Meta's market name, e.g. `INDIA`.
+    pub region: String,
+    /// The range of messages a month the tier covers, e.g. `25000001:50000000`.
+    pub tier: String,
 }
 
 /// One message Meta priced, as a status webhook says (counted once per wamid).

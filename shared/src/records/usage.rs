@@ -3,7 +3,7 @@
 //! atomic counters; and a marker per wamid so each priced message counts once.
 
 use super::RecordError;
-use crate::domain::{AccountId, MetaCount, OwnUsage, Priced, Usage, UsageDelta};
+use crate::domain::{AccountId, MetaCount, OwnUsage, Priced, Usage, UsageDelta, VolumeTier};
 use crate::ports::{Item, Key, Update, Value, Write};
 use crate::table;
 
@@ -25,6 +25,32 @@ pub fn count(account: &AccountId, month: &str, d: UsageDelta) -> Update {
 
 pub fn key(account: &AccountId, month: &str) -> Key {
     table::usage(account, month)
+}
+
+const TIER_PREFIX: &str = "tier#";
+
+/// Meta's volume pricing tier for a category and market from a month on. Category and region
+/// are Meta's words (`UTILITY`, `INDIA`): anything else is not stored.
+pub fn volume_tier(
+    account: &AccountId,
+    month: &str,
+    category: &str,
+    region: &str,
+    tier: &str,
+) -> Option<Update> {
+    let word = |s: &str| {
+        (1..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+    };
+    let range = (1..=40).contains(&tier.len())
+        && tier
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b':' || b == b'+');
+    (word(category) && word(region) && range).then(|| {
+        Update::new(table::usage(account, month)).set(
+            &format!("{TIER_PREFIX}{category}#{region}"),
+            Value::S(tier.to_owned()),
+        )
+    })
 }
 
 /// Template messages queued in the month (what the plan's allowance counts).
@@ -88,6 +114,16 @@ pub fn read_into(usage: &mut Usage, item: &Item) -> Result<(), RecordError> {
     };
     let month = usage.period.clone();
     for (name, value) in &item.attrs {
+        if let (Some(rest), Value::S(tier)) = (name.strip_prefix(TIER_PREFIX), value) {
+            if let Some((category, region)) = rest.split_once('#') {
+                usage.volume_tiers.push(VolumeTier {
+                    category: category.to_owned(),
+                    region: region.to_owned(),
+                    tier: tier.clone(),
+                });
+            }
+            continue;
+        }
         let Value::N(by) = value else { continue };
         let by = (*by).max(0) as u64;
         let parts: Vec<&str> = name.split('#').collect();

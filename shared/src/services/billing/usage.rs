@@ -89,6 +89,29 @@ impl App {
         }
     }
 
+    /// Records Meta's `VOLUME_BASED_PRICING_TIER_UPDATE` (an `account_update`) in the usage
+    /// of its effective month.
+    pub(crate) async fn apply_volume_tier(
+        &self,
+        account: &AccountId,
+        value: &serde_json::Value,
+    ) -> Result<(), ServiceError> {
+        let info = &value["volume_tier_info"];
+        let text = |k: &str| info.get(k).and_then(serde_json::Value::as_str);
+        let (Some(month), Some(category), Some(region), Some(tier)) = (
+            text("effective_month").and_then(crate::domain::parse_month),
+            text("pricing_category"),
+            text("region"),
+            text("tier"),
+        ) else {
+            return Ok(());
+        };
+        if let Some(update) = usage::volume_tier(account, &month, category, region, tier) {
+            self.items.update(update).await?;
+        }
+        Ok(())
+    }
+
     /// The usage of a month (`YYYY-MM`).
     pub async fn usage(&self, account: &AccountId, month: &str) -> Result<Usage, ServiceError> {
         let mut out = Usage {

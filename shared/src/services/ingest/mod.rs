@@ -158,6 +158,9 @@ impl App {
                 if notice.field == "business_capability_update" {
                     self.apply_messaging_limit(&notice).await?;
                 }
+                if notice.event.as_deref() == Some("VOLUME_BASED_PRICING_TIER_UPDATE") {
+                    self.apply_volume_tier(&account, &notice.value).await?;
+                }
                 self.keep_notice(&account, None, &notice).await?;
                 report.notices += 1;
             }
