@@ -16,7 +16,7 @@
 //! | wamid lookup (webhook → message) | `WAMID#{wamid}` | `WAMID` |
 //! | status that arrived before its message's wamid was stored | `WAMID#{wamid}` | `STATUS#{status}` |
 //! | conversation (GSI1: `CONVERSATIONS#{account_id}` / `{last message id}`) | `ACCOUNT#{account_id}` | `CONVERSATION#{contact_id}` |
-//! | WABA routing (WABA-level webhooks → tenant) | `WABA#{waba_id}` | `WABA` |
+//! | WABA routing (WABA-level webhooks → tenant; Meta's messaging limit of its business) | `WABA#{waba_id}` | `WABA` |
 //! | notice (template status, account and quality updates, webhook errors) | `ACCOUNT#{account_id}` | `NOTICE#{notice_id}` |
 //! | dead letter (a webhook change that could not be read) | `ACCOUNT#{operator}` | `DEADLETTER#{id}` |
 //! | media object (inbound or uploaded; the file sealed in the blob store) | `ACCOUNT#{account_id}` | `MEDIA#{media_id}` |
