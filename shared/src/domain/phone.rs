@@ -3,7 +3,8 @@ use std::fmt;
 use super::{numbering, Invalid, Region};
 
 /// A phone number in E.164 form (`+` and up to 15 digits), checked against the numbering plan
-/// of its country. Input without `+` is read in `default_region` if one is given.
+/// of its country. Input without `+` is read in `default_region` if one is given; input with
+/// `+` is read the same whatever the region.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PhoneNumber(String);
 
@@ -19,9 +20,16 @@ impl PhoneNumber {
                 "has no +country code and the account has no default_region to read it in",
             ));
         }
-        let e164 = match numbering::international(trimmed, default_region) {
+        // A number that states its country code means the same whatever the account's
+        // region: the crate would otherwise strip national prefixes by the region's plan, so
+        // that "+7 831…" read in GB and read alone differ (a property test found it).
+        let region = match trimmed.starts_with('+') {
+            true => None,
+            false => default_region,
+        };
+        let e164 = match numbering::international(trimmed, region) {
             Some(e164) => e164,
-            None => Self::parse_with_crate(trimmed, default_region).ok_or_else(err)?,
+            None => Self::parse_with_crate(trimmed, region).ok_or_else(err)?,
         };
         // E.164 numbers have 7 to 15 digits (as `from_meta` requires); some national plans'
         // metadata (Germany's) let shorter and longer ones through, which no one can message.
