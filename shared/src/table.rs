@@ -37,6 +37,12 @@
 //! | export | `ACCOUNT#{account_id}` | `EXPORT#{export_id}` |
 //! | inventory count | `ACCOUNT#{account_id}` | `INVENTORY` |
 //! | business-initiated recipients of a WABA on a UTC day (against Meta's messaging limit; TTL) | `ACCOUNT#{account_id}` | `REACH#{waba_id}#{yyyy-mm-dd}` |
+//! | user (sealed name and email; role; argon2id hash) | `ACCOUNT#{account_id}` | `USER#{user_id}` |
+//! | login lookup (blind index of the email, under the operators' key) | `LOGIN#{hmac}` | `LOGIN` |
+//! | session (by SHA-256 of its token; TTL at its absolute expiry) | `ACCOUNT#{account_id}` | `SESSION#{sha256}` |
+//! | invitation (by SHA-256 of its token; TTL) | `ACCOUNT#{account_id}` | `INVITATION#{sha256}` |
+//! | login attempts of an email or a client address in a 15-minute window (by digest; TTL) | `LOGINS#{digest}#{window}` | `LOGINS` |
+//! | internal note on a conversation | `ACCOUNT#{account_id}` | `NOTE#{contact_id}#{note_id}` |
 //! | message template (GSI1: `TEMPLATEID#{account_id}#{template_id}` / `TEMPLATE`) | `ACCOUNT#{account_id}` | `TEMPLATE#{waba_id}#{name}#{language}` |
 //!
 //! The codecs of these items, and the queries over them, are in [`crate::records`]; no other
@@ -47,8 +53,8 @@
 //! (API key hashes, number routes), which carry the account id as an attribute.
 
 use crate::domain::{
-    AccountId, ApiKeyId, BroadcastId, ContactId, ExportId, ImportId, MediaId, MessageId,
-    PhoneNumberId,
+    AccountId, ApiKeyId, BroadcastId, ContactId, ExportId, ImportId, MediaId, MessageId, NoteId,
+    PhoneNumberId, UserId,
 };
 use crate::ports::Key;
 
@@ -386,5 +392,52 @@ pub fn daily_reach(account: &AccountId, waba: &str, day: &str) -> Key {
     Key::new(
         account_partition(account),
         format!("{REACH_PREFIX}{waba}#{day}"),
+    )
+}
+
+pub const USER_PREFIX: &str = "USER#";
+
+pub fn user(account: &AccountId, id: &UserId) -> Key {
+    Key::new(account_partition(account), format!("{USER_PREFIX}{id}"))
+}
+
+pub fn login_lookup(blind_index: &str) -> Key {
+    Key::new(format!("LOGIN#{blind_index}"), "LOGIN")
+}
+
+pub const SESSION_PREFIX: &str = "SESSION#";
+
+pub fn session(account: &AccountId, token_hash: &str) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("{SESSION_PREFIX}{token_hash}"),
+    )
+}
+
+pub const INVITATION_PREFIX: &str = "INVITATION#";
+
+pub fn invitation(account: &AccountId, token_hash: &str) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("{INVITATION_PREFIX}{token_hash}"),
+    )
+}
+
+/// Login attempts of one email or client address (by digest) in one window.
+pub fn login_window(subject_digest: &str, window: i64) -> Key {
+    Key::new(format!("LOGINS#{subject_digest}#{window}"), "LOGINS")
+}
+
+pub const NOTE_PREFIX: &str = "NOTE#";
+
+/// A conversation's notes, in the order they were written.
+pub fn notes(contact: &ContactId) -> String {
+    format!("{NOTE_PREFIX}{contact}#")
+}
+
+pub fn note(account: &AccountId, contact: &ContactId, id: &NoteId) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("{}{id}", notes(contact)),
     )
 }

@@ -297,10 +297,7 @@ async fn changes_are_audited_whoever_calls() {
     let (app, _standin) = local_app(dir.path()).await;
     let account = tenant(&app).await;
     let number = PhoneNumberId::parse(NUMBER).unwrap();
-    let by_key = Principal {
-        account_id: account.clone(),
-        actor: Actor::ApiKey(ApiKeyId::generate()),
-    };
+    let by_key = Principal::api_key(account.clone(), ApiKeyId::generate());
     let changes = NumberChanges {
         messages_per_second: Some(100),
         ..Default::default()

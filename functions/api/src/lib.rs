@@ -2,6 +2,7 @@
 //! `lambda_http` and the local runner serves with `axum::serve`.
 
 mod auth;
+pub mod pages;
 mod routes;
 
 use std::sync::Arc;
@@ -29,9 +30,13 @@ pub fn router(app: Arc<App>) -> Router {
     shared::http::standard_layers(routes(app), BODY_LIMIT)
 }
 
-/// The API's routes alone, for a runner that layers several functions' routes together.
+/// The API's routes and the app's pages, for a runner that layers several functions'
+/// routes together.
 pub fn routes(app: Arc<App>) -> Router {
-    table().into_router().with_state(app)
+    table()
+        .into_router()
+        .merge(pages::table().into_router())
+        .with_state(app)
 }
 
 fn table() -> RouteTable<Arc<App>> {

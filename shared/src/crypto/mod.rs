@@ -12,6 +12,7 @@
 
 mod field;
 mod keyring;
+pub mod password;
 pub mod random;
 
 pub use field::FieldRef;

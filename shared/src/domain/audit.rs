@@ -2,7 +2,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{ApiKeyId, Timestamp};
+use super::{ApiKeyId, Timestamp, UserId};
 
 /// What was done: the privacy-relevant actions the audit log records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -21,6 +21,14 @@ pub enum AuditAction {
     ExportRequested,
     ExportDownloaded,
     AccountClosureRequested,
+    UserLoggedIn,
+    UserLoginFailed,
+    UserLoggedOut,
+    UserInvited,
+    UserJoined,
+    UserRoleChanged,
+    UserRemoved,
+    PasswordChanged,
 }
 
 impl AuditAction {
@@ -39,6 +47,14 @@ impl AuditAction {
             Self::ExportRequested => "export_requested",
             Self::ExportDownloaded => "export_downloaded",
             Self::AccountClosureRequested => "account_closure_requested",
+            Self::UserLoggedIn => "user_logged_in",
+            Self::UserLoginFailed => "user_login_failed",
+            Self::UserLoggedOut => "user_logged_out",
+            Self::UserInvited => "user_invited",
+            Self::UserJoined => "user_joined",
+            Self::UserRoleChanged => "user_role_changed",
+            Self::UserRemoved => "user_removed",
+            Self::PasswordChanged => "password_changed",
         }
     }
 }
@@ -47,6 +63,8 @@ impl AuditAction {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
     ApiKey(ApiKeyId),
+    /// A person signed in to the app.
+    User(UserId),
     System,
 }
 
@@ -54,6 +72,7 @@ impl fmt::Display for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Actor::ApiKey(id) => id.fmt(f),
+            Actor::User(id) => id.fmt(f),
             Actor::System => f.write_str("system"),
         }
     }
@@ -65,7 +84,7 @@ impl fmt::Display for Actor {
 pub struct AuditEntry {
     pub id: String,
     pub action: String,
-    /// The API key that acted, or `system`.
+    /// The API key or user that acted, or `system`.
     pub actor: String,
     /// What was acted on, by kind and id (`contact`, `con_…`).
     pub target: Option<AuditTarget>,

@@ -15,6 +15,8 @@ pub struct Conversation {
     pub unread: u64,
     /// The number the contact last wrote to, and until when it may answer freely.
     pub window: Option<Window>,
+    /// The user who answers it, if one was assigned.
+    pub assignee: Option<super::UserId>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -110,6 +110,16 @@ prefixed_id!(
     BroadcastId,
     "brd_"
 );
+prefixed_id!(
+    /// A person who uses the app for an account: its owner, an admin or an agent.
+    UserId,
+    "usr_"
+);
+prefixed_id!(
+    /// An internal note on a conversation: seen by the account's users, never sent.
+    NoteId,
+    "not_"
+);
 
 /// A ULID later than every other this process made: ids made in the same millisecond keep
 /// the order they were made in (a newest-first log lists them right).

@@ -27,6 +27,7 @@ mod retention;
 mod template;
 mod text;
 mod usage;
+mod user;
 
 pub use account::{Account, AccountState, BusinessName};
 pub use api_key::{ApiKey, ApiKeyName, ApiKeySecret, ApiKeyStatus};
@@ -50,6 +51,7 @@ pub use email::Email;
 pub use export::{Export, ExportStatus};
 pub use ids::{
     ordered_ulid, AccountId, ApiKeyId, BroadcastId, ContactId, ExportId, ImportId, MessageId,
+    NoteId, UserId,
 };
 pub use import::{Import, ImportCounts, ImportStatus};
 pub use keywords::Keywords;
@@ -71,6 +73,7 @@ pub use template::{
 pub use usage::{
     month_of, parse_month, MetaCount, OwnUsage, Priced, Usage, UsageDelta, VolumeTier,
 };
+pub use user::{note_text, Invitation, Note, Password, Permission, Role, Session, User, UserName};
 
 /// Why a value was refused; the message is safe to show to the caller and never repeats
 /// the value itself.

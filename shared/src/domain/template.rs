@@ -193,6 +193,19 @@ pub struct Template {
 }
 
 impl Template {
+    /// The text of its `BODY` component, placeholders as written.
+    pub fn body_text(&self) -> Option<&str> {
+        self.components
+            .iter()
+            .find(|c| {
+                c.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("BODY"))
+            })
+            .and_then(|c| c.get("text"))
+            .and_then(Value::as_str)
+    }
+
     pub fn shape(&self) -> TemplateShape {
         TemplateShape::of(&self.components)
     }
@@ -244,6 +257,29 @@ impl Placeholders {
 
     pub fn is_none(&self) -> bool {
         matches!(self, Self::None)
+    }
+
+    /// `text` with each `{{1}}` or `{{name}}` replaced by what `value` gives for it (kept as
+    /// written when it gives nothing): how WhatsApp shows the message.
+    pub fn fill(text: &str, value: impl Fn(&str) -> Option<String>) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(open) = rest.find("{{") {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 2..];
+            let Some(close) = after.find("}}") else {
+                rest = &rest[open..];
+                break;
+            };
+            let inner = after[..close].trim();
+            match value(inner) {
+                Some(v) => out.push_str(&v),
+                None => out.push_str(&rest[open..open + 2 + close + 2]),
+            }
+            rest = &after[close + 2..];
+        }
+        out.push_str(rest);
+        out
     }
 }
 
@@ -564,6 +600,19 @@ pub fn check_components(components: &[Value]) -> Result<(), Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_fill_as_whatsapp_shows_them() {
+        let v = |k: &str| match k {
+            "1" => Some("Ada".to_owned()),
+            "order_id" => Some("42".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            Placeholders::fill("Hi {{1}}, order {{ order_id }} {{2}} {{", v),
+            "Hi Ada, order 42 {{2}} {{"
+        );
+    }
     use serde_json::json;
 
     #[test]

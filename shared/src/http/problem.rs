@@ -41,12 +41,14 @@ pub enum ProblemType {
     PaymentRequired,
     CardDataRefused,
     BillingSignatureInvalid,
+    Forbidden,
+    EmailTaken,
     Internal,
     Unavailable,
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 35] = [
+    pub const ALL: [ProblemType; 37] = [
         ProblemType::MalformedRequest,
         ProblemType::ValidationFailed,
         ProblemType::UnsupportedMediaType,
@@ -80,6 +82,8 @@ impl ProblemType {
         ProblemType::PaymentRequired,
         ProblemType::CardDataRefused,
         ProblemType::BillingSignatureInvalid,
+        ProblemType::Forbidden,
+        ProblemType::EmailTaken,
         ProblemType::Internal,
         ProblemType::Unavailable,
     ];
@@ -120,6 +124,8 @@ impl ProblemType {
             ProblemType::PaymentRequired => "payment-required",
             ProblemType::CardDataRefused => "card-data-refused",
             ProblemType::BillingSignatureInvalid => "billing-signature-invalid",
+            ProblemType::Forbidden => "forbidden",
+            ProblemType::EmailTaken => "email-taken",
             ProblemType::Internal => "internal-error",
             ProblemType::Unavailable => "service-unavailable",
         }
@@ -133,7 +139,7 @@ impl ProblemType {
             ProblemType::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProblemType::Unauthorized | ProblemType::SignatureInvalid => StatusCode::UNAUTHORIZED,
             ProblemType::VerificationFailed | ProblemType::NumberNotOwned => StatusCode::FORBIDDEN,
-            ProblemType::LinkInvalid => StatusCode::FORBIDDEN,
+            ProblemType::LinkInvalid | ProblemType::Forbidden => StatusCode::FORBIDDEN,
             ProblemType::NotFound => StatusCode::NOT_FOUND,
             ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemType::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -141,6 +147,7 @@ impl ProblemType {
             | ProblemType::AlreadyRunning
             | ProblemType::WabaConnectedElsewhere
             | ProblemType::LastApiKey
+            | ProblemType::EmailTaken
             | ProblemType::ContactExists
             | ProblemType::ContactChanged
             | ProblemType::ImportNotUploaded
@@ -214,6 +221,8 @@ impl ProblemType {
             ProblemType::BillingSignatureInvalid => {
                 "The payment event's signature is missing, stale or wrong."
             }
+            ProblemType::Forbidden => "Your role does not allow this.",
+            ProblemType::EmailTaken => "A user with this email address exists.",
             ProblemType::Internal => "Something went wrong on our side.",
             ProblemType::Unavailable => "A backing service is unavailable; retry later.",
         }
@@ -360,6 +369,12 @@ impl From<crate::services::ServiceError> for Problem {
                 .with_detail(format!("A {what} of this account is queued or running; wait for it to finish."))
                 .with("running", serde_json::Value::from(what)),
             E::RateLimited(r) => Problem::rate_limited(&r),
+            E::Forbidden(what) => Problem::new(ProblemType::Forbidden)
+                .with_detail(match what {
+                    crate::domain::Permission::CloseAccount => "Only the account's owner closes it.".to_owned(),
+                    _ => format!("Only the account's owner or an admin manages {}.", what.as_str()),
+                }),
+            E::EmailTaken => Problem::new(ProblemType::EmailTaken),
             E::LastApiKey => Problem::new(ProblemType::LastApiKey)
                 .with_detail("Create another key first, then revoke this one."),
             E::ContactExists { existing_id } => Problem::new(ProblemType::ContactExists).with(

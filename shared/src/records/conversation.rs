@@ -5,7 +5,8 @@
 
 use super::{from_millis, to_millis, RecordError, Sealer};
 use crate::domain::{
-    AccountId, ContactId, Conversation, LastMessage, Message, PhoneNumberId, Window, SERVICE_WINDOW,
+    AccountId, ContactId, Conversation, LastMessage, Message, PhoneNumberId, UserId, Window,
+    SERVICE_WINDOW,
 };
 use crate::ports::{Condition, Item, Key, Query, Update, Value};
 use crate::table;
@@ -136,5 +137,35 @@ pub fn from_item(s: &Sealer, item: &Item) -> Result<Conversation, RecordError> {
         },
         unread: super::count(item, "unread"),
         window,
+        assignee: item.opt_s("assignee").map(str::parse).transpose()?,
     })
+}
+
+/// Assigns the conversation to a user, or to nobody.
+pub fn assign(account: &AccountId, contact: &ContactId, user: Option<&UserId>) -> Update {
+    let update = Update::new(table::conversation(account, contact)).when(Condition::Exists);
+    match user {
+        Some(u) => update.set("assignee", Value::S(u.to_string())),
+        None => update.remove("assignee"),
+    }
+}
+
+/// Which of the tenant's conversations a list shows.
+pub enum Filter<'a> {
+    All,
+    AssignedTo(&'a UserId),
+    Unassigned,
+}
+
+impl Filter<'_> {
+    pub fn condition(&self) -> Option<Condition> {
+        match self {
+            Filter::All => None,
+            Filter::AssignedTo(u) => Some(Condition::Equals(
+                "assignee".into(),
+                Value::S(u.to_string()),
+            )),
+            Filter::Unassigned => Some(Condition::AttributeNotExists("assignee".into())),
+        }
+    }
 }

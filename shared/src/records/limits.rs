@@ -66,3 +66,12 @@ pub fn count_signup(address: &str, hour: i64, limit: u32) -> Update {
         .expire(Some((hour + 1) * 3600 + 60))
         .when(under(ACCOUNT, limit))
 }
+
+/// Counts one login attempt of `subject` (an email's blind index, or a client address) in the
+/// window `window`, if under `limit`; the counter lives a window and a minute.
+pub fn count_login(subject: &str, window: i64, window_seconds: i64, limit: u32) -> Update {
+    Update::new(table::login_window(&digest(subject), window))
+        .add(ACCOUNT, 1)
+        .expire(Some((window + 1) * window_seconds + 60))
+        .when(under(ACCOUNT, limit))
+}

@@ -25,11 +25,13 @@ pub mod inventory;
 pub mod limits;
 pub mod media;
 pub mod message;
+pub mod note;
 pub mod notice;
 pub mod number;
 pub mod sending;
 pub mod template;
 pub mod usage;
+pub mod user;
 
 use std::sync::Arc;
 
@@ -79,6 +81,10 @@ pub enum Kind {
     Export,
     Inventory,
     Template,
+    User,
+    Session,
+    Invitation,
+    Note,
     /// Anything else (windows, tallies, event markers): counted by its name.
     Other,
 }
@@ -104,6 +110,10 @@ impl Kind {
             (t::BROADCAST_TARGET_PREFIX, Kind::BroadcastTarget),
             (t::EXPORT_PREFIX, Kind::Export),
             (t::TEMPLATE_PREFIX, Kind::Template),
+            (t::USER_PREFIX, Kind::User),
+            (t::SESSION_PREFIX, Kind::Session),
+            (t::INVITATION_PREFIX, Kind::Invitation),
+            (t::NOTE_PREFIX, Kind::Note),
         ];
         match sk {
             t::ACCOUNT_SK => Kind::Account,

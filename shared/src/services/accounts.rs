@@ -2,10 +2,12 @@
 
 use futures::TryStreamExt;
 
+use super::users::{NewUser, SessionCookie, SignedIn};
 use super::{App, ServiceError};
 use crate::domain::{
     now, Account, AccountId, AccountState, Actor, ApiKey, ApiKeyId, ApiKeyName, ApiKeySecret,
-    AuditAction, AuditTarget, BusinessName, Email, Keywords, Region, RetentionChanges,
+    AuditAction, AuditTarget, BusinessName, Email, Keywords, Password, Permission, Region,
+    RetentionChanges, Role, UserName,
 };
 use crate::ports::{Cursor, StoreError};
 use crate::records::{self, account, api_key};
@@ -31,11 +33,13 @@ pub struct AccountChanges {
     pub retention: Option<RetentionChanges>,
 }
 
-/// Who is calling: the tenant, and who acts for it (the API key it used).
+/// Who is calling: the tenant, who acts for it (the API key or the signed-in user) and with
+/// which role. API keys and the service itself act as the owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     pub account_id: AccountId,
     pub actor: Actor,
+    pub role: Role,
 }
 
 impl Principal {
@@ -44,6 +48,33 @@ impl Principal {
         Self {
             account_id,
             actor: Actor::System,
+            role: Role::Owner,
+        }
+    }
+
+    /// An integration acting with one of the account's API keys.
+    pub fn api_key(account_id: AccountId, key: ApiKeyId) -> Self {
+        Self {
+            account_id,
+            actor: Actor::ApiKey(key),
+            role: Role::Owner,
+        }
+    }
+
+    /// Refuses what the caller's role does not allow (`403 forbidden`).
+    pub fn require(&self, what: Permission) -> Result<(), ServiceError> {
+        if self.role.may(what) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(what))
+        }
+    }
+
+    /// The signed-in user, if a person acts.
+    pub fn user(&self) -> Option<&crate::domain::UserId> {
+        match &self.actor {
+            Actor::User(id) => Some(id),
+            _ => None,
         }
     }
 }
@@ -56,6 +87,48 @@ impl App {
         first_key_name: ApiKeyName,
     ) -> Result<(Account, ApiKey, ApiKeySecret), ServiceError> {
         let id = AccountId::generate();
+        let (key, secret, key_writes) = new_api_key(&id, first_key_name);
+        let account = self.create_account(id, new, key_writes).await?;
+        Ok((account, key, secret))
+    }
+
+    /// Creates the account with its owner, who signs in: the app's signup. The email is the
+    /// owner's login and the account's contact address.
+    pub async fn signup_owner(
+        &self,
+        new: NewAccount,
+        name: UserName,
+        password: Password,
+    ) -> Result<(Account, SignedIn, SessionCookie), ServiceError> {
+        let id = AccountId::generate();
+        // The tenant's key first: the owner's fields are sealed with it.
+        let data_key = self.keyring.provision(&id).await?;
+        let owner = NewUser {
+            name,
+            email: new.email.clone(),
+            password,
+        };
+        let (user, mut writes) = self.new_user_writes(&id, &owner, Role::Owner).await?;
+        writes.push(crate::ports::Write::put_new(data_key));
+        let account = self
+            .create_account(id, new, writes)
+            .await
+            .map_err(|e| match e {
+                ServiceError::Store(StoreError::ConditionFailed { .. }) => ServiceError::EmailTaken,
+                e => e,
+            })?;
+        let (signed_in, cookie) = self.login_user(&account.id, &user.id, Role::Owner).await?;
+        Ok((account, signed_in, cookie))
+    }
+
+    /// The account item (and its data key, unless `writes` has it) with `writes`, in one
+    /// transaction.
+    async fn create_account(
+        &self,
+        id: AccountId,
+        new: NewAccount,
+        mut writes: Vec<crate::ports::Write>,
+    ) -> Result<Account, ServiceError> {
         let at = now();
         let account = Account {
             id: id.clone(),
@@ -68,18 +141,18 @@ impl App {
             created_at: at,
             updated_at: at,
         };
-        let data_key = self.keyring.provision(&id).await?;
+        let data_key = crate::table::data_key(&id);
+        if !writes.iter().any(|w| *w.key() == data_key) {
+            writes.push(crate::ports::Write::put_new(
+                self.keyring.provision(&id).await?,
+            ));
+        }
         let sealer = self.sealer(&id, account::SEALED).await?;
         let account_item = account::to_item(&sealer, &account, &self.policy.version)?;
-        let (key, secret, key_writes) = new_api_key(&id, first_key_name);
-        let mut writes = vec![
-            crate::ports::Write::put_new(data_key),
-            crate::ports::Write::put_new(account_item),
-        ];
-        writes.extend(key_writes);
+        writes.push(crate::ports::Write::put_new(account_item));
         self.items.transact(writes).await?;
         tracing::info!(account_id = %id, "account created");
-        Ok((account, key, secret))
+        Ok(account)
     }
 
     pub async fn account(&self, id: &AccountId) -> Result<Account, ServiceError> {
@@ -98,6 +171,7 @@ impl App {
         by: &Principal,
         changes: AccountChanges,
     ) -> Result<Account, ServiceError> {
+        by.require(crate::domain::Permission::ManageAccount)?;
         let id = &by.account_id;
         if let Some(r) = &changes.retention {
             r.check().map_err(|(f, e)| ServiceError::invalid(f, &e.0))?;
@@ -151,10 +225,7 @@ impl App {
             .await?
             .ok_or(ServiceError::Unauthorized)?;
         let (account_id, key_id) = api_key::owner(&lookup)?;
-        Ok(Principal {
-            account_id,
-            actor: Actor::ApiKey(key_id),
-        })
+        Ok(Principal::api_key(account_id, key_id))
     }
 
     /// A new API key for the account, while it is active (audited).
@@ -163,6 +234,7 @@ impl App {
         by: &Principal,
         name: ApiKeyName,
     ) -> Result<(ApiKey, ApiKeySecret), ServiceError> {
+        by.require(crate::domain::Permission::ManageKeys)?;
         let account = &by.account_id;
         let (key, secret, mut writes) = new_api_key(account, name);
         writes.push(account::check_active(account));
@@ -202,6 +274,7 @@ impl App {
         by: &Principal,
         key_id: &ApiKeyId,
     ) -> Result<(), ServiceError> {
+        by.require(crate::domain::Permission::ManageKeys)?;
         let account = &by.account_id;
         let record = self.found(&crate::table::api_key(account, key_id)).await?;
         let key = api_key::from_item(&record)?;

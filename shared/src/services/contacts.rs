@@ -181,6 +181,30 @@ impl App {
         .await
     }
 
+    /// Several contacts by id in one read, in the order asked; `None` where none is.
+    pub async fn contacts_by_id(
+        &self,
+        account: &AccountId,
+        ids: &[ContactId],
+    ) -> Result<Vec<Option<Contact>>, ServiceError> {
+        let keys: Vec<_> = ids
+            .iter()
+            .map(|id| crate::table::contact(account, id))
+            .collect();
+        let items = self.items.batch_get(&keys).await?;
+        let sealer = self
+            .sealer(account, ids.len() as u64 * contact::SEALED)
+            .await?;
+        Ok(items
+            .iter()
+            .map(|i| {
+                i.as_ref()
+                    .map(|i| contact::from_item(&sealer, i))
+                    .transpose()
+            })
+            .collect::<Result<_, _>>()?)
+    }
+
     /// Contacts in id (creation) order, filtered. A page may be shorter than `limit` when the
     /// filter is selective; follow `next` until it is `None`.
     pub async fn contacts(

@@ -1,11 +1,16 @@
 //! Conversations: one per contact, holding its last message, its unread count and the
 //! window of the number it last wrote to; and the thread of a contact's messages.
 
-use super::{App, ServiceError};
-use crate::domain::{now, AccountId, Body, ContactId, Conversation, Message};
+use super::accounts::not_found_if_absent;
+use super::{App, Principal, ServiceError};
+use crate::domain::{now, AccountId, Body, ContactId, Conversation, Message, Note, NoteId, UserId};
 use crate::graph::messages::Content;
 use crate::ports::{Cursor, Item, StoreError};
-use crate::records::{conversation, message, to_millis};
+use crate::records::conversation::Filter;
+use crate::records::{self, conversation, message, note, to_millis, user};
+
+/// Most conversations a filtered page reads before answering with what it found.
+pub const FILTER_SCAN: u32 = 1000;
 
 impl App {
     /// Makes `message` the conversation's last message unless a later one is already.
@@ -33,17 +38,102 @@ impl App {
         limit: u32,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Conversation>, Option<Cursor>), ServiceError> {
+        self.conversations_where(account, &Filter::All, limit, cursor)
+            .await
+    }
+
+    /// Conversations a filter picks (assigned to someone, or to nobody), the most recent
+    /// first; a page reads at most [`FILTER_SCAN`] conversations.
+    pub async fn conversations_where(
+        &self,
+        account: &AccountId,
+        filter: &Filter<'_>,
+        limit: u32,
+        cursor: Option<Cursor>,
+    ) -> Result<(Vec<Conversation>, Option<Cursor>), ServiceError> {
         let query = conversation::by_last_message(account)
             .backward()
-            .limit(limit)
-            .after(cursor);
-        self.list_sealed(
-            account,
-            query,
-            conversation::SEALED,
-            conversation::from_item,
-        )
-        .await
+            .after(cursor)
+            .filter(filter.condition());
+        let page = match filter {
+            Filter::All => self.items.query(query.limit(limit)).await?,
+            _ => records::fill(&*self.items, query, limit, FILTER_SCAN).await?,
+        };
+        let sealer = self
+            .sealer(account, page.items.len() as u64 * conversation::SEALED)
+            .await?;
+        let rows = page
+            .items
+            .iter()
+            .map(|i| conversation::from_item(&sealer, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((rows, page.next))
+    }
+
+    /// Assigns a contact's conversation to one of the account's users, or to nobody.
+    pub async fn assign_conversation(
+        &self,
+        by: &Principal,
+        contact: &ContactId,
+        to: Option<&UserId>,
+    ) -> Result<Conversation, ServiceError> {
+        let account = &by.account_id;
+        if let Some(u) = to {
+            // Only a user of this account: another tenant's id is "not found" too.
+            self.found(&user::key(account, u))
+                .await
+                .map_err(|_| ServiceError::invalid("assignee", "is not a user of this account"))?;
+        }
+        let item = self
+            .items
+            .update(conversation::assign(account, contact, to))
+            .await
+            .map_err(not_found_if_absent)?;
+        tracing::info!(account_id = %account, "conversation assigned");
+        let sealer = self.sealer(account, conversation::SEALED).await?;
+        Ok(conversation::from_item(&sealer, &item)?)
+    }
+
+    /// Adds an internal note to a contact's conversation: stored sealed, never sent, kept as
+    /// long as the contact's messages are.
+    pub async fn add_note(
+        &self,
+        by: &Principal,
+        contact: &ContactId,
+        text: String,
+    ) -> Result<Note, ServiceError> {
+        let account = &by.account_id;
+        self.conversation_item(account, contact).await?;
+        let at = now();
+        let note = Note {
+            id: NoteId::generate(),
+            author: by.actor.to_string(),
+            text,
+            created_at: at,
+        };
+        let expires_at = self.message_expiry(account, at).await?;
+        let sealer = self.sealer(account, note::SEALED).await?;
+        self.items
+            .put(note::to_item(&sealer, contact, &note, expires_at)?, None)
+            .await?;
+        Ok(note)
+    }
+
+    /// A conversation's notes, oldest first (at most 200).
+    pub async fn notes(
+        &self,
+        account: &AccountId,
+        contact: &ContactId,
+    ) -> Result<Vec<Note>, ServiceError> {
+        let (notes, _) = self
+            .list_sealed(
+                account,
+                note::of(account, contact).limit(200),
+                note::SEALED,
+                note::from_item,
+            )
+            .await?;
+        Ok(notes)
     }
 
     pub async fn conversation(
@@ -95,6 +185,21 @@ impl App {
             .await?;
         let sealer = self.sealer(account, conversation::SEALED).await?;
         Ok(conversation::from_item(&sealer, &item)?)
+    }
+
+    /// A contact's latest `n` messages, in time order.
+    pub async fn recent_thread(
+        &self,
+        account: &AccountId,
+        contact: &ContactId,
+        n: u32,
+    ) -> Result<Vec<Message>, ServiceError> {
+        let query = message::thread(account, contact).backward().limit(n);
+        let (mut messages, _) = self
+            .list_sealed(account, query, message::SEALED, message::from_item)
+            .await?;
+        messages.reverse();
+        Ok(messages)
     }
 
     /// A contact's messages, both ways, in time order.

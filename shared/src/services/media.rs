@@ -265,6 +265,16 @@ impl App {
         }
         let link = self.found(&media::link(&token_hash(token))).await?;
         let (account, id) = media::linked(&link)?;
+        self.media_content(&account, &id).await
+    }
+
+    /// A stored media object's file and type, for the account's own pages.
+    pub async fn media_content(
+        &self,
+        account: &AccountId,
+        id: &MediaId,
+    ) -> Result<MediaFile, ServiceError> {
+        let (account, id) = (account.clone(), id.clone());
         let m = self.media(&account, &id).await?;
         if m.state != MediaState::Stored {
             return Err(ServiceError::NotFound);

@@ -17,6 +17,7 @@ pub mod privacy;
 mod recent;
 mod sender;
 pub mod templates;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub use messages::{MessageFilter, NewMessage, Recipient, SendTask};
 pub use numbers::{NewNumber, NumberChanges};
 pub use sender::{Delivery, SenderSettings};
 pub use templates::{NewTemplate, SyncReport, TemplateFilter};
+pub use users::{NewUser, SessionCookie, SignedIn};
 
 use crate::crypto::{CachePolicy, CryptoError, Keyring};
 use crate::domain::AccountId;
@@ -205,6 +207,12 @@ pub enum ServiceError {
     /// Another account holds a number of this WABA.
     #[error("the WABA is connected to another account")]
     WabaConnectedElsewhere,
+    /// The caller's role does not allow this.
+    #[error("the role does not allow {}", .0.as_str())]
+    Forbidden(crate::domain::Permission),
+    /// A user with this email exists (in this or another account).
+    #[error("a user with this email exists")]
+    EmailTaken,
     #[error("the last active API key cannot be revoked")]
     LastApiKey,
     #[error("another contact has this phone or user id")]

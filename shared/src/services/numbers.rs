@@ -34,6 +34,16 @@ impl App {
     /// listed under the WABA, and subscribes our app to the WABA's webhooks. A number belongs
     /// to one tenant at a time, and so does a WABA: both routes are written in the same
     /// transaction as the number itself.
+    /// Connects a number for `by`, whose role must allow managing numbers.
+    pub async fn connect_number_by(
+        &self,
+        by: &Principal,
+        new: NewNumber,
+    ) -> Result<WhatsAppNumber, ServiceError> {
+        by.require(crate::domain::Permission::ManageNumbers)?;
+        self.connect_number(&by.account_id, new).await
+    }
+
     pub async fn connect_number(
         &self,
         account: &AccountId,
@@ -161,6 +171,7 @@ impl App {
         id: &PhoneNumberId,
         changes: NumberChanges,
     ) -> Result<WhatsAppNumber, ServiceError> {
+        by.require(crate::domain::Permission::ManageNumbers)?;
         let account = &by.account_id;
         let current = self.number(account, id).await?;
         let moves_to = changes.waba_id.clone().filter(|w| *w != current.waba_id);
@@ -225,6 +236,7 @@ impl App {
         by: &Principal,
         id: &PhoneNumberId,
     ) -> Result<(), ServiceError> {
+        by.require(crate::domain::Permission::ManageNumbers)?;
         let account = &by.account_id;
         let current = self.number(account, id).await?;
         self.items

@@ -7,6 +7,7 @@ pub mod contact;
 pub mod message;
 pub mod number;
 pub mod template;
+pub mod user;
 
 pub use api_key::ApiKeyView;
 pub use broadcast::{BroadcastView, RecipientView, RecipientsView};
@@ -14,3 +15,4 @@ pub use contact::{ConsentRecordView, ConsentView, ContactView, OptOutView};
 pub use message::MessageView;
 pub use number::{NumberView, StoppedView};
 pub use template::TemplateView;
+pub use user::{NoteView, UserView};

@@ -6,6 +6,7 @@
 mod support;
 
 mod accounts;
+mod app;
 mod billing;
 mod contacts;
 mod cross_tenant;

@@ -22,6 +22,8 @@ pub struct ConversationView {
     #[serde(with = "time::serde::rfc3339::option")]
     window_open_until: Option<Timestamp>,
     window_number: Option<String>,
+    /// The app's user who answers it, if one was assigned.
+    assignee: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -51,6 +53,7 @@ impl From<Conversation> for ConversationView {
             window_open: c.window.as_ref().is_some_and(|w| w.is_open()),
             window_open_until: c.window.as_ref().map(|w| w.open_until),
             window_number: c.window.map(|w| w.number.to_string()),
+            assignee: c.assignee.map(|u| u.to_string()),
         }
     }
 }

@@ -149,9 +149,14 @@ pub async fn download(
             .with_detail("The link is unknown or expired; ask GET /v1/media/{id} for a new one."),
         e => e.into(),
     })?;
-    // A stranger's file, served from the app's own origin: never rendered here (no sniffing,
-    // a download, and a policy that would sandbox it even if a browser showed it).
-    Ok((
+    Ok(file_response(file))
+}
+
+/// A stranger's file, served from the app's own origin: never rendered here (no sniffing,
+/// a download, and a policy that would sandbox it even if a browser showed it). An `<img>`
+/// of the app still shows an image served so.
+pub fn file_response(file: shared::services::media::MediaFile) -> Response {
+    (
         [
             (header::CONTENT_TYPE, file.mime_type),
             (header::CACHE_CONTROL, "private, no-store".to_owned()),
@@ -164,11 +169,11 @@ pub async fn download(
         ],
         file.bytes,
     )
-        .into_response())
+        .into_response()
 }
 
 /// Scheme and host the caller reached us at (API Gateway sets `X-Forwarded-Proto`).
-fn public_base(headers: &HeaderMap) -> String {
+pub fn public_base(headers: &HeaderMap) -> String {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let host = get("x-forwarded-host")
         .or_else(|| get(header::HOST.as_str()))

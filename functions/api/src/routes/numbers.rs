@@ -45,7 +45,7 @@ pub async fn connect(
             access_token: token?,
         })
     })?;
-    let number = app.connect_number(&me.account_id, new).await?;
+    let number = app.connect_number_by(&me, new).await?;
     let location = format!("/v1/numbers/{}", number.phone_number_id);
     Ok(created(location, NumberView::from(number)))
 }

@@ -329,6 +329,7 @@ impl App {
         by: &Principal,
         changes: DetailsChanges,
     ) -> Result<Billing, ServiceError> {
+        by.require(crate::domain::Permission::ManageBilling)?;
         let account = &by.account_id;
         let mut texts: Vec<(&str, &str)> = Vec::new();
         if let Some(Some(n)) = &changes.name {

@@ -155,7 +155,7 @@ impl App {
     }
 
     /// The operators' data key, made on first use.
-    async fn ensure_operator_key(&self) -> Result<(), ServiceError> {
+    pub(crate) async fn ensure_operator_key(&self) -> Result<(), ServiceError> {
         let operator = AccountId::OPERATOR;
         match self.keyring.blind_index(&operator, "probe", "").await {
             Ok(_) => return Ok(()),

@@ -17,7 +17,9 @@ use super::super::accounts::Principal;
 use super::super::{App, Job, JobOutcome, ServiceError};
 use crate::domain::{now, AccountId, AuditAction, ClosureReceipt};
 use crate::ports::{Item, StoreError};
-use crate::records::{self, account, api_key, billing, closure, media, message, number, Kind};
+use crate::records::{
+    self, account, api_key, billing, closure, media, message, number, user, Kind,
+};
 use crate::table;
 
 /// Items erased per step before the job checks its deadline.
@@ -45,6 +47,7 @@ impl App {
         by: &Principal,
         confirm: &str,
     ) -> Result<String, ServiceError> {
+        by.require(crate::domain::Permission::CloseAccount)?;
         if confirm != "DELETE" {
             return Err(ServiceError::invalid(
                 "confirm",
@@ -267,6 +270,11 @@ impl App {
             }
             Kind::ApiKey => {
                 if let Some(lookup) = api_key::lookup_of(item) {
+                    self.items.delete(&lookup, None).await?;
+                }
+            }
+            Kind::User => {
+                if let Some(lookup) = user::lookup_of(item) {
                     self.items.delete(&lookup, None).await?;
                 }
             }

@@ -28,10 +28,12 @@ use crate::domain::{
 };
 use crate::ports::{BlobWriter, Condition, Item, StoreError};
 use crate::records::{
-    self, api_key, audit, broadcast, contact, export, media, message, number, usage, Kind,
+    self, api_key, audit, broadcast, contact, export, media, message, note, number, usage, user,
+    Kind,
 };
 use crate::views::{
-    ApiKeyView, BroadcastView, ConsentRecordView, ContactView, MessageView, NumberView,
+    ApiKeyView, BroadcastView, ConsentRecordView, ContactView, MessageView, NoteView, NumberView,
+    UserView,
 };
 
 /// How long a download link works.
@@ -114,6 +116,7 @@ impl App {
         by: &Principal,
         contact: Option<ContactId>,
     ) -> Result<Export, ServiceError> {
+        by.require(crate::domain::Permission::ManageExports)?;
         let account = &by.account_id;
         if let Some(c) = &contact {
             self.contact(account, c).await?;
@@ -165,6 +168,7 @@ impl App {
         by: &Principal,
         id: &ExportId,
     ) -> Result<url::Url, ServiceError> {
+        by.require(crate::domain::Permission::ManageExports)?;
         let account = &by.account_id;
         let url = self
             .blobs
@@ -290,6 +294,15 @@ impl App {
                     Kind::Broadcast => {
                         let b = broadcast::from_item(item)?;
                         out.record("broadcast", &BroadcastView::from(b)).await?;
+                    }
+                    Kind::User => {
+                        let u = user::from_item(&sealer, item)?;
+                        out.record("user", &UserView::from(u)).await?;
+                    }
+                    Kind::Note => {
+                        let n = note::from_item(&sealer, item)?;
+                        let view = NoteView::of(&note::contact_of(item)?, n);
+                        out.record("note", &view).await?;
                     }
                     Kind::Usage => {
                         let month = usage::month_of_item(item);

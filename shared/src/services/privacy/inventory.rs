@@ -66,6 +66,12 @@ pub struct Holdings {
     pub imports: u64,
     pub numbers: u64,
     pub api_keys: u64,
+    /// People who use the app for the account (absent from counts stored before users).
+    #[serde(default)]
+    pub users: u64,
+    /// Internal notes on conversations.
+    #[serde(default)]
+    pub notes: u64,
     pub usage_months: u64,
     pub exports: u64,
     pub notices: u64,
@@ -248,6 +254,8 @@ impl App {
                     Kind::Import => held.imports += 1,
                     Kind::Number => held.numbers += 1,
                     Kind::ApiKey => held.api_keys += 1,
+                    Kind::User => held.users += 1,
+                    Kind::Note => held.notes += 1,
                     Kind::Usage => held.usage_months += 1,
                     Kind::Export => {
                         held.exports += 1;

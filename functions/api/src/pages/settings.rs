@@ -1,0 +1,410 @@
+//! The account's people, numbers, billing and API keys, for its owner and admins. Each page
+//! asks the service whether the visitor's role allows it; agents get a 403 page.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{html, Markup};
+use serde::Deserialize;
+use shared::domain::{
+    AccessToken, ApiKeyName, Email, Permission, PhoneNumber, PhoneNumberId, Role, UserId, WabaId,
+};
+use shared::services::{App, FieldError, Fields, NewNumber, ServiceError, SignedIn};
+
+use super::layout::{self, csrf, field, role_label, Nav};
+use super::{field_error, Page, PageError, Posted, Visitor};
+
+fn allowed(who: &SignedIn, what: Permission) -> Result<(), PageError> {
+    who.principal.require(what).map_err(PageError::from)
+}
+
+/// The invitation just made: its link is shown this once.
+struct Invited {
+    email: String,
+    link: String,
+}
+
+async fn users_page(
+    app: &App,
+    who: &SignedIn,
+    headers: &HeaderMap,
+    invited: Option<Invited>,
+    errors: &[FieldError],
+) -> Result<Markup, PageError> {
+    allowed(who, Permission::ManageUsers)?;
+    let users = app.users(&who.principal.account_id).await?;
+    let base = crate::routes::media::public_base(headers);
+    Ok(layout::app(
+        who,
+        Nav::Users,
+        "Users",
+        false,
+        html! {
+            h1 { "Users" }
+            @if let Some(i) = &invited {
+                div.notice role="status" {
+                    p { "Send this link to " strong { (i.email) } ". It works once, for 7 days, and is not shown again:" }
+                    p { input.invitation-link type="text" readonly value={(base) (i.link)} aria-label="Invitation link"; }
+                }
+            }
+            table.users {
+                caption.sr-only { "The account's users" }
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Last login" } th scope="col" { span.sr-only { "Actions" } } } }
+                tbody {
+                    @for u in &users {
+                        tr {
+                            td { (u.name.as_str()) }
+                            td { (u.email.as_str()) }
+                            td {
+                                @if u.role == Role::Owner {
+                                    "Owner"
+                                } @else {
+                                    form.inline method="post" action={"/app/users/" (u.id) "/role"} {
+                                        (csrf(who))
+                                        label.sr-only for={"role-" (u.id)} { "Role of " (u.name.as_str()) }
+                                        select id={"role-" (u.id)} name="role" {
+                                            @for r in [Role::Admin, Role::Agent] {
+                                                option value=(r.as_str()) selected[u.role == r] { (role_label(r)) }
+                                            }
+                                        }
+                                        button type="submit" { "Change" }
+                                    }
+                                }
+                            }
+                            td { @match u.last_login_at { Some(t) => (t.date().to_string()), None => "never" } }
+                            td {
+                                @if u.role != Role::Owner {
+                                    form.inline method="post" action={"/app/users/" (u.id) "/remove"} {
+                                        (csrf(who))
+                                        button.danger type="submit" aria-label={"Remove " (u.name.as_str())} { "Remove" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Invite someone" }
+            form method="post" action="/app/users/invitations" novalidate {
+                (csrf(who))
+                (field("Email", "email", "email", "", field_error(errors, "email"), "off"))
+                div.field {
+                    label for="f-role" { "Role" }
+                    select id="f-role" name="role" {
+                        option value="agent" { "Agent: inbox and contacts" }
+                        option value="admin" { "Admin: everything but closing the account" }
+                    }
+                }
+                button type="submit" { "Create invitation link" }
+            }
+        },
+    ))
+}
+
+pub async fn users(
+    State(app): State<Arc<App>>,
+    Visitor(who): Visitor,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    Ok(Page::ok(users_page(&app, &who, &headers, None, &[]).await?).respond(&headers))
+}
+
+#[derive(Deserialize)]
+pub struct InviteForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+pub async fn invite(
+    State(app): State<Arc<App>>,
+    Posted {
+        visitor,
+        form,
+        headers,
+    }: Posted<InviteForm>,
+) -> Result<Response, PageError> {
+    let mut f = Fields::new();
+    let email = f.check("email", Email::parse(&form.email));
+    let role = f.check("role", Role::parse(&form.role));
+    let result = match f.finish(|| Some((email?, role?))) {
+        Ok((email, role)) => app.invite(&visitor.principal, email, role).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok((invitation, credential)) => {
+            let invited = Invited {
+                email: invitation.email.as_str().to_owned(),
+                link: format!("/app/join/{credential}"),
+            };
+            let page = users_page(&app, &visitor, &headers, Some(invited), &[]).await?;
+            Ok(Page::ok(page).status(StatusCode::CREATED).respond(&headers))
+        }
+        Err(ServiceError::Invalid(errors)) => {
+            let page = users_page(&app, &visitor, &headers, None, &errors).await?;
+            Ok(Page::ok(page)
+                .status(StatusCode::UNPROCESSABLE_ENTITY)
+                .respond(&headers))
+        }
+        Err(ServiceError::EmailTaken) => {
+            let errors = [FieldError {
+                field: "email".into(),
+                message: "already has a WhatATalk login".into(),
+            }];
+            let page = users_page(&app, &visitor, &headers, None, &errors).await?;
+            Ok(Page::ok(page)
+                .status(StatusCode::CONFLICT)
+                .respond(&headers))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    role: String,
+}
+
+fn user_id(raw: &str) -> Result<UserId, PageError> {
+    raw.parse().map_err(|_| PageError::NotFound)
+}
+
+pub async fn set_role(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Posted { visitor, form, .. }: Posted<RoleForm>,
+) -> Result<Response, PageError> {
+    let id = user_id(&id)?;
+    let role = Role::parse(&form.role).map_err(|e| PageError::Failed(format!("Role {}", e.0)))?;
+    app.set_role(&visitor.principal, &id, role).await?;
+    Ok(Redirect::to("/app/users").into_response())
+}
+
+pub async fn remove_user(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Posted { visitor, .. }: Posted<super::auth::Empty>,
+) -> Result<Response, PageError> {
+    let id = user_id(&id)?;
+    app.remove_user(&visitor.principal, &id).await?;
+    Ok(Redirect::to("/app/users").into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct NumberForm {
+    #[serde(default)]
+    phone_number_id: String,
+    #[serde(default)]
+    waba_id: String,
+    #[serde(default)]
+    display_phone_number: String,
+    #[serde(default)]
+    access_token: String,
+}
+
+async fn numbers_page(
+    app: &App,
+    who: &SignedIn,
+    form: &NumberForm,
+    errors: &[FieldError],
+    alert: Option<&str>,
+) -> Result<Markup, PageError> {
+    allowed(who, Permission::ManageNumbers)?;
+    let (numbers, _) = app.numbers(&who.principal.account_id, 50, None).await?;
+    Ok(layout::app(
+        who,
+        Nav::Numbers,
+        "Numbers",
+        false,
+        html! {
+            h1 { "WhatsApp numbers" }
+            @if numbers.is_empty() {
+                p.empty { "No number yet: connect one below to start receiving messages." }
+            } @else {
+                ul.numbers {
+                    @for n in &numbers {
+                        li {
+                            strong { (n.display_phone_number.e164()) }
+                            " · id " code { (n.phone_number_id) } " · WABA " code { (n.waba_id.as_str()) }
+                            @if let Some(s) = &n.sending_stopped {
+                                p.alert { "Sending stopped: " (s.reason) " (Meta error " (s.code) "). Replace the access token to resume." }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Connect a number" }
+            p.muted { "From Meta's WhatsApp Manager: the phone number id, its WhatsApp Business Account id, and a system user token with whatsapp_business_messaging and whatsapp_business_management." }
+            @if let Some(a) = alert { p.alert role="alert" { (a) } }
+            form method="post" action="/app/numbers" novalidate {
+                (csrf(who))
+                (field("Phone number id", "phone_number_id", "text", &form.phone_number_id, field_error(errors, "phone_number_id"), "off"))
+                (field("WhatsApp Business Account id", "waba_id", "text", &form.waba_id, field_error(errors, "waba_id"), "off"))
+                (field("Access token", "access_token", "password", "", field_error(errors, "access_token"), "off"))
+                div.field {
+                    label for="f-display_phone_number" { "Display number (optional)" }
+                    input id="f-display_phone_number" name="display_phone_number" type="tel" value=(form.display_phone_number) autocomplete="off";
+                    @if let Some(e) = field_error(errors, "display_phone_number") { p.error { (e) } }
+                }
+                button type="submit" { "Connect" }
+            }
+        },
+    ))
+}
+
+pub async fn numbers(
+    State(app): State<Arc<App>>,
+    Visitor(who): Visitor,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let page = numbers_page(&app, &who, &NumberForm::default(), &[], None).await?;
+    Ok(Page::ok(page).respond(&headers))
+}
+
+pub async fn connect_number(
+    State(app): State<Arc<App>>,
+    Posted {
+        visitor,
+        form,
+        headers,
+    }: Posted<NumberForm>,
+) -> Result<Response, PageError> {
+    allowed(&visitor, Permission::ManageNumbers)?;
+    let mut f = Fields::new();
+    let id = f.check(
+        "phone_number_id",
+        PhoneNumberId::parse(form.phone_number_id.trim()),
+    );
+    let waba = f.check("waba_id", WabaId::parse(form.waba_id.trim()));
+    let token = f.check("access_token", AccessToken::parse(form.access_token.trim()));
+    let display = match form.display_phone_number.trim() {
+        "" => None,
+        d => Some(f.check("display_phone_number", PhoneNumber::from_meta(d))),
+    };
+    let result = match f.finish(|| {
+        Some(NewNumber {
+            phone_number_id: id?,
+            waba_id: waba?,
+            display_phone_number: Fields::given(display)?,
+            access_token: token?,
+        })
+    }) {
+        Ok(new) => app.connect_number_by(&visitor.principal, new).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(Redirect::to("/app/numbers").into_response()),
+        Err(ServiceError::Invalid(errors)) => {
+            let page = numbers_page(&app, &visitor, &form, &errors, None).await?;
+            Ok(Page::ok(page)
+                .status(StatusCode::UNPROCESSABLE_ENTITY)
+                .respond(&headers))
+        }
+        Err(e @ ServiceError::Forbidden(_)) => Err(e.into()),
+        Err(e) => {
+            let problem = shared::http::Problem::from(e);
+            let text = problem
+                .detail
+                .clone()
+                .unwrap_or_else(|| problem.kind.title().to_owned());
+            let page = numbers_page(&app, &visitor, &form, &[], Some(&text)).await?;
+            Ok(Page::ok(page)
+                .status(problem.kind.status())
+                .respond(&headers))
+        }
+    }
+}
+
+pub async fn billing(
+    State(app): State<Arc<App>>,
+    Visitor(who): Visitor,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    allowed(&who, Permission::ManageBilling)?;
+    let b = app.billing(&who.principal.account_id).await?;
+    let page = layout::app(
+        &who,
+        Nav::Billing,
+        "Billing",
+        false,
+        html! {
+            h1 { "Billing" }
+            dl.facts {
+                dt { "Plan" } dd { (b.plan.name) }
+                dt { "Subscription" } dd { (b.state.map(|s| s.as_str()).unwrap_or("none (the free plan)")) }
+                dt { "Template messages this month (" (b.month) ")" }
+                dd { (b.templates_used) " of " (b.plan.included_template_messages) " included" }
+                dt { "Sending" } dd { @if b.sending_allowed { "allowed" } @else { "stopped: see the subscription" } }
+            }
+        },
+    );
+    Ok(Page::ok(page).respond(&headers))
+}
+
+async fn keys_page(app: &App, who: &SignedIn, new_key: Option<&str>) -> Result<Markup, PageError> {
+    allowed(who, Permission::ManageKeys)?;
+    let (keys, _) = app.api_keys(&who.principal.account_id, 100, None).await?;
+    Ok(layout::app(
+        who,
+        Nav::Keys,
+        "API keys",
+        false,
+        html! {
+            h1 { "API keys" }
+            p.muted { "Keys let your own systems use the REST API as the account's owner." }
+            @if let Some(k) = new_key {
+                div.notice role="status" {
+                    p { "Your new key. Copy it now: it is not shown again." }
+                    p { input.secret type="text" readonly value=(k) aria-label="New API key"; }
+                }
+            }
+            @if keys.is_empty() {
+                p.empty { "No API keys. Create one for an integration." }
+            } @else {
+                ul.keys {
+                    @for k in &keys {
+                        li { strong { (k.name.as_str()) } " · " code { (k.prefix) "…" } " · " (if k.revoked_at.is_some() { "revoked" } else { "active" }) }
+                    }
+                }
+            }
+            form method="post" action="/app/keys" {
+                (csrf(who))
+                (field("Name", "name", "text", "", None, "off"))
+                button type="submit" { "Create key" }
+            }
+        },
+    ))
+}
+
+pub async fn keys(
+    State(app): State<Arc<App>>,
+    Visitor(who): Visitor,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    Ok(Page::ok(keys_page(&app, &who, None).await?).respond(&headers))
+}
+
+#[derive(Deserialize)]
+pub struct KeyForm {
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn create_key(
+    State(app): State<Arc<App>>,
+    Posted {
+        visitor,
+        form,
+        headers,
+    }: Posted<KeyForm>,
+) -> Result<Response, PageError> {
+    let name = ApiKeyName::parse(&form.name)
+        .map_err(|e| PageError::Failed(format!("The name {}", e.0)))?;
+    let (_, secret) = app.create_api_key(&visitor.principal, name).await?;
+    let page = keys_page(&app, &visitor, Some(secret.expose())).await?;
+    Ok(Page::ok(page).status(StatusCode::CREATED).respond(&headers))
+}

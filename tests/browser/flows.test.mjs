@@ -1,0 +1,443 @@
+// The app's flows in a real browser: Debian's Chromium driven by playwright-core.
+// Each test starts from what a person does: it clicks, types and reads the page. The local
+// runner is started once per run on a free loopback port with a fresh data directory; the
+// Graph API stand-in inside it answers sends and posts signed statuses back.
+//
+// Run: infra/scripts/browser-tests.sh (installs Chromium and the npm packages, builds the runner).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { createRequire } from "node:module";
+import { chromium } from "playwright-core";
+
+const require = createRequire(import.meta.url);
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const BIN = process.env.WHATATALK_LOCAL_BIN || path.join(ROOT, "target/debug/whatatalk-local");
+const ARTIFACTS = process.env.WHATATALK_BROWSER_ARTIFACTS || path.join(ROOT, "target/browser-artifacts");
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const APP_SECRET = "browser_tests_app_secret_0001";
+const AXE = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+// The stand-in's demo business (infra/src/standin/mod.rs).
+const WABA = "102290129340398";
+const NUMBER = "106540352242922";
+const TOKEN = "EAAGstandindemotoken0001";
+const PASSWORD = "correct horse battery staple";
+
+let runner;
+let base;
+let browser;
+let dataDir;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+before(async () => {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "whatatalk-browser-"));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  const log = fs.openSync(path.join(ARTIFACTS, "whatatalk-local.log"), "w");
+  runner = spawn(BIN, [], {
+    env: {
+      ...process.env,
+      WHATATALK_ADDR: `127.0.0.1:${port}`,
+      WHATATALK_DATA_DIR: dataDir,
+      WHATATALK_APP_SECRET: APP_SECRET,
+      RUST_LOG: process.env.RUST_LOG || "info",
+    },
+    stdio: ["ignore", log, log],
+  });
+  for (let i = 0; i < 200; i++) {
+    try {
+      const r = await fetch(`${base}/health`);
+      if (r.ok) break;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  runner?.kill("SIGINT");
+  await new Promise((r) => setTimeout(r, 200));
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+let seq = 0;
+function unique(prefix) {
+  seq += 1;
+  return `${prefix}${Date.now().toString(36)}${seq}`;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/** axe-core on the page as it is: no serious or critical violation. */
+async function accessible(page, name) {
+  // Evaluated through the DevTools protocol, which the page's CSP does not govern.
+  await page.evaluate(AXE);
+  const result = await page.evaluate(() =>
+    // eslint-disable-next-line no-undef
+    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] } }),
+  );
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(
+    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`),
+    [],
+    `axe on ${name}`,
+  );
+}
+
+async function signup(context, business) {
+  const page = await context.newPage();
+  page.on("dialog", () => assert.fail("a dialog opened"));
+  await page.goto(`${base}/app/signup`);
+  await page.getByLabel("Business name").fill(business);
+  await page.getByLabel("Your name").fill("Olivia Owner");
+  const email = `${unique("owner")}@example.com`;
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel(/^Password/).fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.waitForURL(`${base}/app/inbox`);
+  return { page, email };
+}
+
+async function connectDemoNumber(page) {
+  await page.getByRole("link", { name: "Numbers" }).click();
+  await page.getByLabel("Phone number id").fill(NUMBER);
+  await page.getByLabel("WhatsApp Business Account id").fill(WABA);
+  await page.getByLabel("Access token").fill(TOKEN);
+  await page.getByRole("button", { name: "Connect" }).click();
+  await page.waitForURL(`${base}/app/numbers`);
+  await assert.doesNotReject(page.getByText("+15550783881").first().waitFor());
+}
+
+/** Posts a webhook as Meta does: JSON signed with the app secret. */
+async function webhook(payload) {
+  const body = JSON.stringify(payload);
+  const sig = createHmac("sha256", APP_SECRET).update(body).digest("hex");
+  const r = await fetch(`${base}/webhook`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-hub-signature-256": `sha256=${sig}` },
+    body,
+  });
+  assert.equal(r.status, 200, await r.text());
+}
+
+function inbound({ from, name, text, at }) {
+  const ts = Math.floor((at ?? Date.now()) / 1000);
+  return {
+    object: "whatsapp_business_account",
+    entry: [
+      {
+        id: WABA,
+        changes: [
+          {
+            field: "messages",
+            value: {
+              messaging_product: "whatsapp",
+              metadata: { display_phone_number: "15550783881", phone_number_id: NUMBER },
+              contacts: [{ profile: { name }, wa_id: from }],
+              messages: [{ from, id: `wamid.${unique("in")}`, timestamp: String(ts), type: "text", text: { body: text } }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+/** Counts full page loads, so a test can say something appeared without one. */
+function countLoads(page) {
+  const loads = { n: 0 };
+  page.on("load", () => (loads.n += 1));
+  return loads;
+}
+
+// One account holds the demo number for the whole run (a WABA belongs to one account).
+let owner;
+
+test("sign up, connect a number, an inbound message appears without a reload, reply, ticks reach read", async () => {
+  const context = await browser.newContext();
+  owner = await signup(context, "Bloom Florists");
+  const page = owner.page;
+  await accessible(page, "inbox (empty)");
+  await shot(page, "01-inbox-empty");
+  await connectDemoNumber(page);
+  await accessible(page, "numbers");
+  await shot(page, "02-numbers");
+  await page.getByRole("link", { name: "Inbox" }).click();
+  await page.waitForURL(`${base}/app/inbox`);
+  await page.waitForLoadState("load");
+  const loads = countLoads(page);
+  await webhook(inbound({ from: "447911123456", name: "Ada Lovelace", text: "Do you deliver on Sundays?" }));
+  const row = page.getByRole("link", { name: /Ada Lovelace/ });
+  await row.waitFor({ timeout: 15000 });
+  assert.equal(loads.n, 0, "the conversation appeared without a page load");
+  await assert.doesNotReject(page.getByText("1 unread").or(page.locator(".badge", { hasText: "1" })).first().waitFor());
+  await shot(page, "03-inbox-new-message");
+  await row.click();
+  await page.locator("#thread").getByText("Do you deliver on Sundays?").waitFor();
+  await accessible(page, "thread");
+  await page.getByRole("button", { name: /Mark as read/ }).click();
+  await page.locator("#reply").fill("Yes, from 9 to 12.");
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+  const reply = page.locator("li.message.outbound", { hasText: "Yes, from 9 to 12." });
+  await reply.waitFor();
+  const threadLoads = countLoads(page);
+  await reply.locator('[data-status="read"]').waitFor({ timeout: 20000 });
+  assert.equal(threadLoads.n, 0, "the ticks moved without a page load");
+  await shot(page, "04-thread-read");
+  await page.getByLabel(/^Internal note/).fill("Sunday deliveries need a driver: ask Sam.");
+  await page.getByRole("button", { name: "Add note" }).click();
+  await page.locator("#thread").getByText("Sunday deliveries need a driver").waitFor();
+  await context.close();
+});
+
+test("the window closed: the composer offers templates, and free text is refused", async () => {
+  assert.ok(owner, "the first test made the owner");
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await login(page, owner.email);
+  const twoDaysAgo = Date.now() - 48 * 3600 * 1000;
+  await webhook(inbound({ from: "447911123457", name: "Brian Old", text: "Is my order ready?", at: twoDaysAgo }));
+  await page.goto(`${base}/app/inbox`);
+  await page.getByRole("link", { name: /Brian Old/ }).click();
+  await page.locator("#thread").getByText("Is my order ready?").waitFor();
+  await page.getByText(/The 24-hour window is closed/).waitFor();
+  assert.equal(await page.locator("#reply").count(), 0, "no free-text box");
+  await page.locator("summary", { hasText: "hello_world" }).click();
+  await accessible(page, "thread (window closed)");
+  await shot(page, "05-window-closed-templates");
+  const sendHello = () =>
+    page.locator("details", { hasText: "hello_world" }).getByRole("button", { name: "Send template" }).click();
+  const contact = page.url().split("/app/inbox/")[1];
+  // A template starts a conversation only with the contact's consent: the page says so.
+  await sendHello();
+  await page.getByRole("alert").getByText(/consent/).waitFor();
+  // The owner records it through the API, with a key made on the keys page.
+  await page.goto(`${base}/app/keys`);
+  await page.getByLabel("Name").fill("crm");
+  await page.getByRole("button", { name: "Create key" }).click();
+  const key = await page.getByLabel("New API key").inputValue();
+  await accessible(page, "keys (new key)");
+  const patched = await fetch(`${base}/v1/contacts/${contact}`, {
+    method: "PATCH",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ consent: { opted_in: true, source: "website", text: "Order updates by WhatsApp" } }),
+  });
+  assert.equal(patched.status, 200, await patched.text());
+  await page.goto(`${base}/app/inbox/${contact}`);
+  await page.locator("summary", { hasText: "hello_world" }).click();
+  await sendHello();
+  await page.locator("li.message.outbound", { hasText: "hello_world" }).waitFor();
+  // The service refuses free text too, whatever the page offers.
+  const csrf = await page.locator('input[name="_csrf"]').first().inputValue();
+  const r = await page.request.post(`${base}/app/inbox/${contact}/messages`, {
+    form: { _csrf: csrf, text: "sneaky free text" },
+    maxRedirects: 0,
+  });
+  assert.equal(r.status(), 422);
+  assert.match(await r.text(), /last 24 hours; send a template/);
+  await context.close();
+});
+
+async function login(page, email, password = PASSWORD) {
+  await page.goto(`${base}/app/login`);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForURL(`${base}/app/inbox`);
+}
+
+test("an invited agent logs in, sees the inbox, and is refused billing and keys", async () => {
+  assert.ok(owner, "the first test made the owner");
+  const ownerContext = await browser.newContext();
+  const ownerPage = await ownerContext.newPage();
+  await login(ownerPage, owner.email);
+  await ownerPage.getByRole("link", { name: "Users" }).click();
+  const agentEmail = `${unique("agent")}@example.com`;
+  await ownerPage.getByLabel("Email").fill(agentEmail);
+  await ownerPage.getByLabel("Role").selectOption("agent");
+  await ownerPage.getByRole("button", { name: "Create invitation link" }).click();
+  const link = await ownerPage.getByLabel("Invitation link").inputValue();
+  await accessible(ownerPage, "users");
+  await shot(ownerPage, "06-users-invitation");
+
+  const agentContext = await browser.newContext();
+  const agent = await agentContext.newPage();
+  await agent.goto(link);
+  await accessible(agent, "join");
+  await agent.getByLabel("Your name").fill("Sam Agent");
+  await agent.getByLabel(/^Password/).fill(PASSWORD);
+  await agent.getByRole("button", { name: "Join" }).click();
+  await agent.waitForURL(`${base}/app/inbox`);
+  await agent.getByRole("link", { name: /Ada Lovelace/ }).waitFor();
+  assert.equal(await agent.getByRole("link", { name: "Billing" }).count(), 0, "no billing in the agent's menu");
+  for (const p of ["/app/billing", "/app/keys", "/app/users", "/app/numbers"]) {
+    const r = await agent.goto(`${base}${p}`);
+    assert.equal(r.status(), 403, p);
+  }
+  await agent.goto(`${base}/app/billing`);
+  await accessible(agent, "403");
+  await shot(agent, "07-agent-refused-billing");
+  // The invitation worked once.
+  const again = await agentContext.newPage();
+  const r = await again.goto(link);
+  assert.equal(r.status(), 404);
+
+  // The agent signs out, then in again with the keyboard alone.
+  await agent.goto(`${base}/app/inbox`);
+  await agent.getByRole("button", { name: "Log out" }).click();
+  await agent.waitForURL(`${base}/app/login`);
+  await accessible(agent, "login");
+  await shot(agent, "08-login");
+  await agent.keyboard.press("Tab");
+  await agent.keyboard.type(agentEmail);
+  await agent.keyboard.press("Tab");
+  await agent.keyboard.type(PASSWORD);
+  await agent.keyboard.press("Enter");
+  await agent.waitForURL(`${base}/app/inbox`);
+  // …and replies with the keyboard alone: Tab to the conversation, Enter, Tab to the reply box.
+  const target = agent.getByRole("link", { name: /Ada Lovelace/ });
+  await target.focus();
+  await agent.keyboard.press("Enter");
+  await agent.waitForURL(/\/app\/inbox\/con_/);
+  for (let i = 0; i < 40; i++) {
+    const id = await agent.evaluate(() => document.activeElement?.id);
+    if (id === "reply") break;
+    await agent.keyboard.press("Tab");
+  }
+  assert.equal(await agent.evaluate(() => document.activeElement?.id), "reply", "Tab reaches the reply box");
+  await agent.keyboard.type("Sam here: Sunday works.");
+  await agent.keyboard.press("Enter");
+  await agent.locator("li.message.outbound", { hasText: "Sam here: Sunday works." }).waitFor();
+  await ownerContext.close();
+  await agentContext.close();
+});
+
+test("another account's session gets 404 for a conversation, and a form without its CSRF token is refused", async () => {
+  assert.ok(owner, "the first test made the owner");
+  const ownerContext = await browser.newContext();
+  const ownerPage = await ownerContext.newPage();
+  await login(ownerPage, owner.email);
+  await ownerPage.getByRole("link", { name: /Ada Lovelace/ }).click();
+  const url = ownerPage.url();
+  const contact = url.split("/app/inbox/")[1];
+
+  const otherContext = await browser.newContext();
+  const { page: other } = await signup(otherContext, "Other Bakery");
+  const r = await other.goto(url);
+  assert.equal(r.status(), 404);
+  await accessible(other, "404");
+  assert.equal(await other.getByText("Do you deliver on Sundays?").count(), 0);
+  await other.goto(`${base}/app/inbox`);
+  const otherCsrf = await other.locator('input[name="_csrf"]').first().inputValue();
+  const post = await other.request.post(`${base}/app/inbox/${contact}/notes`, {
+    form: { _csrf: otherCsrf, text: "mine now" },
+    maxRedirects: 0,
+  });
+  assert.equal(post.status(), 404);
+
+  // The owner's own form, posted without the token (as another site would).
+  const forged = await ownerPage.request.post(`${base}/app/inbox/${contact}/notes`, {
+    form: { text: "forged" },
+    maxRedirects: 0,
+  });
+  assert.equal(forged.status(), 403);
+  const wrong = await ownerPage.request.post(`${base}/app/inbox/${contact}/notes`, {
+    form: { text: "forged", _csrf: "0".repeat(64) },
+    maxRedirects: 0,
+  });
+  assert.equal(wrong.status(), 403);
+  const crossSite = await ownerPage.request.post(`${base}/app/inbox/${contact}/notes`, {
+    form: { text: "forged", _csrf: await ownerPage.locator('input[name="_csrf"]').first().inputValue() },
+    headers: { origin: "https://evil.example" },
+    maxRedirects: 0,
+  });
+  assert.equal(crossSite.status(), 403);
+  await ownerPage.reload();
+  assert.equal(await ownerPage.getByText("forged").count(), 0);
+  await ownerContext.close();
+  await otherContext.close();
+});
+
+test("a message that looks like markup shows as text and runs nothing", async () => {
+  assert.ok(owner, "the first test made the owner");
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  let ran = false;
+  page.on("dialog", async (d) => {
+    ran = true;
+    await d.dismiss();
+  });
+  await login(page, owner.email);
+  const payload = "<img src=x onerror=alert(1)>";
+  await webhook(inbound({ from: "447911123458", name: "<b>Mallory</b>", text: payload }));
+  await page.getByRole("link", { name: /Mallory/ }).waitFor({ timeout: 15000 });
+  await page.getByRole("link", { name: /Mallory/ }).click();
+  await page.locator("#thread").getByText(payload, { exact: true }).waitFor();
+  assert.equal(await page.locator('img[src="x"]').count(), 0, "no element was made from the text");
+  assert.equal(await page.locator("b", { hasText: "Mallory" }).count(), 0);
+  await page.waitForTimeout(3000);
+  assert.equal(ran, false, "no script ran");
+  const response = await page.request.get(page.url());
+  assert.match(response.headers()["content-security-policy"], /script-src 'self'/);
+  await shot(page, "09-markup-as-text");
+  await accessible(page, "thread (markup)");
+  await context.close();
+});
+
+test("every page passes axe-core: password, keys, billing", async () => {
+  assert.ok(owner, "the first test made the owner");
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await login(page, owner.email);
+  for (const [p, name] of [
+    ["/app/password", "password"],
+    ["/app/keys", "keys"],
+    ["/app/billing", "billing"],
+    ["/app/inbox?filter=mine", "inbox mine"],
+    ["/app/inbox?filter=unassigned", "inbox unassigned"],
+  ]) {
+    const r = await page.goto(`${base}${p}`);
+    assert.equal(r.status(), 200, p);
+    await accessible(page, name);
+  }
+  await page.goto(`${base}/app/signup`);
+  await accessible(page, "signup (signed in)");
+  await context.close();
+  const anonymous = await browser.newContext();
+  const signupPage = await anonymous.newPage();
+  await signupPage.goto(`${base}/app/signup`);
+  await accessible(signupPage, "signup");
+  await shot(signupPage, "00-signup");
+  await anonymous.close();
+});
