@@ -5,6 +5,7 @@ in the table, the queues and the bucket.
 Run by infra/scripts/lambda-e2e.sh with the test stack's virtualenv (boto3 comes with moto).
 """
 
+import base64
 import json
 import os
 import socket
@@ -116,6 +117,14 @@ def main():
               not any("Example Bakery" in str(i) for i in items), "plaintext in the table")
         r = invoke(port, "api", "api/account-unknown-key.json")
         check("api: an unknown key is 401", r.get("statusCode") == 401, r)
+        r = invoke(port, "api", "api/app-login.json")
+        page = r.get("body", "")
+        if r.get("isBase64Encoded"):
+            page = base64.b64decode(page).decode()
+        check("api: the app's login page is HTML under a strict CSP",
+              r.get("statusCode") == 200
+              and "script-src 'self'" in str(r.get("headers", {}).get("content-security-policy"))
+              and "<form" in page, r)
 
         r = invoke(port, "webhook", "webhook/verify.json")
         check("webhook: the handshake echoes the challenge",

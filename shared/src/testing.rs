@@ -140,6 +140,40 @@ pub fn unreachable_graph() -> crate::graph::GraphClient {
     ))
 }
 
+/// The `i`th seeded inbound text message at `at`, from one of `n_contacts` contacts.
+fn seeded_message(
+    i: usize,
+    at: crate::domain::Timestamp,
+    number: &crate::domain::PhoneNumberId,
+    contact: &crate::domain::ContactId,
+    n_contacts: usize,
+) -> crate::domain::Message {
+    use crate::domain::{Body, Message, MessageId, MessageStatus};
+    let from = format!("4479{:08}", i % n_contacts);
+    let raw = serde_json::json!({
+        "from": from,
+        "id": format!("wamid.seed{i:08}"),
+        "timestamp": at.unix_timestamp().to_string(),
+        "type": "text",
+        "text": {"body": format!("seeded message {i} with a body of a typical length")}
+    });
+    Message {
+        wamid: Some(format!("wamid.seed{i:08}")),
+        ..Message::new(
+            MessageId::generate_at(at),
+            number.clone(),
+            contact.clone(),
+            from,
+            Body::Inbound {
+                kind: "text".into(),
+                raw,
+            },
+            MessageStatus::Received,
+            at,
+        )
+    }
+}
+
 /// Stores `count` inbound text messages spread over `contacts`, written straight to the store in
 /// large transactions (benchmarks of what reads them: exports). Each message is sealed as the
 /// service seals it; their times are spread over the last `count` seconds.
@@ -150,35 +184,12 @@ pub async fn seed_messages(
     contacts: &[crate::domain::ContactId],
     count: usize,
 ) -> Result<(), crate::services::ServiceError> {
-    use crate::domain::{now, Body, Message, MessageId, MessageStatus};
     use crate::ports::Write;
-    let start = now() - time::Duration::seconds(count as i64);
+    let start = crate::domain::now() - time::Duration::seconds(count as i64);
     let mut writes = Vec::with_capacity(1000);
     for i in 0..count {
         let at = start + time::Duration::seconds(i as i64);
-        let contact = &contacts[i % contacts.len()];
-        let raw = serde_json::json!({
-            "from": format!("4479{:08}", i % contacts.len()),
-            "id": format!("wamid.seed{i:08}"),
-            "timestamp": at.unix_timestamp().to_string(),
-            "type": "text",
-            "text": {"body": format!("seeded message {i} with a body of a typical length")}
-        });
-        let message = Message {
-            wamid: Some(format!("wamid.seed{i:08}")),
-            ..Message::new(
-                MessageId::generate_at(at),
-                number.clone(),
-                contact.clone(),
-                format!("4479{:08}", i % contacts.len()),
-                Body::Inbound {
-                    kind: "text".into(),
-                    raw,
-                },
-                MessageStatus::Received,
-                at,
-            )
-        };
+        let message = seeded_message(i, at, number, &contacts[i % contacts.len()], contacts.len());
         writes.push(Write::put(app.message_item(account, &message).await?));
         if writes.len() == 1000 {
             app.items.transact(std::mem::take(&mut writes)).await?;
@@ -186,6 +197,36 @@ pub async fn seed_messages(
     }
     if !writes.is_empty() {
         app.items.transact(writes).await?;
+    }
+    Ok(())
+}
+
+/// One inbound message from each contact, and each contact's conversation as the webhook
+/// would leave it (last message, unread, window): an inbox of `contacts.len()` conversations
+/// (the inbox benchmark). Messages are a minute apart, the last one now.
+pub async fn seed_conversations(
+    app: &App,
+    account: &crate::domain::AccountId,
+    number: &crate::domain::PhoneNumberId,
+    contacts: &[crate::domain::ContactId],
+) -> Result<(), crate::services::ServiceError> {
+    use crate::ports::Write;
+    let n = contacts.len();
+    let start = crate::domain::now() - time::Duration::minutes(n as i64);
+    for (i, contact) in contacts.iter().enumerate() {
+        let at = start + time::Duration::minutes(i as i64);
+        let message = seeded_message(i, at, number, contact, n);
+        app.items
+            .transact(vec![
+                Write::put(app.message_item(account, &message).await?),
+                Write::Update(crate::records::conversation::unread_increment(
+                    account, contact,
+                )),
+            ])
+            .await?;
+        let preview = format!("seeded message {i} with a body of a typical length");
+        app.note_in_conversation(account, &message, Some(&preview))
+            .await?;
     }
     Ok(())
 }

@@ -417,7 +417,36 @@ async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
                 .json(&json!({"name": "crm"})),
         )
         .await;
+    // A user of the app, invited and joined, with a note on a conversation: personal data too.
+    let app = &stack.running.app;
+    let owner = shared::services::Principal::system(account_id.clone());
+    let (_, invitation) = app
+        .invite(
+            &owner,
+            shared::domain::Email::parse("agent.closing@example.com").unwrap(),
+            shared::domain::Role::Agent,
+        )
+        .await
+        .unwrap();
+    let (agent, _) = app
+        .accept_invitation(
+            &invitation,
+            shared::domain::UserName::parse("Closing Agent").unwrap(),
+            shared::domain::Password::parse("correct horse battery staple").unwrap(),
+        )
+        .await
+        .unwrap();
+    let (conversations, _) = app.conversations(&account_id, 1, None).await.unwrap();
+    app.add_note(
+        &agent.principal,
+        &conversations[0].contact_id,
+        "Prefers calls after 5pm".into(),
+    )
+    .await
+    .unwrap();
     let (_, inventory) = stack.client.get("/v1/privacy", &key).await;
+    assert_eq!(inventory["held"]["users"], 1, "{inventory}");
+    assert_eq!(inventory["held"]["notes"], 1, "{inventory}");
     assert_eq!(inventory["held"]["contacts"], 3, "{inventory}");
     assert_eq!(inventory["held"]["media"], 1);
 
@@ -459,6 +488,18 @@ async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
             .any(|m| m["pricing"].is_object() && m["history"].as_array().unwrap().len() >= 2),
         "a priced status timeline is exported"
     );
+    let users = records("user");
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["email"], "agent.closing@example.com");
+    assert_eq!(users[0]["role"], "agent");
+    assert!(
+        !export.iter().any(|l| l.to_string().contains("$argon2")),
+        "no password hash leaves"
+    );
+    let notes = records("note");
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["text"], "Prefers calls after 5pm");
+    assert_eq!(notes[0]["author"], agent.session.user_id.to_string());
     assert_eq!(records("broadcast").len(), 1);
     for b in records("broadcast") {
         let (_, api) = stack
@@ -531,7 +572,6 @@ async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
     assert_eq!(file(&media["data"]), b"closing photo bytes");
 
     // A sealed value saved before the closure.
-    let app = &stack.running.app;
     let contact: ContactId = contacts[1].parse().unwrap();
     let contact_key = shared::table::contact(&account_id, &contact);
     let item = app.items.get(&contact_key).await.unwrap().unwrap();

@@ -43,3 +43,36 @@ async fn unknown_key_event() {
     assert_eq!(status, 401);
     assert_eq!(body["type"], "https://whatatalk.dev/problems/unauthorized");
 }
+
+/// A page of the app through the same router on Lambda: HTML, its security headers, and the
+/// pre-session cookie as an HTTPS host gets it.
+#[tokio::test]
+async fn app_page_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(shared::testing::local_app(dir.path()));
+    let request =
+        lambda_http::request::from_str(include_str!("../../../events/api/app-login.json")).unwrap();
+    let (parts, body) = request.into_parts();
+    let response = api::router(app)
+        .oneshot(http::Request::from_parts(parts, Body::from(body.to_vec())))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let h = response.headers();
+    assert_eq!(h["content-type"], "text/html; charset=utf-8");
+    assert_eq!(
+        h["content-security-policy"],
+        api::pages::CONTENT_SECURITY_POLICY
+    );
+    let cookie = h["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.starts_with("__Host-wat_csrf=") && cookie.ends_with("; Secure"),
+        "{cookie}"
+    );
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let html = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(
+        html.contains("<form method=\"post\" action=\"/app/login\">"),
+        "{html}"
+    );
+}

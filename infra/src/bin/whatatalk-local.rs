@@ -33,6 +33,10 @@ async fn main() -> anyhow::Result<()> {
     let running = infra::start(config.clone()).await?;
     // Printed, not logged: the redactor would (rightly) remove the secrets from a log line.
     println!("whatatalk-local listening on {}", running.base_url());
+    println!(
+        "  the app         {}/app (sign up there)",
+        running.base_url()
+    );
     println!("  data dir        {}", config.data_dir.display());
     println!(
         "  webhook secret  WHATATALK_APP_SECRET={}",
