@@ -106,6 +106,76 @@ pub async fn quiet_standin() -> anyhow::Result<(crate::standin::StandIn, url::Ur
     Ok((standin, url))
 }
 
+/// An app on the local adapters in a fresh directory under the system's temp dir, sending to a
+/// quiet stand-in, with the largest plan: what the single-process benchmarks measure.
+pub struct LocalBench {
+    pub app: std::sync::Arc<shared::services::App>,
+    pub dir: std::path::PathBuf,
+    pub _standin: crate::standin::StandIn,
+}
+
+impl LocalBench {
+    pub async fn start(name: &str) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", ulid::Ulid::new()));
+        let (standin, graph_url) = quiet_standin().await?;
+        let backend = shared::adapters::local::LocalBackend::open(
+            &dir,
+            url::Url::parse("http://127.0.0.1:9/")?,
+            shared::graph::GraphClient::new(shared::graph::GraphConfig::new(
+                graph_url,
+                shared::graph::DEFAULT_VERSION,
+            )),
+        )?;
+        let app = shared::services::App::new(backend.ports)
+            .with_billing(shared::testing::unlimited_billing());
+        Ok(Self {
+            app: std::sync::Arc::new(app),
+            dir,
+            _standin: standin,
+        })
+    }
+
+    /// Connects the stand-in's demo number to `account`.
+    pub async fn connect_demo_number(
+        &self,
+        account: &shared::domain::AccountId,
+    ) -> anyhow::Result<shared::domain::PhoneNumberId> {
+        use shared::domain::{AccessToken, PhoneNumberId, WabaId};
+        let number = PhoneNumberId::parse(crate::standin::DEMO_PHONE_NUMBER_ID)?;
+        self.app
+            .connect_number(
+                account,
+                shared::services::NewNumber {
+                    phone_number_id: number.clone(),
+                    waba_id: WabaId::parse(crate::standin::DEMO_WABA_ID)?,
+                    display_phone_number: None,
+                    access_token: AccessToken::parse(crate::standin::DEMO_TOKEN)?,
+                },
+            )
+            .await?;
+        Ok(number)
+    }
+
+    /// `n` contacts with phones `+4479…`, made through the service.
+    pub async fn contacts(
+        &self,
+        account: &shared::domain::AccountId,
+        n: usize,
+    ) -> anyhow::Result<Vec<shared::domain::ContactId>> {
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let c = shared::services::NewContact {
+                phone: Some(shared::domain::PhoneNumber::from_meta(&format!(
+                    "4479{i:08}"
+                ))?),
+                ..Default::default()
+            };
+            ids.push(self.app.create_contact(account, c).await?.id);
+        }
+        Ok(ids)
+    }
+}
+
 /// One JSON POST with its authorising header (an API key, or Meta's signature), prepared
 /// before any timing starts.
 pub struct Post {

@@ -16,10 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
-use shared::domain::{
-    AccessToken, ApiKeyName, BusinessName, Email, ExportStatus, PhoneNumber, PhoneNumberId, WabaId,
-};
-use shared::services::{App, NewAccount, NewContact, NewNumber, Principal};
+use shared::domain::{ApiKeyName, BusinessName, Email, ExportStatus};
+use shared::services::{NewAccount, Principal};
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -45,18 +43,8 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     ensure!(contacts > 0 && messages > 0, "give positive numbers");
-    let dir = std::env::temp_dir().join(format!("export-bench-{}", ulid::Ulid::new()));
-    // Only connecting the number asks Meta anything.
-    let (_standin, graph_url) = infra::bench::quiet_standin().await?;
-    let backend = shared::adapters::local::LocalBackend::open(
-        &dir,
-        url::Url::parse("http://127.0.0.1:9/")?,
-        shared::graph::GraphClient::new(shared::graph::GraphConfig::new(
-            graph_url,
-            shared::graph::DEFAULT_VERSION,
-        )),
-    )?;
-    let app = Arc::new(App::new(backend.ports).with_billing(shared::testing::unlimited_billing()));
+    let bench = infra::bench::LocalBench::start("export-bench").await?;
+    let (app, dir) = (bench.app.clone(), bench.dir.clone());
     let account = app
         .signup(
             NewAccount {
@@ -69,26 +57,9 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .0
         .id;
-    let number = PhoneNumberId::parse("106540352242922")?;
-    app.connect_number(
-        &account,
-        NewNumber {
-            phone_number_id: number.clone(),
-            waba_id: WabaId::parse(infra::standin::DEMO_WABA_ID)?,
-            display_phone_number: None,
-            access_token: AccessToken::parse(infra::standin::DEMO_TOKEN)?,
-        },
-    )
-    .await?;
+    let number = bench.connect_demo_number(&account).await?;
     let seeding = Instant::now();
-    let mut ids = Vec::with_capacity(contacts);
-    for i in 0..contacts {
-        let c = NewContact {
-            phone: Some(PhoneNumber::from_meta(&format!("4479{i:08}"))?),
-            ..Default::default()
-        };
-        ids.push(app.create_contact(&account, c).await?.id);
-    }
+    let ids = bench.contacts(&account, contacts).await?;
     shared::testing::seed_messages(&app, &account, &number, &ids, messages).await?;
     eprintln!(
         "seeded {contacts} contacts and {messages} messages in {:.1?}",

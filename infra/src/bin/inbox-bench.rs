@@ -11,14 +11,11 @@
 //! The store is the local runner's (SQLite). Seeding writes each message and conversation as
 //! the webhook would and is not timed. Every request renders in full: no `If-None-Match`.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
-use shared::domain::{
-    AccessToken, BusinessName, Email, Password, PhoneNumber, PhoneNumberId, UserName, WabaId,
-};
-use shared::services::{App, NewAccount, NewContact, NewNumber};
+use shared::domain::{BusinessName, Email, Password, UserName};
+use shared::services::NewAccount;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
@@ -43,17 +40,8 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     ensure!(conversations > 0 && requests > 0, "give positive numbers");
-    let dir = std::env::temp_dir().join(format!("inbox-bench-{}", ulid::Ulid::new()));
-    let (_standin, graph_url) = infra::bench::quiet_standin().await?;
-    let backend = shared::adapters::local::LocalBackend::open(
-        &dir,
-        url::Url::parse("http://127.0.0.1:9/")?,
-        shared::graph::GraphClient::new(shared::graph::GraphConfig::new(
-            graph_url,
-            shared::graph::DEFAULT_VERSION,
-        )),
-    )?;
-    let app = Arc::new(App::new(backend.ports).with_billing(shared::testing::unlimited_billing()));
+    let bench = infra::bench::LocalBench::start("inbox-bench").await?;
+    let (app, dir) = (bench.app.clone(), bench.dir.clone());
     let (account, _, cookie) = app
         .signup_owner(
             NewAccount {
@@ -65,26 +53,9 @@ async fn main() -> anyhow::Result<()> {
             Password::parse("correct horse battery staple")?,
         )
         .await?;
-    let number = PhoneNumberId::parse(infra::standin::DEMO_PHONE_NUMBER_ID)?;
-    app.connect_number(
-        &account.id,
-        NewNumber {
-            phone_number_id: number.clone(),
-            waba_id: WabaId::parse(infra::standin::DEMO_WABA_ID)?,
-            display_phone_number: None,
-            access_token: AccessToken::parse(infra::standin::DEMO_TOKEN)?,
-        },
-    )
-    .await?;
+    let number = bench.connect_demo_number(&account.id).await?;
     let seeding = Instant::now();
-    let mut ids = Vec::with_capacity(conversations);
-    for i in 0..conversations {
-        let c = NewContact {
-            phone: Some(PhoneNumber::from_meta(&format!("4479{i:08}"))?),
-            ..Default::default()
-        };
-        ids.push(app.create_contact(&account.id, c).await?.id);
-    }
+    let ids = bench.contacts(&account.id, conversations).await?;
     shared::testing::seed_conversations(&app, &account.id, &number, &ids).await?;
     eprintln!(
         "seeded {conversations} contacts and conversations in {:.1?}",

@@ -591,3 +591,86 @@ async fn every_page_of_another_account_answers_404() {
     let users = api.app.users(&b_account).await.unwrap();
     assert!(users.iter().all(|u| u.role != Role::Admin));
 }
+
+#[tokio::test]
+async fn the_inbox_pages_on_and_filters_by_assignee() {
+    let api = spawn().await;
+    let app = &api.app;
+    let new = NewAccount {
+        business_name: shared::domain::BusinessName::parse("Busy Ltd").unwrap(),
+        email: Email::parse("owner@busy.example").unwrap(),
+        default_region: None,
+    };
+    let (account, owner, cookie) = app
+        .signup_owner(
+            new,
+            UserName::parse("Owner").unwrap(),
+            Password::parse(PASSWORD).unwrap(),
+        )
+        .await
+        .unwrap();
+    crate::support::owns(
+        &api.standin,
+        "333000333",
+        "+15550783881",
+        "EAAGbusytoken1234567",
+    );
+    let number = shared::services::NewNumber {
+        phone_number_id: shared::domain::PhoneNumberId::parse("333000333").unwrap(),
+        waba_id: shared::domain::WabaId::parse(infra::standin::DEMO_WABA_ID).unwrap(),
+        display_phone_number: None,
+        access_token: shared::domain::AccessToken::parse("EAAGbusytoken1234567").unwrap(),
+    };
+    let number = app.connect_number(&account.id, number).await.unwrap();
+    let mut contacts = Vec::new();
+    for i in 0..60 {
+        let c = shared::services::NewContact {
+            phone: Some(shared::domain::PhoneNumber::from_meta(&format!("4479112{i:05}")).unwrap()),
+            ..Default::default()
+        };
+        contacts.push(app.create_contact(&account.id, c).await.unwrap().id);
+    }
+    shared::testing::seed_conversations(app, &account.id, &number.phone_number_id, &contacts)
+        .await
+        .unwrap();
+    let mut b = Browser::new(&api);
+    b.cookies
+        .push(("wat_session".into(), cookie.expose().to_owned()));
+    let (s, first) = b.get("/app/inbox").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(first.matches("<li class=\"conversation").count(), 50);
+    // Newest first: the last seeded contact heads the list.
+    let newest = first.find(&contacts[59].to_string()).unwrap();
+    assert!(newest < first.find(&contacts[10].to_string()).unwrap());
+    let at = first
+        .find("href=\"/app/inbox?before=")
+        .expect("a link to older ones")
+        + 6;
+    let end = first[at..].find('"').unwrap();
+    let (s, older) = b.get(&first[at..at + end]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(older.matches("<li class=\"conversation").count(), 10);
+    assert!(older.contains(&contacts[0].to_string()) && !older.contains("before="));
+
+    // Assigned to me: it leaves Unassigned and is all of Mine.
+    let t = b.token("/app/inbox").await;
+    let (s, _) = b
+        .post(
+            &format!("/app/inbox/{}/assign", contacts[3]),
+            &[
+                ("_csrf", &t),
+                ("user_id", &owner.session.user_id.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, mine) = b.get("/app/inbox?filter=mine").await;
+    assert_eq!(mine.matches("<li class=\"conversation").count(), 1);
+    assert!(mine.contains(&contacts[3].to_string()));
+    let (_, unassigned) = b.get("/app/inbox?filter=unassigned").await;
+    assert!(!unassigned.contains(&format!("/app/inbox/{}?", contacts[3])));
+    assert!(!unassigned.contains(&format!("/app/inbox/{}\"", contacts[3])));
+    // The API shows the assignee too.
+    let view = app.conversation(&account.id, &contacts[3]).await.unwrap();
+    assert_eq!(view.assignee.as_ref(), Some(&owner.session.user_id));
+}

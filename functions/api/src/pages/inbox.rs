@@ -29,6 +29,17 @@ const THREAD_SIZE: u32 = 50;
 #[derive(Deserialize, Default)]
 pub struct InboxQuery {
     filter: Option<String>,
+    /// Where the list goes on: older conversations.
+    before: Option<String>,
+}
+
+impl InboxQuery {
+    /// A malformed cursor starts from the newest again.
+    fn cursor(&self) -> Option<shared::ports::Cursor> {
+        self.before
+            .as_deref()
+            .and_then(|c| shared::ports::Cursor::decode(c).ok())
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -54,6 +65,18 @@ impl Which {
             Which::Unassigned => "?filter=unassigned",
         }
     }
+
+    /// The list's next page: this filter, older than `next`.
+    fn older(self, next: &shared::ports::Cursor) -> String {
+        let sep = if self == Which::All { "?" } else { "&" };
+        format!("/app/inbox{}{sep}before={}", self.query(), next.encode())
+    }
+}
+
+/// A page of the list, and where it goes on.
+struct ListPage {
+    rows: Vec<ListRow>,
+    next: Option<shared::ports::Cursor>,
 }
 
 /// What the conversation list shows.
@@ -67,7 +90,8 @@ async fn conversation_list(
     app: &App,
     who: &SignedIn,
     which: Which,
-) -> Result<Vec<ListRow>, ServiceError> {
+    cursor: Option<shared::ports::Cursor>,
+) -> Result<ListPage, ServiceError> {
     let account = &who.principal.account_id;
     let me = who.session.user_id.clone();
     let filter = match which {
@@ -75,19 +99,20 @@ async fn conversation_list(
         Which::Mine => Filter::AssignedTo(&me),
         Which::Unassigned => Filter::Unassigned,
     };
-    let (rows, _) = app
-        .conversations_where(account, &filter, PAGE_SIZE, None)
+    let (rows, next) = app
+        .conversations_where(account, &filter, PAGE_SIZE, cursor)
         .await?;
     let ids: Vec<ContactId> = rows.iter().map(|c| c.contact_id.clone()).collect();
     let contacts = app.contacts_by_id(account, &ids).await?;
-    Ok(rows
+    let rows = rows
         .into_iter()
         .zip(contacts)
         .map(|(conversation, contact)| ListRow {
             conversation,
             contact,
         })
-        .collect())
+        .collect();
+    Ok(ListPage { rows, next })
 }
 
 fn contact_label(contact: Option<&Contact>) -> String {
@@ -125,7 +150,8 @@ fn when(t: Timestamp) -> String {
     t.format(&format).unwrap_or_default()
 }
 
-fn list_markup(rows: &[ListRow], which: Which, open: Option<&ContactId>) -> Markup {
+fn list_markup(list: &ListPage, which: Which, open: Option<&ContactId>) -> Markup {
+    let rows = &list.rows;
     let at = now();
     let tabs = [
         (Which::All, "All"),
@@ -139,7 +165,9 @@ fn list_markup(rows: &[ListRow], which: Which, open: Option<&ContactId>) -> Mark
             }
         }
         div id="conversation-list" data-live-region {
-            @if rows.is_empty() {
+            @if rows.is_empty() && list.next.is_some() {
+                p.empty { "None among the latest conversations." }
+            } @else if rows.is_empty() {
                 p.empty {
                     @match which {
                         Which::Mine => "No conversation is assigned to you.",
@@ -176,6 +204,9 @@ fn list_markup(rows: &[ListRow], which: Which, open: Option<&ContactId>) -> Mark
                 }
             }
         }
+        @if let Some(next) = &list.next {
+            p.more { a href=(which.older(next)) { "Older conversations" } }
+        }
     }
 }
 
@@ -187,7 +218,7 @@ pub async fn index(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let which = Which::parse(&q);
-    let rows = conversation_list(&app, &who, which).await?;
+    let rows = conversation_list(&app, &who, which, q.cursor()).await?;
     let (numbers, _) = app.numbers(&who.principal.account_id, 1, None).await?;
     let body = html! {
         div.inbox {
@@ -549,7 +580,7 @@ async fn thread_page(
     composer: &Composer<'_>,
 ) -> Result<Markup, PageError> {
     let data = thread_data(app, who, id).await?;
-    let rows = conversation_list(app, who, which).await?;
+    let rows = conversation_list(app, who, which, None).await?;
     let title = contact_label(Some(&data.contact));
     let body = html! {
         div.inbox {

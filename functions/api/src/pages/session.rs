@@ -141,15 +141,7 @@ impl<T: DeserializeOwned> FromRequest<Arc<App>> for Posted<T> {
     async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, PageError> {
         let (parts, body) = req.into_parts();
         let Visitor(visitor) = Visitor::from_headers(app, &parts.headers).await?;
-        let bytes = axum::body::to_bytes(body, FORM_LIMIT)
-            .await
-            .map_err(|_| PageError::Failed("The form is too large.".into()))?;
-        let token = form_token(&parts.headers, &bytes);
-        if cross_origin(&parts.headers) || !same(&token, &visitor.session.csrf) {
-            return Err(PageError::Forged);
-        }
-        let form = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|_| PageError::Failed("The form could not be read.".into()))?;
+        let form = read_form(&parts.headers, body, &visitor.session.csrf).await?;
         Ok(Posted {
             visitor,
             form,
@@ -169,21 +161,31 @@ impl<T: DeserializeOwned> FromRequest<Arc<App>> for PostedAnonymous<T> {
 
     async fn from_request(req: Request, _: &Arc<App>) -> Result<Self, PageError> {
         let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, FORM_LIMIT)
-            .await
-            .map_err(|_| PageError::Failed("The form is too large.".into()))?;
-        let expected = cookie(&parts.headers, names(&parts.headers).1).unwrap_or_default();
-        let token = form_token(&parts.headers, &bytes);
-        if cross_origin(&parts.headers) || !same(&token, expected) {
-            return Err(PageError::Forged);
-        }
-        let form = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|_| PageError::Failed("The form could not be read.".into()))?;
+        let expected = cookie(&parts.headers, names(&parts.headers).1)
+            .unwrap_or_default()
+            .to_owned();
+        let form = read_form(&parts.headers, body, &expected).await?;
         Ok(PostedAnonymous {
             form,
             headers: parts.headers,
         })
     }
+}
+
+/// The form's fields, once its token matches `expected` and no other origin sent it.
+async fn read_form<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    expected: &str,
+) -> Result<T, PageError> {
+    let bytes = axum::body::to_bytes(body, FORM_LIMIT)
+        .await
+        .map_err(|_| PageError::Failed("The form is too large.".into()))?;
+    if cross_origin(headers) || !same(&form_token(headers, &bytes), expected) {
+        return Err(PageError::Forged);
+    }
+    serde_urlencoded::from_bytes(&bytes)
+        .map_err(|_| PageError::Failed("The form could not be read.".into()))
 }
 
 fn form_token(headers: &HeaderMap, body: &Bytes) -> String {
