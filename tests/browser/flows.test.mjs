@@ -301,6 +301,8 @@ test("an invited agent logs in, sees the inbox, and is refused billing and keys"
   await agent.waitForURL(`${base}/app/inbox`);
   await agent.getByRole("link", { name: /Ada Lovelace/ }).waitFor();
   assert.equal(await agent.getByRole("link", { name: "Billing" }).count(), 0, "no billing in the agent's menu");
+  assert.equal((await agent.goto(`${base}/app/contacts`)).status(), 200, "agents use contacts");
+  await agent.goto(`${base}/app/inbox`);
   for (const p of ["/app/billing", "/app/keys", "/app/users", "/app/numbers"]) {
     const r = await agent.goto(`${base}${p}`);
     assert.equal(r.status(), 403, p);
@@ -412,6 +414,115 @@ test("a message that looks like markup shows as text and runs nothing", async ()
   assert.match(response.headers()["content-security-policy"], /script-src 'self'/);
   await shot(page, "09-markup-as-text");
   await accessible(page, "thread (markup)");
+  await context.close();
+});
+
+test("contacts: create, find by phone, filter by tag, correct, opt out, delete with a receipt", async () => {
+  assert.ok(owner, "the first test made the owner");
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await login(page, owner.email);
+  await page.getByRole("link", { name: "Contacts" }).click();
+  await page.waitForURL(`${base}/app/contacts`);
+  await accessible(page, "contacts");
+  await page.locator("summary", { hasText: "New contact" }).click();
+  // A bad phone is refused next to its field.
+  await page.getByLabel("Name").fill("Grace Hopper");
+  await page.getByLabel(/^Phone/).fill("12");
+  await page.getByRole("button", { name: "Create contact" }).click();
+  await page.locator("#f-phone[aria-invalid=true]").waitFor();
+  await accessible(page, "contacts (a bad phone)");
+  await page.getByLabel(/^Phone/).fill("+44 7911 123460");
+  await page.getByLabel(/^Tags/).fill("vip, florist");
+  await page.getByLabel(/Agreed to receive/).check();
+  await page.getByLabel(/Where they agreed/).fill("shop counter");
+  await page.getByRole("button", { name: "Create contact" }).click();
+  await page.getByRole("heading", { name: "Grace Hopper" }).waitFor();
+  await page.getByText("opted in (shop counter)").waitFor();
+  await accessible(page, "contact");
+  await shot(page, "10-contact");
+  // Found by phone, and by tag.
+  await page.goto(`${base}/app/contacts`);
+  await page.getByLabel("Find by phone").fill("+447911123460");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.getByRole("link", { name: "Grace Hopper" }).waitFor();
+  await page.goto(`${base}/app/contacts?tag=florist`);
+  assert.equal(await page.locator("table.contacts tbody tr").count(), 1);
+  await shot(page, "11-contacts");
+  // Corrected: a tag less, an opt-out recorded.
+  await page.getByRole("link", { name: "Grace Hopper" }).click();
+  await page.getByLabel(/^Tags/).fill("vip");
+  await page.getByLabel("Opt-out").selectOption({ index: 1 });
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByText("opted out: asked in the app").waitFor();
+  await page.locator("dd", { hasText: /^vip$/ }).waitFor();
+  await page.goto(`${base}/app/contacts?tag=florist`);
+  await page.getByText("No contact matches.").waitFor();
+  // Deleted, with what went.
+  await page.goto(`${base}/app/contacts?tag=vip`);
+  await page.getByRole("link", { name: "Grace Hopper" }).click();
+  await page.getByRole("button", { name: "Delete this contact" }).click();
+  await page.getByRole("heading", { name: "Contact deleted" }).waitFor();
+  await accessible(page, "contact deleted");
+  await page.goto(`${base}/app/contacts?phone=%2B447911123460`);
+  await page.getByText("No contact matches.").waitFor();
+  await context.close();
+});
+
+test("privacy: what is held, an export downloaded and read, the audit log", async () => {
+  assert.ok(owner, "the first test made the owner");
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await context.newPage();
+  await login(page, owner.email);
+  await page.getByRole("link", { name: "Privacy" }).click();
+  await page.waitForURL(`${base}/app/privacy`);
+  await page.getByText("What we hold for you").waitFor();
+  await accessible(page, "privacy");
+  await shot(page, "12-privacy");
+  assert.ok(await page.locator("table.audit").getByText("user logged in").first().isVisible());
+  await page.getByRole("button", { name: "Request an export" }).click();
+  await page.waitForURL(/\/app\/privacy\/exports\/exp_/);
+  // The page follows the job by itself.
+  await page.getByRole("button", { name: "Download the export" }).waitFor({ timeout: 30000 });
+  await accessible(page, "export");
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("button", { name: "Download the export" }).click(),
+  ]);
+  const file = await download.path();
+  const lines = fs.readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(lines[0].format, "whatatalk.export");
+  const of = (kind) => lines.filter((l) => l.record === kind).map((l) => l.data);
+  assert.equal(of("account")[0].email, owner.email);
+  assert.ok(of("user").some((u) => u.email === owner.email && u.role === "owner"));
+  assert.ok(of("contact").some((c) => c.name === "Ada Lovelace"));
+  assert.ok(of("message").some((m) => m.content?.text?.body === "Yes, from 9 to 12."));
+  assert.ok(of("note").some((n) => n.text.startsWith("Sunday deliveries")));
+  assert.ok(!JSON.stringify(lines).includes("$argon2"), "no password hash");
+  assert.equal(lines.at(-1).record, "manifest");
+  await context.close();
+});
+
+test("closing the account from the page: typed confirmation, a receipt, then no login", async () => {
+  const context = await browser.newContext();
+  const { page, email } = await signup(context, "Short Lived Ltd");
+  await page.getByRole("link", { name: "Privacy" }).click();
+  await page.getByLabel("Type DELETE to confirm").fill("delete");
+  await page.getByRole("button", { name: "Close the account" }).click();
+  await page.getByRole("alert").getByText(/Type DELETE/).waitFor();
+  await page.getByLabel("Type DELETE to confirm").fill("DELETE");
+  await page.getByRole("button", { name: "Close the account" }).click();
+  await page.getByRole("heading", { name: "Your account is closing" }).waitFor();
+  const receipt = await page.getByLabel("Deletion receipt").inputValue();
+  assert.match(receipt, /^\/v1\/deletion-receipts\/[0-9a-f]{64}$/);
+  await accessible(page, "account closing");
+  await shot(page, "13-account-closing");
+  const r = await page.goto(`${base}/app/inbox`);
+  assert.equal(new URL(r.url()).pathname, "/app/login", "signed out");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByText("The email or the password is wrong.").waitFor();
   await context.close();
 });
 

@@ -110,6 +110,16 @@ impl Tag {
 
 pub type Tags = BTreeSet<Tag>;
 
+/// Tags as given (a list in JSON, or a comma-separated field in a form), each parsed, their
+/// number checked.
+pub fn parse_tags<'a>(raw: impl IntoIterator<Item = &'a str>) -> Result<Tags, Invalid> {
+    let mut out = Tags::new();
+    for t in raw {
+        out.insert(Tag::parse(t)?);
+    }
+    check_tag_count(&out).map(|_| out)
+}
+
 pub fn check_tag_count(tags: &Tags) -> Result<(), Invalid> {
     if tags.len() > Tag::MAX_PER_CONTACT {
         return Err(Invalid::new(format!(

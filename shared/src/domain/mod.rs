@@ -42,8 +42,8 @@ pub use broadcast::{
 };
 pub use closure::ClosureReceipt;
 pub use contact::{
-    check_tag_count, Attributes, Bsuid, Consent, ConsentRecord, Contact, ContactName, OptOut,
-    Recorded, Tag, Tags, Username,
+    check_tag_count, parse_tags, Attributes, Bsuid, Consent, ConsentRecord, Contact, ContactName,
+    OptOut, Recorded, Tag, Tags, Username,
 };
 pub use conversation::{Conversation, LastMessage, Window, SERVICE_WINDOW};
 pub use dead_letter::{DeadLetter, DEAD_LETTER_DAYS};

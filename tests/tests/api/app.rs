@@ -547,6 +547,14 @@ async fn every_page_of_another_account_answers_404() {
         .await
         .unwrap();
 
+    let b_export = api
+        .post("/v1/exports", &b.key, serde_json::json!({}))
+        .await
+        .1["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
     let mut a = Browser::new(&api);
     a.signup("Tenant A", "a@pages.example").await;
     let t = a.token("/app/inbox").await;
@@ -558,7 +566,8 @@ async fn every_page_of_another_account_answers_404() {
         let path = template
             .replace("{contact_id}", &b_contact)
             .replace("{user_id}", &b_user.session.user_id.to_string())
-            .replace("{media_id}", "880001");
+            .replace("{media_id}", "880001")
+            .replace("{export_id}", &b_export);
         assert!(
             !path.contains('{'),
             "teach this test an id of B's for {template}"

@@ -8,10 +8,12 @@ use shared::services::SignedIn;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     Inbox,
+    Contacts,
     Numbers,
     Users,
     Billing,
     Keys,
+    Privacy,
     Password,
 }
 
@@ -30,8 +32,9 @@ fn head(title: &str) -> Markup {
 /// A page of the signed-in app.
 pub fn app(who: &SignedIn, nav: Nav, title: &str, live: bool, body: Markup) -> Markup {
     let role = who.principal.role;
-    let entries: [(Nav, &str, &str, Option<Permission>); 6] = [
+    let entries: [(Nav, &str, &str, Option<Permission>); 8] = [
         (Nav::Inbox, "/app/inbox", "Inbox", None),
+        (Nav::Contacts, "/app/contacts", "Contacts", None),
         (
             Nav::Numbers,
             "/app/numbers",
@@ -55,6 +58,12 @@ pub fn app(who: &SignedIn, nav: Nav, title: &str, live: bool, body: Markup) -> M
             "/app/keys",
             "API keys",
             Some(Permission::ManageKeys),
+        ),
+        (
+            Nav::Privacy,
+            "/app/privacy",
+            "Privacy",
+            Some(Permission::ManageExports),
         ),
         (Nav::Password, "/app/password", "Password", None),
     ];

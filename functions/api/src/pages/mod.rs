@@ -4,8 +4,10 @@
 //! Content-Security-Policy that allows no inline script. Every page works as plain forms.
 
 mod auth;
+mod contacts;
 mod inbox;
 mod layout;
+mod privacy;
 mod session;
 mod settings;
 
@@ -45,12 +47,25 @@ pub fn table() -> RouteTable<Arc<App>> {
         .post("/app/inbox/{contact_id}/assign", inbox::assign)
         .post("/app/inbox/{contact_id}/notes", inbox::note)
         .get("/app/media/{media_id}", inbox::media)
+        .get("/app/contacts", contacts::list)
+        .post("/app/contacts", contacts::create)
+        .get("/app/contacts/{contact_id}", contacts::show)
+        .post("/app/contacts/{contact_id}", contacts::update)
+        .post("/app/contacts/{contact_id}/delete", contacts::delete)
         .get("/app/users", settings::users)
         .post("/app/users/invitations", settings::invite)
         .post("/app/users/{user_id}/role", settings::set_role)
         .post("/app/users/{user_id}/remove", settings::remove_user)
         .get("/app/numbers", settings::numbers)
         .post("/app/numbers", settings::connect_number)
+        .get("/app/privacy", privacy::show)
+        .post("/app/privacy/exports", privacy::request_export)
+        .get("/app/privacy/exports/{export_id}", privacy::export)
+        .post(
+            "/app/privacy/exports/{export_id}/download",
+            privacy::download,
+        )
+        .post("/app/privacy/close", privacy::close)
         .get("/app/billing", settings::billing)
         .get("/app/keys", settings::keys)
         .post("/app/keys", settings::create_key)

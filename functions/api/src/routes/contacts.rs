@@ -5,9 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
-use shared::domain::{
-    check_tag_count, Attributes, Bsuid, ContactId, ContactName, OptOut, Tag, Tags,
-};
+use shared::domain::{Attributes, Bsuid, ContactId, ContactName, OptOut, Tag, Tags};
 use shared::http::{ApiJson, ApiQuery, PageParams, PageResponse, Problem};
 use shared::services::{
     App, ConsentInput, ContactChanges, ContactFilter, DeletionReceipt, Fields, NewContact,
@@ -80,11 +78,10 @@ pub struct ListParams {
 }
 
 fn tags(f: &mut Fields, raw: &[String]) -> Option<Tags> {
-    let mut out = Tags::new();
-    for t in raw {
-        out.insert(f.check("tags", Tag::parse(t))?);
-    }
-    f.check("tags", check_tag_count(&out).map(|_| out))
+    f.check(
+        "tags",
+        shared::domain::parse_tags(raw.iter().map(String::as_str)),
+    )
 }
 
 fn consent(f: &mut Fields, body: ConsentBody) -> Option<ConsentInput> {

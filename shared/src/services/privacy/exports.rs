@@ -162,7 +162,8 @@ impl App {
         Ok(export::from_item(&item)?)
     }
 
-    /// A download link for a finished export, valid [`LINK_TTL`] (audited: the download).
+    /// A download link for a finished export of the caller's account, valid [`LINK_TTL`]
+    /// (audited: the download). Another account's export, or one not done, is not found.
     pub async fn export_link(
         &self,
         by: &Principal,
@@ -170,6 +171,9 @@ impl App {
     ) -> Result<url::Url, ServiceError> {
         by.require(crate::domain::Permission::ManageExports)?;
         let account = &by.account_id;
+        if self.export(account, id).await?.status != crate::domain::ExportStatus::Done {
+            return Err(ServiceError::NotFound);
+        }
         let url = self
             .blobs
             .download_link(&export::file_key(account, id).map_err(blob_err)?, LINK_TTL)
