@@ -303,7 +303,7 @@ test("an invited agent logs in, sees the inbox, and is refused billing and keys"
   assert.equal(await agent.getByRole("link", { name: "Billing" }).count(), 0, "no billing in the agent's menu");
   assert.equal((await agent.goto(`${base}/app/contacts`)).status(), 200, "agents use contacts");
   await agent.goto(`${base}/app/inbox`);
-  for (const p of ["/app/billing", "/app/keys", "/app/users", "/app/numbers"]) {
+  for (const p of ["/app/billing", "/app/keys", "/app/users", "/app/numbers", "/app/templates", "/app/privacy"]) {
     const r = await agent.goto(`${base}${p}`);
     assert.equal(r.status(), 403, p);
   }
@@ -523,6 +523,34 @@ test("closing the account from the page: typed confirmation, a receipt, then no 
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Log in" }).click();
   await page.getByText("The email or the password is wrong.").waitFor();
+  await context.close();
+});
+
+test("templates: the synced list, a sync, a new template with its preview, a bad name refused", async () => {
+  assert.ok(owner, "the first test made the owner");
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await login(page, owner.email);
+  await page.getByRole("link", { name: "Templates" }).click();
+  await page.waitForURL(`${base}/app/templates`);
+  await page.locator("table.templates").getByText("hello_world").waitFor();
+  await page.getByRole("button", { name: "Sync from Meta now" }).click();
+  await page.getByRole("status").getByText(/^Synced: \d+ templates/).waitFor();
+  await page.getByLabel(/^Name/).fill("Bad Name");
+  await page.getByLabel(/^Language code/).fill("en_GB");
+  await page.getByLabel(/^Body/).fill("Hi {{1}}, your order {{2}} is ready to collect.");
+  await page.getByRole("button", { name: "Submit to Meta for review" }).click();
+  await page.locator("#f-name[aria-invalid=true]").waitFor();
+  await page.locator(".bubble", { hasText: "Hi [1], your order [2] is ready to collect." }).waitFor();
+  await accessible(page, "templates (a bad name)");
+  await page.getByLabel(/^Name/).fill("order_ready");
+  await page.getByRole("button", { name: "Submit to Meta for review" }).click();
+  await page.waitForURL(`${base}/app/templates`);
+  const row = page.locator("table.templates tr", { hasText: "order_ready" });
+  await row.waitFor();
+  assert.match(await row.innerText(), /utility/);
+  await accessible(page, "templates");
+  await shot(page, "14-templates");
   await context.close();
 });
 

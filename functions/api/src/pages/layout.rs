@@ -9,6 +9,7 @@ use shared::services::SignedIn;
 pub enum Nav {
     Inbox,
     Contacts,
+    Templates,
     Numbers,
     Users,
     Billing,
@@ -32,9 +33,15 @@ fn head(title: &str) -> Markup {
 /// A page of the signed-in app.
 pub fn app(who: &SignedIn, nav: Nav, title: &str, live: bool, body: Markup) -> Markup {
     let role = who.principal.role;
-    let entries: [(Nav, &str, &str, Option<Permission>); 8] = [
+    let entries: [(Nav, &str, &str, Option<Permission>); 9] = [
         (Nav::Inbox, "/app/inbox", "Inbox", None),
         (Nav::Contacts, "/app/contacts", "Contacts", None),
+        (
+            Nav::Templates,
+            "/app/templates",
+            "Templates",
+            Some(Permission::ManageNumbers),
+        ),
         (
             Nav::Numbers,
             "/app/numbers",

@@ -10,6 +10,7 @@ mod layout;
 mod privacy;
 mod session;
 mod settings;
+mod templates;
 
 use std::sync::Arc;
 
@@ -58,6 +59,9 @@ pub fn table() -> RouteTable<Arc<App>> {
         .post("/app/users/{user_id}/remove", settings::remove_user)
         .get("/app/numbers", settings::numbers)
         .post("/app/numbers", settings::connect_number)
+        .get("/app/templates", templates::list)
+        .post("/app/templates", templates::create)
+        .post("/app/templates/sync", templates::sync)
         .get("/app/privacy", privacy::show)
         .post("/app/privacy/exports", privacy::request_export)
         .get("/app/privacy/exports/{export_id}", privacy::export)

@@ -1,0 +1,206 @@
+//! Message templates: the list synced from Meta with status, category and quality, a sync
+//! button, and a form that creates one (Meta reviews it) with a preview drawn as WhatsApp
+//! shows the message.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::json;
+use shared::domain::{
+    LanguageCode, Permission, Placeholders, Template, TemplateCategory, TemplateName,
+};
+use shared::services::{
+    App, FieldError, Fields, NewTemplate, ServiceError, SignedIn, TemplateFilter,
+};
+
+use super::layout::{self, csrf, field, Nav};
+use super::{field_error, Page, PageError, Posted, Visitor};
+
+#[derive(Deserialize, Default)]
+pub struct TemplateForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    language: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// A template's body as WhatsApp shows it, with its placeholders marked.
+fn bubble(body: &str) -> Markup {
+    let shown = Placeholders::fill(body, |k| Some(format!("[{k}]")));
+    html! { div.bubble { p.text { (shown) } } }
+}
+
+fn status_class(t: &Template) -> &'static str {
+    match t.status.as_str() {
+        "APPROVED" => "ok",
+        "REJECTED" | "DISABLED" | "PAUSED" => "bad",
+        _ => "waiting",
+    }
+}
+
+async fn page(
+    app: &App,
+    who: &SignedIn,
+    form: &TemplateForm,
+    errors: &[FieldError],
+    notice: Option<&str>,
+) -> Result<Markup, PageError> {
+    who.principal.require(Permission::ManageNumbers)?;
+    let account = &who.principal.account_id;
+    let (templates, _) = app
+        .templates(account, &TemplateFilter::default(), 200, None)
+        .await?;
+    let (numbers, _) = app.numbers(account, 1, None).await?;
+    Ok(layout::app(
+        who,
+        Nav::Templates,
+        "Templates",
+        false,
+        html! {
+            h1 { "Message templates" }
+            @if let Some(n) = notice { p.notice role="status" { (n) } }
+            p.muted { "Templates are what WhatsApp lets you send outside the 24-hour window. Meta reviews each; this list is Meta's, synced daily and when you ask." }
+            form method="post" action="/app/templates/sync" {
+                (csrf(who))
+                button type="submit" { "Sync from Meta now" }
+            }
+            @if templates.is_empty() {
+                p.empty { @if numbers.is_empty() { "Connect a number first: templates belong to its WhatsApp Business Account." } @else { "No templates yet. Create one below." } }
+            } @else {
+                table.templates {
+                    caption.sr-only { "Templates" }
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "Language" } th scope="col" { "Category" } th scope="col" { "Status" } th scope="col" { "Quality" } th scope="col" { "Preview" } } }
+                    tbody {
+                        @for t in &templates {
+                            tr {
+                                td { code { (t.name.as_str()) } }
+                                td { (t.language.as_str()) }
+                                td { (t.category.as_str().to_lowercase()) }
+                                td { span class={"status " (status_class(t))} { (t.status.as_str().to_lowercase()) }
+                                     @if let Some(r) = &t.reason { br; span.muted { (r) } } }
+                                td { (t.quality_score.as_deref().unwrap_or("—").to_lowercase()) }
+                                td { @if let Some(b) = t.body_text() { (bubble(b)) } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !numbers.is_empty() {
+                h2 { "New template" }
+                form method="post" action="/app/templates" novalidate {
+                    (csrf(who))
+                    (field("Name (lower case, digits and _)", "name", "text", &form.name, field_error(errors, "name"), "off"))
+                    (field("Language code (e.g. en_GB)", "language", "text", &form.language, field_error(errors, "language"), "off"))
+                    div.field {
+                        label for="f-category" { "Category" }
+                        select id="f-category" name="category" {
+                            @for c in ["UTILITY", "MARKETING", "AUTHENTICATION"] {
+                                option value=(c) selected[form.category == c] { (c.to_lowercase()) }
+                            }
+                        }
+                        @if let Some(e) = field_error(errors, "category") { p.error { (e) } }
+                    }
+                    div.field {
+                        label for="f-body" { "Body ({{1}}, {{2}}… for values filled in at send)" }
+                        textarea id="f-body" name="body" rows="4" maxlength="1024" required { (form.body) }
+                        @if let Some(e) = field_error(errors, "body").or(field_error(errors, "components")) { p.error { (e) } }
+                    }
+                    @if !form.body.trim().is_empty() {
+                        p { "Preview:" }
+                        (bubble(&form.body))
+                    }
+                    button type="submit" name="action" value="create" { "Submit to Meta for review" }
+                }
+            }
+        },
+    ))
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Visitor(who): Visitor,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    Ok(Page::ok(page(&app, &who, &TemplateForm::default(), &[], None).await?).respond(&headers))
+}
+
+pub async fn sync(
+    State(app): State<Arc<App>>,
+    Posted {
+        visitor, headers, ..
+    }: Posted<super::auth::Empty>,
+) -> Result<Response, PageError> {
+    visitor.principal.require(Permission::ManageNumbers)?;
+    let report = app.sync_templates(&visitor.principal.account_id).await?;
+    let notice = format!(
+        "Synced: {} templates from {} business accounts; {} no longer at Meta removed.",
+        report.templates, report.wabas, report.removed
+    );
+    let body = page(&app, &visitor, &TemplateForm::default(), &[], Some(&notice)).await?;
+    Ok(Page::ok(body).respond(&headers))
+}
+
+pub async fn create(
+    State(app): State<Arc<App>>,
+    Posted {
+        visitor,
+        form,
+        headers,
+    }: Posted<TemplateForm>,
+) -> Result<Response, PageError> {
+    visitor.principal.require(Permission::ManageNumbers)?;
+    let account = &visitor.principal.account_id;
+    let (numbers, _) = app.numbers(account, 1, None).await?;
+    let waba = numbers
+        .first()
+        .map(|n| n.waba_id.clone())
+        .ok_or_else(|| PageError::Failed("Connect a number first.".into()))?;
+    let mut f = Fields::new();
+    let name = f.check("name", TemplateName::parse(form.name.trim()));
+    let language = f.check("language", LanguageCode::parse(form.language.trim()));
+    let category = f.check("category", TemplateCategory::parse(&form.category));
+    if form.body.trim().is_empty() {
+        f.fail("body", "is needed");
+    }
+    let result = match f.finish(|| {
+        Some(NewTemplate {
+            waba_id: waba,
+            name: name?,
+            language: language?,
+            category: category?,
+            components: vec![json!({"type": "BODY", "text": form.body.trim()})],
+            parameter_format: None,
+        })
+    }) {
+        Ok(new) => app.create_template(account, new).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(Redirect::to("/app/templates").into_response()),
+        Err(ServiceError::Invalid(errors)) => {
+            let body = page(&app, &visitor, &form, &errors, None).await?;
+            Ok(Page::ok(body)
+                .status(StatusCode::UNPROCESSABLE_ENTITY)
+                .respond(&headers))
+        }
+        Err(ServiceError::Graph { message, .. }) => {
+            let errors = [FieldError {
+                field: "body".into(),
+                message: format!("Meta refused it: {message}"),
+            }];
+            let body = page(&app, &visitor, &form, &errors, None).await?;
+            Ok(Page::ok(body)
+                .status(StatusCode::BAD_GATEWAY)
+                .respond(&headers))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
