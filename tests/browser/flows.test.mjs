@@ -570,6 +570,13 @@ test("every page passes axe-core: password, keys, billing", async () => {
     assert.equal(r.status(), 200, p);
     await accessible(page, name);
   }
+  // This month's usage as a chart drawn on the server, and the same figures as a table.
+  await page.goto(`${base}/app/billing`);
+  const chart = page.getByRole("img", { name: /messages priced by Meta/ });
+  await chart.waitFor();
+  assert.ok((await chart.locator("rect").count()) >= 1, "a bar for today");
+  assert.ok((await page.locator("table.usage tbody tr").count()) >= 1);
+  await shot(page, "15-billing");
   await page.goto(`${base}/app/signup`);
   await accessible(page, "signup (signed in)");
   await context.close();

@@ -4,6 +4,7 @@
 //! Content-Security-Policy that allows no inline script. Every page works as plain forms.
 
 mod auth;
+mod chart;
 mod contacts;
 mod inbox;
 mod layout;

@@ -326,6 +326,7 @@ pub async fn billing(
 ) -> Result<Response, PageError> {
     allowed(&who, Permission::ManageBilling)?;
     let b = app.billing(&who.principal.account_id).await?;
+    let usage = app.usage(&who.principal.account_id, &b.month).await?;
     let page = layout::app(
         &who,
         Nav::Billing,
@@ -339,6 +340,26 @@ pub async fn billing(
                 dt { "Template messages this month (" (b.month) ")" }
                 dd { (b.templates_used) " of " (b.plan.included_template_messages) " included" }
                 dt { "Sending" } dd { @if b.sending_allowed { "allowed" } @else { "stopped: see the subscription" } }
+                @if let Some(c) = &usage.currency {
+                    dt { "Meta's charges this month (estimate)" }
+                    dd { (format!("{:.2}", usage.estimated_meta_cost_micros as f64 / 1e6)) " " (c) }
+                }
+            }
+            h2 { "Messages Meta priced this month, by day" }
+            @if usage.by_day.is_empty() {
+                p.empty { "None yet this month." }
+            } @else {
+                (super::chart::usage_chart(&usage))
+            }
+            table.usage {
+                caption { "By category, " (usage.period) }
+                thead { tr { th scope="col" { "Category" } th scope="col" { "Billable" } th scope="col" { "Free" } } }
+                tbody {
+                    @for (category, n) in &usage.by_category {
+                        tr { td { (category.to_lowercase()) } td { (n.billable) } td { (n.free) } }
+                    }
+                    @if usage.by_category.is_empty() { tr { td colspan="3" { "None yet." } } }
+                }
             }
         },
     );
