@@ -339,27 +339,30 @@ async fn logins_are_limited_per_email_and_a_wrong_one_says_nothing_more() {
     assert_eq!(failed, limit as usize);
 }
 
+/// A user invited by `by` with `role`, who accepted and is signed in.
+async fn joined(
+    app: &shared::services::App,
+    by: &Principal,
+    email: &str,
+    role: Role,
+) -> shared::services::SignedIn {
+    let (_, link) = app
+        .invite(by, Email::parse(email).unwrap(), role)
+        .await
+        .unwrap();
+    let name = UserName::parse(email.split('@').next().unwrap()).unwrap();
+    app.accept_invitation(&link, name, Password::parse(PASSWORD).unwrap())
+        .await
+        .unwrap()
+        .0
+}
+
 #[tokio::test]
 async fn agents_are_refused_by_the_services_not_only_the_pages() {
     let api = spawn().await;
     let app = &api.app;
     let (account, owner) = owner_account(&api, "owner@roles.example").await;
-    let (_, link) = app
-        .invite(
-            &owner,
-            Email::parse("agent@roles.example").unwrap(),
-            Role::Agent,
-        )
-        .await
-        .unwrap();
-    let (agent, _) = app
-        .accept_invitation(
-            &link,
-            UserName::parse("Agent").unwrap(),
-            Password::parse(PASSWORD).unwrap(),
-        )
-        .await
-        .unwrap();
+    let agent = joined(app, &owner, "agent@roles.example", Role::Agent).await;
     let a: &Principal = &agent.principal;
     assert_eq!(a.role, Role::Agent);
     let forbidden = |r: Result<(), ServiceError>, what: Permission| match r {
@@ -407,22 +410,7 @@ async fn agents_are_refused_by_the_services_not_only_the_pages() {
         Permission::ManageNumbers,
     );
     // An admin may do all of it but close the account.
-    let (_, link) = app
-        .invite(
-            &owner,
-            Email::parse("admin@roles.example").unwrap(),
-            Role::Admin,
-        )
-        .await
-        .unwrap();
-    let (admin, _) = app
-        .accept_invitation(
-            &link,
-            UserName::parse("Admin").unwrap(),
-            Password::parse(PASSWORD).unwrap(),
-        )
-        .await
-        .unwrap();
+    let admin = joined(app, &owner, "admin@roles.example", Role::Admin).await;
     app.create_api_key(
         &admin.principal,
         shared::domain::ApiKeyName::parse("ok").unwrap(),
@@ -528,24 +516,7 @@ async fn every_page_of_another_account_answers_404() {
         .to_owned();
     let b_account: shared::domain::AccountId = b.account_id.parse().unwrap();
     let b_owner = Principal::system(b_account.clone());
-    let (_, b_invitation) = api
-        .app
-        .invite(
-            &b_owner,
-            Email::parse("someone@pages.example").unwrap(),
-            Role::Agent,
-        )
-        .await
-        .unwrap();
-    let (b_user, _) = api
-        .app
-        .accept_invitation(
-            &b_invitation,
-            UserName::parse("B agent").unwrap(),
-            Password::parse(PASSWORD).unwrap(),
-        )
-        .await
-        .unwrap();
+    let b_user = joined(&api.app, &b_owner, "someone@pages.example", Role::Agent).await;
 
     let b_export = api
         .post("/v1/exports", &b.key, serde_json::json!({}))

@@ -20,8 +20,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::Markup;
 use sha2::{Digest, Sha256};
+use shared::domain::Permission;
 use shared::http::RouteTable;
-use shared::services::{App, FieldError, ServiceError};
+use shared::services::{App, FieldError, ServiceError, SignedIn};
 
 pub use session::{Posted, Visitor};
 
@@ -229,6 +230,11 @@ impl IntoResponse for PageError {
             .status(status)
             .into_response()
     }
+}
+
+/// The service's answer to whether the visitor's role allows `what`, as a page: 403.
+pub fn allowed(who: &SignedIn, what: Permission) -> Result<(), PageError> {
+    who.principal.require(what).map_err(PageError::from)
 }
 
 /// The message a failed form shows next to `field`, if the error names it.

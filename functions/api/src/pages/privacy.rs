@@ -12,11 +12,7 @@ use shared::domain::{ExportId, ExportStatus, Permission};
 use shared::services::{App, ServiceError, SignedIn};
 
 use super::layout::{self, csrf, Nav};
-use super::{Page, PageError, Posted, Visitor};
-
-fn allowed(who: &SignedIn, what: Permission) -> Result<(), PageError> {
-    who.principal.require(what).map_err(PageError::from)
-}
+use super::{allowed, Page, PageError, Posted, Visitor};
 
 async fn privacy_page(
     app: &App,

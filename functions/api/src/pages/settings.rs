@@ -14,11 +14,7 @@ use shared::domain::{
 use shared::services::{App, FieldError, Fields, NewNumber, ServiceError, SignedIn};
 
 use super::layout::{self, csrf, field, role_label, Nav};
-use super::{field_error, Page, PageError, Posted, Visitor};
-
-fn allowed(who: &SignedIn, what: Permission) -> Result<(), PageError> {
-    who.principal.require(what).map_err(PageError::from)
-}
+use super::{allowed, field_error, Page, PageError, Posted, Visitor};
 
 /// The invitation just made: its link is shown this once.
 struct Invited {

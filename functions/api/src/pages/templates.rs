@@ -18,7 +18,7 @@ use shared::services::{
 };
 
 use super::layout::{self, csrf, field, Nav};
-use super::{field_error, Page, PageError, Posted, Visitor};
+use super::{allowed, field_error, Page, PageError, Posted, Visitor};
 
 #[derive(Deserialize, Default)]
 pub struct TemplateForm {
@@ -53,7 +53,7 @@ async fn page(
     errors: &[FieldError],
     notice: Option<&str>,
 ) -> Result<Markup, PageError> {
-    who.principal.require(Permission::ManageNumbers)?;
+    allowed(who, Permission::ManageNumbers)?;
     let account = &who.principal.account_id;
     let (templates, _) = app
         .templates(account, &TemplateFilter::default(), 200, None)
@@ -138,7 +138,7 @@ pub async fn sync(
         visitor, headers, ..
     }: Posted<super::auth::Empty>,
 ) -> Result<Response, PageError> {
-    visitor.principal.require(Permission::ManageNumbers)?;
+    allowed(&visitor, Permission::ManageNumbers)?;
     let report = app.sync_templates(&visitor.principal.account_id).await?;
     let notice = format!(
         "Synced: {} templates from {} business accounts; {} no longer at Meta removed.",
@@ -156,7 +156,7 @@ pub async fn create(
         headers,
     }: Posted<TemplateForm>,
 ) -> Result<Response, PageError> {
-    visitor.principal.require(Permission::ManageNumbers)?;
+    allowed(&visitor, Permission::ManageNumbers)?;
     let account = &visitor.principal.account_id;
     let (numbers, _) = app.numbers(account, 1, None).await?;
     let waba = numbers
