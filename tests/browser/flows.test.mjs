@@ -391,6 +391,54 @@ test("another account's session gets 404 for a conversation, and a form without 
   await otherContext.close();
 });
 
+test("an inbound photo shows in the thread, served only to its account", async () => {
+  assert.ok(owner, "the first test made the owner");
+  // The stand-in holds the file as Meta would; its address is in the runner's log.
+  const log = fs.readFileSync(path.join(ARTIFACTS, "whatatalk-local.log"), "utf8");
+  const standin = log.match(/the stand-in at (http:\/\/\S+?)\/? /)[1];
+  // A 2×2 PNG.
+  const png = Buffer.from(
+    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP4z8DwHwyBNBgwMDAwAABM3gT8sbpQmQAAAABJRU5ErkJggg==",
+    "base64",
+  );
+  const put = await fetch(`${standin}/_standin/media/770001`, {
+    method: "PUT",
+    headers: { "content-type": "image/png" },
+    body: png,
+  });
+  assert.ok(put.ok, `stand-in: ${put.status}`);
+  const message = inbound({ from: "447911123459", name: "Piet Photo", text: "" });
+  const m = message.entry[0].changes[0].value.messages[0];
+  delete m.text;
+  m.type = "image";
+  m.image = { id: "770001", mime_type: "image/png", caption: "The bouquet I want" };
+  await webhook(message);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await login(page, owner.email);
+  await page.getByRole("link", { name: /Piet Photo/ }).click();
+  await page.locator("#thread").getByText("The bouquet I want").waitFor();
+  // The file is fetched by the media job; the thread shows it once stored.
+  const img = page.locator("#thread img.media");
+  for (let i = 0; i < 40 && !(await img.count()); i++) {
+    await page.waitForTimeout(250);
+    await page.reload();
+  }
+  await assert.doesNotReject(
+    page.waitForFunction(() => {
+      const i = document.querySelector("#thread img.media");
+      return i && i.complete && i.naturalWidth === 2;
+    }),
+  );
+  const src = await img.getAttribute("src");
+  const other = await browser.newContext();
+  const stranger = (await signup(other, "Nosy Ltd")).page;
+  const r = await stranger.goto(`${base}${src}`);
+  assert.equal(r.status(), 404);
+  await other.close();
+  await context.close();
+});
+
 test("a message that looks like markup shows as text and runs nothing", async () => {
   assert.ok(owner, "the first test made the owner");
   const context = await browser.newContext();
