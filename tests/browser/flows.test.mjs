@@ -174,6 +174,12 @@ function inbound({ from, name, text, at }) {
   };
 }
 
+/** The Graph stand-in inside the runner (its address is in the runner's log). */
+function standinUrl() {
+  const log = fs.readFileSync(path.join(ARTIFACTS, "whatatalk-local.log"), "utf8");
+  return log.match(/the stand-in at (http:\/\/\S+?)\/? /)[1];
+}
+
 /** Counts full page loads, so a test can say something appeared without one. */
 function countLoads(page) {
   const loads = { n: 0 };
@@ -303,7 +309,7 @@ test("an invited agent logs in, sees the inbox, and is refused billing and keys"
   assert.equal(await agent.getByRole("link", { name: "Billing" }).count(), 0, "no billing in the agent's menu");
   assert.equal((await agent.goto(`${base}/app/contacts`)).status(), 200, "agents use contacts");
   await agent.goto(`${base}/app/inbox`);
-  for (const p of ["/app/billing", "/app/keys", "/app/users", "/app/numbers", "/app/templates", "/app/privacy"]) {
+  for (const p of ["/app/billing", "/app/keys", "/app/users", "/app/numbers", "/app/templates", "/app/privacy", "/app/broadcasts"]) {
     const r = await agent.goto(`${base}${p}`);
     assert.equal(r.status(), 403, p);
   }
@@ -394,8 +400,7 @@ test("another account's session gets 404 for a conversation, and a form without 
 test("an inbound photo shows in the thread, served only to its account", async () => {
   assert.ok(owner, "the first test made the owner");
   // The stand-in holds the file as Meta would; its address is in the runner's log.
-  const log = fs.readFileSync(path.join(ARTIFACTS, "whatatalk-local.log"), "utf8");
-  const standin = log.match(/the stand-in at (http:\/\/\S+?)\/? /)[1];
+  const standin = standinUrl();
   // A 2×2 PNG.
   const png = Buffer.from(
     "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP4z8DwHwyBNBgwMDAwAABM3gT8sbpQmQAAAABJRU5ErkJggg==",
@@ -599,6 +604,94 @@ test("templates: the synced list, a sync, a new template with its preview, a bad
   assert.match(await row.innerText(), /utility/);
   await accessible(page, "templates");
   await shot(page, "14-templates");
+  // Meta approves it (the stand-in posts the status webhook); the list follows.
+  const id = await row.locator("code.template-id").innerText();
+  const approved = await fetch(`${standinUrl()}/_standin/templates/${id}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ status: "APPROVED" }),
+  });
+  assert.ok(approved.ok, `stand-in: ${approved.status}`);
+  for (let i = 0; i < 40 && !/approved/.test(await row.innerText()); i++) {
+    await page.waitForTimeout(250);
+    await page.reload();
+  }
+  assert.match(await row.innerText(), /approved/);
+  await context.close();
+});
+
+test("a broadcast built in the wizard reaches the stand-in with each contact's values", async () => {
+  assert.ok(owner, "the first test made the owner");
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await login(page, owner.email);
+  // Two regulars who agreed, one who did not.
+  for (const [name, phone, consent] of [
+    ["Hedy Lamarr", "+447911123461", true],
+    ["Alan Turing", "+447911123462", true],
+    ["No Consent", "+447911123463", false],
+  ]) {
+    await page.goto(`${base}/app/contacts`);
+    await page.locator("summary", { hasText: "New contact" }).click();
+    await page.getByLabel("Name").fill(name);
+    await page.getByLabel(/^Phone/).fill(phone);
+    await page.getByLabel(/^Tags/).fill("regulars");
+    if (consent) await page.getByLabel(/Agreed to receive/).check();
+    await page.getByRole("button", { name: "Create contact" }).click();
+    await page.getByRole("heading", { name }).waitFor();
+  }
+  await page.getByRole("link", { name: "Broadcasts" }).click();
+  await page.getByRole("link", { name: "New broadcast" }).click();
+  await page.getByLabel("Template").selectOption({ label: "order_ready (en_GB, utility)" });
+  await page.getByLabel(/^Contacts with any of these tags/).fill("regulars");
+  await page.getByRole("button", { name: "Next" }).click();
+  // {{1}} from each contact's name; {{2}} the same for everyone.
+  await page.locator("#w-field-1").selectOption("name");
+  await page.locator("#w-text-1").fill("friend");
+  await page.locator("#w-field-2").selectOption("");
+  await page.locator("#w-text-2").fill("A-1");
+  // The preview follows the fields, for a sample contact who agreed.
+  await page.locator(".bubble", { hasText: /^Hi (Hedy Lamarr|Alan Turing), your order A-1 is ready to collect\.$/ }).waitFor();
+  await page.getByRole("status").getByText(/2 contacts will get it; 1 without consent/).waitFor();
+  await accessible(page, "broadcast wizard");
+  await shot(page, "16-broadcast-wizard");
+  await page.getByRole("button", { name: "Send the broadcast" }).click();
+  await page.waitForURL(/\/app\/broadcasts\/brd_/);
+  await page.getByText(/Status: completed/).waitFor({ timeout: 30000 });
+  await page.locator("dd", { hasText: /^2$/ }).first().waitFor();
+  await accessible(page, "broadcast");
+  await shot(page, "17-broadcast-progress");
+  // What Meta got: each contact's own name.
+  const requests = await (await fetch(`${standinUrl()}/_standin/requests`)).json();
+  const sent = (Array.isArray(requests) ? requests : requests.requests ?? [])
+    .map((r) => r.body ?? r)
+    .filter((b) => b?.template?.name === "order_ready");
+  const byTo = Object.fromEntries(sent.map((b) => [b.to, b.template.components[0].parameters.map((p) => p.text)]));
+  assert.deepEqual(byTo["447911123461"], ["Hedy Lamarr", "A-1"]);
+  assert.deepEqual(byTo["447911123462"], ["Alan Turing", "A-1"]);
+  assert.equal(byTo["447911123463"], undefined, "no consent, no message");
+  // Every recipient, as CSV.
+  const csv = await page.request.get(`${page.url()}/recipients.csv`);
+  assert.equal(csv.status(), 200);
+  const rows = (await csv.text()).trim().split("\n");
+  assert.equal(rows.length, 4, rows.join("\n"));
+  assert.ok(rows.some((r) => r.includes("skipped_no_consent")));
+
+  // One for tomorrow: paused, resumed, canceled from its page.
+  await page.goto(`${base}/app/broadcasts/new?tags=regulars`);
+  await page.getByLabel("Template").selectOption({ label: "order_ready (en_GB, utility)" });
+  await page.getByRole("button", { name: "Next" }).click();
+  await page.locator("#w-text-1").fill("friend");
+  await page.locator("#w-text-2").fill("B-2");
+  const tomorrow = new Date(Date.now() + 86400000).toISOString().slice(0, 16);
+  await page.getByLabel(/^Send at/).fill(tomorrow);
+  await page.getByRole("button", { name: "Send the broadcast" }).click();
+  await page.getByText(/Status: scheduled/).waitFor();
+  for (const [button, status] of [["Pause", "paused"], ["Resume", "scheduled"], ["Cancel", "canceled"]]) {
+    await page.getByRole("button", { name: button, exact: true }).click();
+    await page.getByText(new RegExp(`Status: ${status}`)).waitFor();
+  }
+  assert.equal(await page.getByRole("button", { name: "Resume", exact: true }).count(), 0);
   await context.close();
 });
 

@@ -333,6 +333,16 @@ async fn pause_resume_cancel_and_schedule() {
         s.get(&format!("/v1/broadcasts/{sched}")).await["status"],
         "scheduled"
     );
+    // Paused and resumed before its time, it keeps its time: scheduled again, nothing sent.
+    let (_, paused) = s
+        .post(&format!("/v1/broadcasts/{sched}/pause"), json!({}))
+        .await;
+    assert_eq!(paused["status"], "paused", "{paused}");
+    let (_, resumed) = s
+        .post(&format!("/v1/broadcasts/{sched}/resume"), json!({}))
+        .await;
+    assert_eq!(resumed["status"], "scheduled", "{resumed}");
+    assert_eq!(resumed["counts"]["queued"], 0, "{resumed}");
     let (st, canceled) = s
         .post(&format!("/v1/broadcasts/{sched}/cancel"), json!({}))
         .await;

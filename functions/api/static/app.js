@@ -72,6 +72,25 @@
         }
       });
     }
+    // A broadcast's preview follows its fields: {{k}} is the sample contact's value of the
+    // chosen field, else the text. Only textContent is set: the values are never markup.
+    var preview = document.querySelector("[data-preview]");
+    if (preview) {
+      var form = preview.closest("form");
+      var draw = function () {
+        var body = preview.dataset.body || "";
+        var shown = body.replace(/\{\{\s*([a-z0-9_]+)\s*\}\}/g, function (whole, k) {
+          var field = form.querySelector('[name="field_' + k + '"]');
+          var text = form.querySelector('[name="text_' + k + '"]');
+          var own = field && field.value ? preview.dataset[field.value] : "";
+          return own || (text && text.value.trim()) || whole;
+        });
+        preview.querySelector(".text").textContent = shown;
+      };
+      form.addEventListener("input", draw);
+      form.addEventListener("change", draw);
+      draw();
+    }
     // Choosing an assignee submits its form.
     var assignee = document.getElementById("assignee");
     if (assignee) {

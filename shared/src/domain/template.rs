@@ -210,6 +210,48 @@ impl Template {
         TemplateShape::of(&self.components)
     }
 
+    /// The message that sends this template with its body's placeholders given by `value`
+    /// (`1`, `2`… or the names): Meta's `template` object, language policy deterministic.
+    pub fn message(&self, value: impl Fn(&str) -> String) -> crate::graph::messages::Template {
+        use crate::graph::messages::{Component, Language, LanguagePolicy, Parameter};
+        let parameters: Vec<Parameter> = match self.shape().body {
+            Placeholders::None => Vec::new(),
+            Placeholders::Positional(n) => (1..=n)
+                .map(|i| Parameter::Text {
+                    text: value(&i.to_string()),
+                    parameter_name: None,
+                })
+                .collect(),
+            Placeholders::Named(names) => names
+                .iter()
+                .map(|k| Parameter::Text {
+                    text: value(k),
+                    parameter_name: Some(k.clone()),
+                })
+                .collect(),
+        };
+        crate::graph::messages::Template {
+            name: self.name.as_str().to_owned(),
+            language: Language {
+                policy: Some(LanguagePolicy::Deterministic),
+                code: self.language.as_str().to_owned(),
+            },
+            components: match parameters.is_empty() {
+                true => Vec::new(),
+                false => vec![Component::Body { parameters }],
+            },
+        }
+    }
+
+    /// The body's placeholders as a form names them: `1`, `2`… or the names.
+    pub fn body_placeholders(&self) -> Vec<String> {
+        match self.shape().body {
+            Placeholders::None => Vec::new(),
+            Placeholders::Positional(n) => (1..=n).map(|i| i.to_string()).collect(),
+            Placeholders::Named(names) => names.into_iter().collect(),
+        }
+    }
+
     /// Whether Meta delivers it to a business-scoped user id: not an authentication template
     /// with a one-tap, zero-tap or copy-code button (error 131062).
     pub fn reaches_user_ids(&self) -> bool {

@@ -22,6 +22,22 @@ use crate::ports::{Condition, Cursor, Key, StoreError, Write};
 use crate::records::{self, broadcast, contact, message, usage};
 
 const PAGE: u32 = 200;
+/// Most contacts an estimate reads.
+pub const ESTIMATE_MAX: u64 = 10_000;
+
+/// What a broadcast would reach and cost, before it is made.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BroadcastEstimate {
+    /// Opted in and not opted out: the contacts it would message.
+    pub reachable: u64,
+    /// In the audience but without consent, or opted out.
+    pub skipped: u64,
+    /// Meta's charges at the configured rates, in micro-units of `currency`.
+    pub cost_micros: u64,
+    pub currency: Option<String>,
+    /// More contacts than [`ESTIMATE_MAX`]: the figures count the first ones.
+    pub capped: bool,
+}
 
 #[derive(Clone, Debug)]
 pub struct NewBroadcast {
@@ -251,7 +267,8 @@ impl App {
         Ok(paused)
     }
 
-    /// Resumes a paused broadcast: the fan-out continues and its queued messages go out.
+    /// Resumes a paused broadcast: the fan-out continues and its queued messages go out; one
+    /// paused before its start time is scheduled again for that time.
     pub async fn resume_broadcast(
         &self,
         account: &AccountId,
@@ -259,6 +276,19 @@ impl App {
     ) -> Result<Broadcast, ServiceError> {
         // Meta would refuse its messages while its template cannot send (paused, say).
         let current = self.broadcast(account, id).await?;
+        let not_yet = current.started_at.is_none() && current.send_at.is_some_and(|at| at > now());
+        if current.status == BroadcastStatus::Paused && not_yet {
+            // Its schedule entry is still there (entries go when due): it starts on time.
+            return self
+                .move_broadcast(
+                    account,
+                    id,
+                    &[BroadcastStatus::Paused],
+                    BroadcastStatus::Scheduled,
+                    None,
+                )
+                .await;
+        }
         if current.status == BroadcastStatus::Paused {
             let number = self.sending_number(account, &current.from).await?;
             self.check_template_message(account, &number.waba_id, &current.template)
@@ -367,7 +397,9 @@ impl App {
             if place.done {
                 return Ok(JobOutcome::Done);
             }
-            let (contacts, next) = self.audience_page(account, &b, place.cursor).await?;
+            let (contacts, next) = self
+                .audience_page(account, &b.audience, place.cursor)
+                .await?;
             // The page must fit the subscription and allowance; if not, the broadcast waits,
             // paused, for a payment or a plan change (and a resume).
             let billing = match self
@@ -441,16 +473,56 @@ impl App {
         }
     }
 
+    /// Who a broadcast to `audience` would reach, and what Meta would charge for it at the
+    /// configured rates (by each contact's market and the template's category): read before
+    /// confirming. Counts at most [`ESTIMATE_MAX`] contacts.
+    pub async fn estimate_broadcast(
+        &self,
+        account: &AccountId,
+        audience: &Audience,
+        category: &str,
+    ) -> Result<BroadcastEstimate, ServiceError> {
+        let rates = self.billing_config.meta_rates.as_ref();
+        let category = category.to_ascii_lowercase();
+        let mut out = BroadcastEstimate {
+            currency: rates.map(|r| r.currency.clone()),
+            ..Default::default()
+        };
+        let mut cursor = None;
+        loop {
+            let (contacts, next) = self.audience_page(account, audience, cursor).await?;
+            for c in &contacts {
+                if !c.opted_in() {
+                    out.skipped += 1;
+                    continue;
+                }
+                out.reachable += 1;
+                let market = c.phone.as_ref().and_then(|p| p.region());
+                let market = market.as_ref().map(|m| m.as_str());
+                let rate = rates.and_then(|r| r.rate(market, &category));
+                out.cost_micros += rate.unwrap_or(0);
+            }
+            if out.reachable + out.skipped >= ESTIMATE_MAX {
+                out.capped = next.is_some();
+                return Ok(out);
+            }
+            match next {
+                Some(n) => cursor = Some(n),
+                None => return Ok(out),
+            }
+        }
+    }
+
     async fn audience_page(
         &self,
         account: &AccountId,
-        b: &Broadcast,
+        audience: &Audience,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Contact>, Option<Cursor>), ServiceError> {
         let sealer = self
             .sealer(account, u64::from(PAGE) * contact::SEALED)
             .await?;
-        match &b.audience {
+        match audience {
             Audience::Tags(tags) => {
                 // One pass over the contacts; a contact with several of the tags counts once.
                 let mut conditions: Vec<Condition> = tags.iter().map(contact::tagged).collect();

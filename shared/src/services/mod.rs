@@ -22,7 +22,7 @@ pub mod users;
 use std::sync::Arc;
 
 pub use accounts::{AccountChanges, NewAccount, Principal};
-pub use broadcasts::NewBroadcast;
+pub use broadcasts::{BroadcastEstimate, NewBroadcast};
 pub use contacts::{ConsentInput, ContactChanges, ContactFilter, DeletionReceipt, NewContact};
 pub use imports::{InlineReport, JobOutcome};
 pub use jobs::Job;

@@ -526,6 +526,19 @@ async fn every_page_of_another_account_answers_404() {
         .unwrap()
         .to_owned();
 
+    let b_broadcast = api
+        .post(
+            "/v1/broadcasts",
+            &b.key,
+            serde_json::json!({"from": "222000222", "recipients": {"tags": ["vip"]},
+                "template": {"name": "hello", "language": {"policy": "deterministic", "code": "en"}}}),
+        )
+        .await
+        .1["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
     let mut a = Browser::new(&api);
     a.signup("Tenant A", "a@pages.example").await;
     let t = a.token("/app/inbox").await;
@@ -538,7 +551,8 @@ async fn every_page_of_another_account_answers_404() {
             .replace("{contact_id}", &b_contact)
             .replace("{user_id}", &b_user.session.user_id.to_string())
             .replace("{media_id}", "880001")
-            .replace("{export_id}", &b_export);
+            .replace("{export_id}", &b_export)
+            .replace("{broadcast_id}", &b_broadcast);
         assert!(
             !path.contains('{'),
             "teach this test an id of B's for {template}"

@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use shared::domain::{
     now, Body, Contact, ContactId, Conversation, MediaId, Message, MessageStatus, Note,
     PhoneNumberId, Placeholders, Template, TemplateShape, Timestamp, User, UserId,
@@ -448,11 +448,7 @@ fn template_form(who: &SignedIn, contact: &ContactId, t: &Template) -> Markup {
         shape.header,
         None | Some(shared::domain::HeaderShape::Text(Placeholders::None))
     ) || shape.buttons.iter().any(|b| b.required);
-    let fields: Vec<String> = match &shape.body {
-        Placeholders::None => Vec::new(),
-        Placeholders::Positional(n) => (1..=*n).map(|i| i.to_string()).collect(),
-        Placeholders::Named(names) => names.iter().cloned().collect(),
-    };
+    let fields = t.body_placeholders();
     let id = format!("tpl-{}", t.id.as_str());
     html! {
         details.template {
@@ -687,26 +683,13 @@ pub async fn send_template(
         .and_then(|t| shared::domain::TemplateId::parse(t).ok())
         .ok_or(PageError::NotFound)?;
     let t = app.template(account, &template_id).await?;
-    let parameters: Vec<Value> = match t.shape().body {
-        Placeholders::None => Vec::new(),
-        Placeholders::Positional(n) => (1..=n)
-            .map(|i| json!({"type": "text", "text": form.get(&format!("p_{i}")).map(|v| v.trim()).unwrap_or_default()}))
-            .collect(),
-        Placeholders::Named(names) => names
-            .iter()
-            .map(|k| json!({"type": "text", "parameter_name": k, "text": form.get(&format!("p_{k}")).map(|v| v.trim()).unwrap_or_default()}))
-            .collect(),
+    let content = Content::Template {
+        template: t.message(|k| {
+            form.get(&format!("p_{k}"))
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_default()
+        }),
     };
-    let mut template = json!({
-        "name": t.name.as_str(),
-        "language": {"policy": "deterministic", "code": t.language.as_str()},
-    });
-    if !parameters.is_empty() {
-        template["components"] = json!([{"type": "body", "parameters": parameters}]);
-    }
-    let content: Content =
-        serde_json::from_value(json!({"type": "template", "template": template}))
-            .map_err(|_| PageError::Failed("The template could not be built.".into()))?;
     if let Err(e) = content.check() {
         return refused(&app, &visitor, &id, ServiceError::invalid("template", &e.0)).await;
     }

@@ -9,6 +9,7 @@ use shared::services::SignedIn;
 pub enum Nav {
     Inbox,
     Contacts,
+    Broadcasts,
     Templates,
     Numbers,
     Users,
@@ -33,9 +34,15 @@ fn head(title: &str) -> Markup {
 /// A page of the signed-in app.
 pub fn app(who: &SignedIn, nav: Nav, title: &str, live: bool, body: Markup) -> Markup {
     let role = who.principal.role;
-    let entries: [(Nav, &str, &str, Option<Permission>); 9] = [
+    let entries: [(Nav, &str, &str, Option<Permission>); 10] = [
         (Nav::Inbox, "/app/inbox", "Inbox", None),
         (Nav::Contacts, "/app/contacts", "Contacts", None),
+        (
+            Nav::Broadcasts,
+            "/app/broadcasts",
+            "Broadcasts",
+            Some(Permission::ManageNumbers),
+        ),
         (
             Nav::Templates,
             "/app/templates",

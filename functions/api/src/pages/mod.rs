@@ -4,6 +4,7 @@
 //! Content-Security-Policy that allows no inline script. Every page works as plain forms.
 
 mod auth;
+mod broadcasts;
 mod chart;
 mod contacts;
 mod inbox;
@@ -61,6 +62,17 @@ pub fn table() -> RouteTable<Arc<App>> {
         .post("/app/users/{user_id}/remove", settings::remove_user)
         .get("/app/numbers", settings::numbers)
         .post("/app/numbers", settings::connect_number)
+        .get("/app/broadcasts", broadcasts::list)
+        .get("/app/broadcasts/new", broadcasts::new)
+        .post("/app/broadcasts", broadcasts::create)
+        .get("/app/broadcasts/{broadcast_id}", broadcasts::show)
+        .post("/app/broadcasts/{broadcast_id}/pause", broadcasts::pause)
+        .post("/app/broadcasts/{broadcast_id}/resume", broadcasts::resume)
+        .post("/app/broadcasts/{broadcast_id}/cancel", broadcasts::cancel)
+        .get(
+            "/app/broadcasts/{broadcast_id}/recipients.csv",
+            broadcasts::recipients_csv,
+        )
         .get("/app/templates", templates::list)
         .post("/app/templates", templates::create)
         .post("/app/templates/sync", templates::sync)

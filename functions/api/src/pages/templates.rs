@@ -77,11 +77,12 @@ async fn page(
             } @else {
                 table.templates {
                     caption.sr-only { "Templates" }
-                    thead { tr { th scope="col" { "Name" } th scope="col" { "Language" } th scope="col" { "Category" } th scope="col" { "Status" } th scope="col" { "Quality" } th scope="col" { "Preview" } } }
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "Meta's id" } th scope="col" { "Language" } th scope="col" { "Category" } th scope="col" { "Status" } th scope="col" { "Quality" } th scope="col" { "Preview" } } }
                     tbody {
                         @for t in &templates {
                             tr {
                                 td { code { (t.name.as_str()) } }
+                                td { code.template-id { (t.id.as_str()) } }
                                 td { (t.language.as_str()) }
                                 td { (t.category.as_str().to_lowercase()) }
                                 td { span class={"status " (status_class(t))} { (t.status.as_str().to_lowercase()) }

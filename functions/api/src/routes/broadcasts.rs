@@ -211,21 +211,21 @@ pub async fn recipients(
 pub const CSV_MAX_ROWS: usize = 50_000;
 
 /// The recipients as CSV (`RecipientView::COLUMNS`), every page up to [`CSV_MAX_ROWS`] rows.
-pub async fn recipients_csv(
-    State(app): State<Arc<App>>,
-    Caller(me): Caller,
-    Path(id): Path<String>,
-    ApiQuery(page): ApiQuery<PageParams>,
-) -> Result<Response, Problem> {
+/// A broadcast's recipients as CSV, up to [`CSV_MAX_ROWS`] from `cursor`, and where the next
+/// part starts (the API's download and the app's).
+pub(crate) async fn recipients_csv_body(
+    app: &App,
+    account: &shared::domain::AccountId,
+    id: &BroadcastId,
+    mut cursor: Option<shared::ports::Cursor>,
+) -> Result<(String, Option<shared::ports::Cursor>), shared::services::ServiceError> {
     use shared::services::imports::csv::csv_cell;
-    let id = broadcast_id(&id)?;
-    let mut cursor = page.cursor()?;
     let mut out = RecipientView::COLUMNS.join(",");
     out.push('\n');
     let mut rows = 0;
     loop {
         let (list, next) = app
-            .broadcast_recipients(&me.account_id, &id, PageParams::MAX_LIMIT, cursor)
+            .broadcast_recipients(account, id, PageParams::MAX_LIMIT, cursor)
             .await?;
         rows += list.len();
         for r in list {
@@ -239,17 +239,32 @@ pub async fn recipients_csv(
         }
         cursor = next;
         if cursor.is_none() || rows >= CSV_MAX_ROWS {
-            break;
+            return Ok((out, cursor));
         }
     }
-    let mut headers = vec![
+}
+
+/// The headers of a recipients CSV download.
+pub(crate) fn csv_headers(id: &BroadcastId) -> Vec<(header::HeaderName, String)> {
+    vec![
         (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
         (
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"broadcast-{id}-recipients.csv\""),
         ),
-    ];
-    if let Some(next) = cursor {
+    ]
+}
+
+pub async fn recipients_csv(
+    State(app): State<Arc<App>>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Response, Problem> {
+    let id = broadcast_id(&id)?;
+    let (out, next) = recipients_csv_body(&app, &me.account_id, &id, page.cursor()?).await?;
+    let mut headers = csv_headers(&id);
+    if let Some(next) = next {
         headers.push((
             header::LINK,
             format!(
