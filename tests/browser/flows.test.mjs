@@ -193,6 +193,7 @@ let owner;
 test("sign up, connect a number, an inbound message appears without a reload, reply, ticks reach read", async () => {
   const context = await browser.newContext();
   owner = await signup(context, "Bloom Florists");
+  owner.state = await context.storageState();
   const page = owner.page;
   await accessible(page, "inbox (empty)");
   await shot(page, "01-inbox-empty");
@@ -229,9 +230,7 @@ test("sign up, connect a number, an inbound message appears without a reload, re
 
 test("the window closed: the composer offers templates, and free text is refused", async () => {
   assert.ok(owner, "the first test made the owner");
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await login(page, owner.email);
+  const { context, page } = await asOwner();
   const twoDaysAgo = Date.now() - 48 * 3600 * 1000;
   await webhook(inbound({ from: "447911123457", name: "Brian Old", text: "Is my order ready?", at: twoDaysAgo }));
   await page.goto(`${base}/app/inbox`);
@@ -274,6 +273,15 @@ test("the window closed: the composer offers templates, and free text is refused
   assert.match(await r.text(), /last 24 hours; send a template/);
   await context.close();
 });
+
+/** A context signed in as the owner (the first test's session: logins are rate-limited). */
+async function asOwner(options = {}) {
+  const context = await browser.newContext({ ...options, storageState: owner.state });
+  const page = await context.newPage();
+  await page.goto(`${base}/app/inbox`);
+  assert.equal(new URL(page.url()).pathname, "/app/inbox", "the owner's session holds");
+  return { context, page };
+}
 
 async function login(page, email, password = PASSWORD) {
   await page.goto(`${base}/app/login`);
@@ -418,9 +426,7 @@ test("an inbound photo shows in the thread, served only to its account", async (
   m.type = "image";
   m.image = { id: "770001", mime_type: "image/png", caption: "The bouquet I want" };
   await webhook(message);
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await login(page, owner.email);
+  const { context, page } = await asOwner();
   await page.getByRole("link", { name: /Piet Photo/ }).click();
   await page.locator("#thread").getByText("The bouquet I want").waitFor();
   // The file is fetched by the media job; the thread shows it once stored.
@@ -446,14 +452,12 @@ test("an inbound photo shows in the thread, served only to its account", async (
 
 test("a message that looks like markup shows as text and runs nothing", async () => {
   assert.ok(owner, "the first test made the owner");
-  const context = await browser.newContext();
-  const page = await context.newPage();
+  const { context, page } = await asOwner();
   let ran = false;
   page.on("dialog", async (d) => {
     ran = true;
     await d.dismiss();
   });
-  await login(page, owner.email);
   const payload = "<img src=x onerror=alert(1)>";
   await webhook(inbound({ from: "447911123458", name: "<b>Mallory</b>", text: payload }));
   await page.getByRole("link", { name: /Mallory/ }).waitFor({ timeout: 15000 });
@@ -472,9 +476,7 @@ test("a message that looks like markup shows as text and runs nothing", async ()
 
 test("contacts: create, find by phone, filter by tag, correct, opt out, delete with a receipt", async () => {
   assert.ok(owner, "the first test made the owner");
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await login(page, owner.email);
+  const { context, page } = await asOwner();
   await page.getByRole("link", { name: "Contacts" }).click();
   await page.waitForURL(`${base}/app/contacts`);
   await accessible(page, "contacts");
@@ -524,9 +526,7 @@ test("contacts: create, find by phone, filter by tag, correct, opt out, delete w
 
 test("privacy: what is held, an export downloaded and read, the audit log", async () => {
   assert.ok(owner, "the first test made the owner");
-  const context = await browser.newContext({ acceptDownloads: true });
-  const page = await context.newPage();
-  await login(page, owner.email);
+  const { context, page } = await asOwner({ acceptDownloads: true });
   await page.getByRole("link", { name: "Privacy" }).click();
   await page.waitForURL(`${base}/app/privacy`);
   await page.getByText("What we hold for you").waitFor();
@@ -581,9 +581,7 @@ test("closing the account from the page: typed confirmation, a receipt, then no 
 
 test("templates: the synced list, a sync, a new template with its preview, a bad name refused", async () => {
   assert.ok(owner, "the first test made the owner");
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await login(page, owner.email);
+  const { context, page } = await asOwner();
   await page.getByRole("link", { name: "Templates" }).click();
   await page.waitForURL(`${base}/app/templates`);
   await page.locator("table.templates").getByText("hello_world").waitFor();
@@ -622,9 +620,7 @@ test("templates: the synced list, a sync, a new template with its preview, a bad
 
 test("a broadcast built in the wizard reaches the stand-in with each contact's values", async () => {
   assert.ok(owner, "the first test made the owner");
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await login(page, owner.email);
+  const { context, page } = await asOwner();
   // Two regulars who agreed, one who did not.
   for (const [name, phone, consent] of [
     ["Hedy Lamarr", "+447911123461", true],
@@ -695,11 +691,37 @@ test("a broadcast built in the wizard reaches the stand-in with each contact's v
   await context.close();
 });
 
+test("numbers: Meta's messaging limit and a quality flag show, and a new token is taken", async () => {
+  assert.ok(owner, "the first test made the owner");
+  const waba = (field, value) => ({
+    object: "whatsapp_business_account",
+    entry: [{ id: WABA, time: Math.floor(Date.now() / 1000), changes: [{ field, value }] }],
+  });
+  await webhook(waba("business_capability_update", { max_daily_conversations_per_business: 2000 }));
+  await webhook(
+    waba("phone_number_quality_update", {
+      display_phone_number: "15550783881",
+      event: "FLAGGED",
+      current_limit: "TIER_2K",
+    }),
+  );
+  const { context, page } = await asOwner();
+  await page.goto(`${base}/app/numbers`);
+  await page.getByText(/^2000 people a day/).waitFor();
+  await page.getByText(/^flagged, limit TIER_2K/).waitFor();
+  await page.getByText(/Recipients are blocking or reporting/).waitFor();
+  await accessible(page, "numbers (health)");
+  await shot(page, "18-numbers-health");
+  await page.getByLabel("Replace the access token").fill(TOKEN);
+  await page.getByRole("button", { name: "Save the new token" }).click();
+  await page.waitForURL(`${base}/app/numbers`);
+  await page.getByText("allowed", { exact: true }).waitFor();
+  await context.close();
+});
+
 test("every page passes axe-core: password, keys, billing", async () => {
   assert.ok(owner, "the first test made the owner");
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await login(page, owner.email);
+  const { context, page } = await asOwner();
   for (const [p, name] of [
     ["/app/password", "password"],
     ["/app/keys", "keys"],

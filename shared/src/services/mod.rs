@@ -27,7 +27,7 @@ pub use contacts::{ConsentInput, ContactChanges, ContactFilter, DeletionReceipt,
 pub use imports::{InlineReport, JobOutcome};
 pub use jobs::Job;
 pub use messages::{MessageFilter, NewMessage, Recipient, SendTask};
-pub use numbers::{NewNumber, NumberChanges};
+pub use numbers::{NewNumber, NumberChanges, NumberHealth};
 pub use sender::{Delivery, SenderSettings};
 pub use templates::{NewTemplate, SyncReport, TemplateFilter};
 pub use users::{NewUser, SessionCookie, SignedIn};

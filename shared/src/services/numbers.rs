@@ -29,7 +29,53 @@ pub struct NumberChanges {
     pub messages_per_second: Option<u32>,
 }
 
+/// How a number stands with Meta, from what Meta's webhooks said: its business's messaging
+/// limit and the number's latest quality event.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NumberHealth {
+    /// Business-initiated recipients a day (Meta's `business_capability_update`).
+    pub messaging_limit: Option<u64>,
+    /// Meta's latest `phone_number_quality_update` event (`FLAGGED`, `UNFLAGGED`, `UPGRADE`,
+    /// `DOWNGRADE`, …), its current limit tier when it said, and when.
+    pub quality_event: Option<(String, Option<String>, crate::domain::Timestamp)>,
+}
+
 impl App {
+    /// The number's standing: its WABA's messaging limit and the latest quality notice among
+    /// the account's 200 newest notices.
+    pub async fn number_health(
+        &self,
+        account: &AccountId,
+        number: &WhatsAppNumber,
+    ) -> Result<NumberHealth, ServiceError> {
+        let route = self
+            .items
+            .get(&crate::table::waba_route(number.waba_id.as_str()))
+            .await?;
+        let (notices, _) = self.notices(account, 200, None).await?;
+        // Meta names the number by its display number in these; a notice may carry our id too.
+        let digits = number.display_phone_number.digits();
+        let quality = notices.into_iter().find(|n| {
+            n.field == "phone_number_quality_update"
+                && (n.number.as_ref() == Some(&number.phone_number_id)
+                    || n.payload
+                        .get("display_phone_number")
+                        .and_then(|v| v.as_str())
+                        == Some(digits))
+        });
+        Ok(NumberHealth {
+            messaging_limit: route.as_ref().and_then(number::messaging_limit),
+            quality_event: quality.map(|n| {
+                let tier = n
+                    .payload
+                    .get("current_limit")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned);
+                (n.event.unwrap_or_default(), tier, n.received_at)
+            }),
+        })
+    }
+
     /// Connects a number to the account once its token proves, at Meta, that the number is
     /// listed under the WABA, and subscribes our app to the WABA's webhooks. A number belongs
     /// to one tenant at a time, and so does a WABA: both routes are written in the same

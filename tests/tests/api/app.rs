@@ -552,7 +552,8 @@ async fn every_page_of_another_account_answers_404() {
             .replace("{user_id}", &b_user.session.user_id.to_string())
             .replace("{media_id}", "880001")
             .replace("{export_id}", &b_export)
-            .replace("{broadcast_id}", &b_broadcast);
+            .replace("{broadcast_id}", &b_broadcast)
+            .replace("{phone_number_id}", "222000222");
         assert!(
             !path.contains('{'),
             "teach this test an id of B's for {template}"

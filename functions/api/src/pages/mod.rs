@@ -62,6 +62,10 @@ pub fn table() -> RouteTable<Arc<App>> {
         .post("/app/users/{user_id}/remove", settings::remove_user)
         .get("/app/numbers", settings::numbers)
         .post("/app/numbers", settings::connect_number)
+        .post(
+            "/app/numbers/{phone_number_id}/token",
+            settings::replace_token,
+        )
         .get("/app/broadcasts", broadcasts::list)
         .get("/app/broadcasts/new", broadcasts::new)
         .post("/app/broadcasts", broadcasts::create)

@@ -211,6 +211,10 @@ async fn numbers_page(
 ) -> Result<Markup, PageError> {
     allowed(who, Permission::ManageNumbers)?;
     let (numbers, _) = app.numbers(&who.principal.account_id, 50, None).await?;
+    let mut healths = Vec::with_capacity(numbers.len());
+    for n in &numbers {
+        healths.push(app.number_health(&who.principal.account_id, n).await?);
+    }
     Ok(layout::app(
         who,
         Nav::Numbers,
@@ -221,14 +225,45 @@ async fn numbers_page(
             @if numbers.is_empty() {
                 p.empty { "No number yet: connect one below to start receiving messages." }
             } @else {
-                ul.numbers {
-                    @for n in &numbers {
-                        li {
-                            strong { (n.display_phone_number.e164()) }
-                            " · id " code { (n.phone_number_id) } " · WABA " code { (n.waba_id.as_str()) }
-                            @if let Some(s) = &n.sending_stopped {
-                                p.alert { "Sending stopped: " (s.reason) " (Meta error " (s.code) "). Replace the access token to resume." }
+                @for (n, health) in numbers.iter().zip(&healths) {
+                    section.number aria-label={"Number " (n.display_phone_number.e164())} {
+                        h2 { (n.display_phone_number.e164()) }
+                        dl.facts {
+                            dt { "Phone number id" } dd { code { (n.phone_number_id) } }
+                            dt { "WhatsApp Business Account" } dd { code { (n.waba_id.as_str()) } }
+                            dt { "Throughput" } dd { (n.messages_per_second) " messages a second" }
+                            dt { "Messaging limit" } dd {
+                                @match health.messaging_limit {
+                                    Some(l) => { (l) " people a day may get a template from you (Meta's limit for your business)" }
+                                    None => "not told by Meta yet",
+                                }
                             }
+                            dt { "Quality" } dd {
+                                @match &health.quality_event {
+                                    Some((event, tier, at)) => {
+                                        (event.to_lowercase()) @if let Some(t) = tier { ", limit " (t) } " (Meta, " (at.date().to_string()) ")"
+                                        @if event == "FLAGGED" { br; span.alert { "Recipients are blocking or reporting your messages: send fewer marketing templates until Meta unflags the number." } }
+                                    }
+                                    None => "no warning from Meta",
+                                }
+                            }
+                            dt { "Sending" } dd {
+                                @match &n.sending_stopped {
+                                    Some(s) => span.alert { "stopped: " (s.reason) " (Meta error " (s.code) ", " (s.at.date().to_string()) ")" },
+                                    None => "allowed",
+                                }
+                            }
+                        }
+                        @if n.sending_stopped.is_some() {
+                            p { "Meta refused this number's token. Make a new system user token in Meta's Business Manager and paste it here to resume:" }
+                        }
+                        form method="post" action={"/app/numbers/" (n.phone_number_id) "/token"} {
+                            (csrf(who))
+                            div.field {
+                                label for={"t-" (n.phone_number_id)} { "Replace the access token" }
+                                input id={"t-" (n.phone_number_id)} name="access_token" type="password" autocomplete="off" required;
+                            }
+                            button type="submit" { "Save the new token" }
                         }
                     }
                 }
@@ -424,4 +459,53 @@ pub async fn create_key(
     let (_, secret) = app.create_api_key(&visitor.principal, name).await?;
     let page = keys_page(&app, &visitor, Some(secret.expose())).await?;
     Ok(Page::ok(page).status(StatusCode::CREATED).respond(&headers))
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    access_token: String,
+}
+
+/// A new token for a number: it is proven with Meta as at connect, and lifts a stop the old
+/// one caused.
+pub async fn replace_token(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Posted {
+        visitor,
+        form,
+        headers,
+    }: Posted<TokenForm>,
+) -> Result<Response, PageError> {
+    let id = PhoneNumberId::parse(&id).map_err(|_| PageError::NotFound)?;
+    // Another account's number is not found, whatever the form holds.
+    allowed(&visitor, Permission::ManageNumbers)?;
+    app.number(&visitor.principal.account_id, &id).await?;
+    let result = match AccessToken::parse(form.access_token.trim()) {
+        Ok(token) => {
+            let changes = shared::services::NumberChanges {
+                access_token: Some(token),
+                ..Default::default()
+            };
+            app.update_number(&visitor.principal, &id, changes).await
+        }
+        Err(e) => Err(ServiceError::invalid("access_token", &e.0)),
+    };
+    match result {
+        Ok(_) => Ok(Redirect::to("/app/numbers").into_response()),
+        Err(e @ (ServiceError::NotFound | ServiceError::Forbidden(_))) => Err(e.into()),
+        Err(e) => {
+            let problem = shared::http::Problem::from(e);
+            let text = problem
+                .detail
+                .clone()
+                .unwrap_or_else(|| problem.kind.title().to_owned());
+            let page =
+                numbers_page(&app, &visitor, &NumberForm::default(), &[], Some(&text)).await?;
+            Ok(Page::ok(page)
+                .status(problem.kind.status())
+                .respond(&headers))
+        }
+    }
 }
