@@ -733,6 +733,28 @@ test("every page passes axe-core: password, keys, billing", async () => {
     assert.equal(r.status(), 200, p);
     await accessible(page, name);
   }
+  // Keys: the last active one stays until another exists; then it goes.
+  await page.goto(`${base}/app/keys`);
+  await page.getByRole("button", { name: "Revoke crm" }).click();
+  await page.getByRole("alert").getByText(/last active key/).waitFor();
+  await page.getByLabel("Name").fill("crm2");
+  await page.getByRole("button", { name: "Create key" }).click();
+  await page.getByLabel("New API key").waitFor();
+  await page.getByRole("button", { name: "Revoke crm", exact: true }).click();
+  await page.waitForURL(`${base}/app/keys`);
+  assert.match(await page.locator("li", { hasText: "crm ·" }).first().innerText(), /revoked/);
+  // At phone width the inbox, a thread and a form fit without sideways scrolling.
+  await page.setViewportSize({ width: 360, height: 740 });
+  for (const p of ["/app/inbox", "/app/contacts", "/app/broadcasts/new?tags=regulars", "/app/privacy"]) {
+    await page.goto(`${base}${p}`);
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(wide <= 360, `${p} is ${wide}px wide at 360`);
+  }
+  await page.goto(`${base}/app/inbox`);
+  await page.getByRole("link", { name: /Ada Lovelace/ }).click();
+  assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 360, "a thread at 360px");
+  await shot(page, "19-phone-thread");
+  await page.setViewportSize({ width: 1280, height: 720 });
   // This month's usage as a chart drawn on the server, and the same figures as a table.
   await page.goto(`${base}/app/billing`);
   const chart = page.getByRole("img", { name: /messages priced by Meta/ });

@@ -553,7 +553,8 @@ async fn every_page_of_another_account_answers_404() {
             .replace("{media_id}", "880001")
             .replace("{export_id}", &b_export)
             .replace("{broadcast_id}", &b_broadcast)
-            .replace("{phone_number_id}", "222000222");
+            .replace("{phone_number_id}", "222000222")
+            .replace("{key_id}", &b.key_id);
         assert!(
             !path.contains('{'),
             "teach this test an id of B's for {template}"

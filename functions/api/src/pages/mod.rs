@@ -91,6 +91,7 @@ pub fn table() -> RouteTable<Arc<App>> {
         .get("/app/billing", settings::billing)
         .get("/app/keys", settings::keys)
         .post("/app/keys", settings::create_key)
+        .post("/app/keys/{key_id}/revoke", settings::revoke_key)
 }
 
 /// Every page route as (method, path): docs/console.md and the cross-tenant test use it.

@@ -397,7 +397,12 @@ pub async fn billing(
     Ok(Page::ok(page).respond(&headers))
 }
 
-async fn keys_page(app: &App, who: &SignedIn, new_key: Option<&str>) -> Result<Markup, PageError> {
+async fn keys_page(
+    app: &App,
+    who: &SignedIn,
+    new_key: Option<&str>,
+    alert: Option<&str>,
+) -> Result<Markup, PageError> {
     allowed(who, Permission::ManageKeys)?;
     let (keys, _) = app.api_keys(&who.principal.account_id, 100, None).await?;
     Ok(layout::app(
@@ -408,6 +413,7 @@ async fn keys_page(app: &App, who: &SignedIn, new_key: Option<&str>) -> Result<M
         html! {
             h1 { "API keys" }
             p.muted { "Keys let your own systems use the REST API as the account's owner." }
+            @if let Some(a) = alert { p.alert role="alert" { (a) } }
             @if let Some(k) = new_key {
                 div.notice role="status" {
                     p { "Your new key. Copy it now: it is not shown again." }
@@ -419,7 +425,15 @@ async fn keys_page(app: &App, who: &SignedIn, new_key: Option<&str>) -> Result<M
             } @else {
                 ul.keys {
                     @for k in &keys {
-                        li { strong { (k.name.as_str()) } " · " code { (k.prefix) "…" } " · " (if k.revoked_at.is_some() { "revoked" } else { "active" }) }
+                        li {
+                            strong { (k.name.as_str()) } " · " code { (k.prefix) "…" } " · " (if k.revoked_at.is_some() { "revoked" } else { "active" })
+                            @if k.revoked_at.is_none() {
+                                form.inline method="post" action={"/app/keys/" (k.id) "/revoke"} {
+                                    (csrf(who))
+                                    button.danger type="submit" aria-label={"Revoke " (k.name.as_str())} { "Revoke" }
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -437,7 +451,7 @@ pub async fn keys(
     Visitor(who): Visitor,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    Ok(Page::ok(keys_page(&app, &who, None).await?).respond(&headers))
+    Ok(Page::ok(keys_page(&app, &who, None, None).await?).respond(&headers))
 }
 
 #[derive(Deserialize)]
@@ -457,7 +471,7 @@ pub async fn create_key(
     let name = ApiKeyName::parse(&form.name)
         .map_err(|e| PageError::Failed(format!("The name {}", e.0)))?;
     let (_, secret) = app.create_api_key(&visitor.principal, name).await?;
-    let page = keys_page(&app, &visitor, Some(secret.expose())).await?;
+    let page = keys_page(&app, &visitor, Some(secret.expose()), None).await?;
     Ok(Page::ok(page).status(StatusCode::CREATED).respond(&headers))
 }
 
@@ -507,5 +521,32 @@ pub async fn replace_token(
                 .status(problem.kind.status())
                 .respond(&headers))
         }
+    }
+}
+
+/// Revokes a key at once (never the last active one while no user could make another).
+pub async fn revoke_key(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Posted {
+        visitor, headers, ..
+    }: Posted<super::auth::Empty>,
+) -> Result<Response, PageError> {
+    let id: shared::domain::ApiKeyId = id.parse().map_err(|_| PageError::NotFound)?;
+    match app.revoke_api_key(&visitor.principal, &id).await {
+        Ok(()) => Ok(Redirect::to("/app/keys").into_response()),
+        Err(ServiceError::LastApiKey) => {
+            let page = keys_page(
+                &app,
+                &visitor,
+                None,
+                Some("This is the last active key: create another first, then revoke this one."),
+            )
+            .await?;
+            Ok(Page::ok(page)
+                .status(StatusCode::CONFLICT)
+                .respond(&headers))
+        }
+        Err(e) => Err(e.into()),
     }
 }
