@@ -772,3 +772,17 @@ test("every page passes axe-core: password, keys, billing", async () => {
   await shot(signupPage, "00-signup");
   await anonymous.close();
 });
+
+test("nothing personal reached the runner's log in all these flows", async () => {
+  // Last in the file, so it runs last: names, emails, phones, message text and passwords typed
+  // or received above appear nowhere in what the runner logged.
+  const log = fs.readFileSync(path.join(ARTIFACTS, "whatatalk-local.log"), "utf8");
+  assert.ok(log.length > 0, "the runner logged");
+  for (const secret of [
+    "Ada Lovelace", "Olivia Owner", "Do you deliver on Sundays?", "Yes, from 9 to 12.",
+    "447911123456", "+447911123456", "@example.com", PASSWORD, "Sunday deliveries", "Hedy Lamarr",
+    "The bouquet I want", "onerror",
+  ]) {
+    assert.ok(!log.includes(secret), `the log holds ${secret}`);
+  }
+});
