@@ -25,6 +25,17 @@ const PAGE: u32 = 200;
 /// Most contacts an estimate reads.
 pub const ESTIMATE_MAX: u64 = 10_000;
 
+/// Contacts with any of `tags`: one pass over the contacts, a contact with several of the
+/// tags counted once.
+fn tag_filter(tags: &[crate::domain::Tag]) -> Option<Condition> {
+    let mut conditions: Vec<Condition> = tags.iter().map(contact::tagged).collect();
+    if conditions.len() == 1 {
+        conditions.pop()
+    } else {
+        Some(Condition::Or(conditions))
+    }
+}
+
 /// What a broadcast would reach and cost, before it is made.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BroadcastEstimate {
@@ -488,29 +499,46 @@ impl App {
             currency: rates.map(|r| r.currency.clone()),
             ..Default::default()
         };
-        let mut cursor = None;
-        loop {
-            let (contacts, next) = self.audience_page(account, audience, cursor).await?;
-            for c in &contacts {
-                if !c.opted_in() {
-                    out.skipped += 1;
-                    continue;
+        let mut tally = |c: &Contact| {
+            if !c.opted_in() {
+                out.skipped += 1;
+                return;
+            }
+            out.reachable += 1;
+            let market = c.phone.as_ref().and_then(|p| p.region());
+            let market = market.as_ref().map(|m| m.as_str());
+            out.cost_micros += rates.and_then(|r| r.rate(market, &category)).unwrap_or(0);
+        };
+        let sealer = self.sealer(account, ESTIMATE_MAX * contact::SEALED).await?;
+        let mut counted = 0u64;
+        let mut capped = false;
+        match audience {
+            Audience::Tags(tags) => {
+                let query = contact::all(account).limit(PAGE).filter(tag_filter(tags));
+                let mut items = records::items(&*self.items, query);
+                while let Some(item) = items.try_next().await? {
+                    if counted == ESTIMATE_MAX {
+                        capped = true;
+                        break;
+                    }
+                    tally(&contact::from_item(&sealer, &item)?);
+                    counted += 1;
                 }
-                out.reachable += 1;
-                let market = c.phone.as_ref().and_then(|p| p.region());
-                let market = market.as_ref().map(|m| m.as_str());
-                let rate = rates.and_then(|r| r.rate(market, &category));
-                out.cost_micros += rate.unwrap_or(0);
             }
-            if out.reachable + out.skipped >= ESTIMATE_MAX {
-                out.capped = next.is_some();
-                return Ok(out);
-            }
-            match next {
-                Some(n) => cursor = Some(n),
-                None => return Ok(out),
+            Audience::Contacts(ids) => {
+                for chunk in ids.chunks(PAGE as usize) {
+                    let keys: Vec<Key> = chunk
+                        .iter()
+                        .map(|id| crate::table::contact(account, id))
+                        .collect();
+                    for item in self.items.batch_get(&keys).await?.into_iter().flatten() {
+                        tally(&contact::from_item(&sealer, &item)?);
+                    }
+                }
             }
         }
+        out.capped = capped;
+        Ok(out)
     }
 
     async fn audience_page(
@@ -524,17 +552,10 @@ impl App {
             .await?;
         match audience {
             Audience::Tags(tags) => {
-                // One pass over the contacts; a contact with several of the tags counts once.
-                let mut conditions: Vec<Condition> = tags.iter().map(contact::tagged).collect();
-                let filter = if conditions.len() == 1 {
-                    conditions.pop()
-                } else {
-                    Some(Condition::Or(conditions))
-                };
                 let query = contact::all(account)
                     .limit(PAGE)
                     .after(cursor)
-                    .filter(filter);
+                    .filter(tag_filter(tags));
                 Ok(records::list(&*self.items, query, |i| contact::from_item(&sealer, i)).await?)
             }
             Audience::Contacts(ids) => {
