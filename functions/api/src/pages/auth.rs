@@ -179,12 +179,9 @@ pub async fn login(
     }
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
 pub async fn logout(
     State(app): State<Arc<App>>,
-    Posted { headers, .. }: Posted<Empty>,
+    Posted { headers, .. }: Posted<super::Empty>,
 ) -> Result<Response, PageError> {
     if let Some(c) = session::session_credential(&headers) {
         app.logout(c).await?;

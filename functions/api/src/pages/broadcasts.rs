@@ -20,7 +20,7 @@ use shared::services::{
 };
 
 use super::layout::{self, csrf, Nav};
-use super::{allowed, field_error, Page, PageError, Posted, Visitor};
+use super::{allowed, field_error, path_id, Page, PageError, Posted, Visitor};
 
 /// Contact fields a placeholder can take, as the form offers them.
 const FIELDS: [(&str, &str); 3] = [
@@ -333,10 +333,6 @@ fn parse_local(raw: &str) -> Result<Timestamp, shared::domain::Invalid> {
     Ok(at)
 }
 
-fn broadcast_id(raw: &str) -> Result<BroadcastId, PageError> {
-    raw.parse().map_err(|_| PageError::NotFound)
-}
-
 pub async fn show(
     State(app): State<Arc<App>>,
     Visitor(who): Visitor,
@@ -344,7 +340,7 @@ pub async fn show(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     allowed(&who, Permission::ManageNumbers)?;
-    let id = broadcast_id(&id)?;
+    let id = path_id::<BroadcastId>(&id)?;
     let account = &who.principal.account_id;
     let b = app.broadcast(account, &id).await?;
     let (recipients, more) = app.broadcast_recipients(account, &id, 100, None).await?;
@@ -415,12 +411,9 @@ pub async fn show(
     Ok(Page::ok(layout::app(&who, Nav::Broadcasts, "Broadcast", live, body)).respond(&headers))
 }
 
-#[derive(serde::Deserialize)]
-pub struct Empty {}
-
 async fn act(app: &App, who: &SignedIn, id: &str, action: &str) -> Result<Response, PageError> {
     allowed(who, Permission::ManageNumbers)?;
-    let id = broadcast_id(id)?;
+    let id = path_id::<BroadcastId>(id)?;
     let account = &who.principal.account_id;
     match action {
         "pause" => {
@@ -436,7 +429,7 @@ async fn act(app: &App, who: &SignedIn, id: &str, action: &str) -> Result<Respon
 pub async fn pause(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    Posted { visitor, .. }: Posted<Empty>,
+    Posted { visitor, .. }: Posted<super::Empty>,
 ) -> Result<Response, PageError> {
     act(&app, &visitor, &id, "pause").await
 }
@@ -444,7 +437,7 @@ pub async fn pause(
 pub async fn resume(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    Posted { visitor, .. }: Posted<Empty>,
+    Posted { visitor, .. }: Posted<super::Empty>,
 ) -> Result<Response, PageError> {
     act(&app, &visitor, &id, "resume").await
 }
@@ -452,7 +445,7 @@ pub async fn resume(
 pub async fn cancel(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    Posted { visitor, .. }: Posted<Empty>,
+    Posted { visitor, .. }: Posted<super::Empty>,
 ) -> Result<Response, PageError> {
     act(&app, &visitor, &id, "cancel").await
 }
@@ -463,7 +456,7 @@ pub async fn recipients_csv(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     allowed(&who, Permission::ManageNumbers)?;
-    let id = broadcast_id(&id)?;
+    let id = path_id::<BroadcastId>(&id)?;
     let (body, _) =
         crate::routes::broadcasts::recipients_csv_body(&app, &who.principal.account_id, &id, None)
             .await?;

@@ -15,7 +15,7 @@ use shared::services::{
 };
 
 use super::layout::{self, csrf, field, Nav};
-use super::{field_error, Page, PageError, Posted, Visitor};
+use super::{contact_label, field_error, path_id, Page, PageError, Posted, Visitor};
 
 const PAGE_SIZE: u32 = 50;
 
@@ -42,15 +42,6 @@ pub struct ContactForm {
     /// Edit only: record an opt-out with this reason, or lift one (`lift`).
     #[serde(default)]
     opt_out: String,
-}
-
-fn label(c: &Contact) -> String {
-    c.name
-        .as_ref()
-        .map(|n| n.as_str().to_owned())
-        .or_else(|| c.phone.as_ref().map(|p| p.e164().to_owned()))
-        .or_else(|| c.username.as_ref().map(|u| u.as_str().to_owned()))
-        .unwrap_or_else(|| "Unnamed contact".into())
 }
 
 fn consent_label(c: &Contact) -> &'static str {
@@ -183,7 +174,7 @@ async fn list_page(
                     tbody {
                         @for c in &contacts {
                             tr {
-                                td { a href={"/app/contacts/" (c.id)} { (label(c)) } }
+                                td { a href={"/app/contacts/" (c.id)} { (contact_label(c)) } }
                                 td { (c.phone.as_ref().map(|p| p.e164()).unwrap_or("—")) }
                                 td { (tags_text(c)) }
                                 td { (consent_label(c)) }
@@ -292,11 +283,11 @@ fn detail_page(
     layout::app(
         who,
         Nav::Contacts,
-        &label(c),
+        &contact_label(c),
         false,
         html! {
             p { a href="/app/contacts" { "← All contacts" } }
-            h1 { (label(c)) }
+            h1 { (contact_label(c)) }
             dl.facts {
                 dt { "Phone" } dd { (c.phone.as_ref().map(|p| p.e164()).unwrap_or("—")) }
                 @if let Some(u) = &c.username { dt { "WhatsApp username" } dd { (u.as_str()) } }
@@ -355,17 +346,13 @@ fn detail_page(
     )
 }
 
-fn contact_id(raw: &str) -> Result<ContactId, PageError> {
-    raw.parse().map_err(|_| PageError::NotFound)
-}
-
 pub async fn show(
     State(app): State<Arc<App>>,
     Visitor(who): Visitor,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let id = contact_id(&id)?;
+    let id = path_id::<ContactId>(&id)?;
     let account = &who.principal.account_id;
     let c = app.contact(account, &id).await?;
     let history = app.consent_history(account, &c).await?;
@@ -381,7 +368,7 @@ pub async fn update(
         headers,
     }: Posted<ContactForm>,
 ) -> Result<Response, PageError> {
-    let id = contact_id(&id)?;
+    let id = path_id::<ContactId>(&id)?;
     let account = &visitor.principal.account_id;
     let current = app.contact(account, &id).await?;
     let mut f = Fields::new();
@@ -435,9 +422,9 @@ pub async fn delete(
     Path(id): Path<String>,
     Posted {
         visitor, headers, ..
-    }: Posted<super::auth::Empty>,
+    }: Posted<super::Empty>,
 ) -> Result<Response, PageError> {
-    let id = contact_id(&id)?;
+    let id = path_id::<ContactId>(&id)?;
     let receipt = app.delete_contact(&visitor.principal, &id).await?;
     let body = html! {
         h1 { "Contact deleted" }

@@ -19,7 +19,7 @@ use shared::records::conversation::Filter;
 use shared::services::{App, NewMessage, Recipient, ServiceError, SignedIn, TemplateFilter};
 
 use super::layout::{self, csrf, Nav};
-use super::{Page, PageError, Posted, Visitor};
+use super::{contact_label, path_id, Page, PageError, Posted, Visitor};
 
 /// Conversations a page lists.
 const PAGE_SIZE: u32 = 50;
@@ -115,20 +115,9 @@ async fn conversation_list(
     Ok(ListPage { rows, next })
 }
 
-fn contact_label(contact: Option<&Contact>) -> String {
-    let Some(c) = contact else {
-        return "Deleted contact".into();
-    };
-    if let Some(n) = &c.name {
-        return n.as_str().to_owned();
-    }
-    if let Some(p) = &c.phone {
-        return p.e164().to_owned();
-    }
-    c.username
-        .as_ref()
-        .map(|u| u.as_str().to_owned())
-        .unwrap_or_else(|| "Unknown".into())
+/// A conversation's contact, or that it was deleted.
+fn row_label(contact: Option<&Contact>) -> String {
+    contact.map_or_else(|| "Deleted contact".into(), contact_label)
 }
 
 /// "3 h 12 min left", or `None` when the window is closed.
@@ -179,7 +168,7 @@ fn list_markup(list: &ListPage, which: Which, open: Option<&ContactId>) -> Marku
                 ul.conversations {
                     @for row in rows {
                         @let c = &row.conversation;
-                        @let name = contact_label(row.contact.as_ref());
+                        @let name = row_label(row.contact.as_ref());
                         @let current = open == Some(&c.contact_id);
                         li.conversation.unread[c.unread > 0] {
                             a href={"/app/inbox/" (c.contact_id) (which.query())} aria-current=[current.then_some("true")] {
@@ -518,7 +507,7 @@ fn thread_markup(who: &SignedIn, d: &ThreadData, composer: &Composer) -> Markup 
     let unread = d.conversation.as_ref().map_or(0, |c| c.unread);
     html! {
         header.thread-head {
-            h2 { (contact_label(Some(c))) }
+            h2 { (contact_label(c)) }
             @if let Some(p) = &c.phone { p.muted { (p.e164()) } }
             div.actions {
                 @if d.conversation.is_some() {
@@ -564,10 +553,6 @@ fn thread_markup(who: &SignedIn, d: &ThreadData, composer: &Composer) -> Markup 
     }
 }
 
-fn contact_id(raw: &str) -> Result<ContactId, PageError> {
-    raw.parse().map_err(|_| PageError::NotFound)
-}
-
 async fn thread_page(
     app: &App,
     who: &SignedIn,
@@ -577,7 +562,7 @@ async fn thread_page(
 ) -> Result<Markup, PageError> {
     let data = thread_data(app, who, id).await?;
     let rows = conversation_list(app, who, which, None).await?;
-    let title = contact_label(Some(&data.contact));
+    let title = contact_label(&data.contact);
     let body = html! {
         div.inbox {
             section.list aria-label="Conversations" {
@@ -597,7 +582,7 @@ pub async fn thread(
     Query(q): Query<InboxQuery>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let id = contact_id(&id)?;
+    let id = path_id::<ContactId>(&id)?;
     let page = thread_page(&app, &who, &id, Which::parse(&q), &Composer::default()).await?;
     Ok(Page::ok(page).respond(&headers))
 }
@@ -648,7 +633,7 @@ pub async fn send_text(
     Path(id): Path<String>,
     Posted { visitor, form, .. }: Posted<TextForm>,
 ) -> Result<Response, PageError> {
-    let id = contact_id(&id)?;
+    let id = path_id::<ContactId>(&id)?;
     let from = sending_number(&app, &visitor, &id).await?;
     let content = Content::Text {
         text: shared::graph::messages::Text {
@@ -676,7 +661,7 @@ pub async fn send_template(
     Path(id): Path<String>,
     Posted { visitor, form, .. }: Posted<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    let id = contact_id(&id)?;
+    let id = path_id::<ContactId>(&id)?;
     let account = &visitor.principal.account_id;
     let template_id = form
         .get("template_id")
@@ -706,15 +691,12 @@ pub async fn send_template(
     }
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
 pub async fn read(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    Posted { visitor, .. }: Posted<Empty>,
+    Posted { visitor, .. }: Posted<super::Empty>,
 ) -> Result<Response, PageError> {
-    let id = contact_id(&id)?;
+    let id = path_id::<ContactId>(&id)?;
     app.mark_conversation_read(&visitor.principal.account_id, &id)
         .await?;
     Ok(back_to(&id))
@@ -731,7 +713,7 @@ pub async fn assign(
     Path(id): Path<String>,
     Posted { visitor, form, .. }: Posted<AssignForm>,
 ) -> Result<Response, PageError> {
-    let id = contact_id(&id)?;
+    let id = path_id::<ContactId>(&id)?;
     let to: Option<UserId> = match form.user_id.as_str() {
         "" => None,
         u => Some(u.parse().map_err(|_| PageError::NotFound)?),
@@ -752,7 +734,7 @@ pub async fn note(
     Path(id): Path<String>,
     Posted { visitor, form, .. }: Posted<NoteForm>,
 ) -> Result<Response, PageError> {
-    let id = contact_id(&id)?;
+    let id = path_id::<ContactId>(&id)?;
     match shared::domain::note_text(&form.text) {
         Ok(text) => {
             app.add_note(&visitor.principal, &id, text).await?;

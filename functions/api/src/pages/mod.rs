@@ -254,6 +254,26 @@ pub fn allowed(who: &SignedIn, what: Permission) -> Result<(), PageError> {
     who.principal.require(what).map_err(PageError::from)
 }
 
+/// A form with nothing in it but its CSRF token (a button).
+#[derive(serde::Deserialize)]
+pub struct Empty {}
+
+/// An id from a page's path: one that does not parse names nothing of ours, the same 404 as
+/// any other.
+pub fn path_id<T: std::str::FromStr>(raw: &str) -> Result<T, PageError> {
+    raw.parse().map_err(|_| PageError::NotFound)
+}
+
+/// How a contact is called on a page: its name, else its phone, else its WhatsApp username.
+pub fn contact_label(c: &shared::domain::Contact) -> String {
+    c.name
+        .as_ref()
+        .map(|n| n.as_str().to_owned())
+        .or_else(|| c.phone.as_ref().map(|p| p.e164().to_owned()))
+        .or_else(|| c.username.as_ref().map(|u| u.as_str().to_owned()))
+        .unwrap_or_else(|| "Unnamed contact".into())
+}
+
 /// The message a failed form shows next to `field`, if the error names it.
 pub fn field_error<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
     errors

@@ -121,12 +121,9 @@ pub async fn show(
     Ok(Page::ok(privacy_page(&app, &who, None).await?).respond(&headers))
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
 pub async fn request_export(
     State(app): State<Arc<App>>,
-    Posted { visitor, .. }: Posted<Empty>,
+    Posted { visitor, .. }: Posted<super::Empty>,
 ) -> Result<Response, PageError> {
     let export = app.request_export(&visitor.principal, None).await?;
     Ok(Redirect::to(&format!("/app/privacy/exports/{}", export.id)).into_response())
@@ -169,7 +166,7 @@ pub async fn export(
 pub async fn download(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    Posted { visitor, .. }: Posted<Empty>,
+    Posted { visitor, .. }: Posted<super::Empty>,
 ) -> Result<Response, PageError> {
     let id: ExportId = id.parse().map_err(|_| PageError::NotFound)?;
     let url = app.export_link(&visitor.principal, &id).await?;

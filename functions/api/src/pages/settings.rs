@@ -14,7 +14,7 @@ use shared::domain::{
 use shared::services::{App, FieldError, Fields, NewNumber, ServiceError, SignedIn};
 
 use super::layout::{self, csrf, field, role_label, Nav};
-use super::{allowed, field_error, Page, PageError, Posted, Visitor};
+use super::{allowed, field_error, path_id, Page, PageError, Posted, Visitor};
 
 /// The invitation just made: its link is shown this once.
 struct Invited {
@@ -165,16 +165,12 @@ pub struct RoleForm {
     role: String,
 }
 
-fn user_id(raw: &str) -> Result<UserId, PageError> {
-    raw.parse().map_err(|_| PageError::NotFound)
-}
-
 pub async fn set_role(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     Posted { visitor, form, .. }: Posted<RoleForm>,
 ) -> Result<Response, PageError> {
-    let id = user_id(&id)?;
+    let id = path_id::<UserId>(&id)?;
     let role = Role::parse(&form.role).map_err(|e| PageError::Failed(format!("Role {}", e.0)))?;
     app.set_role(&visitor.principal, &id, role).await?;
     Ok(Redirect::to("/app/users").into_response())
@@ -183,9 +179,9 @@ pub async fn set_role(
 pub async fn remove_user(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    Posted { visitor, .. }: Posted<super::auth::Empty>,
+    Posted { visitor, .. }: Posted<super::Empty>,
 ) -> Result<Response, PageError> {
-    let id = user_id(&id)?;
+    let id = path_id::<UserId>(&id)?;
     app.remove_user(&visitor.principal, &id).await?;
     Ok(Redirect::to("/app/users").into_response())
 }
@@ -530,7 +526,7 @@ pub async fn revoke_key(
     Path(id): Path<String>,
     Posted {
         visitor, headers, ..
-    }: Posted<super::auth::Empty>,
+    }: Posted<super::Empty>,
 ) -> Result<Response, PageError> {
     let id: shared::domain::ApiKeyId = id.parse().map_err(|_| PageError::NotFound)?;
     match app.revoke_api_key(&visitor.principal, &id).await {

@@ -137,7 +137,7 @@ pub async fn sync(
     State(app): State<Arc<App>>,
     Posted {
         visitor, headers, ..
-    }: Posted<super::auth::Empty>,
+    }: Posted<super::Empty>,
 ) -> Result<Response, PageError> {
     allowed(&visitor, Permission::ManageNumbers)?;
     let report = app.sync_templates(&visitor.principal.account_id).await?;
