@@ -80,6 +80,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     let app = Arc::new(
         App::new(backend.ports)
             .with_billing(config.billing.clone())
+            .with_policy(shared::services::privacy::policy::PolicyConfig::from_env())
             .with_closure_settle(config.closure_settle),
     );
     let mut running = serve(

@@ -44,29 +44,57 @@ function freePort() {
   });
 }
 
-before(async () => {
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "whatatalk-browser-"));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  const log = fs.openSync(path.join(ARTIFACTS, "whatatalk-local.log"), "w");
+// The installation under test: the built-in plans with payment links, and room for the
+// 10,000-row import on the plan every new account starts on.
+function plansJson() {
+  const plans = JSON.parse(fs.readFileSync(path.join(ROOT, "config/plans.json"), "utf8"));
+  for (const p of plans.plans) p.checkout_url = `https://pay.example.com/checkout/${p.id}`;
+  plans.plans.find((p) => p.id === plans.default_plan).contacts = 50000;
+  plans.portal_url = "https://pay.example.com/portal";
+  return JSON.stringify(plans);
+}
+
+/** Starts the runner on `port` (again, for a restart) over the run's data directory. */
+async function startRunner(port, env = {}) {
+  const log = fs.openSync(path.join(ARTIFACTS, "whatatalk-local.log"), "a");
   runner = spawn(BIN, [], {
     env: {
       ...process.env,
       WHATATALK_ADDR: `127.0.0.1:${port}`,
       WHATATALK_DATA_DIR: dataDir,
       WHATATALK_APP_SECRET: APP_SECRET,
+      WHATATALK_PLANS: plansJson(),
       RUST_LOG: process.env.RUST_LOG || "info",
+      ...env,
     },
     stdio: ["ignore", log, log],
   });
   for (let i = 0; i < 200; i++) {
     try {
       const r = await fetch(`${base}/health`);
-      if (r.ok) break;
+      if (r.ok) return;
     } catch {}
     await new Promise((r) => setTimeout(r, 50));
   }
+  throw new Error("the runner did not start");
+}
+
+async function stopRunner() {
+  if (!runner || runner.exitCode !== null) return;
+  const exited = new Promise((r) => runner.once("exit", r));
+  runner.kill("SIGINT");
+  await exited;
+}
+
+let port;
+
+before(async () => {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  fs.rmSync(path.join(ARTIFACTS, "whatatalk-local.log"), { force: true });
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "whatatalk-browser-"));
+  port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  await startRunner(port);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -84,8 +112,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  runner?.kill("SIGINT");
-  await new Promise((r) => setTimeout(r, 200));
+  await stopRunner();
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -177,7 +204,8 @@ function inbound({ from, name, text, at }) {
 /** The Graph stand-in inside the runner (its address is in the runner's log). */
 function standinUrl() {
   const log = fs.readFileSync(path.join(ARTIFACTS, "whatatalk-local.log"), "utf8");
-  return log.match(/the stand-in at (http:\/\/\S+?)\/? /)[1];
+  // The last one: a restarted runner has a new stand-in.
+  return [...log.matchAll(/the stand-in at (http:\/\/\S+?)\/? /g)].at(-1)[1];
 }
 
 /** Counts full page loads, so a test can say something appeared without one. */
@@ -317,7 +345,7 @@ test("an invited agent logs in, sees the inbox, and is refused billing and keys"
   assert.equal(await agent.getByRole("link", { name: "Billing" }).count(), 0, "no billing in the agent's menu");
   assert.equal((await agent.goto(`${base}/app/contacts`)).status(), 200, "agents use contacts");
   await agent.goto(`${base}/app/inbox`);
-  for (const p of ["/app/billing", "/app/keys", "/app/users", "/app/numbers", "/app/templates", "/app/privacy", "/app/broadcasts"]) {
+  for (const p of ["/app/billing", "/app/keys", "/app/users", "/app/numbers", "/app/templates", "/app/privacy", "/app/broadcasts", "/app/broadcasts/new"]) {
     const r = await agent.goto(`${base}${p}`);
     assert.equal(r.status(), 403, p);
   }
@@ -771,6 +799,130 @@ test("every page passes axe-core: password, keys, billing", async () => {
   await accessible(signupPage, "signup");
   await shot(signupPage, "00-signup");
   await anonymous.close();
+});
+
+test("contacts: a 10,000-row CSV uploaded from the page, both progress bars to 100 %, the error report read line by line", async () => {
+  assert.ok(owner, "the first test made the owner");
+  const { context, page } = await asOwner({ acceptDownloads: true });
+  // Every 97th row has a phone that is not one; every 89th a consent that is not yes or no.
+  const lines = ["phone,name,tags,attr.city"];
+  const expected = [];
+  for (let i = 0; i < 10000; i++) {
+    const row = i + 2; // the header is row 1
+    let phone = `+4479${String(10000000 + i).padStart(8, "0")}`;
+    if (i % 97 === 5) {
+      phone = `not-a-phone-${i}`;
+      expected.push([row, "phone"]);
+    }
+    lines.push(`${phone},Customer ${i},bulk,Leeds`);
+  }
+  await page.goto(`${base}/app/contacts`);
+  await page.getByRole("link", { name: "Import contacts from a CSV file" }).click();
+  await page.waitForURL(`${base}/app/contacts/imports`);
+  await accessible(page, "imports (none yet)");
+  // What the upload bar shows, as the page sets it.
+  const shown = [];
+  await page.exposeFunction("uploadShown", (v) => shown.push(v));
+  await page.evaluate(() => {
+    const bar = document.querySelector("#upload-bar");
+    // eslint-disable-next-line no-undef
+    new MutationObserver(() => uploadShown(Number(bar.value))).observe(bar, { attributes: true });
+  });
+  await page.getByLabel("CSV file").setInputFiles({
+    name: "contacts.csv",
+    mimeType: "text/csv",
+    buffer: Buffer.from(lines.join("\n") + "\n"),
+  });
+  await page.getByRole("button", { name: "Upload and import" }).click();
+  await page.waitForURL(/\/app\/contacts\/imports\/imp_/);
+  assert.equal(Math.max(...shown), 100, `upload bar: ${shown.join(",")}`);
+  // The import's own page follows the job by itself.
+  await page.getByRole("status").getByText("done").waitFor({ timeout: 60000 });
+  assert.equal(await page.locator("#import-bar").getAttribute("value"), "1000");
+  assert.equal(await page.locator("#import-percent").innerText(), "100 %");
+  const count = async (label) => Number(await page.locator("dt", { hasText: label }).locator("+ dd").innerText());
+  assert.equal(await count("Rows read"), 10000);
+  assert.equal(await count("Rejected"), expected.length);
+  assert.equal(await count("Created"), 10000 - expected.length);
+  await accessible(page, "import (done)");
+  await shot(page, "20-import-done");
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: /Download the rejected rows/ }).click(),
+  ]);
+  const report = fs.readFileSync(await download.path(), "utf8").trim().split("\n");
+  assert.equal(report[0], "row,column,reason");
+  assert.equal(report.length - 1, expected.length);
+  report.slice(1).forEach((line, n) => {
+    const [row, column, ...reason] = line.split(",");
+    assert.deepEqual([Number(row), column], expected[n], line);
+    assert.ok(reason.join(",").trim().length > 0, `a reason on ${line}`);
+  });
+  // The list shows it; an imported contact has its attribute.
+  await page.goto(`${base}/app/contacts/imports`);
+  await page.locator("table.imports").getByText("done").waitFor();
+  await shot(page, "21-imports");
+  await page.goto(`${base}/app/contacts?phone=%2B447910000000`);
+  await page.getByRole("link", { name: "Customer 0" }).click();
+  await page.locator("dt", { hasText: "city" }).waitFor();
+  // The attribute editor: one changed, one added, then one removed.
+  await page.getByLabel("Attribute 1 value").fill("York");
+  await page.getByLabel("Attribute 2 name").fill("loyalty");
+  await page.getByLabel("Attribute 2 value").fill("gold");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.locator("dd", { hasText: /^York$/ }).waitFor();
+  await page.locator("dd", { hasText: /^gold$/ }).waitFor();
+  await accessible(page, "contact (attributes)");
+  await page.getByLabel("Attribute 1 value").fill("");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.locator("dd", { hasText: /^gold$/ }).waitFor();
+  assert.equal(await page.locator("dt", { hasText: "city" }).count(), 0);
+  await context.close();
+});
+
+test("billing: each plan's checkout carries the account, the portal is one click away", async () => {
+  assert.ok(owner, "the first test made the owner");
+  const { context, page } = await asOwner();
+  await page.goto(`${base}/app/billing`);
+  const choose = page.getByRole("link", { name: "Choose Starter" });
+  const href = new URL(await choose.getAttribute("href"));
+  assert.equal(`${href.origin}${href.pathname}`, "https://pay.example.com/checkout/starter");
+  assert.match(href.searchParams.get("client_reference_id"), /^acc_/);
+  assert.equal(
+    await page.getByRole("link", { name: "Manage payment method and invoices" }).getAttribute("href"),
+    "https://pay.example.com/portal",
+  );
+  assert.ok(await page.locator("table.plans").getByText("Your plan").isVisible());
+  await accessible(page, "billing (plans)");
+  await context.close();
+});
+
+test("a changed privacy policy: a banner on every page until an owner accepts it", async () => {
+  assert.ok(owner, "the first test made the owner");
+  // The operator publishes a new version: the runner restarts with it over the same data.
+  await stopRunner();
+  await startRunner(port, { WHATATALK_POLICY_VERSION: "2026-12-06" });
+  const { context, page } = await asOwner();
+  await page.goto(`${base}/app/contacts`);
+  const banner = page.getByRole("complementary", { name: "Privacy policy" });
+  await banner.getByText(/changed \(version 2026-12-06\)/).waitFor();
+  await accessible(page, "contacts (policy banner)");
+  await shot(page, "22-policy-banner");
+  await banner.getByRole("link", { name: "Read what changed" }).click();
+  await page.waitForURL(`${base}/app/privacy/policy`);
+  await page.getByText("Version 2026-12-06", { exact: true }).waitFor();
+  assert.equal(await page.getByRole("complementary", { name: "Privacy policy" }).count(), 0, "no banner on the policy itself");
+  await page.getByRole("heading", { name: "Who else sees it" }).waitFor();
+  await accessible(page, "privacy policy");
+  await page.getByRole("button", { name: "Accept version 2026-12-06 for the account" }).click();
+  await page.waitForURL(`${base}/app/privacy/policy`);
+  await page.getByText(/accepted for this account on/).waitFor();
+  await shot(page, "23-privacy-policy");
+  await page.goto(`${base}/app/inbox`);
+  assert.equal(await page.getByRole("complementary", { name: "Privacy policy" }).count(), 0);
+  await page.goto(`${base}/app/privacy`);
+  assert.ok(await page.locator("table.audit").getByText("policy accepted").first().isVisible());
+  await context.close();
 });
 
 test("nothing personal reached the runner's log in all these flows", async () => {

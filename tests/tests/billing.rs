@@ -93,6 +93,7 @@ on_both!(
     signatures_are_checked_before_anything_changes,
     statuses_are_metered_once_per_wamid,
     the_october_2026_categories_are_priced,
+    a_checkout_from_a_plan_link_names_the_account,
 );
 
 /// The fixtures in the order the provider made them.
@@ -133,6 +134,9 @@ fn fixture_text(name: &str) -> &'static str {
             include_str!("../../events/billing/subscription-updated-active-again.json")
         }
         "subscription-deleted" => include_str!("../../events/billing/subscription-deleted.json"),
+        "checkout-session-completed" => {
+            include_str!("../../events/billing/checkout-session-completed.json")
+        }
         other => panic!("no fixture {other}"),
     }
 }
@@ -627,4 +631,20 @@ async fn statuses_are_metered_once_per_wamid(stack: Stack) {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     stack.running.stop().await.unwrap();
+}
+
+/// A Payment Link checkout knows the account only by `client_reference_id`, and the
+/// subscription's events carry no account at all: they wait (404, retried by the provider)
+/// until the checkout links the customer, then apply.
+async fn a_checkout_from_a_plan_link_names_the_account(stack: Stack) {
+    let t = stack.tenant("Checkout").await;
+    let mut created = fixture("subscription-created-trialing", &t.account, 0);
+    created["data"]["object"]["metadata"] = json!({});
+    assert_eq!(stack.post_event(&created).await, StatusCode::NOT_FOUND);
+    let checkout = fixture("checkout-session-completed", &t.account, 0);
+    assert_eq!(stack.post_event(&checkout).await, StatusCode::OK);
+    assert_eq!(stack.post_event(&created).await, StatusCode::OK);
+    let b = stack.billing(&t).await;
+    assert_eq!(b["subscription_state"], "trialing", "{b}");
+    assert_eq!(b["plan"]["id"], "starter", "{b}");
 }

@@ -244,6 +244,9 @@ async fn upload_start_and_report(s: Stack) {
     let done = s.import(GOOD.as_bytes()).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(counts(&done), [3, 3, 0, 0, 0]);
+    // The progress: the whole file applied.
+    assert_eq!(done["file_size"], GOOD.len() as u64, "{done}");
+    assert_eq!(done["bytes_read"], GOOD.len() as u64, "{done}");
     assert!(done["error_report_url"].is_null());
     assert!(done["finished_at"].is_string());
     let contacts = s.contacts().await;

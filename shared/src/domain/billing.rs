@@ -27,6 +27,10 @@ pub struct Plan {
     pub broadcast_size: u64,
     /// `None`: sending stops when the included messages are used.
     pub overage: Option<Overage>,
+    /// The payment provider's hosted checkout for this plan (a Stripe Payment Link): the app
+    /// sends the account there with `client_reference_id` set to the account's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkout_url: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +71,9 @@ pub struct BillingConfig {
     pub plans: Vec<Plan>,
     #[serde(default)]
     pub meta_rates: Option<RateTable>,
+    /// The payment provider's customer portal (cards, invoices, cancelling), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portal_url: Option<String>,
 }
 
 impl BillingConfig {
@@ -82,6 +89,17 @@ impl BillingConfig {
         }
         if config.past_due_grace_days > 60 {
             return Err(Invalid::new("plans: past_due_grace_days is at most 60"));
+        }
+        let links = config
+            .plans
+            .iter()
+            .filter_map(|p| p.checkout_url.as_deref())
+            .chain(config.portal_url.as_deref());
+        for link in links {
+            match url::Url::parse(link) {
+                Ok(u) if u.scheme() == "https" && u.host_str().is_some() => {}
+                _ => return Err(Invalid::new(format!("plans: {link} is not an https URL"))),
+            }
         }
         Ok(config)
     }
@@ -388,6 +406,23 @@ mod tests {
             BillingConfig::parse(r#"{"default_plan":"x","past_due_grace_days":1,"plans":[]}"#)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn payment_links_are_https_urls() {
+        let with = |link: &str| {
+            let mut v: serde_json::Value = serde_json::from_str(DEFAULT_PLANS_JSON).unwrap();
+            v["plans"][1]["checkout_url"] = serde_json::json!(link);
+            BillingConfig::parse(&v.to_string())
+        };
+        let ok = with("https://buy.stripe.com/test_abc").unwrap();
+        assert_eq!(
+            ok.plan("starter").unwrap().checkout_url.as_deref(),
+            Some("https://buy.stripe.com/test_abc")
+        );
+        assert!(with("http://buy.stripe.com/test_abc").is_err());
+        assert!(with("javascript:alert(1)").is_err());
+        assert!(with("buy.stripe.com").is_err());
     }
 
     #[test]

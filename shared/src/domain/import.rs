@@ -50,6 +50,17 @@ pub struct ImportCounts {
     pub rejected: u64,
 }
 
+impl Import {
+    /// Per mille of the file applied: 1000 once finished, `None` before the file is known.
+    pub fn progress_per_mille(&self) -> Option<u64> {
+        if self.status.is_final() {
+            return Some(1000);
+        }
+        let size = self.file_size.filter(|s| *s > 0)?;
+        Some((self.bytes_read.min(size) * 1000) / size)
+    }
+}
+
 impl ImportCounts {
     /// Adds another batch's counts.
     pub fn add(&mut self, other: &ImportCounts) {
@@ -72,6 +83,10 @@ pub struct Import {
     pub has_error_report: bool,
     /// More rows were rejected than the report lists.
     pub errors_truncated: bool,
+    /// The uploaded file's size, known once the import is started.
+    pub file_size: Option<u64>,
+    /// How much of the file has been applied: the import's progress.
+    pub bytes_read: u64,
     pub created_at: Timestamp,
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,

@@ -106,6 +106,8 @@ impl PaymentEvent {
                 .pointer("/metadata/account_id")
                 .or_else(|| object.pointer("/subscription_details/metadata/account_id"))
                 .or_else(|| object.pointer("/parent/subscription_details/metadata/account_id"))
+                // A checkout the app started through a plan's checkout link.
+                .or_else(|| object.get("client_reference_id"))
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             change: None,
@@ -173,6 +175,11 @@ impl PaymentEvent {
                     exp_month: num("exp_month"),
                     exp_year: num("exp_year"),
                 }));
+            }
+            // Links the provider's customer to the account the checkout was started for; the
+            // subscription's own events carry its state.
+            "checkout.session.completed" if event.customer.is_some() => {
+                event.change = Some(BillingChange::Customer);
             }
             "customer.updated" => {
                 let address = object

@@ -40,6 +40,8 @@ pub fn from_item(item: &Item) -> Result<Import, RecordError> {
         failure: item.opt_s("failure").map(str::to_owned),
         has_error_report: flag("has_error_report"),
         errors_truncated: flag("errors_truncated"),
+        file_size: item.opt_n(FILE_SIZE).map(|n| n.max(0) as u64),
+        bytes_read: item.opt_n(BYTES_READ).unwrap_or(0).max(0) as u64,
         created_at: from_millis(item.n("created_at")?)?,
         started_at: opt_millis(item, "started_at")?,
         finished_at: opt_millis(item, "finished_at")?,
@@ -79,6 +81,7 @@ pub fn queue(account: &AccountId, id: &ImportId, file_size: u64) -> Update {
 }
 
 const FILE_SIZE: &str = "file_size";
+const BYTES_READ: &str = "bytes_read";
 
 /// Takes the import's lease for `worker` until `until_ms`, if it is queued or running and
 /// nobody else holds a live lease.
@@ -128,6 +131,8 @@ pub struct Resume {
     pub error_parts: Vec<u64>,
     /// The file's size when the import was started (absent on imports queued before it was kept).
     pub file_size: Option<u64>,
+    /// The file's bytes up to the first row not yet applied.
+    pub bytes_read: u64,
 }
 
 pub fn resume(item: &Item) -> Resume {
@@ -137,6 +142,7 @@ pub fn resume(item: &Item) -> Resume {
         counts: counts(item),
         reported_errors: item.opt_n("reported_errors").unwrap_or(0) as u64,
         file_size: item.opt_n(FILE_SIZE).map(|n| n.max(0) as u64),
+        bytes_read: item.opt_n(BYTES_READ).unwrap_or(0).max(0) as u64,
         error_parts: match item.attrs.get("error_parts") {
             Some(Value::L(l)) => l
                 .iter()
@@ -170,6 +176,8 @@ pub struct Checkpoint<'a> {
     pub reported_errors: u64,
     /// First rows of the error report's parts saved so far.
     pub error_parts: &'a [u64],
+    /// The file's bytes up to `next_row`.
+    pub bytes_read: u64,
 }
 
 /// Saves a checkpoint under the lease, which it extends to `lease_until_ms`.
@@ -182,6 +190,7 @@ pub fn progress(
 ) -> Update {
     let update = Update::new(table::import(account, id))
         .set("next_row", Value::N(at.next_row as i64))
+        .set(BYTES_READ, Value::N(at.bytes_read as i64))
         .set("reported_errors", Value::N(at.reported_errors as i64))
         .set(
             "error_parts",

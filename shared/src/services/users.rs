@@ -48,6 +48,9 @@ impl std::fmt::Debug for SessionCookie {
 pub struct SignedIn {
     pub principal: Principal,
     pub session: Session,
+    /// The privacy policy version in force, while the account has not accepted it (read with
+    /// the account, at no extra cost; pages show a banner).
+    pub policy_pending: Option<String>,
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -222,6 +225,7 @@ impl App {
                     role,
                 },
                 session,
+                policy_pending: None,
             },
             SessionCookie(format!("{account}.{token}")),
         ))
@@ -243,6 +247,9 @@ impl App {
             return Err(ServiceError::Unauthorized);
         }
         let session = user::session_from_item(item)?;
+        let (accepted, _) = account::accepted_policy(acct)?;
+        let policy_pending = (accepted.as_deref() != Some(self.policy.version.as_str()))
+            .then(|| self.policy.version.clone());
         let at = now();
         if session.expired(at) {
             self.items.delete(&key, None).await?;
@@ -263,6 +270,7 @@ impl App {
                 role: session.role,
             },
             session,
+            policy_pending,
         })
     }
 

@@ -399,6 +399,14 @@ async fn agents_are_refused_by_the_services_not_only_the_pages() {
         app.update_account(a, Default::default()).await.map(|_| ()),
         Permission::ManageAccount,
     );
+    forbidden(
+        app.accept_policy(a, &app.policy.version).await.map(|_| ()),
+        Permission::ManageAccount,
+    );
+    forbidden(
+        app.checkout_link(a, "starter").map(|_| ()),
+        Permission::ManageBilling,
+    );
     let number = shared::services::NewNumber {
         phone_number_id: shared::domain::PhoneNumberId::parse("106540352242922").unwrap(),
         waba_id: shared::domain::WabaId::parse(infra::standin::DEMO_WABA_ID).unwrap(),
@@ -539,6 +547,14 @@ async fn every_page_of_another_account_answers_404() {
         .unwrap()
         .to_owned();
 
+    let b_import = api
+        .post("/v1/contacts/imports", &b.key, serde_json::json!({}))
+        .await
+        .1["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
     let mut a = Browser::new(&api);
     a.signup("Tenant A", "a@pages.example").await;
     let t = a.token("/app/inbox").await;
@@ -553,6 +569,7 @@ async fn every_page_of_another_account_answers_404() {
             .replace("{media_id}", "880001")
             .replace("{export_id}", &b_export)
             .replace("{broadcast_id}", &b_broadcast)
+            .replace("{import_id}", &b_import)
             .replace("{phone_number_id}", "222000222")
             .replace("{key_id}", &b.key_id);
         assert!(
@@ -669,4 +686,73 @@ async fn the_inbox_pages_on_and_filters_by_assignee() {
     // The API shows the assignee too.
     let view = app.conversation(&account.id, &contacts[3]).await.unwrap();
     assert_eq!(view.assignee.as_ref(), Some(&owner.session.user_id));
+}
+
+#[tokio::test]
+async fn a_changed_policy_shows_a_banner_to_owners_and_admins_until_one_accepts() {
+    let api = spawn().await;
+    let mut owner = Browser::new(&api);
+    owner.signup("Bloom", "owner@policy.example").await;
+    let banner = "Our privacy policy has changed";
+    let (_, html) = owner.get("/app/inbox").await;
+    assert!(
+        !html.contains(banner),
+        "signing up accepted the version in force"
+    );
+    let session = &owner
+        .cookies
+        .iter()
+        .find(|(k, _)| k == "wat_session")
+        .unwrap()
+        .1;
+    let account: shared::domain::AccountId = session.split('.').next().unwrap().parse().unwrap();
+    // The policy changed since: the account accepted an older version.
+    api.app
+        .items
+        .update(shared::records::account::accept_policy(
+            &account,
+            "2020-01-01",
+            shared::domain::now(),
+        ))
+        .await
+        .unwrap();
+    let agent = joined(
+        &api.app,
+        &Principal::system(account.clone()),
+        "agent@policy.example",
+        Role::Agent,
+    )
+    .await;
+    let (_, html) = owner.get("/app/contacts").await;
+    assert!(html.contains(banner), "{html}");
+    let version = api.app.policy.version.clone();
+    assert!(html.contains(&format!("Accept version {version}")));
+    // The policy's own page shows the text and its version to everyone signed in.
+    let (s, html) = owner.get("/app/privacy/policy").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains(&format!("Version {version}")) && html.contains("Who else sees it"));
+    // An agent sees no banner and may not accept for the account.
+    let mut agent_browser = Browser::new(&api);
+    agent_browser.login("agent@policy.example", PASSWORD).await;
+    let (s, html) = agent_browser.get("/app/inbox").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!html.contains(banner));
+    let refused = api.app.accept_policy(&agent.principal, &version).await;
+    assert!(matches!(refused, Err(ServiceError::Forbidden(_))));
+    // The owner accepts from the banner: it goes, and the acceptance is audited.
+    let t = owner.token("/app/contacts").await;
+    let (s, to) = owner
+        .post(
+            "/app/privacy/accept",
+            &[("_csrf", &t), ("version", &version)],
+        )
+        .await;
+    assert_eq!(
+        (s, to.as_str()),
+        (StatusCode::SEE_OTHER, "/app/privacy/policy")
+    );
+    let (_, html) = owner.get("/app/contacts").await;
+    assert!(!html.contains(banner));
+    let (log, _) = api.app.audit_log(&account, 50, None).await.unwrap();
+    assert!(log.iter().any(|e| e.action == "policy_accepted"));
 }

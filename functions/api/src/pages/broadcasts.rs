@@ -22,12 +22,34 @@ use shared::services::{
 use super::layout::{self, csrf, Nav};
 use super::{allowed, field_error, path_id, Page, PageError, Posted, Visitor};
 
-/// Contact fields a placeholder can take, as the form offers them.
-const FIELDS: [(&str, &str); 3] = [
-    ("name", "the contact's name"),
-    ("phone", "the contact's phone"),
-    ("", "the same text for everyone"),
-];
+/// Contact fields a placeholder can take, as the form offers them: name, phone, the
+/// attributes the sample contact has, or a fixed text.
+fn fields(sample: Option<&Contact>) -> Vec<(String, String)> {
+    let mut out = vec![
+        ("name".to_owned(), "the contact's name".to_owned()),
+        ("phone".to_owned(), "the contact's phone".to_owned()),
+    ];
+    if let Some(c) = sample {
+        for k in c.attributes.map().keys() {
+            let field = ContactField::Attribute(k.clone());
+            out.push((field.as_string(), format!("the contact's {k}")));
+        }
+    }
+    out.push((String::new(), "the same text for everyone".to_owned()));
+    out
+}
+
+/// The sample contact's value of each field, for the preview's script.
+fn sample_values(sample: Option<&Contact>) -> String {
+    let values: serde_json::Map<String, serde_json::Value> = fields(sample)
+        .into_iter()
+        .filter_map(|(k, _)| {
+            let v = ContactField::parse(&k).ok()?.of(sample?)?;
+            Some((k, serde_json::Value::String(v)))
+        })
+        .collect();
+    serde_json::Value::Object(values).to_string()
+}
 
 /// The wizard's state: every field of the form, in the query (steps) or the body (send).
 type Wizard = HashMap<String, String>;
@@ -218,7 +240,7 @@ async fn wizard_page(
                                 div.field {
                                     label for={"w-field-" (k)} { "Filled with" }
                                     select id={"w-field-" (k)} name={"field_" (k)} {
-                                        @for (value, label) in FIELDS {
+                                        @for (value, label) in fields(sample.as_ref()) {
                                             option value=(value) selected[get(w, &format!("field_{k}")) == value] { (label) }
                                         }
                                     }
@@ -234,8 +256,7 @@ async fn wizard_page(
                             p { "As " (sample.as_ref().and_then(|c| c.name.as_ref()).map_or("a contact", |n| n.as_str())) " would get it:" }
                             // app.js redraws it as the fields change, from the same data.
                             div.bubble data-preview data-body=(t.body_text().unwrap_or_default())
-                                data-name=(sample.as_ref().and_then(|c| ContactField::Name.of(c)).unwrap_or_default())
-                                data-phone=(sample.as_ref().and_then(|c| ContactField::Phone.of(c)).unwrap_or_default()) {
+                                data-values=(sample_values(sample.as_ref())) {
                                 p.text aria-live="polite" { (text) }
                             }
                         }

@@ -1,6 +1,7 @@
 //! Contacts: the list with a tag filter and a lookup by phone, a contact's page (attributes,
 //! tags, consent and its history, opt-out), creating, correcting and deleting one.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -8,7 +9,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
-use shared::domain::{parse_tags, Consent, Contact, ContactId, ContactName, OptOut, Tag};
+use shared::domain::{
+    parse_tags, Attributes, Consent, Contact, ContactId, ContactName, OptOut, Tag,
+};
 use shared::services::{
     App, ConsentInput, ContactChanges, ContactFilter, FieldError, Fields, NewContact, ServiceError,
     SignedIn,
@@ -42,6 +45,74 @@ pub struct ContactForm {
     /// Edit only: record an opt-out with this reason, or lift one (`lift`).
     #[serde(default)]
     opt_out: String,
+    /// Edit only: `attr_name_N` and `attr_value_N`, one pair per attribute row.
+    #[serde(flatten)]
+    rest: HashMap<String, String>,
+}
+
+impl ContactForm {
+    /// The attribute rows posted, by name; an emptied value asks to remove the attribute.
+    fn attributes(&self) -> BTreeMap<String, String> {
+        (0..=Attributes::MAX_COUNT)
+            .filter_map(|i| {
+                let name = self.rest.get(&format!("attr_name_{i}"))?.trim();
+                let value = self
+                    .rest
+                    .get(&format!("attr_value_{i}"))
+                    .map_or("", |v| v.trim());
+                (!name.is_empty()).then(|| (name.to_owned(), value.to_owned()))
+            })
+            .collect()
+    }
+}
+
+/// What the attribute rows change: every posted name set (or removed when emptied), and
+/// every attribute whose row was cleared removed.
+fn attribute_changes(
+    current: &Contact,
+    posted: BTreeMap<String, String>,
+) -> BTreeMap<String, Option<String>> {
+    let mut changes: BTreeMap<String, Option<String>> = current
+        .attributes
+        .map()
+        .keys()
+        .filter(|k| !posted.contains_key(*k))
+        .map(|k| (k.clone(), None))
+        .collect();
+    for (name, value) in posted {
+        let unchanged = current.attributes.map().get(&name) == Some(&value);
+        if !unchanged {
+            changes.insert(name, (!value.is_empty()).then_some(value));
+        }
+    }
+    changes
+}
+
+/// One row per attribute, and a blank one to add another.
+fn attribute_rows(c: &Contact, errors: &[FieldError]) -> Markup {
+    let rows: Vec<(&str, &str)> = c
+        .attributes
+        .map()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(std::iter::once(("", "")))
+        .take(Attributes::MAX_COUNT + 1)
+        .collect();
+    html! {
+        fieldset.attributes {
+            legend { "Attributes" }
+            p.muted { "Your own fields (a customer number, a city). Empty a value to remove it; broadcasts can use them in templates." }
+            @for (i, (k, v)) in rows.iter().enumerate() {
+                div.attr {
+                    input name={"attr_name_" (i)} type="text" value=(k) aria-label={"Attribute " (i + 1) " name"} placeholder="name";
+                    input name={"attr_value_" (i)} type="text" value=(v) aria-label={"Attribute " (i + 1) " value"} placeholder="value";
+                }
+            }
+            @for e in errors.iter().filter(|e| e.field.starts_with("attributes")) {
+                p.error { (e.field.trim_start_matches("attributes").trim_start_matches('.')) " " (e.message) }
+            }
+        }
+    }
 }
 
 fn consent_label(c: &Contact) -> &'static str {
@@ -148,6 +219,7 @@ async fn list_page(
         false,
         html! {
             h1 { "Contacts" }
+            p.actions { a href="/app/contacts/imports" { "Import contacts from a CSV file" } }
             form.search method="get" action="/app/contacts" role="search" {
                 div.field {
                     label for="q-phone" { "Find by phone" }
@@ -286,63 +358,64 @@ fn detail_page(
         &contact_label(c),
         false,
         html! {
-            p { a href="/app/contacts" { "← All contacts" } }
-            h1 { (contact_label(c)) }
-            dl.facts {
-                dt { "Phone" } dd { (c.phone.as_ref().map(|p| p.e164()).unwrap_or("—")) }
-                @if let Some(u) = &c.username { dt { "WhatsApp username" } dd { (u.as_str()) } }
-                dt { "Tags" } dd { @if c.tags.is_empty() { "none" } @else { (tags_text(c)) } }
-                @for (k, v) in c.attributes.map() { dt { (k) } dd { (v) } }
-                dt { "Consent" } dd {
-                    @match consent {
-                        Some(k) => { "opted in" @if let Some(s) = &k.source { " (" (s) ")" } }
-                        None => "none recorded",
-                    }
-                }
-                dt { "Opt-out" } dd {
-                    @match &c.opt_out {
-                        Some(o) => { "opted out: " (o.reason) }
-                        None => "no",
-                    }
-                }
-                dt { "Conversation" } dd { a href={"/app/inbox/" (c.id)} { "Open in the inbox" } }
-            }
-            @if !history.is_empty() {
-                h2 { "Consent history" }
-                ol.history {
-                    @for r in history {
-                        li { (if r.opted_in { "opted in" } else { "withdrawn" }) " · " (r.recorded_at.date().to_string()) " · via " (r.via)
-                             @if let Some(s) = &r.source { " · " (s) } }
-                    }
-                }
-            }
-            h2 { "Correct" }
-            form method="post" action={"/app/contacts/" (c.id)} novalidate {
-                (csrf(who))
-                (field("Name", "name", "text", c.name.as_ref().map_or("", |n| n.as_str()), field_error(errors, "name"), "off"))
-                div.field {
-                    label for="f-tags" { "Tags (comma-separated)" }
-                    input id="f-tags" name="tags" type="text" value=(tags_text(c));
-                    @if let Some(e) = field_error(errors, "tags") { p.error { (e) } }
-                }
-                (consent_fields(consent.is_some(), consent.and_then(|k| k.source.as_deref()).unwrap_or_default(), errors))
-                div.field {
-                    label for="f-opt_out" { "Opt-out" }
-                    select id="f-opt_out" name="opt_out" {
-                        option value="" { "Leave as it is" }
-                        @if c.opt_out.is_some() { option value="lift" { "Lift the opt-out (they asked to hear from us again)" } }
-                        @else { option value="asked in the app" { "Record an opt-out (they asked us to stop)" } }
-                    }
-                }
-                button type="submit" { "Save" }
-            }
-            h2 { "Delete" }
-            form method="post" action={"/app/contacts/" (c.id) "/delete"} {
-                (csrf(who))
-                p { "Deleting erases the contact, its consent history and every message with it, here and in exports. It cannot be undone." }
-                button.danger type="submit" { "Delete this contact" }
-            }
-        },
+                   p { a href="/app/contacts" { "← All contacts" } }
+                   h1 { (contact_label(c)) }
+                   dl.facts {
+                       dt { "Phone" } dd { (c.phone.as_ref().map(|p| p.e164()).unwrap_or("—")) }
+                       @if let Some(u) = &c.username { dt { "WhatsApp username" } dd { (u.as_str()) } }
+                       dt { "Tags" } dd { @if c.tags.is_empty() { "none" } @else { (tags_text(c)) } }
+                       @for (k, v) in c.attributes.map() { dt { (k) } dd { (v) } }
+                       dt { "Consent" } dd {
+                           @match consent {
+                               Some(k) => { "opted in" @if let Some(s) = &k.source { " (" (s) ")" } }
+                               None => "none recorded",
+                           }
+                       }
+                       dt { "Opt-out" } dd {
+                           @match &c.opt_out {
+                               Some(o) => { "opted out: " (o.reason) }
+                               None => "no",
+                           }
+                       }
+                       dt { "Conversation" } dd { a href={"/app/inbox/" (c.id)} { "Open in the inbox" } }
+                   }
+                   @if !history.is_empty() {
+                       h2 { "Consent history" }
+                       ol.history {
+                           @for r in history {
+                               li { (if r.opted_in { "opted in" } else { "withdrawn" }) " · " (r.recorded_at.date().to_string()) " · via " (r.via)
+                                    @if let Some(s) = &r.source { " · " (s) } }
+                           }
+                       }
+                   }
+                   h2 { "Correct" }
+                   form method="post" action={"/app/contacts/" (c.id)} novalidate {
+                       (csrf(who))
+                       (field("Name", "name", "text", c.name.as_ref().map_or("", |n| n.as_str()), field_error(errors, "name"), "off"))
+                       div.field {
+                           label for="f-tags" { "Tags (comma-separated)" }
+                           input id="f-tags" name="tags" type="text" value=(tags_text(c));
+                           @if let Some(e) = field_error(errors, "tags") { p.error { (e) } }
+                       }
+        (attribute_rows(c, errors))
+                       (consent_fields(consent.is_some(), consent.and_then(|k| k.source.as_deref()).unwrap_or_default(), errors))
+                       div.field {
+                           label for="f-opt_out" { "Opt-out" }
+                           select id="f-opt_out" name="opt_out" {
+                               option value="" { "Leave as it is" }
+                               @if c.opt_out.is_some() { option value="lift" { "Lift the opt-out (they asked to hear from us again)" } }
+                               @else { option value="asked in the app" { "Record an opt-out (they asked us to stop)" } }
+                           }
+                       }
+                       button type="submit" { "Save" }
+                   }
+                   h2 { "Delete" }
+                   form method="post" action={"/app/contacts/" (c.id) "/delete"} {
+                       (csrf(who))
+                       p { "Deleting erases the contact, its consent history and every message with it, here and in exports. It cannot be undone." }
+                       button.danger type="submit" { "Delete this contact" }
+                   }
+               },
     )
 }
 
@@ -399,6 +472,7 @@ pub async fn update(
             tags: Some(tags?),
             consent: consent?,
             opt_out: opt_out?,
+            attributes: Some(attribute_changes(&current, form.attributes())),
             ..Default::default()
         })
     }) {

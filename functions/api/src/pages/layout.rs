@@ -106,8 +106,26 @@ pub fn app(who: &SignedIn, nav: Nav, title: &str, live: bool, body: Markup) -> M
                         button type="submit" { "Log out" }
                     }
                 }
+                @if let Some(version) = who.policy_pending.as_deref().filter(|_| role.may(Permission::ManageAccount)) {
+                    aside.banner aria-label="Privacy policy" {
+                        p { "Our privacy policy has changed (version " (version) "). "
+                            a href="/app/privacy/policy" { "Read what changed" } }
+                        (accept_policy(who, version))
+                    }
+                }
                 main id="main" tabindex="-1" { (body) }
             }
+        }
+    }
+}
+
+/// The account's acceptance of policy `version` (owners and admins).
+pub fn accept_policy(who: &SignedIn, version: &str) -> Markup {
+    html! {
+        form.inline method="post" action="/app/privacy/accept" {
+            (csrf(who))
+            input type="hidden" name="version" value=(version);
+            button type="submit" { "Accept version " (version) " for the account" }
         }
     }
 }

@@ -7,6 +7,7 @@ mod auth;
 mod broadcasts;
 mod chart;
 mod contacts;
+mod imports;
 mod inbox;
 mod layout;
 mod privacy;
@@ -53,6 +54,14 @@ pub fn table() -> RouteTable<Arc<App>> {
         .get("/app/media/{media_id}", inbox::media)
         .get("/app/contacts", contacts::list)
         .post("/app/contacts", contacts::create)
+        .get("/app/contacts/imports", imports::list)
+        .post("/app/contacts/imports", imports::create)
+        .get("/app/contacts/imports/{import_id}", imports::show)
+        .post("/app/contacts/imports/{import_id}/start", imports::start)
+        .get(
+            "/app/contacts/imports/{import_id}/errors.csv",
+            imports::errors,
+        )
         .get("/app/contacts/{contact_id}", contacts::show)
         .post("/app/contacts/{contact_id}", contacts::update)
         .post("/app/contacts/{contact_id}/delete", contacts::delete)
@@ -81,6 +90,8 @@ pub fn table() -> RouteTable<Arc<App>> {
         .post("/app/templates", templates::create)
         .post("/app/templates/sync", templates::sync)
         .get("/app/privacy", privacy::show)
+        .get("/app/privacy/policy", privacy::policy)
+        .post("/app/privacy/accept", privacy::accept)
         .post("/app/privacy/exports", privacy::request_export)
         .get("/app/privacy/exports/{export_id}", privacy::export)
         .post(
@@ -111,7 +122,9 @@ fn with_page_headers(mut response: Response) -> Response {
     let set = |h: &mut HeaderMap, name: header::HeaderName, value: &'static str| {
         h.insert(name, HeaderValue::from_static(value));
     };
-    set(h, header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
+    // A page that uploads to the blob store widened its own `connect-src`.
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::REFERRER_POLICY, "same-origin");
@@ -145,6 +158,15 @@ impl Page {
     pub fn header(mut self, name: header::HeaderName, value: String) -> Self {
         self.headers.push((name, value));
         self
+    }
+
+    /// Lets the page's script also connect to `origin` (the blob store its uploads go to).
+    pub fn connecting_to(self, origin: &str) -> Self {
+        let csp = CONTENT_SECURITY_POLICY.replace(
+            "connect-src 'self'",
+            &format!("connect-src 'self' {origin}"),
+        );
+        self.header(header::CONTENT_SECURITY_POLICY, csp)
     }
 
     /// Answers 304 when the browser holds these bytes already.

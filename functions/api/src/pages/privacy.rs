@@ -65,7 +65,7 @@ async fn privacy_page(
                 (inventory.storage.kind) @if let Some(r) = &inventory.storage.region { " (" (r) ")" } ", every personal field encrypted with your account's own key."
             }
             p.muted {
-                "Privacy policy in force: version " (inventory.policy.current_version)
+                a href="/app/privacy/policy" { "Privacy policy" } " in force: version " (inventory.policy.current_version)
                 @match &inventory.policy.accepted_version {
                     Some(v) => { "; you accepted version " (v) "." }
                     None => "; not accepted yet.",
@@ -119,6 +119,54 @@ pub async fn show(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     Ok(Page::ok(privacy_page(&app, &who, None).await?).respond(&headers))
+}
+
+/// The privacy policy in force, its version, and whether the account accepted it.
+pub async fn policy(
+    State(app): State<Arc<App>>,
+    Visitor(mut who): Visitor,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    // This page is what the banner points at, with its own button.
+    who.policy_pending = None;
+    let status = app.policy_status(&who.principal.account_id).await?;
+    let accepted = status.accepted_version.as_deref() == Some(status.current_version.as_str());
+    let body = html! {
+        h1 { "Privacy policy" }
+        p.muted { "Version " (status.current_version)
+            @if let (true, Some(at)) = (accepted, status.accepted_at) { " · accepted for this account on " (at.date().to_string()) }
+        }
+        div.policy { (policy_text()) }
+        @if !accepted && who.principal.require(Permission::ManageAccount).is_ok() {
+            (layout::accept_policy(&who, &status.current_version))
+        }
+    };
+    Ok(Page::ok(layout::app(
+        &who,
+        Nav::Privacy,
+        "Privacy policy",
+        false,
+        body,
+    ))
+    .respond(&headers))
+}
+
+/// The policy's text: our own file, in the binary.
+fn policy_text() -> maud::PreEscaped<&'static str> {
+    maud::PreEscaped(include_str!("../../static/privacy-policy.html"))
+}
+
+#[derive(Deserialize)]
+pub struct AcceptForm {
+    version: String,
+}
+
+pub async fn accept(
+    State(app): State<Arc<App>>,
+    Posted { visitor, form, .. }: Posted<AcceptForm>,
+) -> Result<Response, PageError> {
+    app.accept_policy(&visitor.principal, &form.version).await?;
+    Ok(Redirect::to("/app/privacy/policy").into_response())
 }
 
 pub async fn request_export(

@@ -354,6 +354,11 @@ pub async fn billing(
     allowed(&who, Permission::ManageBilling)?;
     let b = app.billing(&who.principal.account_id).await?;
     let usage = app.usage(&who.principal.account_id, &b.month).await?;
+    let portal = app.portal_link(&who.principal)?;
+    let mut plans = Vec::new();
+    for p in &app.billing_config.plans {
+        plans.push((p, app.checkout_link(&who.principal, &p.id)?));
+    }
     let page = layout::app(
         &who,
         Nav::Billing,
@@ -371,6 +376,41 @@ pub async fn billing(
                     dt { "Meta's charges this month (estimate)" }
                     dd { (format!("{:.2}", usage.estimated_meta_cost_micros as f64 / 1e6)) " " (c) }
                 }
+            }
+            @if let Some(url) = &portal {
+                p { a.button href=(url.as_str()) rel="noopener" { "Manage payment method and invoices" } }
+            }
+            h2 { "Plans" }
+            table.plans {
+                caption.sr-only { "Plans" }
+                thead { tr {
+                    th scope="col" { "Plan" } th scope="col" { "Per month" } th scope="col" { "Template messages included" }
+                    th scope="col" { "Numbers" } th scope="col" { "Contacts" } th scope="col" { span.sr-only { "Action" } }
+                } }
+                tbody {
+                    @for (p, checkout) in &plans {
+                        tr {
+                            td { (p.name) }
+                            td { (format!("{:.2}", p.monthly_price_cents as f64 / 100.0)) " " (p.currency.to_uppercase()) }
+                            td { (p.included_template_messages) }
+                            td { (p.numbers) }
+                            td { (p.contacts) }
+                            td {
+                                @if p.id == b.plan.id { "Your plan" }
+                                @else if b.state.is_some() {
+                                    // A subscriber changes plan where the subscription is.
+                                    @if let Some(url) = &portal { a href=(url.as_str()) rel="noopener" aria-label={"Switch to " (p.name)} { "Switch in the portal" } }
+                                }
+                                @else if let Some(url) = checkout {
+                                    a href=(url.as_str()) rel="noopener" aria-label={"Choose " (p.name)} { "Choose" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if plans.iter().all(|(_, c)| c.is_none()) && portal.is_none() {
+                p.muted { "Online payment is not set up on this installation: ask us to change your plan." }
             }
             h2 { "Messages Meta priced this month, by day" }
             @if usage.by_day.is_empty() {

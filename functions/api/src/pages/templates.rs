@@ -30,12 +30,98 @@ pub struct TemplateForm {
     category: String,
     #[serde(default)]
     body: String,
+    #[serde(default)]
+    header: String,
+    #[serde(default)]
+    footer: String,
+    /// Up to three quick-reply buttons, one per line.
+    #[serde(default)]
+    quick_replies: String,
+    #[serde(default)]
+    url_text: String,
+    #[serde(default)]
+    url: String,
 }
 
-/// A template's body as WhatsApp shows it, with its placeholders marked.
-fn bubble(body: &str) -> Markup {
-    let shown = Placeholders::fill(body, |k| Some(format!("[{k}]")));
-    html! { div.bubble { p.text { (shown) } } }
+impl TemplateForm {
+    fn quick_replies(&self) -> impl Iterator<Item = &str> {
+        self.quick_replies
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+    }
+
+    /// The components as Meta's API takes them: header, body, footer and buttons.
+    fn components(&self) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        if !self.header.trim().is_empty() {
+            out.push(json!({"type": "HEADER", "format": "TEXT", "text": self.header.trim()}));
+        }
+        out.push(json!({"type": "BODY", "text": self.body.trim()}));
+        if !self.footer.trim().is_empty() {
+            out.push(json!({"type": "FOOTER", "text": self.footer.trim()}));
+        }
+        let mut buttons: Vec<serde_json::Value> = self
+            .quick_replies()
+            .map(|t| json!({"type": "QUICK_REPLY", "text": t}))
+            .collect();
+        if !self.url_text.trim().is_empty() || !self.url.trim().is_empty() {
+            buttons
+                .push(json!({"type": "URL", "text": self.url_text.trim(), "url": self.url.trim()}));
+        }
+        if !buttons.is_empty() {
+            out.push(json!({"type": "BUTTONS", "buttons": buttons}));
+        }
+        out
+    }
+}
+
+/// A message as WhatsApp shows it (header, body, footer, buttons), placeholders marked.
+fn bubble(header: Option<&str>, body: &str, footer: Option<&str>, buttons: &[&str]) -> Markup {
+    let marked = |text: &str| Placeholders::fill(text, |k| Some(format!("[{k}]")));
+    html! {
+        div.bubble {
+            @if let Some(h) = header.filter(|h| !h.trim().is_empty()) { p.header { strong { (marked(h)) } } }
+            p.text { (marked(body)) }
+            @if let Some(f) = footer.filter(|f| !f.trim().is_empty()) { p.footer { (f) } }
+            @if !buttons.is_empty() {
+                ul.buttons { @for b in buttons { li { (b) } } }
+            }
+        }
+    }
+}
+
+/// A text input that may stay empty.
+fn field_optional(label: &str, name: &str, value: &str, error: Option<&str>) -> Markup {
+    let id = format!("f-{name}");
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            input id=(id) name=(name) type="text" value=(value) autocomplete="off";
+            @if let Some(e) = error { p.error { (e) } }
+        }
+    }
+}
+
+/// A stored template drawn from its components.
+fn template_bubble(t: &Template) -> Option<Markup> {
+    let body = t.body_text()?;
+    let text_of = |kind: &str| {
+        t.components
+            .iter()
+            .find(|c| c.get("type").and_then(|v| v.as_str()) == Some(kind))
+            .and_then(|c| c.get("text"))
+            .and_then(|v| v.as_str())
+    };
+    let buttons: Vec<&str> = t
+        .components
+        .iter()
+        .filter(|c| c.get("type").and_then(|v| v.as_str()) == Some("BUTTONS"))
+        .filter_map(|c| c.get("buttons").and_then(|b| b.as_array()))
+        .flatten()
+        .filter_map(|b| b.get("text").and_then(|v| v.as_str()))
+        .collect();
+    Some(bubble(text_of("HEADER"), body, text_of("FOOTER"), &buttons))
 }
 
 fn status_class(t: &Template) -> &'static str {
@@ -88,7 +174,7 @@ async fn page(
                                 td { span class={"status " (status_class(t))} { (t.status.as_str().to_lowercase()) }
                                      @if let Some(r) = &t.reason { br; span.muted { (r) } } }
                                 td { (t.quality_score.as_deref().unwrap_or("—").to_lowercase()) }
-                                td { @if let Some(b) = t.body_text() { (bubble(b)) } }
+                                td { @if let Some(b) = template_bubble(t) { (b) } }
                             }
                         }
                     }
@@ -114,9 +200,25 @@ async fn page(
                         textarea id="f-body" name="body" rows="4" maxlength="1024" required { (form.body) }
                         @if let Some(e) = field_error(errors, "body").or(field_error(errors, "components")) { p.error { (e) } }
                     }
+                    (field_optional("Header (optional, bold, up to 60 characters)", "header", &form.header, field_error(errors, "header")))
+                    (field_optional("Footer (optional, up to 60 characters)", "footer", &form.footer, field_error(errors, "footer")))
+                    fieldset.buttons {
+                        legend { "Buttons (optional)" }
+                        div.field {
+                            label for="f-quick_replies" { "Quick replies, one per line (up to 3)" }
+                            textarea id="f-quick_replies" name="quick_replies" rows="3" { (form.quick_replies) }
+                            @if let Some(e) = field_error(errors, "quick_replies") { p.error { (e) } }
+                        }
+                        (field_optional("Link button text", "url_text", &form.url_text, None))
+                        (field_optional("Link button address (https://…)", "url", &form.url, field_error(errors, "url")))
+                    }
+                    @for e in errors.iter().filter(|e| e.field.starts_with("components") && e.field != "components") {
+                        p.error { (e.field) ": " (e.message) }
+                    }
                     @if !form.body.trim().is_empty() {
                         p { "Preview:" }
-                        (bubble(&form.body))
+                        @let buttons: Vec<&str> = form.quick_replies().chain(Some(form.url_text.trim()).filter(|t| !t.is_empty())).collect();
+                        (bubble(Some(&form.header), &form.body, Some(&form.footer), &buttons))
                     }
                     button type="submit" name="action" value="create" { "Submit to Meta for review" }
                 }
@@ -171,13 +273,16 @@ pub async fn create(
     if form.body.trim().is_empty() {
         f.fail("body", "is needed");
     }
+    if form.quick_replies().count() > 3 {
+        f.fail("quick_replies", "take at most 3 buttons");
+    }
     let result = match f.finish(|| {
         Some(NewTemplate {
             waba_id: waba,
             name: name?,
             language: language?,
             category: category?,
-            components: vec![json!({"type": "BODY", "text": form.body.trim()})],
+            components: form.components(),
             parameter_format: None,
         })
     }) {

@@ -21,6 +21,10 @@ pub struct ImportView {
     counts: ImportCounts,
     failure: Option<String>,
     errors_truncated: bool,
+    /// The uploaded file's size in bytes, once the import is started.
+    file_size: Option<u64>,
+    /// Bytes of the file applied so far: `bytes_read / file_size` is the progress.
+    bytes_read: u64,
     /// A short-lived link to the per-row error report (`row,column,reason`), once there is one.
     error_report_url: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
@@ -39,6 +43,8 @@ impl From<Import> for ImportView {
             counts: i.counts,
             failure: i.failure,
             errors_truncated: i.errors_truncated,
+            file_size: i.file_size,
+            bytes_read: i.bytes_read,
             error_report_url: None,
             created_at: i.created_at,
             started_at: i.started_at,

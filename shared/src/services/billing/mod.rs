@@ -235,6 +235,42 @@ impl App {
         }
     }
 
+    /// Where the account pays for `plan_id`: the plan's checkout, carrying the account's id
+    /// as `client_reference_id` so the provider's `checkout.session.completed` names it.
+    /// `None` when the plan has no checkout configured.
+    pub fn checkout_link(
+        &self,
+        by: &Principal,
+        plan_id: &str,
+    ) -> Result<Option<url::Url>, ServiceError> {
+        by.require(crate::domain::Permission::ManageBilling)?;
+        let plan = self
+            .billing_config
+            .plan(plan_id)
+            .ok_or(ServiceError::NotFound)?;
+        // Checked to be an https URL when the configuration was read.
+        let Some(mut url) = plan
+            .checkout_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+        else {
+            return Ok(None);
+        };
+        url.query_pairs_mut()
+            .append_pair("client_reference_id", &by.account_id.to_string());
+        Ok(Some(url))
+    }
+
+    /// The provider's customer portal, when one is configured.
+    pub fn portal_link(&self, by: &Principal) -> Result<Option<url::Url>, ServiceError> {
+        by.require(crate::domain::Permission::ManageBilling)?;
+        Ok(self
+            .billing_config
+            .portal_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok()))
+    }
+
     /// Applies one verified payment event.
     pub async fn apply_payment_event(
         &self,

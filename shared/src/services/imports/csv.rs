@@ -59,6 +59,8 @@ pub struct CsvStream<R> {
     ends: Vec<usize>,
     ends_len: usize,
     too_big: Option<RowTooBig>,
+    /// Bytes read from the source so far.
+    read_total: u64,
 }
 
 impl<R: AsyncRead + Unpin> CsvStream<R> {
@@ -75,7 +77,13 @@ impl<R: AsyncRead + Unpin> CsvStream<R> {
             ends: vec![0; 16],
             ends_len: 0,
             too_big: None,
+            read_total: 0,
         }
+    }
+
+    /// Bytes of the source consumed by the records returned so far (an import's progress).
+    pub fn position(&self) -> u64 {
+        self.read_total - (self.end - self.start) as u64
     }
 
     /// The next record, `None` at the end of the stream.
@@ -84,6 +92,7 @@ impl<R: AsyncRead + Unpin> CsvStream<R> {
         loop {
             if self.start == self.end && !self.eof {
                 let n = self.src.read(&mut self.buf).await?;
+                self.read_total += n as u64;
                 self.start = 0;
                 self.end = n;
                 self.eof = n == 0;
@@ -178,6 +187,18 @@ mod tests {
                 Ok(vec!["+2".into(), "Bo".into()]),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn position_counts_the_bytes_of_the_records_returned() {
+        let input = b"phone,name\n+1,\"A\nB\"\n+2,C\n";
+        let mut s = CsvStream::new(&input[..]);
+        let mut at = Vec::new();
+        while s.next().await.unwrap().is_some() {
+            at.push(s.position());
+        }
+        assert_eq!(at, vec![11, 20, 25]);
+        assert_eq!(s.position(), input.len() as u64);
     }
 
     #[tokio::test]

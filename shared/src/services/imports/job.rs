@@ -88,6 +88,7 @@ impl App {
                 .spawn_parse(read_batch(&mut stream, &mut row_no).await?)
                 .await?
             {
+                progress.mark(row_no, stream.position());
                 parsing.push_back(p);
             }
         }
@@ -112,6 +113,7 @@ impl App {
                         .spawn_parse(read_batch(&mut stream, &mut row_no).await?)
                         .await?
                     {
+                        progress.mark(row_no, stream.position());
                         parsing.push_back(next);
                     }
                     parsed
@@ -254,6 +256,7 @@ impl App {
             counts,
             reported_errors: progress.reported,
             error_parts: &progress.parts,
+            bytes_read: progress.bytes_read,
         };
         let lease_until = to_millis(now()) + LEASE.as_millis() as i64;
         let update = import::progress(account, id, worker, &checkpoint, lease_until);
@@ -364,6 +367,10 @@ struct Progress {
     unsaved_errors: Vec<RowError>,
     unsaved_rows: u64,
     saved_at: Instant,
+    /// Where each batch read ends: (its last row, the file's bytes up to it).
+    marks: VecDeque<(u64, u64)>,
+    /// The file's bytes up to the last row applied: the import's progress.
+    bytes_read: u64,
 }
 
 /// How often a job saves its progress.
@@ -379,11 +386,22 @@ impl Progress {
             unsaved_errors: Vec::new(),
             unsaved_rows: 0,
             saved_at: Instant::now(),
+            marks: VecDeque::new(),
+            bytes_read: state.bytes_read,
         }
+    }
+
+    /// A batch was read up to `row`, which ends `position` bytes into the file.
+    fn mark(&mut self, row: u64, position: u64) {
+        self.marks.push_back((row, position));
     }
 
     fn add(&mut self, batch: &Committed) {
         self.next_row = batch.last + 1;
+        while let Some(&(_, position)) = self.marks.front().filter(|m| m.0 <= batch.last) {
+            self.bytes_read = self.bytes_read.max(position);
+            self.marks.pop_front();
+        }
         self.unsaved_rows += (batch.last + 1).saturating_sub(batch.first);
         let room = MAX_REPORTED_ERRORS.saturating_sub(self.reported) as usize;
         let listed = &batch.errors[..batch.errors.len().min(room)];

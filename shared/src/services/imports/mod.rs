@@ -94,6 +94,18 @@ impl App {
         Ok((import::from_item(&item)?, url, expires))
     }
 
+    /// Where upload links point (scheme, host and port), so a page that uploads from the
+    /// browser can allow exactly that in its CSP. Presigning is local: no request is made.
+    pub async fn upload_origin(&self, account: &AccountId) -> Result<String, ServiceError> {
+        let probe = source_key(account, &ImportId::generate())?;
+        let url = self
+            .blobs
+            .upload_link(&probe, "text/csv", Duration::from_secs(60))
+            .await
+            .map_err(blob_err)?;
+        Ok(url.origin().ascii_serialization())
+    }
+
     pub async fn import(&self, account: &AccountId, id: &ImportId) -> Result<Import, ServiceError> {
         let item = self.found(&crate::table::import(account, id)).await?;
         Ok(import::from_item(&item)?)

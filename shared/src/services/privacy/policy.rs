@@ -74,6 +74,7 @@ impl App {
         by: &Principal,
         version: &str,
     ) -> Result<PolicyStatus, ServiceError> {
+        by.require(crate::domain::Permission::ManageAccount)?;
         if version != self.policy.version {
             return Err(ServiceError::invalid(
                 "version",
