@@ -566,6 +566,7 @@ test("privacy: what is held, an export downloaded and read, the audit log", asyn
   // The page follows the job by itself.
   await page.getByRole("button", { name: "Download the export" }).waitFor({ timeout: 30000 });
   await accessible(page, "export");
+  await shot(page, "25-export-ready");
   const [download] = await Promise.all([
     page.waitForEvent("download"),
     page.getByRole("button", { name: "Download the export" }).click(),
@@ -768,6 +769,7 @@ test("every page passes axe-core: password, keys, billing", async () => {
   await page.getByLabel("Name").fill("crm2");
   await page.getByRole("button", { name: "Create key" }).click();
   await page.getByLabel("New API key").waitFor();
+  await shot(page, "24-keys-new");
   await page.getByRole("button", { name: "Revoke crm", exact: true }).click();
   await page.waitForURL(`${base}/app/keys`);
   assert.match(await page.locator("li", { hasText: "crm ·" }).first().innerText(), /revoked/);
