@@ -619,9 +619,17 @@ test("templates: the synced list, a sync, a new template with its preview, a bad
   await page.getByLabel(/^Name/).fill("Bad Name");
   await page.getByLabel(/^Language code/).fill("en_GB");
   await page.getByLabel(/^Body/).fill("Hi {{1}}, your order {{2}} is ready to collect.");
+  await page.getByLabel(/^Header/).fill("Your order");
+  await page.getByLabel(/^Footer/).fill("Bloom Florists");
+  await page.getByLabel(/^Quick replies/).fill("On my way\nPlease deliver");
   await page.getByRole("button", { name: "Submit to Meta for review" }).click();
   await page.locator("#f-name[aria-invalid=true]").waitFor();
-  await page.locator(".bubble", { hasText: "Hi [1], your order [2] is ready to collect." }).waitFor();
+  // Drawn as WhatsApp shows it: the header bold, the body, the footer, the buttons.
+  const preview = page.locator("form .bubble");
+  await preview.locator(".header", { hasText: "Your order" }).waitFor();
+  await preview.locator(".text", { hasText: "Hi [1], your order [2] is ready to collect." }).waitFor();
+  await preview.locator(".footer", { hasText: "Bloom Florists" }).waitFor();
+  assert.deepEqual(await preview.locator("ul.buttons li").allInnerTexts(), ["On my way", "Please deliver"]);
   await accessible(page, "templates (a bad name)");
   await page.getByLabel(/^Name/).fill("order_ready");
   await page.getByRole("button", { name: "Submit to Meta for review" }).click();
@@ -629,6 +637,8 @@ test("templates: the synced list, a sync, a new template with its preview, a bad
   const row = page.locator("table.templates tr", { hasText: "order_ready" });
   await row.waitFor();
   assert.match(await row.innerText(), /utility/);
+  assert.deepEqual(await row.locator(".bubble ul.buttons li").allInnerTexts(), ["On my way", "Please deliver"]);
+  await row.locator(".bubble .footer", { hasText: "Bloom Florists" }).waitFor();
   await accessible(page, "templates");
   await shot(page, "14-templates");
   // Meta approves it (the stand-in posts the status webhook); the list follows.

@@ -195,12 +195,12 @@ async fn page(
                         }
                         @if let Some(e) = field_error(errors, "category") { p.error { (e) } }
                     }
+                    (field_optional("Header (optional, bold, up to 60 characters)", "header", &form.header, field_error(errors, "header")))
                     div.field {
                         label for="f-body" { "Body ({{1}}, {{2}}… for values filled in at send)" }
                         textarea id="f-body" name="body" rows="4" maxlength="1024" required { (form.body) }
                         @if let Some(e) = field_error(errors, "body").or(field_error(errors, "components")) { p.error { (e) } }
                     }
-                    (field_optional("Header (optional, bold, up to 60 characters)", "header", &form.header, field_error(errors, "header")))
                     (field_optional("Footer (optional, up to 60 characters)", "footer", &form.footer, field_error(errors, "footer")))
                     fieldset.buttons {
                         legend { "Buttons (optional)" }
