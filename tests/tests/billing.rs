@@ -173,7 +173,8 @@ impl Stack {
         // A number is one tenant's: each gets its own.
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let number = (106_540_352_242_900 + n).to_string();
+        // Clear of the stand-in's demo number (…242922), which another WABA lists.
+        let number = (106_540_352_250_000 + n).to_string();
         self.client
             .connect_number_in(
                 self.standin(),
