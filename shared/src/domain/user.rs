@@ -65,6 +65,7 @@ pub enum Permission {
     ManageUsers,
     ManageExports,
     ManageAccount,
+    ManageWebhooks,
     CloseAccount,
 }
 
@@ -77,6 +78,7 @@ impl Permission {
             Permission::ManageUsers => "users",
             Permission::ManageExports => "exports",
             Permission::ManageAccount => "account settings",
+            Permission::ManageWebhooks => "webhook endpoints",
             Permission::CloseAccount => "closing the account",
         }
     }

@@ -19,6 +19,7 @@ pub mod closure;
 pub mod contact;
 pub mod conversation;
 pub mod dead_letter;
+pub mod endpoint;
 pub mod export;
 pub mod import;
 pub mod inventory;

@@ -164,6 +164,7 @@ impl App {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(account_id = %account, contact_id = %c.id, "contact created");
+        self.raise_contact_created(account, &c).await?;
         Ok(c)
     }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::{App, JobOutcome, ServiceError};
-use crate::domain::{AccountId, BroadcastId, ExportId, ImportId, MediaId};
+use crate::domain::{AccountId, BroadcastId, EndpointId, EventId, ExportId, ImportId, MediaId};
 use crate::ports::OutgoingMessage;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +37,20 @@ pub enum Job {
     /// Reads the account's templates from Meta (queued for every open account by the daily
     /// retention run).
     SyncTemplates { account_id: AccountId },
+    /// Events raised together for one account: stored, and a delivery started for each
+    /// endpoint that wants each.
+    Events {
+        account_id: AccountId,
+        events: Vec<super::events::QueuedEvent>,
+    },
+    /// One event to one endpoint: an attempt when due, else another hop of waiting.
+    Deliver {
+        account_id: AccountId,
+        endpoint_id: EndpointId,
+        event_id: EventId,
+        /// The attempts it had when this job was queued (a stale duplicate finds more).
+        attempts: u32,
+    },
     /// The clock: starts scheduled broadcasts that are due (every minute on AWS, every second
     /// in the local runner).
     Tick,
@@ -56,7 +70,9 @@ impl Job {
             | Job::Export { account_id, .. }
             | Job::EraseAccount { account_id }
             | Job::CountInventory { account_id }
-            | Job::SyncTemplates { account_id } => Some(account_id),
+            | Job::SyncTemplates { account_id }
+            | Job::Events { account_id, .. }
+            | Job::Deliver { account_id, .. } => Some(account_id),
             Job::Tick => None,
         }
     }
@@ -129,6 +145,16 @@ impl App {
             } => self.run_export(account_id, export_id).await,
             Job::EraseAccount { account_id } => self.run_erasure(account_id, deadline).await,
             Job::CountInventory { account_id } => self.run_inventory_count(account_id).await,
+            Job::Events { account_id, events } => self.run_events(account_id, events).await,
+            Job::Deliver {
+                account_id,
+                endpoint_id,
+                event_id,
+                attempts,
+            } => {
+                self.run_delivery(account_id, endpoint_id, event_id, *attempts as usize)
+                    .await
+            }
             Job::SyncTemplates { account_id } => match self.sync_templates(account_id).await {
                 Ok(_) => Ok(JobOutcome::Done),
                 // Meta refusing a token or a WABA is the number's business (sends report

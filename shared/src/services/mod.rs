@@ -6,6 +6,7 @@ pub mod billing;
 pub mod broadcasts;
 mod contacts;
 pub mod conversations;
+pub mod events;
 pub mod imports;
 pub mod ingest;
 mod jobs;
@@ -74,6 +75,14 @@ pub struct App {
     routes: ingest::RouteCache,
     /// Retention policies as message writes use them (see [`App::message_expiry`]).
     retention: recent::Recent<crate::domain::RetentionPolicy>,
+    /// What each account's webhook endpoints want (see [`App::collecting_events`]).
+    subscriptions: events::SubscriptionCache,
+    /// How far webhook deliveries may reach (see [`App::with_event_reach`]).
+    pub event_reach: crate::events::guard::Reach,
+    /// The first retry's delay of a failed delivery (see [`App::with_event_first_retry`]).
+    pub event_first_retry: std::time::Duration,
+    /// Built at the first delivery: functions that never deliver never pay for it.
+    event_client: std::sync::OnceLock<Option<reqwest::Client>>,
 }
 
 impl App {
@@ -96,6 +105,10 @@ impl App {
             api_limits: crate::domain::ApiLimits::default(),
             routes: ingest::RouteCache::default(),
             retention: recent::Recent::default(),
+            subscriptions: events::SubscriptionCache::default(),
+            event_reach: crate::events::guard::Reach::PUBLIC,
+            event_first_retry: events::FIRST_RETRY,
+            event_client: std::sync::OnceLock::new(),
         }
     }
 
@@ -119,6 +132,19 @@ impl App {
     }
 
     /// Runs with these plans and billing rules.
+    /// Lets webhook deliveries reach what `reach` allows (the local runner's loopback
+    /// receivers); deployments keep the default, public `https` only.
+    pub fn with_event_reach(mut self, reach: crate::events::guard::Reach) -> Self {
+        self.event_reach = reach;
+        self
+    }
+
+    /// Retries failed deliveries first after `first` (tests: a second, not 30).
+    pub fn with_event_first_retry(mut self, first: std::time::Duration) -> Self {
+        self.event_first_retry = first;
+        self
+    }
+
     pub fn with_billing(mut self, config: crate::domain::BillingConfig) -> Self {
         self.billing_config = config;
         self

@@ -555,6 +555,18 @@ async fn every_page_of_another_account_answers_404() {
         .unwrap()
         .to_owned();
 
+    let b_endpoint = api
+        .post(
+            "/v1/webhook-endpoints",
+            &b.key,
+            serde_json::json!({"url": "https://hooks.tenant-b.example/in", "events": ["contact.created"]}),
+        )
+        .await
+        .1["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
     let mut a = Browser::new(&api);
     a.signup("Tenant A", "a@pages.example").await;
     let t = a.token("/app/inbox").await;
@@ -570,6 +582,7 @@ async fn every_page_of_another_account_answers_404() {
             .replace("{export_id}", &b_export)
             .replace("{broadcast_id}", &b_broadcast)
             .replace("{import_id}", &b_import)
+            .replace("{endpoint_id}", &b_endpoint)
             .replace("{phone_number_id}", "222000222")
             .replace("{key_id}", &b.key_id);
         assert!(
@@ -587,6 +600,8 @@ async fn every_page_of_another_account_answers_404() {
                         ("user_id", ""),
                         ("role", "admin"),
                         ("template_id", "1"),
+                        ("enabled", "false"),
+                        ("since", "0"),
                     ],
                 )
                 .await

@@ -49,6 +49,23 @@ async fn tenant_a_never_reaches_tenant_b() {
     let (s, b_export) = api.post("/v1/exports", &b.key, json!({})).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b_export}");
     let b_export_id = b_export["id"].as_str().unwrap().to_owned();
+    let (s, b_endpoint) = api
+        .post(
+            "/v1/webhook-endpoints",
+            &b.key,
+            json!({"url": "https://hooks.tenant-b.example/in", "events": ["contact.created"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b_endpoint}");
+    let b_endpoint_id = b_endpoint["id"].as_str().unwrap().to_owned();
+    let (_, b_test) = api
+        .post(
+            &format!("/v1/webhook-endpoints/{b_endpoint_id}/test"),
+            &b.key,
+            json!({}),
+        )
+        .await;
+    let b_event_id = b_test["event_id"].as_str().unwrap().to_owned();
     let (_, b_templates) = api.get("/v1/templates", &b.key).await;
     let b_template_id = b_templates["items"][0]["id"].as_str().unwrap().to_owned();
 
@@ -70,6 +87,8 @@ async fn tenant_a_never_reaches_tenant_b() {
             .replace("{media_id}", "880001")
             .replace("{export_id}", &b_export_id)
             .replace("{template_id}", &b_template_id)
+            .replace("{endpoint_id}", &b_endpoint_id)
+            .replace("{event_id}", &b_event_id)
             // Notices live in the tenant's partition; B's policy notice would bear this id.
             .replace("{notice_id}", "policy-2026-11-01");
         assert!(
@@ -79,6 +98,7 @@ async fn tenant_a_never_reaches_tenant_b() {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let body = match (method.as_str(), *template) {
             (_, p) if p.ends_with("/tags") => Some(json!({"tags": ["x"]})),
+            (_, p) if p.ends_with("}/replay") => Some(json!({"since": "2026-01-01T00:00:00Z"})),
             ("POST" | "PATCH", _) => Some(json!({})),
             _ => None,
         };

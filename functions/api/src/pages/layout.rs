@@ -15,6 +15,7 @@ pub enum Nav {
     Users,
     Billing,
     Keys,
+    Webhooks,
     Privacy,
     Password,
 }
@@ -34,7 +35,7 @@ fn head(title: &str) -> Markup {
 /// A page of the signed-in app.
 pub fn app(who: &SignedIn, nav: Nav, title: &str, live: bool, body: Markup) -> Markup {
     let role = who.principal.role;
-    let entries: [(Nav, &str, &str, Option<Permission>); 10] = [
+    let entries: [(Nav, &str, &str, Option<Permission>); 11] = [
         (Nav::Inbox, "/app/inbox", "Inbox", None),
         (Nav::Contacts, "/app/contacts", "Contacts", None),
         (
@@ -72,6 +73,12 @@ pub fn app(who: &SignedIn, nav: Nav, title: &str, live: bool, body: Markup) -> M
             "/app/keys",
             "API keys",
             Some(Permission::ManageKeys),
+        ),
+        (
+            Nav::Webhooks,
+            "/app/webhooks",
+            "Webhooks",
+            Some(Permission::ManageWebhooks),
         ),
         (
             Nav::Privacy,

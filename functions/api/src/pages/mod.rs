@@ -14,6 +14,7 @@ mod privacy;
 mod session;
 mod settings;
 mod templates;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -100,6 +101,14 @@ pub fn table() -> RouteTable<Arc<App>> {
         )
         .post("/app/privacy/close", privacy::close)
         .get("/app/billing", settings::billing)
+        .get("/app/webhooks", webhooks::list)
+        .post("/app/webhooks", webhooks::create)
+        .get("/app/webhooks/{endpoint_id}", webhooks::show)
+        .post("/app/webhooks/{endpoint_id}/test", webhooks::test)
+        .post("/app/webhooks/{endpoint_id}/enabled", webhooks::set_enabled)
+        .post("/app/webhooks/{endpoint_id}/replay", webhooks::replay)
+        .post("/app/webhooks/{endpoint_id}/secret", webhooks::rotate)
+        .post("/app/webhooks/{endpoint_id}/delete", webhooks::delete)
         .get("/app/keys", settings::keys)
         .post("/app/keys", settings::create_key)
         .post("/app/keys/{key_id}/revoke", settings::revoke_key)

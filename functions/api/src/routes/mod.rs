@@ -12,6 +12,7 @@ pub mod messages;
 pub mod numbers;
 pub mod privacy;
 pub mod templates;
+pub mod webhook_endpoints;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

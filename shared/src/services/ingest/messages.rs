@@ -28,12 +28,15 @@ impl App {
         profiles: &[ContactProfile],
         m: &InboundMessage,
     ) -> Result<Ingested, ServiceError> {
-        if self
-            .items
-            .get(&records::message::lookup(&m.wamid))
-            .await?
-            .is_some()
-        {
+        if let Some(lookup) = self.items.get(&records::message::lookup(&m.wamid)).await? {
+            // Raised again: had the first delivery of this webhook stopped between storing
+            // and queueing its events, they would be lost (its id makes it one event).
+            if records::message::owner_of(&lookup) == Some(account.to_string().as_str()) {
+                let id = records::message::looked_up(&lookup)?;
+                if let Ok(message) = self.message(account, &id).await {
+                    self.raise_message_received(account, &message).await?;
+                }
+            }
             return Ok(Ingested::Duplicate);
         }
         let profile = profiles
@@ -136,10 +139,12 @@ impl App {
         ];
         match self.items.transact(writes).await {
             Ok(()) => {}
+            // Stored concurrently by another delivery of the webhook, which raises the event.
             Err(StoreError::ConditionFailed { index: Some(0) }) => return Ok(Ingested::Duplicate),
             Err(e) => return Err(e.into()),
         }
         tracing::info!(account_id = %account, message_id = %message.id, kind = %m.kind, "inbound message stored");
+        self.raise_message_received(account, &message).await?;
         Ok(Ingested::Stored)
     }
 

@@ -92,9 +92,14 @@ impl App {
                 return Ok(report);
             }
         };
-        for event in events {
-            self.ingest_event(event, &mut report).await?;
-        }
+        // The business's own events go out as one job per account for the whole payload.
+        self.collecting_events(async {
+            for event in events {
+                self.ingest_event(event, &mut report).await?;
+            }
+            Ok(())
+        })
+        .await?;
         Ok(report)
     }
 

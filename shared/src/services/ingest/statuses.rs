@@ -125,7 +125,20 @@ impl App {
                 // Erased meanwhile: nothing to record.
                 return Ok(Ingested::Ignored);
             };
+            let at = crate::records::from_secs(status.timestamp)?;
+            let contact = message::contact_of(&item)?;
             if message::has_seen(&item, kind) {
+                // Raised again, as for messages: its id makes it the same event.
+                self.raise_message_status(
+                    account,
+                    id,
+                    &contact,
+                    &status.wamid,
+                    kind,
+                    at,
+                    error.as_ref(),
+                )
+                .await?;
                 return Ok(Ingested::Duplicate);
             }
             let current = message::status(&item)?;
@@ -154,10 +167,19 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
             if error.as_ref().is_some_and(|e| e.code == STOPPED_MARKETING) {
-                let contact = message::contact_of(&item)?;
                 self.opt_out(account, &contact, STOPPED_MARKETING_REASON)
                     .await?;
             }
+            self.raise_message_status(
+                account,
+                id,
+                &contact,
+                &status.wamid,
+                kind,
+                at,
+                error.as_ref(),
+            )
+            .await?;
             return Ok(Ingested::Stored);
         }
         Err(ServiceError::Busy)

@@ -1,0 +1,650 @@
+//! Events to the business's own systems, end to end on both backends: a receiver on a
+//! loopback port gets `contact.created`, `message.received`, `message.status` and
+//! `endpoint.test`, each signed per Standard Webhooks and verified by the specification's own
+//! Python library; a receiver answering 500 then 200 gets the event twice and the log shows
+//! both; a receiver that hangs does not hold up another endpoint's delivery (told by order,
+//! not by the clock); 410 disables an endpoint and tells the account; on the deployment's
+//! reach, a URL naming a private address is refused and a name resolving to one is never
+//! connected to.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use axum::routing::post;
+use axum::Router;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use shared::events::guard::Reach;
+use support::Client;
+use tokio::sync::Notify;
+
+const APP_SECRET: &str = "e2e-app-secret";
+
+/// One request a receiver got: its headers and body.
+type Request = (HeaderMap, String);
+
+/// What a receiver got: per path, each request.
+#[derive(Clone, Default)]
+struct Received {
+    requests: Arc<Mutex<HashMap<String, Vec<Request>>>>,
+    /// Paths that answer 500 to their first request.
+    flaky: Arc<Mutex<HashMap<String, u32>>>,
+    /// Released when the test lets the slow path answer.
+    release: Arc<Notify>,
+}
+
+impl Received {
+    fn of(&self, path: &str) -> Vec<Request> {
+        self.requests
+            .lock()
+            .unwrap()
+            .get(path)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn bodies(&self, path: &str) -> Vec<Value> {
+        self.of(path)
+            .iter()
+            .map(|(_, b)| serde_json::from_str(b).unwrap())
+            .collect()
+    }
+
+    async fn wait_for(&self, path: &str, what: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        for _ in 0..300 {
+            let got = self.bodies(path);
+            if what(&got) {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{path} got {:?}", self.bodies(path));
+    }
+}
+
+async fn receive(
+    State(r): State<Received>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> AxumStatus {
+    r.requests
+        .lock()
+        .unwrap()
+        .entry(path.clone())
+        .or_default()
+        .push((headers, body));
+    match path.as_str() {
+        "gone" => AxumStatus::GONE,
+        "slow" => {
+            r.release.notified().await;
+            AxumStatus::OK
+        }
+        _ => {
+            let mut flaky = r.flaky.lock().unwrap();
+            match flaky.get_mut(&path) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    AxumStatus::INTERNAL_SERVER_ERROR
+                }
+                _ => AxumStatus::NO_CONTENT,
+            }
+        }
+    }
+}
+
+/// A receiver on a free loopback port; its base URL.
+async fn receiver(r: Received) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route("/{path}", post(receive)).with_state(r);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://127.0.0.1:{}", addr.port())
+}
+
+struct Stack {
+    client: Client,
+    standin: infra::standin::StandIn,
+    _running: infra::Running,
+    _dir: tempfile::TempDir,
+}
+
+async fn serve(
+    app: shared::services::App,
+    standin: infra::standin::StandIn,
+    dir: tempfile::TempDir,
+) -> Stack {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = infra::serve(
+        Arc::new(app.with_event_first_retry(Duration::from_secs(1))),
+        listener,
+        axum::Router::new(),
+        Default::default(),
+        &infra::DevSecrets::fixed(APP_SECRET, "e2e-verify-token", "whsec_e2e_billing"),
+    )
+    .unwrap();
+    Stack {
+        client: Client::new(running.base_url()),
+        standin,
+        _running: running,
+        _dir: dir,
+    }
+}
+
+async fn local(reach: Reach) -> Stack {
+    let dir = tempfile::tempdir().unwrap();
+    let (standin, graph) = infra::standin::StandIn::start(Default::default())
+        .await
+        .unwrap();
+    let graph = shared::graph::GraphClient::new(shared::graph::GraphConfig::new(
+        graph,
+        shared::graph::DEFAULT_VERSION,
+    ));
+    let app = shared::testing::local_app_with_graph(dir.path(), graph).with_event_reach(reach);
+    serve(app, standin, dir).await
+}
+
+#[cfg(feature = "aws")]
+async fn aws(reach: Reach) -> Stack {
+    let dir = tempfile::tempdir().unwrap();
+    let (standin, graph) = infra::standin::StandIn::start(Default::default())
+        .await
+        .unwrap();
+    let (app, _, _) = shared::testing::aws_app_with_graph(graph).await;
+    serve(app.with_event_reach(reach), standin, dir).await
+}
+
+macro_rules! on_both {
+    ($($case:ident),+ $(,)?) => {
+        mod local_runner {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $case() { super::$case(super::local).await } )+
+        }
+        #[cfg(feature = "aws")]
+        mod aws_adapters {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $case() { super::$case(super::aws).await } )+
+        }
+    };
+}
+
+on_both!(
+    every_event_arrives_signed_and_verifies_with_the_reference_library,
+    a_failed_attempt_is_retried_and_logged,
+    a_hanging_endpoint_does_not_hold_up_another,
+    gone_disables_and_private_addresses_are_refused,
+);
+
+struct Tenant {
+    key: String,
+    number: String,
+}
+
+/// A stack at `reach`, a receiver on loopback (its base URL) and a tenant with a number.
+async fn setup<F, Fut>(stack: &F, reach: Reach, name: &str) -> (Stack, Received, String, Tenant)
+where
+    F: Fn(Reach) -> Fut,
+    Fut: std::future::Future<Output = Stack>,
+{
+    let s = stack(reach).await;
+    let r = Received::default();
+    let base = receiver(r.clone()).await;
+    let t = s.tenant(name).await;
+    (s, r, base, t)
+}
+
+impl Stack {
+    async fn tenant(&self, name: &str) -> Tenant {
+        let account = self
+            .client
+            .signup(name, &format!("{}@events.example", name.to_lowercase()))
+            .await;
+        let key = account["api_key"].as_str().unwrap().to_owned();
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let number = (106_540_352_243_000 + n).to_string();
+        self.client
+            .connect_number_in(
+                &self.standin,
+                &key,
+                &format!("3{number}"),
+                &number,
+                "+15550783881",
+                "EAAGeventstoken123456",
+            )
+            .await;
+        Tenant { key, number }
+    }
+
+    async fn endpoint(&self, t: &Tenant, url: &str, events: &[&str]) -> (String, String) {
+        let (s, e) = self
+            .client
+            .post(
+                "/v1/webhook-endpoints",
+                &t.key,
+                json!({"url": url, "description": "the CRM", "events": events}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{e}");
+        (
+            e["id"].as_str().unwrap().to_owned(),
+            e["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn contact(&self, t: &Tenant, phone: &str) -> String {
+        let (s, c) = self
+            .client
+            .post(
+                "/v1/contacts",
+                &t.key,
+                json!({"phone": phone, "name": "Ada", "consent": {"opted_in": true}}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        c["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn post_webhook(&self, payload: &Value) {
+        let body = payload.to_string();
+        let s = self
+            .client
+            .http
+            .post(format!("{}/webhook", self.client.base))
+            .header("content-type", "application/json")
+            .header(
+                "x-hub-signature-256",
+                shared::webhook::signature::sign(APP_SECRET.as_bytes(), body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(s, StatusCode::OK);
+    }
+}
+
+fn messages_change(number: &str, value: Value) -> Value {
+    let mut value = value;
+    value["messaging_product"] = json!("whatsapp");
+    value["metadata"] = json!({"display_phone_number": "15550783881", "phone_number_id": number});
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}]})
+}
+
+/// Each request `path` got, checked by the Standard Webhooks reference library (PyPI's
+/// `standardwebhooks`, installed by infra/test.sh) with `secret`; returns how many passed.
+fn verified_by_the_reference_library(requests: &[Request], secret: &str) -> usize {
+    let python = std::env::var("WHATATALK_TEST_PYTHON").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/venv/bin/python").to_owned()
+    });
+    let cases: Vec<Value> = requests
+        .iter()
+        .map(|(h, body)| {
+            let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            json!({
+                "headers": {
+                    "webhook-id": header("webhook-id"),
+                    "webhook-timestamp": header("webhook-timestamp"),
+                    "webhook-signature": header("webhook-signature"),
+                },
+                "body": body,
+            })
+        })
+        .collect();
+    let script = r#"
+import json, sys
+from standardwebhooks import Webhook
+data = json.load(sys.stdin)
+wh = Webhook(data["secret"])
+ok = 0
+for c in data["cases"]:
+    wh.verify(c["body"], c["headers"])
+    ok += 1
+print(ok)
+"#;
+    let mut child = std::process::Command::new(&python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{python}: {e}; infra/test.sh installs the standardwebhooks library")
+        });
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            json!({"secret": secret, "cases": cases})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "standardwebhooks refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+async fn every_event_arrives_signed_and_verifies_with_the_reference_library<F, Fut>(stack: F)
+where
+    F: Fn(Reach) -> Fut,
+    Fut: std::future::Future<Output = Stack>,
+{
+    let (s, r, base, t) = setup(&stack, Reach::LOOPBACK, "Signed").await;
+    let (endpoint, secret) = s
+        .endpoint(
+            &t,
+            &format!("{base}/crm"),
+            &["contact.created", "message.received", "message.status"],
+        )
+        .await;
+    assert!(secret.starts_with("whsec_"));
+    // contact.created, from the API.
+    let contact = s.contact(&t, "+447911123456").await;
+    let got = r
+        .wait_for("crm", |b| b.iter().any(|e| e["type"] == "contact.created"))
+        .await;
+    let created = got.iter().find(|e| e["type"] == "contact.created").unwrap();
+    assert_eq!(created["data"]["id"], contact);
+    assert_eq!(created["data"]["phone"], "+447911123456");
+    // message.received, from Meta's webhook; delivered twice by Meta, one event.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let inbound = messages_change(
+        &t.number,
+        json!({
+            "contacts": [{"profile": {"name": "Ada"}, "wa_id": "447911123456"}],
+            "messages": [{"from": "447911123456", "id": format!("wamid.events{}", t.number), "timestamp": now.to_string(),
+                          "type": "text", "text": {"body": "Hello there"}}],
+        }),
+    );
+    s.post_webhook(&inbound).await;
+    s.post_webhook(&inbound).await;
+    r.wait_for("crm", |b| b.iter().any(|e| e["type"] == "message.received"))
+        .await;
+    // message.status, for a message we sent: delivered, then read.
+    let (st, sent) = s
+        .client
+        .post(
+            "/v1/messages",
+            &t.key,
+            json!({"from": t.number, "to": contact, "type": "text", "text": {"body": "Hi Ada"}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{sent}");
+    let id = sent["id"].as_str().unwrap();
+    let mut wamid = String::new();
+    for _ in 0..200 {
+        let (_, m) = s.client.get(&format!("/v1/messages/{id}"), &t.key).await;
+        if let Some(w) = m["wamid"].as_str() {
+            wamid = w.to_owned();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!wamid.is_empty(), "the message was sent");
+    for (status, ts) in [("delivered", now + 1), ("read", now + 2)] {
+        s.post_webhook(&messages_change(
+            &t.number,
+            json!({"statuses": [{"id": wamid, "status": status, "timestamp": ts.to_string(), "recipient_id": "447911123456"}]}),
+        ))
+        .await;
+    }
+    let got = r
+        .wait_for("crm", |b| {
+            b.iter()
+                .filter(|e| e["type"] == "message.status" && e["data"]["message_id"] == id)
+                .count()
+                >= 2
+        })
+        .await;
+    let statuses: Vec<(&str, i64)> = got
+        .iter()
+        .filter(|e| e["type"] == "message.status" && e["data"]["message_id"] == id)
+        .filter(|e| e["data"]["status"] != "sent")
+        .map(|e| {
+            (
+                e["data"]["status"].as_str().unwrap(),
+                e["data"]["rank"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        statuses.contains(&("delivered", 4)) && statuses.contains(&("read", 5)),
+        "{statuses:?}"
+    );
+    // endpoint.test, on demand.
+    let (st, q) = s
+        .client
+        .post(
+            &format!("/v1/webhook-endpoints/{endpoint}/test"),
+            &t.key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{q}");
+    r.wait_for("crm", |b| b.iter().any(|e| e["type"] == "endpoint.test"))
+        .await;
+    // Meta's second delivery of the inbound message raised no second event.
+    let received = r
+        .bodies("crm")
+        .iter()
+        .filter(|e| e["type"] == "message.received")
+        .count();
+    assert_eq!(received, 1);
+    // Every request verifies with the reference library, and ids are unique.
+    let requests = r.of("crm");
+    assert_eq!(
+        verified_by_the_reference_library(&requests, &secret),
+        requests.len()
+    );
+    let ids: std::collections::BTreeSet<String> = requests
+        .iter()
+        .map(|(h, _)| h["webhook-id"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), requests.len());
+    // A rotated secret: both sign during the overlap, so either verifies.
+    let (st, rotated) = s
+        .client
+        .post(
+            &format!("/v1/webhook-endpoints/{endpoint}/rotate-secret"),
+            &t.key,
+            json!({"overlap_seconds": 3600}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{rotated}");
+    let new_secret = rotated["secret"].as_str().unwrap().to_owned();
+    s.client
+        .post(
+            &format!("/v1/webhook-endpoints/{endpoint}/test"),
+            &t.key,
+            json!({}),
+        )
+        .await;
+    r.wait_for("crm", |b| {
+        b.iter().filter(|e| e["type"] == "endpoint.test").count() == 2
+    })
+    .await;
+    let last = r.of("crm").last().cloned().unwrap();
+    assert_eq!(
+        last.0["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .split(' ')
+            .count(),
+        2
+    );
+    for secret in [&secret, &new_secret] {
+        assert_eq!(
+            verified_by_the_reference_library(std::slice::from_ref(&last), secret),
+            1
+        );
+    }
+}
+
+async fn a_failed_attempt_is_retried_and_logged<F, Fut>(stack: F)
+where
+    F: Fn(Reach) -> Fut,
+    Fut: std::future::Future<Output = Stack>,
+{
+    let (s, r, base, t) = setup(&stack, Reach::LOOPBACK, "Retried").await;
+    r.flaky.lock().unwrap().insert("flaky".into(), 1);
+    let (endpoint, _) = s
+        .endpoint(&t, &format!("{base}/flaky"), &["contact.created"])
+        .await;
+    s.contact(&t, "+447911123457").await;
+    r.wait_for("flaky", |b| b.len() == 2).await;
+    let requests = r.of("flaky");
+    assert_eq!(
+        requests[0].0["webhook-id"], requests[1].0["webhook-id"],
+        "the same event"
+    );
+    let log = loop {
+        let (_, page) = s
+            .client
+            .get(
+                &format!("/v1/webhook-endpoints/{endpoint}/deliveries"),
+                &t.key,
+            )
+            .await;
+        if page["items"][0]["state"] == "succeeded" {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let attempts = log["items"][0]["attempts"].as_array().unwrap();
+    let codes: Vec<i64> = attempts
+        .iter()
+        .map(|a| a["status_code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, vec![500, 204], "{log}");
+    assert_eq!(log["items"][0]["event_type"], "contact.created");
+    // Replayed on demand: delivered a third time.
+    let event = log["items"][0]["event_id"].as_str().unwrap();
+    let (st, _) = s
+        .client
+        .post(
+            &format!("/v1/webhook-endpoints/{endpoint}/deliveries/{event}/replay"),
+            &t.key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    r.wait_for("flaky", |b| b.len() == 3).await;
+}
+
+async fn a_hanging_endpoint_does_not_hold_up_another<F, Fut>(stack: F)
+where
+    F: Fn(Reach) -> Fut,
+    Fut: std::future::Future<Output = Stack>,
+{
+    let (s, r, base, t) = setup(&stack, Reach::LOOPBACK, "Isolated").await;
+    s.endpoint(&t, &format!("{base}/slow"), &["contact.created"])
+        .await;
+    s.endpoint(&t, &format!("{base}/fast"), &["contact.created"])
+        .await;
+    s.contact(&t, "+447911123458").await;
+    // The slow endpoint has its request and holds it; the fast one is served meanwhile.
+    r.wait_for("slow", |b| b.len() == 1).await;
+    r.wait_for("fast", |b| b.len() == 1).await;
+    assert_eq!(r.of("slow").len(), 1, "still the one request, unanswered");
+    r.release.notify_waiters();
+}
+
+async fn gone_disables_and_private_addresses_are_refused<F, Fut>(stack: F)
+where
+    F: Fn(Reach) -> Fut,
+    Fut: std::future::Future<Output = Stack>,
+{
+    // The local runner's reach: 410 disables the endpoint and leaves a notice.
+    let (s, r, base, t) = setup(&stack, Reach::LOOPBACK, "Gone").await;
+    let (endpoint, _) = s
+        .endpoint(&t, &format!("{base}/gone"), &["contact.created"])
+        .await;
+    s.contact(&t, "+447911123459").await;
+    r.wait_for("gone", |b| b.len() == 1).await;
+    let shown = loop {
+        let (_, e) = s
+            .client
+            .get(&format!("/v1/webhook-endpoints/{endpoint}"), &t.key)
+            .await;
+        if e["enabled"] == false {
+            break e;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(shown["disabled_reason"], "gone");
+    let (_, notices) = s.client.get("/v1/notices", &t.key).await;
+    assert!(
+        notices["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "webhook_endpoint" && n["payload"]["reason"] == "gone"),
+        "{notices}"
+    );
+
+    // A deployment's reach: https only, public addresses only.
+    let (s, r, base, t) = setup(&stack, Reach::PUBLIC, "Guarded").await;
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    for url in [
+        format!("{base}/x"),
+        format!("https://127.0.0.1:{port}/x"),
+        "https://[::ffff:169.254.169.254]/latest".to_owned(),
+        "https://10.0.0.8/hook".to_owned(),
+    ] {
+        let (st, p) = s
+            .client
+            .post(
+                "/v1/webhook-endpoints",
+                &t.key,
+                json!({"url": url, "events": ["contact.created"]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {p}");
+    }
+    // A name resolving to loopback is taken, but never connected to.
+    let (endpoint, _) = s
+        .endpoint(
+            &t,
+            &format!("https://localhost:{port}/x"),
+            &["contact.created"],
+        )
+        .await;
+    s.contact(&t, "+447911123460").await;
+    let log = loop {
+        let (_, page) = s
+            .client
+            .get(
+                &format!("/v1/webhook-endpoints/{endpoint}/deliveries"),
+                &t.key,
+            )
+            .await;
+        if page["items"][0]["attempts"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let attempt = &log["items"][0]["attempts"][0];
+    assert!(attempt["status_code"].is_null(), "{log}");
+    assert_eq!(attempt["answer"], "could not connect");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        r.of("x").is_empty(),
+        "nothing reached the loopback receiver"
+    );
+}
