@@ -109,6 +109,7 @@ async fn receiver(r: Received) -> String {
 
 struct Stack {
     client: Client,
+    app: Arc<shared::services::App>,
     standin: infra::standin::StandIn,
     _running: infra::Running,
     _dir: tempfile::TempDir,
@@ -120,8 +121,9 @@ async fn serve(
     dir: tempfile::TempDir,
 ) -> Stack {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = Arc::new(app.with_event_first_retry(Duration::from_secs(1)));
     let running = infra::serve(
-        Arc::new(app.with_event_first_retry(Duration::from_secs(1))),
+        app.clone(),
         listener,
         axum::Router::new(),
         Default::default(),
@@ -130,6 +132,7 @@ async fn serve(
     .unwrap();
     Stack {
         client: Client::new(running.base_url()),
+        app,
         standin,
         _running: running,
         _dir: dir,
@@ -175,12 +178,14 @@ macro_rules! on_both {
 
 on_both!(
     every_event_arrives_signed_and_verifies_with_the_reference_library,
+    what_people_and_jobs_do_raises_events,
     a_failed_attempt_is_retried_and_logged,
     a_hanging_endpoint_does_not_hold_up_another,
     gone_disables_and_private_addresses_are_refused,
 );
 
 struct Tenant {
+    account: String,
     key: String,
     number: String,
 }
@@ -218,7 +223,11 @@ impl Stack {
                 "EAAGeventstoken123456",
             )
             .await;
-        Tenant { key, number }
+        Tenant {
+            account: account["account_id"].as_str().unwrap().to_owned(),
+            key,
+            number,
+        }
     }
 
     async fn endpoint(&self, t: &Tenant, url: &str, events: &[&str]) -> (String, String) {
@@ -646,5 +655,137 @@ where
     assert!(
         r.of("x").is_empty(),
         "nothing reached the loopback receiver"
+    );
+}
+
+/// The events of what people do (consent, assignment) and of jobs that finish (an import, an
+/// export), each with its documented body.
+async fn what_people_and_jobs_do_raises_events<F, Fut>(stack: F)
+where
+    F: Fn(Reach) -> Fut,
+    Fut: std::future::Future<Output = Stack>,
+{
+    let (s, r, base, t) = setup(&stack, Reach::LOOPBACK, "Lifecycle").await;
+    let (_, secret) = s
+        .endpoint(
+            &t,
+            &format!("{base}/all"),
+            &[
+                "contact.opted_out",
+                "contact.opted_in",
+                "conversation.assigned",
+                "import.completed",
+                "export.ready",
+            ],
+        )
+        .await;
+    let contact = s.contact(&t, "+447911123461").await;
+    let of = |b: &[Value], kind: &str| {
+        b.iter()
+            .filter(|e| e["type"] == kind)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    // Opted out, then in again (the opt-out lifted).
+    let path = format!("/v1/contacts/{contact}");
+    let (st, c) = s
+        .client
+        .patch(
+            &path,
+            &t.key,
+            json!({"opt_out": {"reason": "asked by phone"}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{c}");
+    let got = r
+        .wait_for("all", |b| !of(b, "contact.opted_out").is_empty())
+        .await;
+    assert_eq!(
+        of(&got, "contact.opted_out")[0]["data"]["opt_out"]["reason"],
+        "asked by phone"
+    );
+    s.client
+        .patch(&path, &t.key, json!({"opt_out": null}))
+        .await;
+    r.wait_for("all", |b| !of(b, "contact.opted_in").is_empty())
+        .await;
+    // Assigned to nobody, then to a user (the conversation exists once a message does).
+    s.post_webhook(&messages_change(
+        &t.number,
+        json!({
+            "contacts": [{"profile": {"name": "Ada"}, "wa_id": "447911123461"}],
+            "messages": [{"from": "447911123461", "id": format!("wamid.assign{}", t.number),
+                          "timestamp": time::OffsetDateTime::now_utc().unix_timestamp().to_string(),
+                          "type": "text", "text": {"body": "Hi"}}],
+        }),
+    ))
+    .await;
+    let account: shared::domain::AccountId = t.account.parse().unwrap();
+    let by = shared::services::Principal::system(account);
+    let contact_id: shared::domain::ContactId = contact.parse().unwrap();
+    s.app
+        .assign_conversation(&by, &contact_id, None)
+        .await
+        .unwrap();
+    let got = r
+        .wait_for("all", |b| !of(b, "conversation.assigned").is_empty())
+        .await;
+    let assigned = &of(&got, "conversation.assigned")[0]["data"];
+    assert_eq!(assigned["contact_id"], contact);
+    assert!(assigned["assignee"].is_null());
+    // An import (its file put where the upload link would have put it), and an export.
+    let (st, created) = s
+        .client
+        .post("/v1/contacts/imports", &t.key, json!({}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{created}");
+    let import_id: shared::domain::ImportId = created["id"].as_str().unwrap().parse().unwrap();
+    let account: shared::domain::AccountId = t.account.parse().unwrap();
+    s.app
+        .blobs
+        .put(
+            &shared::services::imports::source_key(&account, &import_id).unwrap(),
+            bytes::Bytes::from_static(b"phone,name\n+447911123462,Bo\nnot-a-phone,Cy\n"),
+            "text/csv",
+        )
+        .await
+        .unwrap();
+    let import = created["id"].as_str().unwrap();
+    s.client
+        .post(
+            &format!("/v1/contacts/imports/{import}/start"),
+            &t.key,
+            json!({}),
+        )
+        .await;
+    let got = r
+        .wait_for("all", |b| !of(b, "import.completed").is_empty())
+        .await;
+    let done = &of(&got, "import.completed")[0]["data"];
+    assert_eq!(
+        (done["import_id"].as_str(), done["status"].as_str()),
+        (Some(import), Some("completed"))
+    );
+    assert_eq!(
+        (
+            done["counts"]["created"].as_u64(),
+            done["counts"]["rejected"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    let (st, export) = s.client.post("/v1/exports", &t.key, json!({})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{export}");
+    let got = r
+        .wait_for("all", |b| !of(b, "export.ready").is_empty())
+        .await;
+    assert_eq!(
+        of(&got, "export.ready")[0]["data"]["export_id"],
+        export["id"]
+    );
+    // Each of them signed and verified by the reference library.
+    let requests = r.of("all");
+    assert_eq!(
+        verified_by_the_reference_library(&requests, &secret),
+        requests.len()
     );
 }

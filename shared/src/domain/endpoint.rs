@@ -63,10 +63,15 @@ impl EventType {
 
     /// The types raised so far, which endpoints may subscribe to; the others follow as the
     /// places that cause them learn to raise them.
-    pub const RAISED: [EventType; 3] = [
+    pub const RAISED: [EventType; 8] = [
         EventType::MessageReceived,
         EventType::MessageStatus,
+        EventType::ConversationAssigned,
         EventType::ContactCreated,
+        EventType::ContactOptedOut,
+        EventType::ContactOptedIn,
+        EventType::ImportCompleted,
+        EventType::ExportReady,
     ];
 
     pub fn as_str(self) -> &'static str {

@@ -359,6 +359,7 @@ impl App {
         next.updated_at = at;
         self.replace_contact(account, &current, &next).await?;
         tracing::info!(account_id = %account, contact_id = %id, "contact updated");
+        self.raise_consent_change(account, &current, &next).await?;
         Ok(next)
     }
 

@@ -90,6 +90,7 @@ impl App {
             .await
             .map_err(not_found_if_absent)?;
         tracing::info!(account_id = %account, "conversation assigned");
+        self.raise_assigned(by, contact, to).await?;
         let sealer = self.sealer(account, conversation::SEALED).await?;
         Ok(conversation::from_item(&sealer, &item)?)
     }

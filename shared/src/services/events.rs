@@ -239,6 +239,98 @@ impl App {
             .await
     }
 
+    /// `contact.opted_out` / `contact.opted_in`: a change of whether the contact agreed to
+    /// hear from the business (an opt-out recorded or lifted, consent given), from `before`
+    /// to `after`.
+    pub(crate) async fn raise_consent_change(
+        &self,
+        account: &AccountId,
+        before: &crate::domain::Contact,
+        after: &crate::domain::Contact,
+    ) -> Result<(), ServiceError> {
+        let agreed = |c: &crate::domain::Contact| c.consent.as_ref().is_some_and(|k| k.opted_in);
+        let kind = match (&before.opt_out, &after.opt_out) {
+            (None, Some(_)) => EventType::ContactOptedOut,
+            (Some(_), None) => EventType::ContactOptedIn,
+            _ if !agreed(before) && agreed(after) => EventType::ContactOptedIn,
+            _ if agreed(before) && !agreed(after) => EventType::ContactOptedOut,
+            _ => return Ok(()),
+        };
+        let at = after.updated_at;
+        let id = EventId::derived(
+            at,
+            &[&account.to_string(), kind.as_str(), &after.id.to_string()],
+        );
+        let data = serde_json::to_value(crate::views::contact::ContactView::from(after.clone()))
+            .map_err(|e| ServiceError::Queue(e.to_string()))?;
+        self.raise(account, kind, id, at, data).await
+    }
+
+    /// `conversation.assigned`: who a contact's conversation is assigned to now (`null`:
+    /// nobody), and who did it.
+    pub(crate) async fn raise_assigned(
+        &self,
+        by: &Principal,
+        contact: &crate::domain::ContactId,
+        to: Option<&crate::domain::UserId>,
+    ) -> Result<(), ServiceError> {
+        let at = now();
+        let data = serde_json::json!({
+            "contact_id": contact.to_string(),
+            "assignee": to.map(|u| u.to_string()),
+            "assigned_by": by.actor.to_string(),
+        });
+        self.raise(
+            &by.account_id,
+            EventType::ConversationAssigned,
+            EventId::random(at),
+            at,
+            data,
+        )
+        .await
+    }
+
+    /// `import.completed`: an import finished (`completed`, or `failed` with why), with its
+    /// counts; the error report is at `GET /v1/contacts/imports/{id}`.
+    pub(crate) async fn raise_import_finished(
+        &self,
+        account: &AccountId,
+        import: &crate::domain::ImportId,
+    ) -> Result<(), ServiceError> {
+        let i = self.import(account, import).await?;
+        let at = i.finished_at.unwrap_or_else(now);
+        let id = EventId::derived(
+            at,
+            &[&account.to_string(), "import.completed", &i.id.to_string()],
+        );
+        let data = serde_json::json!({
+            "import_id": i.id.to_string(),
+            "status": i.status,
+            "counts": i.counts,
+            "failure": i.failure,
+            "errors_truncated": i.errors_truncated,
+        });
+        self.raise(account, EventType::ImportCompleted, id, at, data)
+            .await
+    }
+
+    /// `export.ready`: an export can be downloaded (`GET /v1/exports/{id}` gives the link).
+    pub(crate) async fn raise_export_ready(
+        &self,
+        account: &AccountId,
+        export: &crate::domain::ExportId,
+        size: u64,
+    ) -> Result<(), ServiceError> {
+        let at = now();
+        let id = EventId::derived(
+            at,
+            &[&account.to_string(), "export.ready", &export.to_string()],
+        );
+        let data = serde_json::json!({"export_id": export.to_string(), "size": size});
+        self.raise(account, EventType::ExportReady, id, at, data)
+            .await
+    }
+
     /// The event types the account's enabled endpoints want (cached briefly).
     async fn subscriptions(
         &self,

@@ -309,7 +309,7 @@ impl App {
                 .await
                 .map_err(blob_err)?;
         }
-        Ok(())
+        self.raise_import_finished(account, id).await
     }
 
     async fn fail_import(
@@ -326,6 +326,7 @@ impl App {
             .await
             .map_err(blob_err)?;
         tracing::info!(account_id = %account, import_id = %id, "import failed");
+        self.raise_import_finished(account, id).await?;
         Ok(JobOutcome::Done)
     }
 }

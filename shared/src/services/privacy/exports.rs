@@ -243,6 +243,7 @@ impl App {
             .update(export::done(account, id, size, &counts, now()))
             .await?;
         tracing::info!(account_id = %account, export_id = %id, size, "export done");
+        self.raise_export_ready(account, id, size).await?;
         Ok(JobOutcome::Done)
     }
 
