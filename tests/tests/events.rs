@@ -24,6 +24,7 @@ use support::Client;
 use tokio::sync::Notify;
 
 const APP_SECRET: &str = "e2e-app-secret";
+const BILLING_SECRET: &str = "whsec_e2e_billing";
 
 /// One request a receiver got: its headers and body.
 type Request = (HeaderMap, String);
@@ -127,7 +128,7 @@ async fn serve(
         listener,
         axum::Router::new(),
         Default::default(),
-        &infra::DevSecrets::fixed(APP_SECRET, "e2e-verify-token", "whsec_e2e_billing"),
+        &infra::DevSecrets::fixed(APP_SECRET, "e2e-verify-token", BILLING_SECRET),
     )
     .unwrap();
     Stack {
@@ -144,6 +145,7 @@ async fn local(reach: Reach) -> Stack {
     let (standin, graph) = infra::standin::StandIn::start(Default::default())
         .await
         .unwrap();
+    standin.seed_templates(infra::standin::templates::fixtures());
     let graph = shared::graph::GraphClient::new(shared::graph::GraphConfig::new(
         graph,
         shared::graph::DEFAULT_VERSION,
@@ -158,6 +160,7 @@ async fn aws(reach: Reach) -> Stack {
     let (standin, graph) = infra::standin::StandIn::start(Default::default())
         .await
         .unwrap();
+    standin.seed_templates(infra::standin::templates::fixtures());
     let (app, _, _) = shared::testing::aws_app_with_graph(graph).await;
     serve(app.with_event_reach(reach), standin, dir).await
 }
@@ -676,6 +679,11 @@ where
                 "conversation.assigned",
                 "import.completed",
                 "export.ready",
+                "broadcast.completed",
+                "broadcast.paused",
+                "template.status",
+                "number.sending_stopped",
+                "subscription.changed",
             ],
         )
         .await;
@@ -781,6 +789,119 @@ where
     assert_eq!(
         of(&got, "export.ready")[0]["data"]["export_id"],
         export["id"]
+    );
+    // A broadcast that runs to its end, and one for tomorrow, paused.
+    let (st, c) = s
+        .client
+        .post(
+            "/v1/contacts",
+            &t.key,
+            json!({"phone": "+447911123463", "tags": ["vip"], "consent": {"opted_in": true}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{c}");
+    let template = json!({"name": "hello", "language": {"policy": "deterministic", "code": "en"}});
+    let (st, now_b) = s
+        .client
+        .post(
+            "/v1/broadcasts",
+            &t.key,
+            json!({"from": t.number, "template": template, "recipients": {"tags": ["vip"]}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{now_b}");
+    let got = r
+        .wait_for("all", |b| !of(b, "broadcast.completed").is_empty())
+        .await;
+    let completed = &of(&got, "broadcast.completed")[0]["data"];
+    assert_eq!(completed["id"], now_b["id"]);
+    assert_eq!(completed["status"], "completed");
+    let tomorrow = (time::OffsetDateTime::now_utc() + time::Duration::days(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (st, later) = s
+        .client
+        .post(
+            "/v1/broadcasts",
+            &t.key,
+            json!({"from": t.number, "template": template, "recipients": {"tags": ["vip"]}, "send_at": tomorrow}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{later}");
+    let later_id = later["id"].as_str().unwrap();
+    let (st, p) = s
+        .client
+        .post(
+            &format!("/v1/broadcasts/{later_id}/pause"),
+            &t.key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    let got = r
+        .wait_for("all", |b| !of(b, "broadcast.paused").is_empty())
+        .await;
+    assert_eq!(of(&got, "broadcast.paused")[0]["data"]["id"], later_id);
+    // Meta pauses one of the account's templates.
+    let (_, templates) = s.client.get("/v1/templates", &t.key).await;
+    let hello = templates["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "hello")
+        .unwrap()
+        .clone();
+    s.post_webhook(&json!({"object": "whatsapp_business_account", "entry": [{
+        "id": format!("3{}", t.number), "time": time::OffsetDateTime::now_utc().unix_timestamp(),
+        "changes": [{"field": "message_template_status_update", "value": {
+            "event": "PAUSED", "message_template_id": hello["id"].as_str().unwrap().parse::<u64>().unwrap(),
+            "message_template_name": "hello", "message_template_language": hello["language"], "reason": "LOW_QUALITY"}}]}]}))
+    .await;
+    let got = r
+        .wait_for("all", |b| !of(b, "template.status").is_empty())
+        .await;
+    let paused = &of(&got, "template.status")[0]["data"];
+    assert_eq!(
+        (paused["name"].as_str(), paused["status"].as_str()),
+        (Some("hello"), Some("PAUSED"))
+    );
+    // The number stops sending (Meta refused its token).
+    let number = shared::domain::PhoneNumberId::parse(&t.number).unwrap();
+    s.app
+        .stop_sending(&account, &number, 190, "the access token expired")
+        .await
+        .unwrap();
+    let got = r
+        .wait_for("all", |b| !of(b, "number.sending_stopped").is_empty())
+        .await;
+    assert_eq!(of(&got, "number.sending_stopped")[0]["data"]["code"], 190);
+    // A payment event starts a subscription.
+    let body = include_str!("../../events/billing/subscription-created-trialing.json")
+        .replace("acc_REPLACED_BY_TESTS", &t.account)
+        .replace("cus_QwErTy123456", &format!("cus_{}", t.number));
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+    let st = s
+        .client
+        .http
+        .post(format!("{}/billing/webhook", s.client.base))
+        .header("content-type", "application/json")
+        .header(
+            "stripe-signature",
+            shared::payments::signature::sign(BILLING_SECRET, ts, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(st, StatusCode::OK);
+    let got = r
+        .wait_for("all", |b| !of(b, "subscription.changed").is_empty())
+        .await;
+    let sub = &of(&got, "subscription.changed")[0]["data"];
+    assert_eq!(
+        (sub["plan_id"].as_str(), sub["subscription_state"].as_str()),
+        (Some("starter"), Some("trialing"))
     );
     // Each of them signed and verified by the reference library.
     let requests = r.of("all");

@@ -173,14 +173,18 @@ impl App {
         id: &BroadcastId,
         reason: &str,
     ) -> Result<Broadcast, ServiceError> {
-        self.move_broadcast(
-            account,
-            id,
-            &[BroadcastStatus::Running, BroadcastStatus::Scheduled],
-            BroadcastStatus::Paused,
-            Some(reason),
-        )
-        .await
+        let paused = self
+            .move_broadcast(
+                account,
+                id,
+                &[BroadcastStatus::Running, BroadcastStatus::Scheduled],
+                BroadcastStatus::Paused,
+                Some(reason),
+            )
+            .await?;
+        self.raise_broadcast(account, crate::domain::EventType::BroadcastPaused, &paused)
+            .await?;
+        Ok(paused)
     }
 
     /// A page of the broadcast's recipients in contact order: what the fan-out decided for
@@ -746,7 +750,12 @@ impl App {
             .update(broadcast::complete_if_done(account, id, now()))
             .await
         {
-            Ok(_) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Ok(item) => {
+                let b = broadcast::from_item(&item)?;
+                self.raise_broadcast(account, crate::domain::EventType::BroadcastCompleted, &b)
+                    .await
+            }
+            Err(StoreError::ConditionFailed { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }

@@ -119,8 +119,9 @@ impl App {
                 (r, taken)
             })
             .await;
-        // Sent even when the work failed part way: what was stored before the failure raised
-        // real events (a retry of the cause raises them again, with the same ids).
+        // Sent only when the work succeeded: a failure asks the cause to come again (Meta
+        // retries its webhook), and every step of it raises its events again then.
+        let outbox = if result.is_ok() { outbox } else { Vec::new() };
         let mut by_account: Vec<(AccountId, Vec<QueuedEvent>)> = Vec::new();
         for (account, event) in outbox {
             match by_account.iter_mut().find(|(a, _)| *a == account) {
@@ -328,6 +329,95 @@ impl App {
         );
         let data = serde_json::json!({"export_id": export.to_string(), "size": size});
         self.raise(account, EventType::ExportReady, id, at, data)
+            .await
+    }
+
+    /// `broadcast.completed` / `broadcast.paused`: the broadcast as the API shows it, with
+    /// its counts (and, paused, why: by a caller, or by the sender for a number's quality).
+    pub(crate) async fn raise_broadcast(
+        &self,
+        account: &AccountId,
+        kind: EventType,
+        b: &crate::domain::Broadcast,
+    ) -> Result<(), ServiceError> {
+        let at = now();
+        // A completion happens once; pauses may repeat, each its own event.
+        let id = match kind {
+            EventType::BroadcastCompleted => EventId::derived(
+                at,
+                &[&account.to_string(), kind.as_str(), &b.id.to_string()],
+            ),
+            _ => EventId::random(at),
+        };
+        let data = serde_json::to_value(crate::views::broadcast::BroadcastView::from(b.clone()))
+            .map_err(|e| ServiceError::Queue(e.to_string()))?;
+        self.raise(account, kind, id, at, data).await
+    }
+
+    /// `template.status`: Meta's review or quality changed a template's status.
+    pub(crate) async fn raise_template_status(
+        &self,
+        account: &AccountId,
+        t: &crate::domain::Template,
+        status: &crate::domain::TemplateStatus,
+        reason: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        let at = now();
+        let data = serde_json::json!({
+            "template_id": t.id.as_str(),
+            "waba_id": t.waba_id.as_str(),
+            "name": t.name.as_str(),
+            "language": t.language.as_str(),
+            "status": status.as_str(),
+            "reason": reason,
+        });
+        self.raise(
+            account,
+            EventType::TemplateStatus,
+            EventId::random(at),
+            at,
+            data,
+        )
+        .await
+    }
+
+    /// `number.sending_stopped`: a number stopped sending until its owner acts.
+    pub(crate) async fn raise_sending_stopped(
+        &self,
+        account: &AccountId,
+        number: &crate::domain::PhoneNumberId,
+        stop: &crate::domain::SendingStopped,
+    ) -> Result<(), ServiceError> {
+        let data = serde_json::json!({
+            "phone_number_id": number.as_str(),
+            "code": stop.code,
+            "reason": stop.reason,
+            "resume_with": format!("PATCH /v1/numbers/{} with a new access_token", number.as_str()),
+        });
+        let id = EventId::random(stop.at);
+        self.raise(account, EventType::NumberSendingStopped, id, stop.at, data)
+            .await
+    }
+
+    /// `subscription.changed`: a payment event changed the account's subscription; its id
+    /// follows the provider's event's, so a redelivered one is the same event.
+    pub(crate) async fn raise_subscription_changed(
+        &self,
+        account: &AccountId,
+        provider_event: &str,
+    ) -> Result<(), ServiceError> {
+        let b = self.billing(account).await?;
+        let at = now();
+        let id = EventId::derived(
+            at,
+            &[&account.to_string(), "subscription.changed", provider_event],
+        );
+        let data = serde_json::json!({
+            "plan_id": b.plan.id,
+            "subscription_state": b.state.map(|s| s.as_str()),
+            "sending_allowed": b.sending_allowed,
+        });
+        self.raise(account, EventType::SubscriptionChanged, id, at, data)
             .await
     }
 

@@ -359,7 +359,7 @@ impl App {
             .await
             .map_err(not_found_if_absent)?;
         tracing::warn!(account_id = %account, code, "number stopped sending");
-        Ok(())
+        self.raise_sending_stopped(account, id, &stop).await
     }
 
     /// The tenant a number's webhooks belong to, if it is connected.

@@ -401,6 +401,8 @@ impl App {
                     self.pause_broadcasts_of(account, &t, &status, reason)
                         .await?;
                 }
+                self.raise_template_status(account, &t, &status, reason)
+                    .await?;
                 template::status_changed(
                     account,
                     &t.waba_id,

@@ -32,7 +32,7 @@ pub struct EndpointForm {
 
 impl EndpointForm {
     fn ticked(&self) -> Vec<&'static str> {
-        EventType::RAISED
+        EventType::ALL
             .iter()
             .map(|t| t.as_str())
             .filter(|n| self.rest.contains_key(&format!("event.{n}")))
@@ -102,7 +102,7 @@ async fn list_page(
                 }
                 fieldset.events {
                     legend { "Events" }
-                    @for t in EventType::RAISED {
+                    @for t in EventType::ALL {
                         div.field.check {
                             input id={"f-" (t.as_str())} name={"event." (t.as_str())} type="checkbox" value="on" checked[ticked.contains(&t.as_str())];
                             label for={"f-" (t.as_str())} { code { (t.as_str()) } }

@@ -312,6 +312,7 @@ impl App {
             match self.items.transact(writes).await {
                 Ok(()) => {
                     tracing::info!(account_id = %account, event_type = %event.kind, state = ?subscription.state(), "payment event applied");
+                    self.raise_subscription_changed(&account, &event.id).await?;
                     return Ok(EventOutcome::Applied);
                 }
                 Err(StoreError::ConditionFailed { index: Some(0) }) => {
