@@ -119,9 +119,9 @@ impl App {
                 (r, taken)
             })
             .await;
-        // Sent only when the work succeeded: a failure asks the cause to come again (Meta
-        // retries its webhook), and every step of it raises its events again then.
-        let outbox = if result.is_ok() { outbox } else { Vec::new() };
+        // Sent even when the work failed part way: what it did before the failure raised real
+        // events, and not every step raises again when the cause comes back (an opt-out
+        // already recorded); those that do carry the same ids.
         let mut by_account: Vec<(AccountId, Vec<QueuedEvent>)> = Vec::new();
         for (account, event) in outbox {
             match by_account.iter_mut().find(|(a, _)| *a == account) {
