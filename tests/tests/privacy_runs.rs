@@ -80,6 +80,45 @@ async fn a_retention_run_removes_what_the_policy_no_longer_covers() {
     inbound(&app, "wamid.old", 200).await;
     inbound(&app, "wamid.recent", 10).await;
     inbound(&app, "wamid.today", 0).await;
+    // Events raised for a webhook endpoint, and their deliveries, one old and one new.
+    let owner = shared::services::Principal::system(account.clone());
+    let (endpoint, _) = app
+        .create_endpoint(
+            &owner,
+            shared::services::events::NewEndpoint {
+                url: shared::domain::EndpointUrl::parse("https://hooks.example.com/in").unwrap(),
+                description: String::new(),
+                events: shared::domain::EventTypes::parse(["message.received"]).unwrap(),
+            },
+        )
+        .await
+        .unwrap();
+    let mut events = Vec::new();
+    for days in [200, 0] {
+        let at = now() - time::Duration::days(days);
+        let event = shared::events::Event::new(
+            shared::domain::EventId::random(at),
+            shared::domain::EventType::MessageReceived,
+            at,
+            json!({}),
+        );
+        let far = now().unix_timestamp() + 86_400;
+        let writes = [
+            shared::records::endpoint::event_item(
+                &account,
+                &event.id,
+                event.kind,
+                at,
+                vec![1],
+                far,
+            ),
+            shared::records::endpoint::new_delivery(&account, &endpoint.id, &event, at, far),
+        ];
+        for item in writes {
+            app.items.put(item, None).await.unwrap();
+        }
+        events.push(event.id);
+    }
     app.set_retention(
         &account,
         RetentionChanges {
@@ -98,6 +137,19 @@ async fn a_retention_run_removes_what_the_policy_no_longer_covers() {
     let report = app.run_retention(now(), 10_000).await.unwrap();
     assert!(report.complete);
     assert_eq!(report.messages_deleted, 1);
+    assert_eq!(report.events_deleted, 2, "the old event and its delivery");
+    for (event, kept) in events.iter().zip([false, true]) {
+        for key in [
+            shared::table::event(&account, event),
+            shared::table::delivery(&account, &endpoint.id, event),
+        ] {
+            assert_eq!(
+                app.items.get(&key).await.unwrap().is_some(),
+                kept,
+                "{key:?}"
+            );
+        }
+    }
     assert_eq!(
         wamids(&app, &account).await,
         ["wamid.recent", "wamid.today"]

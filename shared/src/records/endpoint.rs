@@ -440,6 +440,26 @@ pub fn url_of(s: &Sealer, item: &Item) -> Result<EndpointUrl, RecordError> {
     Ok(EndpointUrl::parse(&s.open(ENDPOINT, item, "url")?)?)
 }
 
+/// The account's events from before `before` (their ids sort by time), expired ones too.
+pub fn events_before(account: &AccountId, before: Timestamp) -> Query {
+    Query::partition(table::account_partition(account))
+        .sort(crate::ports::SortCondition::Between(
+            table::EVENT_PREFIX.to_owned(),
+            table::event(account, &EventId::first_at(before)).sk,
+        ))
+        .including_expired()
+}
+
+/// An endpoint's deliveries of events from before `before`, expired ones too.
+pub fn deliveries_before(account: &AccountId, endpoint: &EndpointId, before: Timestamp) -> Query {
+    Query::partition(table::account_partition(account))
+        .sort(crate::ports::SortCondition::Between(
+            table::deliveries(endpoint),
+            table::delivery(account, endpoint, &EventId::first_at(before)).sk,
+        ))
+        .including_expired()
+}
+
 /// The state a delivery item is in, without opening anything.
 pub fn state_of(item: &Item) -> Option<DeliveryState> {
     item.opt_s("state").and_then(DeliveryState::parse)

@@ -22,6 +22,8 @@ pub struct RetentionReport {
     pub media_deleted: u64,
     pub exports_deleted: u64,
     pub conversations_deleted: u64,
+    /// Events raised for webhook endpoints, and their deliveries, past the message policy.
+    pub events_deleted: u64,
     pub expiries_updated: u64,
     /// Unreadable webhook payloads past their 30 days, payload and record.
     pub dead_letters_deleted: u64,
@@ -183,6 +185,36 @@ impl App {
                 }
                 self.items.delete(&m.key, None).await?;
                 report.messages_deleted += 1;
+            }
+        }
+        // Events and their deliveries live as long as messages: those older are removed
+        // here rather than left to the table's sweeper (deliveries of a deleted endpoint are).
+        let events_before = now - time::Duration::days(i64::from(policy.message_days));
+        let mut sweeps = vec![crate::records::endpoint::events_before(id, events_before)];
+        let mut endpoints = records::items(&*self.items, crate::records::endpoint::all(id));
+        while let Some(e) = endpoints.try_next().await? {
+            if let Some(endpoint) = crate::records::endpoint::id_of(&e) {
+                sweeps.push(crate::records::endpoint::deliveries_before(
+                    id,
+                    &endpoint,
+                    events_before,
+                ));
+            }
+        }
+        for sweep in sweeps {
+            loop {
+                let page = self.items.query(sweep.clone().limit(100)).await?;
+                if page.items.is_empty() {
+                    break;
+                }
+                for item in &page.items {
+                    if *left == 0 {
+                        return Ok(false);
+                    }
+                    *left -= 1;
+                    self.items.delete(&item.key, None).await?;
+                    report.events_deleted += 1;
+                }
             }
         }
         // A changed policy: every remaining message gets the new expiry.
