@@ -387,7 +387,7 @@ pub async fn show(
         div id="progress" data-live-region {
             p role="status" { "Status: " strong { (b.status.as_str()) }
                 @if let Some(r) = &b.pause_reason { " (" (r) ")" } }
-            @if let Some(at) = b.send_at { @if b.status == BroadcastStatus::Scheduled { p { "Starts " (at.date().to_string()) " " (format!("{:02}:{:02}", at.hour(), at.minute())) " UTC." } } }
+            @if let Some(at) = b.send_at { @if b.status == BroadcastStatus::Scheduled { p { "Starts " (super::when(at)) "." } } }
             @let done = c.sent + c.failed + c.skipped_opted_out + c.skipped_no_consent + c.skipped_invalid + c.skipped_plan_limit;
             @let total = c.targeted.max(1);
             progress max=(total) value=(done.min(total)) aria-label="Messages through" {}

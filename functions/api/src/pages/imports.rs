@@ -15,7 +15,7 @@ use shared::services::imports::MAX_IMPORT_BYTES;
 use shared::services::{App, ServiceError, SignedIn};
 
 use super::layout::{self, csrf, Nav};
-use super::{path_id, Empty, Page, PageError, Posted, Visitor};
+use super::{path_id, when, Empty, Page, PageError, Posted, Visitor};
 
 /// How many recent imports the page lists.
 const RECENT: u32 = 20;
@@ -98,7 +98,7 @@ pub async fn list(
                 tbody {
                     @for i in &imports {
                         tr {
-                            td { a href=(page_of(&i.id)) { (i.created_at.date().to_string()) " " (format!("{:02}:{:02}", i.created_at.hour(), i.created_at.minute())) } }
+                            td { a href=(page_of(&i.id)) { (when(i.created_at)) } }
                             td { (status_label(i.status)) }
                             td { (i.counts.rows) }
                             td { (i.counts.created) }

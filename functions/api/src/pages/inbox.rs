@@ -19,7 +19,7 @@ use shared::records::conversation::Filter;
 use shared::services::{App, NewMessage, Recipient, ServiceError, SignedIn, TemplateFilter};
 
 use super::layout::{self, csrf, Nav};
-use super::{contact_label, path_id, Page, PageError, Posted, Visitor};
+use super::{contact_label, path_id, when, Page, PageError, Posted, Visitor};
 
 /// Conversations a page lists.
 const PAGE_SIZE: u32 = 50;
@@ -132,11 +132,6 @@ fn window_left(open_until: Timestamp, at: Timestamp) -> Option<String> {
         m if m < 60 => format!("{m} min left"),
         m => format!("{} h {} min left", m / 60, m % 60),
     })
-}
-
-fn when(t: Timestamp) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    t.format(&format).unwrap_or_default()
 }
 
 fn list_markup(list: &ListPage, which: Which, open: Option<&ContactId>) -> Markup {

@@ -305,6 +305,12 @@ pub fn contact_label(c: &shared::domain::Contact) -> String {
         .unwrap_or_else(|| "Unnamed contact".into())
 }
 
+/// A time as every page shows it: `2026-12-07 10:04 UTC`.
+pub fn when(t: shared::domain::Timestamp) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.format(&format).unwrap_or_default()
+}
+
 /// The message a failed form shows next to `field`, if the error names it.
 pub fn field_error<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
     errors

@@ -87,7 +87,7 @@ async fn privacy_page(
                     tbody {
                         @for e in &log {
                             tr {
-                                td { (e.at.date().to_string()) " " (format!("{:02}:{:02}", e.at.hour(), e.at.minute())) }
+                                td { (super::when(e.at)) }
                                 td { (e.action.replace('_', " ")) }
                                 td { (who_acted(&e.actor)) }
                                 td { @if let Some(t) = &e.target { (t.kind) " " code { (t.id) } } }

@@ -17,7 +17,7 @@ use shared::services::events::{EndpointChanges, NewEndpoint, DEFAULT_OVERLAP, RE
 use shared::services::{App, FieldError, Fields, ServiceError, SignedIn};
 
 use super::layout::{self, csrf, field, Nav};
-use super::{allowed, field_error, path_id, Empty, Page, PageError, Posted, Visitor};
+use super::{allowed, field_error, path_id, when, Empty, Page, PageError, Posted, Visitor};
 
 /// The create form; `event.<type>` checkboxes arrive as extra fields.
 #[derive(Deserialize, Default)]
@@ -38,16 +38,6 @@ impl EndpointForm {
             .filter(|n| self.rest.contains_key(&format!("event.{n}")))
             .collect()
     }
-}
-
-fn when(t: shared::domain::Timestamp) -> String {
-    format!(
-        "{} {:02}:{:02}:{:02}",
-        t.date(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }
 
 async fn list_page(
