@@ -898,7 +898,16 @@ where
     let got = r
         .wait_for("all", |b| !of(b, "subscription.changed").is_empty())
         .await;
-    let sub = &of(&got, "subscription.changed")[0]["data"];
+    let changed = &of(&got, "subscription.changed")[0];
+    // The provider's event's time: the same event however often it is applied.
+    let created = time::OffsetDateTime::from_unix_timestamp(1_795_600_000).unwrap();
+    let shown = time::OffsetDateTime::parse(
+        changed["timestamp"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(shown, created);
+    let sub = &changed["data"];
     assert_eq!(
         (sub["plan_id"].as_str(), sub["subscription_state"].as_str()),
         (Some("starter"), Some("trialing"))

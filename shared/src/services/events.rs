@@ -399,18 +399,23 @@ impl App {
             .await
     }
 
-    /// `subscription.changed`: a payment event changed the account's subscription; its id
-    /// follows the provider's event's, so a redelivered one is the same event.
+    /// `subscription.changed`: a payment event changed the account's subscription. Its id
+    /// and time are the provider's event's, so one applied twice is the same event.
     pub(crate) async fn raise_subscription_changed(
         &self,
         account: &AccountId,
-        provider_event: &str,
+        provider_event: &crate::payments::PaymentEvent,
     ) -> Result<(), ServiceError> {
-        let b = self.billing(account).await?;
-        let at = now();
+        // The plan and state only: the billing details (sealed) are not part of the event.
+        let (b, _) = self.standing(account).await?;
+        let at = records::from_secs(provider_event.created)?;
         let id = EventId::derived(
             at,
-            &[&account.to_string(), "subscription.changed", provider_event],
+            &[
+                &account.to_string(),
+                "subscription.changed",
+                &provider_event.id,
+            ],
         );
         let data = serde_json::json!({
             "plan_id": b.plan.id,

@@ -100,7 +100,7 @@ impl App {
     }
 
     /// [`App::billing`] without opening the sealed details: what the send path needs.
-    async fn standing(
+    pub(crate) async fn standing(
         &self,
         account: &AccountId,
     ) -> Result<(Billing, billing::Billing), ServiceError> {
@@ -312,7 +312,7 @@ impl App {
             match self.items.transact(writes).await {
                 Ok(()) => {
                     tracing::info!(account_id = %account, event_type = %event.kind, state = ?subscription.state(), "payment event applied");
-                    self.raise_subscription_changed(&account, &event.id).await?;
+                    self.raise_subscription_changed(&account, event).await?;
                     return Ok(EventOutcome::Applied);
                 }
                 Err(StoreError::ConditionFailed { index: Some(0) }) => {
