@@ -415,3 +415,39 @@ async fn closing_revokes_every_key_at_once() {
     assert_eq!(secrets.len(), 1_201);
     let _ = account;
 }
+
+/// Two erasure jobs at once (retention queues one for any closure it finds, and a queue may
+/// deliver a message twice) erase the tenant once: the receipt counts each item once.
+#[tokio::test]
+async fn two_erasure_jobs_at_once_count_each_item_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _standin) = local_app(dir.path()).await;
+    let account = tenant(&app).await;
+    for i in 0..30 {
+        inbound(&app, &format!("wamid.twice{i}"), 0).await;
+    }
+    let token = app
+        .close_account(&Principal::system(account.clone()), "DELETE")
+        .await
+        .unwrap();
+    let job = shared::services::Job::EraseAccount {
+        account_id: account.clone(),
+    };
+    let receipt = loop {
+        let (a, b) = tokio::join!(
+            app.run_job(&job, "first", None),
+            app.run_job(&job, "second", None)
+        );
+        a.unwrap();
+        b.unwrap();
+        let receipt = app.closure_receipt(&token).await.unwrap();
+        if receipt.state == "closed" {
+            break receipt;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(receipt.deleted.get("message"), Some(&30), "{receipt:?}");
+    assert_eq!(receipt.deleted.get("number"), Some(&1), "{receipt:?}");
+    assert_eq!(receipt.deleted.get("apikey"), Some(&1), "{receipt:?}");
+    assert_eq!(receipt.deleted.get("contact"), Some(&1), "{receipt:?}");
+}

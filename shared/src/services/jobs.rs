@@ -143,7 +143,9 @@ impl App {
                 account_id,
                 export_id,
             } => self.run_export(account_id, export_id).await,
-            Job::EraseAccount { account_id } => self.run_erasure(account_id, deadline).await,
+            Job::EraseAccount { account_id } => {
+                self.run_erasure(account_id, worker, deadline).await
+            }
             Job::CountInventory { account_id } => self.run_inventory_count(account_id).await,
             Job::Events { account_id, events } => self.run_events(account_id, events).await,
             Job::Deliver {

@@ -29,6 +29,8 @@ const RECEIPT_DAYS: i64 = 90;
 /// The wait between the erasure's passes on AWS: the longest function timeout (retention's 900
 /// s; jobs 300 s, sender 30 s, webhook and API 10 s) and the 30 s route cache, with a margin.
 pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(960);
+/// How long a step without a deadline holds the erasure (the longest function timeout).
+const MAX_STEP: std::time::Duration = std::time::Duration::from_secs(900);
 /// SQS delays a message at most this long: longer waits are chained.
 const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(900);
 /// Blob prefixes that hold a tenant's objects: `{prefix}/{account}/…`.
@@ -137,6 +139,7 @@ impl App {
     pub(crate) async fn run_erasure(
         &self,
         id: &AccountId,
+        job: &str,
         deadline: Option<Instant>,
     ) -> Result<JobOutcome, ServiceError> {
         let Some(record) = self.items.get(&table::account(id)).await? else {
@@ -153,10 +156,28 @@ impl App {
                 true
             }
         };
+        let now_ms = crate::records::to_millis(now());
+        let until = now_ms
+            + deadline
+                .map_or(MAX_STEP, |d| d.saturating_duration_since(Instant::now()))
+                .as_millis() as i64;
+        match self
+            .items
+            .update(account::take_erasure(id, job, now_ms, until))
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::ConditionFailed { .. }) => {
+                tracing::info!(account_id = %id, "erasure step already running; this job leaves it");
+                return Ok(JobOutcome::Done);
+            }
+            Err(e) => return Err(e.into()),
+        }
         if !self
             .erase_items(id, receipt.as_ref(), second, deadline)
             .await?
         {
+            self.release_erasure(id, job).await?;
             self.enqueue(&Job::EraseAccount {
                 account_id: id.clone(),
             })
@@ -185,6 +206,7 @@ impl App {
             let settle = self.closure_settle.as_millis() as i64;
             let at = crate::records::to_millis(now()) + settle;
             self.items.update(account::first_pass_done(id, at)).await?;
+            self.release_erasure(id, job).await?;
             tracing::info!(account_id = %id, objects, "account erased once; again after the settle time");
             return self.erase_later(id, settle).await;
         }
@@ -197,6 +219,14 @@ impl App {
         }
         tracing::info!(account_id = %id, "account erased");
         Ok(JobOutcome::Done)
+    }
+
+    async fn release_erasure(&self, id: &AccountId, job: &str) -> Result<(), ServiceError> {
+        match self.items.update(account::release_erasure(id, job)).await {
+            // Held past its lease and taken by another job, which goes on.
+            Ok(_) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Queues the erasure again in `wait_ms` (chained when longer than a queue delay).
