@@ -2,9 +2,10 @@
 //! contacts, and the template they send.
 
 use shared::domain::{
-    AccessToken, AccountId, ApiKeyName, ApiKeySecret, BusinessName, ContactId, Email, PhoneNumber,
-    PhoneNumberId, WabaId,
+    AccessToken, AccountId, ApiKeyName, ApiKeySecret, BusinessName, ContactId, Email, EndpointUrl,
+    PhoneNumber, PhoneNumberId, WabaId,
 };
+use shared::events::signature::SigningSecret;
 use shared::graph::messages::{Content, Language, LanguagePolicy, Template};
 use shared::services::{
     App, ConsentInput, NewAccount, NewContact, NewNumber, NumberChanges, Principal,
@@ -116,6 +117,14 @@ pub struct LocalBench {
 
 impl LocalBench {
     pub async fn start(name: &str) -> anyhow::Result<Self> {
+        Self::start_with(name, |app| app).await
+    }
+
+    /// As [`LocalBench::start`], with the app configured further before it is shared.
+    pub async fn start_with(
+        name: &str,
+        configure: impl FnOnce(shared::services::App) -> shared::services::App,
+    ) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("{name}-{}", ulid::Ulid::new()));
         let (standin, graph_url) = quiet_standin().await?;
         let backend = shared::adapters::local::LocalBackend::open(
@@ -126,8 +135,10 @@ impl LocalBench {
                 shared::graph::DEFAULT_VERSION,
             )),
         )?;
-        let app = shared::services::App::new(backend.ports)
-            .with_billing(shared::testing::unlimited_billing());
+        let app = configure(
+            shared::services::App::new(backend.ports)
+                .with_billing(shared::testing::unlimited_billing()),
+        );
         Ok(Self {
             app: std::sync::Arc::new(app),
             dir,
@@ -266,4 +277,94 @@ pub async fn post_all(
     }
     answers.sort_by_key(|(i, _)| *i);
     Ok(answers.into_iter().map(|(_, a)| a).collect())
+}
+
+/// A business's system on a loopback port that takes events for many endpoints
+/// (`/{path}`), checks each one's Standard Webhooks signature with that endpoint's secret,
+/// and answers 204 (400 to a bad signature).
+pub struct EventReceiver {
+    addr: std::net::SocketAddr,
+    seen: std::sync::Arc<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    secrets: std::sync::Mutex<std::collections::HashMap<String, SigningSecret>>,
+    by_path: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    total: std::sync::atomic::AtomicU64,
+    bad: std::sync::atomic::AtomicU64,
+}
+
+impl EventReceiver {
+    pub async fn start() -> anyhow::Result<Self> {
+        use axum::routing::post;
+        let seen = std::sync::Arc::new(Seen::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let router = axum::Router::new()
+            .route("/{*path}", post(receive_event))
+            .with_state(seen.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Ok(Self { addr, seen })
+    }
+
+    /// The URL of the endpoint at `path` (no leading slash).
+    pub fn url(&self, path: &str) -> anyhow::Result<EndpointUrl> {
+        Ok(EndpointUrl::parse(&format!("http://{}/{path}", self.addr))?)
+    }
+
+    /// Takes events at `path` signed with `secret`.
+    pub fn expect(&self, path: &str, secret: SigningSecret) {
+        lock(&self.seen.secrets).insert(path.to_owned(), secret);
+    }
+
+    /// Correctly signed events received.
+    pub fn total(&self) -> u64 {
+        self.seen.total.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Events refused for their signature.
+    pub fn bad(&self) -> u64 {
+        self.seen.bad.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many expected paths received other than `n` events.
+    pub fn paths_not_receiving(&self, n: u64) -> usize {
+        let by_path = lock(&self.seen.by_path);
+        lock(&self.seen.secrets)
+            .keys()
+            .filter(|p| by_path.get(*p).copied().unwrap_or(0) != n)
+            .count()
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn receive_event(
+    axum::extract::State(seen): axum::extract::State<std::sync::Arc<Seen>>,
+    axum::extract::Path(path): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    use std::sync::atomic::Ordering;
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let signed = header("webhook-signature");
+    let valid = header("webhook-timestamp")
+        .parse::<i64>()
+        .ok()
+        .is_some_and(|t| {
+            lock(&seen.secrets).get(&path).is_some_and(|s| {
+                let expected = s.sign(header("webhook-id"), t, &body);
+                signed.split(' ').any(|one| one == expected)
+            })
+        });
+    if !valid {
+        seen.bad.fetch_add(1, Ordering::Relaxed);
+        return axum::http::StatusCode::BAD_REQUEST;
+    }
+    *lock(&seen.by_path).entry(path).or_default() += 1;
+    seen.total.fetch_add(1, Ordering::Relaxed);
+    axum::http::StatusCode::NO_CONTENT
 }

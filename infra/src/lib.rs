@@ -31,6 +31,7 @@ pub struct Running {
     stop: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
     workers: Vec<JoinHandle<()>>,
+    job_loops: Vec<JoinHandle<()>>,
 }
 
 impl Running {
@@ -41,13 +42,37 @@ impl Running {
     /// Stops accepting, finishes requests in flight, and returns once the server is down.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
-        for w in self.workers {
+        for w in self.workers.into_iter().chain(self.job_loops) {
             w.abort();
             let _ = w.await;
         }
         self.server.await.context("server task")??;
         Ok(())
     }
+
+    /// Stops taking jobs, which wait in their queue meanwhile: a benchmark measures the
+    /// requests that queue work without the work competing for the same cores.
+    pub async fn hold_jobs(&mut self) {
+        for l in self.job_loops.drain(..) {
+            l.abort();
+            let _ = l.await;
+        }
+    }
+
+    /// Takes jobs again after [`Running::hold_jobs`].
+    pub fn release_jobs(&mut self) {
+        if self.job_loops.is_empty() {
+            self.job_loops = job_loops(&self.app);
+        }
+    }
+}
+
+fn job_loops(app: &Arc<App>) -> Vec<JoinHandle<()>> {
+    // Several, as the jobs function runs several at once: a webhook delivery waiting on a
+    // slow endpoint holds up one of them, not every job.
+    (0..JOB_WORKERS)
+        .map(|_| tokio::spawn(drain_jobs(app.clone())))
+        .collect()
 }
 
 /// Binds `config.addr` (port 0 picks a free one) and serves every function's router on the
@@ -114,11 +139,7 @@ pub fn serve(
         .merge(billing::routes(app.clone(), billing));
     let router: Router = shared::http::standard_layers(functions, api::BODY_LIMIT).merge(extra);
     let mut workers = vec![tokio::spawn(clock(app.clone()))];
-    // Several, as the jobs function runs several at once: a webhook delivery waiting on a
-    // slow endpoint holds up one of them, not every job.
-    for _ in 0..JOB_WORKERS {
-        workers.push(tokio::spawn(drain_jobs(app.clone())));
-    }
+    let job_loops = job_loops(&app);
     for _ in 0..SEND_WORKERS {
         workers.push(tokio::spawn(drain_sends(app.clone(), sender)));
     }
@@ -137,6 +158,7 @@ pub fn serve(
         stop,
         server,
         workers,
+        job_loops,
     })
 }
 
@@ -214,7 +236,7 @@ const JOB_STEP: Duration = Duration::from_secs(50);
 
 /// The local stand-in for the jobs Lambda's SQS trigger: one job at a time, through the same
 /// `jobs::run` the Lambda calls; a failed job comes back after its visibility timeout.
-async fn drain_jobs(app: Arc<App>) {
+pub async fn drain_jobs(app: Arc<App>) {
     loop {
         let messages = match app
             .job_queue

@@ -919,3 +919,123 @@ where
         requests.len()
     );
 }
+
+/// What a webhook raises leaves its request as one queue message (the added cost on Meta's
+/// ingest path): one `events` job carrying every event of the account, stored and fanned out
+/// to the endpoints by the job, never in the request.
+#[tokio::test]
+async fn a_webhooks_events_leave_it_as_one_queue_message() {
+    use shared::domain::{AccessToken, ApiKeyName, BusinessName, Email, PhoneNumberId, WabaId};
+    use shared::services::{Job, NewAccount, NewNumber, Principal};
+    let dir = tempfile::tempdir().unwrap();
+    let (_standin, graph) = infra::standin::StandIn::start(Default::default())
+        .await
+        .unwrap();
+    let graph = shared::graph::GraphClient::new(shared::graph::GraphConfig::new(
+        graph,
+        shared::graph::DEFAULT_VERSION,
+    ));
+    let app =
+        shared::testing::local_app_with_graph(dir.path(), graph).with_event_reach(Reach::LOOPBACK);
+    let (account, _, _) = app
+        .signup(
+            NewAccount {
+                business_name: BusinessName::parse("One Send").unwrap(),
+                email: Email::parse("one@example.com").unwrap(),
+                default_region: None,
+            },
+            ApiKeyName::parse("k").unwrap(),
+        )
+        .await
+        .unwrap();
+    let number = infra::standin::DEMO_PHONE_NUMBER_ID;
+    app.connect_number(
+        &account.id,
+        NewNumber {
+            phone_number_id: PhoneNumberId::parse(number).unwrap(),
+            waba_id: WabaId::parse(infra::standin::DEMO_WABA_ID).unwrap(),
+            display_phone_number: None,
+            access_token: AccessToken::parse(infra::standin::DEMO_TOKEN).unwrap(),
+        },
+    )
+    .await
+    .unwrap();
+    for path in ["a", "b"] {
+        app.create_endpoint(
+            &Principal::system(account.id.clone()),
+            shared::services::events::NewEndpoint {
+                url: shared::domain::EndpointUrl::parse(&format!("http://127.0.0.1:9/{path}"))
+                    .unwrap(),
+                description: String::new(),
+                events: shared::domain::EventTypes::parse(["message.received"]).unwrap(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let queued = |app: &shared::services::App| {
+        let queue = app.job_queue.clone();
+        async move {
+            let mut jobs = Vec::new();
+            loop {
+                let got = queue
+                    .receive(10, Duration::from_secs(60), Duration::ZERO)
+                    .await
+                    .unwrap();
+                if got.is_empty() {
+                    return jobs;
+                }
+                for m in got {
+                    queue.ack(&m.receipt).await.unwrap();
+                    jobs.push(Job::parse(&m.body).unwrap());
+                }
+            }
+        }
+    };
+    // What signing up and connecting queued.
+    queued(&app).await;
+    let t = shared::domain::now().unix_timestamp();
+    let messages: Vec<Value> = (0..3)
+        .map(|i| {
+            json!({"from": format!("44791112345{i}"), "id": format!("wamid.one{i}"),
+                "timestamp": t.to_string(), "type": "text", "text": {"body": "hi"}})
+        })
+        .collect();
+    let contacts: Vec<Value> = (0..3)
+        .map(|i| json!({"profile": {"name": "Ana"}, "wa_id": format!("44791112345{i}")}))
+        .collect();
+    let webhook = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+    "field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": number},
+        "contacts": contacts, "messages": messages
+    }}]}]});
+    app.ingest_webhook(webhook.to_string().as_bytes())
+        .await
+        .unwrap();
+    let jobs = queued(&app).await;
+    let events: Vec<&Job> = jobs
+        .iter()
+        .filter(|j| matches!(j, Job::Events { .. }))
+        .collect();
+    assert_eq!(events.len(), 1, "{jobs:?}");
+    let Job::Events { account_id, events } = events[0] else {
+        unreachable!()
+    };
+    assert_eq!(account_id, &account.id);
+    assert_eq!(events.len(), 3, "one event per message, for both endpoints");
+    // Nothing about the endpoints was done in the request: no delivery yet.
+    let (log, _) = app
+        .deliveries(
+            &Principal::system(account.id.clone()),
+            &app.endpoints(&Principal::system(account.id.clone()))
+                .await
+                .unwrap()[0]
+                .id,
+            10,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(log.is_empty());
+}

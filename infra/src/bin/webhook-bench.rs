@@ -15,16 +15,24 @@
 //! over HTTP from `--concurrency` keep-alive connections. It reports events per second and the
 //! latency percentiles of the 200s, checks that every answer was 200 and that every message
 //! ended `read`. Client and server share this process and machine.
+//!
+//! With `--endpoints N` the account has N endpoints wanting `message.status` on a loopback
+//! receiver: each status webhook then also queues its events (one job per webhook), which the
+//! runner's job loops deliver while the load runs (or, with `--hold-deliveries`, once it is
+//! over: the requests are then measured without deliveries competing for the cores); it checks
+//! every event arrived, signed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use axum::Router;
-use infra::bench::{post_all, Post, NUMBER};
+use infra::bench::{post_all, EventReceiver, Post, NUMBER};
 use infra::standin::{status_webhook, StandIn};
-use shared::domain::{AccountId, MessageId, MessageStatus, MAX_MESSAGES_PER_SECOND};
-use shared::services::{App, NewMessage, Recipient, SenderSettings};
+use shared::domain::{AccountId, EventTypes, MessageId, MessageStatus, MAX_MESSAGES_PER_SECOND};
+use shared::events::guard::Reach;
+use shared::services::events::NewEndpoint;
+use shared::services::{App, NewMessage, Principal, Recipient, SenderSettings};
 
 const APP_SECRET: &str = "webhook-bench-app-secret";
 
@@ -32,6 +40,10 @@ struct Args {
     messages: usize,
     concurrency: usize,
     backend: String,
+    /// Endpoints of the account that want `message.status` (on a loopback receiver).
+    endpoints: usize,
+    /// Holds the job loops while the load runs, so that deliveries do not compete with it.
+    hold_deliveries: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -39,6 +51,8 @@ fn args() -> anyhow::Result<Args> {
         messages: 10_000,
         concurrency: 32,
         backend: "local".into(),
+        endpoints: 0,
+        hold_deliveries: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -47,8 +61,11 @@ fn args() -> anyhow::Result<Args> {
             "--messages" => a.messages = value()?.parse()?,
             "--concurrency" => a.concurrency = value()?.parse()?,
             "--backend" => a.backend = value()?,
+            "--endpoints" => a.endpoints = value()?.parse()?,
+            "--hold-deliveries" => a.hold_deliveries = true,
             other => bail!(
-                "unknown argument {other}; use --messages N --concurrency N --backend local|aws"
+                "unknown argument {other}; use --messages N --concurrency N --backend local|aws \
+                 --endpoints N [--hold-deliveries]"
             ),
         }
     }
@@ -76,7 +93,9 @@ async fn main() -> anyhow::Result<()> {
             let links = backend.blobs.clone().link_router();
             (
                 Arc::new(
-                    App::new(backend.ports).with_billing(shared::testing::unlimited_billing()),
+                    App::new(backend.ports)
+                        .with_billing(shared::testing::unlimited_billing())
+                        .with_event_reach(Reach::LOOPBACK),
                 ),
                 links,
             )
@@ -85,7 +104,8 @@ async fn main() -> anyhow::Result<()> {
             Arc::new(
                 aws_app(graph_url)
                     .await?
-                    .with_billing(shared::testing::unlimited_billing()),
+                    .with_billing(shared::testing::unlimited_billing())
+                    .with_event_reach(Reach::LOOPBACK),
             ),
             Router::new(),
         ),
@@ -98,10 +118,24 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let secrets =
         infra::DevSecrets::fixed(APP_SECRET, "bench-verify-token", "bench-billing-secret");
-    let running = infra::serve(app.clone(), listener, extra, settings, &secrets)?;
+    let mut running = infra::serve(app.clone(), listener, extra, settings, &secrets)?;
     let url = format!("{}/webhook", running.base_url());
 
     let (account, sent) = seed(&app, &standin, args.messages).await?;
+    let receiver = EventReceiver::start().await?;
+    for e in 0..args.endpoints {
+        let (_, secret) = app
+            .create_endpoint(
+                &Principal::system(account.clone()),
+                NewEndpoint {
+                    url: receiver.url(&format!("e{e}"))?,
+                    description: String::new(),
+                    events: EventTypes::parse(["message.status"])?,
+                },
+            )
+            .await?;
+        receiver.expect(&format!("e{e}"), secret);
+    }
     eprintln!(
         "{} messages sent through the sender; posting their statuses",
         sent.len()
@@ -118,9 +152,14 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
+    if args.hold_deliveries {
+        running.hold_jobs().await;
+    }
     let started = Instant::now();
     let answers = post_all(&http, &url, posts, args.concurrency).await?;
     let elapsed = started.elapsed();
+    running.release_jobs();
+    let released = Instant::now();
     let failures = answers.iter().filter(|a| !a.ok()).count();
     let mut latencies: Vec<Duration> = answers.iter().map(|a| a.latency).collect();
     latencies.sort();
@@ -154,11 +193,30 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("non-200 answers {failures}");
     println!("not read        {not_read}");
+    // Each status is one `message.status` event for each endpoint, delivered by the job
+    // loops meanwhile and after.
+    let expected = (latencies.len() * args.endpoints) as u64;
+    let until = Instant::now() + Duration::from_secs(120 + expected / 100);
+    while receiver.total() < expected && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = released.elapsed().as_secs_f64();
+    println!(
+        "events out      {} of {expected} delivered to {} endpoints, the last {out:.1} s after \
+         the last answer ({:.0}/s)",
+        receiver.total(),
+        args.endpoints,
+        receiver.total() as f64 / out
+    );
     running.stop().await?;
     let _ = std::fs::remove_dir_all(&dir);
     ensure!(
         failures == 0 && not_read == 0,
         "the stack lost or refused statuses"
+    );
+    ensure!(
+        receiver.total() == expected && receiver.bad() == 0,
+        "events were lost or badly signed"
     );
     Ok(())
 }
