@@ -925,8 +925,7 @@ where
 /// to the endpoints by the job, never in the request.
 #[tokio::test]
 async fn a_webhooks_events_leave_it_as_one_queue_message() {
-    use shared::domain::{AccessToken, ApiKeyName, BusinessName, Email, PhoneNumberId, WabaId};
-    use shared::services::{Job, NewAccount, NewNumber, Principal};
+    use shared::services::{Job, Principal};
     let dir = tempfile::tempdir().unwrap();
     let (_standin, graph) = infra::standin::StandIn::start(Default::default())
         .await
@@ -937,32 +936,15 @@ async fn a_webhooks_events_leave_it_as_one_queue_message() {
     ));
     let app =
         shared::testing::local_app_with_graph(dir.path(), graph).with_event_reach(Reach::LOOPBACK);
-    let (account, _, _) = app
-        .signup(
-            NewAccount {
-                business_name: BusinessName::parse("One Send").unwrap(),
-                email: Email::parse("one@example.com").unwrap(),
-                default_region: None,
-            },
-            ApiKeyName::parse("k").unwrap(),
-        )
+    // Signed up, with the stand-in's demo number.
+    let account = infra::bench::bench_account(&app, 0, 80)
         .await
-        .unwrap();
-    let number = infra::standin::DEMO_PHONE_NUMBER_ID;
-    app.connect_number(
-        &account.id,
-        NewNumber {
-            phone_number_id: PhoneNumberId::parse(number).unwrap(),
-            waba_id: WabaId::parse(infra::standin::DEMO_WABA_ID).unwrap(),
-            display_phone_number: None,
-            access_token: AccessToken::parse(infra::standin::DEMO_TOKEN).unwrap(),
-        },
-    )
-    .await
-    .unwrap();
+        .unwrap()
+        .account;
+    let number = infra::bench::NUMBER;
     for path in ["a", "b"] {
         app.create_endpoint(
-            &Principal::system(account.id.clone()),
+            &Principal::system(account.clone()),
             shared::services::events::NewEndpoint {
                 url: shared::domain::EndpointUrl::parse(&format!("http://127.0.0.1:9/{path}"))
                     .unwrap(),
@@ -1022,13 +1004,13 @@ async fn a_webhooks_events_leave_it_as_one_queue_message() {
     let Job::Events { account_id, events } = events[0] else {
         unreachable!()
     };
-    assert_eq!(account_id, &account.id);
+    assert_eq!(account_id, &account);
     assert_eq!(events.len(), 3, "one event per message, for both endpoints");
     // Nothing about the endpoints was done in the request: no delivery yet.
     let (log, _) = app
         .deliveries(
-            &Principal::system(account.id.clone()),
-            &app.endpoints(&Principal::system(account.id.clone()))
+            &Principal::system(account.clone()),
+            &app.endpoints(&Principal::system(account.clone()))
                 .await
                 .unwrap()[0]
                 .id,
