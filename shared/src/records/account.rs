@@ -2,7 +2,7 @@
 //! keywords, its retention policy and the privacy policy version it accepted.
 
 use super::{
-    corrupt, from_millis, opt_millis, string_list, strings, to_millis, RecordError, Sealer,
+    corrupt, from_millis, lease, opt_millis, string_list, strings, to_millis, RecordError, Sealer,
 };
 use crate::domain::{
     Account, AccountId, AccountState, BusinessName, Email, Keywords, Region, RetentionChanges,
@@ -180,30 +180,17 @@ pub fn first_pass_done(account: &AccountId, at: i64) -> Update {
 
 const SECOND_PASS_AT: &str = "erasure_second_pass_at";
 
-const ERASER: &str = "eraser";
-const ERASING_UNTIL: &str = "erasing_until";
-
 /// Takes the erasure for one step of `job` until `until_ms`, unless another job's step holds
-/// it: a second erasure job (retention queues one for any closure it finds) then leaves, rather
-/// than erase, and count in the receipt, the same items at the same time. A job the queue
-/// delivers again after a crash takes its own lease back.
+/// its lease: a second erasure job (retention queues one for any closure it finds) then leaves,
+/// rather than erase, and count in the receipt, the same items at the same time.
 pub fn take_erasure(account: &AccountId, job: &str, now_ms: i64, until_ms: i64) -> Update {
-    Update::new(table::account(account))
-        .set(ERASER, Value::S(job.into()))
-        .set(ERASING_UNTIL, Value::N(until_ms))
-        .when(Condition::Or(vec![
-            Condition::AttributeNotExists(ERASING_UNTIL.into()),
-            Condition::LessThan(ERASING_UNTIL.into(), Value::N(now_ms)),
-            Condition::Equals(ERASER.into(), Value::S(job.into())),
-        ]))
+    lease::take(Update::new(table::account(account)), job, until_ms)
+        .when(lease::free_for(job, now_ms))
 }
 
 /// Gives the erasure back, before the step queues the next.
 pub fn release_erasure(account: &AccountId, job: &str) -> Update {
-    Update::new(table::account(account))
-        .remove(ERASER)
-        .remove(ERASING_UNTIL)
-        .when(Condition::Equals(ERASER.into(), Value::S(job.into())))
+    lease::give_up(Update::new(table::account(account))).when(lease::held_by(job))
 }
 
 /// When the erasure's second pass may start (epoch ms), once the first is over.

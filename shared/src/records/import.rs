@@ -1,7 +1,7 @@
 //! Contact imports: status, counts, and the job's progress under its lease (the next row, the
 //! error report's parts, who holds the lease until when).
 
-use super::{from_millis, id_after, opt_millis, to_millis, RecordError};
+use super::{from_millis, id_after, lease, opt_millis, to_millis, RecordError};
 use crate::domain::{AccountId, Import, ImportCounts, ImportId, ImportStatus, Timestamp};
 use crate::ports::{BlobError, BlobKey, Condition, Item, Query, Update, Value};
 use crate::table;
@@ -92,32 +92,22 @@ pub fn take_lease(
     now_ms: i64,
     until_ms: i64,
 ) -> Update {
-    Update::new(table::import(account, id))
-        .set("status", status_value(ImportStatus::Running))
-        .set("lease_owner", Value::S(worker.into()))
-        .set("lease_until", Value::N(until_ms))
-        .when(Condition::And(vec![
-            Condition::Or(vec![
-                status_is(ImportStatus::Queued),
-                status_is(ImportStatus::Running),
-            ]),
-            Condition::Or(vec![
-                Condition::AttributeNotExists("lease_until".into()),
-                Condition::LessThan("lease_until".into(), Value::N(now_ms)),
-                Condition::Equals("lease_owner".into(), Value::S(worker.into())),
-            ]),
-        ]))
-}
-
-fn held_by(worker: &str) -> Condition {
-    Condition::Equals("lease_owner".into(), Value::S(worker.into()))
+    lease::take(
+        Update::new(table::import(account, id)).set("status", status_value(ImportStatus::Running)),
+        worker,
+        until_ms,
+    )
+    .when(Condition::And(vec![
+        Condition::Or(vec![
+            status_is(ImportStatus::Queued),
+            status_is(ImportStatus::Running),
+        ]),
+        lease::free_for(worker, now_ms),
+    ]))
 }
 
 pub fn release_lease(account: &AccountId, id: &ImportId, worker: &str) -> Update {
-    Update::new(table::import(account, id))
-        .remove("lease_until")
-        .remove("lease_owner")
-        .when(held_by(worker))
+    lease::give_up(Update::new(table::import(account, id))).when(lease::held_by(worker))
 }
 
 /// Where a job that took the lease goes on from.
@@ -195,9 +185,8 @@ pub fn progress(
         .set(
             "error_parts",
             Value::L(at.error_parts.iter().map(|p| Value::N(*p as i64)).collect()),
-        )
-        .set("lease_until", Value::N(lease_until_ms))
-        .when(held_by(worker));
+        );
+    let update = lease::extend(update, lease_until_ms).when(lease::held_by(worker));
     with_counts(update, at.counts)
 }
 
@@ -215,10 +204,8 @@ pub fn completed(
         .set("status", status_value(ImportStatus::Completed))
         .set("finished_at", Value::N(to_millis(at)))
         .set("has_error_report", Value::Bool(has_error_report))
-        .set("errors_truncated", Value::Bool(errors_truncated))
-        .remove("lease_until")
-        .remove("lease_owner")
-        .when(held_by(worker));
+        .set("errors_truncated", Value::Bool(errors_truncated));
+    let update = lease::give_up(update).when(lease::held_by(worker));
     with_counts(update, counts)
 }
 
@@ -230,13 +217,11 @@ pub fn failed(
     reason: &str,
     at: Timestamp,
 ) -> Update {
-    Update::new(table::import(account, id))
+    let update = Update::new(table::import(account, id))
         .set("status", status_value(ImportStatus::Failed))
         .set("failure", Value::S(reason.into()))
-        .set("finished_at", Value::N(to_millis(at)))
-        .remove("lease_until")
-        .remove("lease_owner")
-        .when(held_by(worker))
+        .set("finished_at", Value::N(to_millis(at)));
+    lease::give_up(update).when(lease::held_by(worker))
 }
 
 // ---- the import's files ----

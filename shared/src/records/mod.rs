@@ -23,6 +23,7 @@ pub mod endpoint;
 pub mod export;
 pub mod import;
 pub mod inventory;
+pub mod lease;
 pub mod limits;
 pub mod media;
 pub mod message;
