@@ -263,21 +263,7 @@ impl Stack {
     }
 
     async fn post_webhook(&self, payload: &Value) {
-        let body = payload.to_string();
-        let s = self
-            .client
-            .http
-            .post(format!("{}/webhook", self.client.base))
-            .header("content-type", "application/json")
-            .header(
-                "x-hub-signature-256",
-                shared::webhook::signature::sign(APP_SECRET.as_bytes(), body.as_bytes()),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let s = self.client.post_meta_webhook(payload, APP_SECRET).await;
         assert_eq!(s, StatusCode::OK);
     }
 }

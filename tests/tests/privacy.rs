@@ -141,20 +141,7 @@ impl Stack {
     }
 
     async fn post_webhook(&self, payload: &Value) -> StatusCode {
-        let body = payload.to_string();
-        self.client
-            .http
-            .post(format!("{}/webhook", self.client.base))
-            .header("content-type", "application/json")
-            .header(
-                "x-hub-signature-256",
-                shared::webhook::signature::sign(APP_SECRET.as_bytes(), body.as_bytes()),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-            .status()
+        self.client.post_meta_webhook(payload, APP_SECRET).await
     }
 }
 

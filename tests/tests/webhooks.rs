@@ -10,7 +10,6 @@ use std::time::Duration;
 use infra::standin::{status_webhook, StandInConfig};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use shared::webhook::signature::sign;
 use support::Client;
 
 const NUMBER: &str = "106540352242922";
@@ -59,20 +58,9 @@ impl Stack {
     }
 
     async fn post_webhook(&self, payload: &Value) -> StatusCode {
-        let body = payload.to_string();
         self.client
-            .http
-            .post(format!("{}/webhook", self.client.base))
-            .header("content-type", "application/json")
-            .header(
-                "x-hub-signature-256",
-                sign(self.app_secret.as_bytes(), body.as_bytes()),
-            )
-            .body(body)
-            .send()
+            .post_meta_webhook(payload, &self.app_secret)
             .await
-            .unwrap()
-            .status()
     }
 
     async fn get(&self, path: &str) -> Value {

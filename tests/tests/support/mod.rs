@@ -177,6 +177,23 @@ impl Client {
     pub async fn delete(&self, path: &str, key: &str) -> (StatusCode, Value) {
         self.call(Method::DELETE, path, Some(key), None).await
     }
+
+    /// POSTs `payload` to `/webhook` signed with the app secret, as Meta does.
+    pub async fn post_meta_webhook(&self, payload: &Value, app_secret: &str) -> StatusCode {
+        let body = payload.to_string();
+        self.http
+            .post(format!("{}/webhook", self.base))
+            .header("content-type", "application/json")
+            .header(
+                "x-hub-signature-256",
+                shared::webhook::signature::sign(app_secret.as_bytes(), body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
 }
 
 /// The API router on a random loopback port, on the local adapters in a temp dir or, under
