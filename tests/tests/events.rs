@@ -184,6 +184,7 @@ on_both!(
     what_people_and_jobs_do_raises_events,
     a_failed_attempt_is_retried_and_logged,
     a_hanging_endpoint_does_not_hold_up_another,
+    a_failing_endpoint_rests_and_one_delivery_probes_it,
     gone_disables_and_private_addresses_are_refused,
 );
 
@@ -558,6 +559,75 @@ where
     r.wait_for("fast", |b| b.len() == 1).await;
     assert_eq!(r.of("slow").len(), 1, "still the one request, unanswered");
     r.release.notify_waiters();
+}
+
+/// Once an endpoint fails, its other deliveries wait without an attempt while it rests; one
+/// probes it when the rest is over (the stack's first retry is 1 s, then 2 s, …); when it
+/// answers again, every waiting delivery goes.
+async fn a_failing_endpoint_rests_and_one_delivery_probes_it<F, Fut>(stack: F)
+where
+    F: Fn(Reach) -> Fut,
+    Fut: std::future::Future<Output = Stack>,
+{
+    let (s, r, base, t) = setup(&stack, Reach::LOOPBACK, "Resting").await;
+    r.flaky.lock().unwrap().insert("down".into(), 1_000);
+    let (endpoint, _) = s
+        .endpoint(&t, &format!("{base}/down"), &["contact.created"])
+        .await;
+    s.contact(&t, "+447911123470").await;
+    r.wait_for("down", |b| b.len() == 1).await;
+    let log = || async {
+        let (st, page) = s
+            .client
+            .get(
+                &format!("/v1/webhook-endpoints/{endpoint}/deliveries"),
+                &t.key,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{page}");
+        page["items"].as_array().unwrap().clone()
+    };
+    // The first failure recorded, and the endpoint resting with it.
+    while log()
+        .await
+        .first()
+        .map(|d| d["attempts"].as_array().unwrap().len())
+        != Some(1)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for i in 0..6 {
+        s.contact(&t, &format!("+44791112348{i}")).await;
+    }
+    while log().await.len() < 7 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Unrested, each of the six would have had its attempt at once.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let waiting = log()
+        .await
+        .iter()
+        .filter(|d| d["attempts"].as_array().unwrap().is_empty())
+        .count();
+    assert!(
+        waiting >= 3,
+        "{waiting} of 6 deliveries waited: {:?}",
+        log().await
+    );
+    // Answering again: the next probe goes through, and so does every waiting delivery.
+    r.flaky.lock().unwrap().insert("down".into(), 0);
+    for _ in 0..400 {
+        let items = log().await;
+        if items.iter().all(|d| d["state"] == "succeeded") {
+            let failed = r.of("down").len() - 7;
+            // One probe per rest: far fewer failures than seven deliveries retrying each.
+            assert!(failed <= 4, "{failed} failed attempts");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not every delivery went: {:?}", log().await);
 }
 
 async fn gone_disables_and_private_addresses_are_refused<F, Fut>(stack: F)

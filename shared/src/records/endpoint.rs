@@ -155,7 +155,58 @@ pub fn disable(account: &AccountId, id: &EndpointId, why: DisabledReason) -> Upd
 
 /// Lets an endpoint get events again, its failing streak forgotten.
 pub fn enable(account: &AccountId, id: &EndpointId) -> Update {
-    existing(account, id).remove("disabled")
+    existing(account, id)
+        .remove("disabled")
+        .remove(RESTING_UNTIL)
+        .remove(FAILURES)
+        .remove(PROBING_UNTIL)
+}
+
+/// Until when (epoch ms) a failing endpoint rests: its deliveries wait without an attempt,
+/// but one, the probe, once the rest is over.
+const RESTING_UNTIL: &str = "resting_until";
+/// Failed attempts in a row, which set the length of the next rest.
+const FAILURES: &str = "failures";
+/// Until when (epoch ms) the probe's job holds it; others look again shortly meanwhile.
+const PROBING_UNTIL: &str = "probing_until";
+
+pub fn resting_until(item: &Item) -> Option<i64> {
+    item.opt_n(RESTING_UNTIL)
+}
+
+pub fn failures(item: &Item) -> u32 {
+    item.opt_n(FAILURES)
+        .map_or(0, |n| n.clamp(0, u32::MAX as i64) as u32)
+}
+
+/// Makes this delivery the probe of an endpoint whose rest is over at `now_ms`, for its job
+/// until `until_ms`, unless another delivery's job is probing it.
+pub fn take_probe(account: &AccountId, id: &EndpointId, now_ms: i64, until_ms: i64) -> Update {
+    Update::new(table::endpoint(account, id))
+        .set(PROBING_UNTIL, Value::N(until_ms))
+        .when(Condition::And(vec![
+            Condition::LessThan(RESTING_UNTIL.into(), Value::N(now_ms + 1)),
+            Condition::Or(vec![
+                Condition::AttributeNotExists(PROBING_UNTIL.into()),
+                Condition::LessThan(PROBING_UNTIL.into(), Value::N(now_ms)),
+            ]),
+        ]))
+}
+
+/// A failed attempt: the endpoint rests until `until_ms`.
+pub fn rest(account: &AccountId, id: &EndpointId, failures: u32, until_ms: i64) -> Update {
+    existing(account, id)
+        .set(RESTING_UNTIL, Value::N(until_ms))
+        .set(FAILURES, Value::N(i64::from(failures)))
+        .remove(PROBING_UNTIL)
+}
+
+/// A delivered attempt after failures: the endpoint takes every delivery again.
+pub fn recovered(account: &AccountId, id: &EndpointId) -> Update {
+    existing(account, id)
+        .remove(RESTING_UNTIL)
+        .remove(FAILURES)
+        .remove(PROBING_UNTIL)
 }
 
 /// A new secret signs from now; the current one goes on signing until `until`.

@@ -46,6 +46,7 @@ pub const MAX_OVERLAP: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const ANSWER_BYTES: usize = 256;
 /// How long a job holds a delivery's attempt: the 10 s deadline and what follows it.
 const CLAIM: Duration = Duration::from_secs(60);
+const CLAIM_MS: i64 = CLAIM.as_millis() as i64;
 /// How long an account's subscriptions are trusted by a warm function.
 const SUBSCRIPTIONS_TTL: Duration = Duration::from_secs(30);
 
@@ -854,6 +855,29 @@ impl App {
                 return Ok(JobOutcome::Done);
             }
         }
+        // A failing endpoint rests: its deliveries wait, without an attempt, until one of them
+        // (the probe) finds it answering again, so a dead endpoint holds one job slot at a
+        // time, not one per delivery.
+        let resting = record::resting_until(endpoint_item);
+        if let Some(until) = resting {
+            let now_ms = records::to_millis(at);
+            let wait = if until > now_ms {
+                let rest = Duration::from_millis((until - now_ms).unsigned_abs());
+                Some(rest + rest.mul_f64(rand::random::<f64>() * 0.2))
+            } else {
+                let probe = record::take_probe(account, endpoint, now_ms, now_ms + CLAIM_MS);
+                match self.items.update(probe).await {
+                    Ok(_) => None,
+                    // Another delivery's job probes: this one looks again shortly.
+                    Err(StoreError::ConditionFailed { .. }) => Some(Duration::from_secs(1)),
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            if let Some(wait) = wait {
+                self.enqueue_delayed(&this_job, wait.min(MAX_DELAY)).await?;
+                return Ok(JobOutcome::Done);
+            }
+        }
         // One job sends. Another finding the attempt claimed looks again once the claim has
         // run out: by then the attempt is recorded (and it stops), or its job crashed (and it
         // takes over).
@@ -904,6 +928,22 @@ impl App {
             let wait = (next - at).unsigned_abs().min(MAX_DELAY);
             let next_job = deliver_job(account, endpoint, event, attempts + 1);
             self.enqueue_delayed(&next_job, wait).await?;
+        }
+        match state {
+            DeliveryState::Pending => {
+                let failures = record::failures(endpoint_item) + 1;
+                let until = at + backoff(self.event_first_retry, failures);
+                let rest = record::rest(account, endpoint, failures, records::to_millis(until));
+                ignore_gone(self.items.update(rest).await)?;
+            }
+            DeliveryState::Succeeded if resting.is_some() => {
+                ignore_gone(
+                    self.items
+                        .update(record::recovered(account, endpoint))
+                        .await,
+                )?;
+            }
+            _ => {}
         }
         if let Some(why) = disable {
             self.disable_endpoint(account, endpoint, why).await?;
@@ -1039,6 +1079,14 @@ fn describe(e: &reqwest::Error) -> String {
         "could not connect".into()
     } else {
         "the request failed".into()
+    }
+}
+
+/// An update of an endpoint deleted meanwhile is no failure of the delivery's.
+fn ignore_gone<T>(r: Result<T, StoreError>) -> Result<(), ServiceError> {
+    match r {
+        Ok(_) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
