@@ -369,16 +369,19 @@ async fn statuses_ahead_of_the_sender_are_applied_when_it_records_the_wamid() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reading_a_conversation_clears_it_and_tells_meta() {
     let stack = Stack::start(&[]).await;
-    let t = time::OffsetDateTime::now_utc().unix_timestamp();
-    for (i, text) in ["Hi!", "Is the shop open?"].iter().enumerate() {
-        let payload = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+    let t = time::OffsetDateTime::now_utc().unix_timestamp() - 10;
+    let inbound = |id: &str, at: i64, text: &str| {
+        json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
         "field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "15550783881", "phone_number_id": NUMBER},
             "contacts": [{"profile": {"name": "Ana"}, "wa_id": "447911123456"}],
-            "messages": [{"from": "447911123456", "id": format!("wamid.read{i}"),
-                "timestamp": (t + i as i64).to_string(), "type": "text", "text": {"body": text}}]
-        }}]}]});
+            "messages": [{"from": "447911123456", "id": id,
+                "timestamp": at.to_string(), "type": "text", "text": {"body": text}}]
+        }}]}]})
+    };
+    for (i, text) in ["Hi!", "Is the shop open?"].iter().enumerate() {
+        let payload = inbound(&format!("wamid.read{i}"), t + i as i64, text);
         assert_eq!(stack.post_webhook(&payload).await, StatusCode::OK);
     }
     let rows = stack.get("/v1/conversations").await;
@@ -413,6 +416,30 @@ async fn reading_a_conversation_clears_it_and_tells_meta() {
         )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{q}");
+    // A message Meta delivers late, older than the reply but newer than the last one read: the
+    // reply stays the conversation's last message, and the late one is what the next read
+    // receipt names.
+    let late = inbound("wamid.late", t + 5, "And on Sunday?");
+    assert_eq!(stack.post_webhook(&late).await, StatusCode::OK);
+    let rows = stack.get("/v1/conversations").await;
+    assert_eq!(rows["items"][0]["last_message"]["id"], q["id"], "{rows}");
+    assert_eq!(rows["items"][0]["unread"], 1, "{rows}");
+    let (s, _) = stack
+        .post(&format!("/v1/conversations/{contact}/read"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let receipts: Vec<Value> = stack
+        .running
+        .standin
+        .as_ref()
+        .unwrap()
+        .requests()
+        .into_iter()
+        .map(|r| r.body)
+        .filter(|b| b["status"] == "read")
+        .collect();
+    assert_eq!(receipts.len(), 2);
+    assert_eq!(receipts[1]["message_id"], "wamid.late");
     stack.stop().await;
 }
 

@@ -53,12 +53,27 @@ pub fn last_message(
 /// go by, unless a later one is already.
 pub fn last_inbound(account: &AccountId, message: &Message, wamid: &str) -> Update {
     let id = Value::S(message.id.to_string());
-    Update::new(table::conversation(account, &message.contact_id))
-        .set("inbound_id", id.clone())
+    inbound_fields(
+        Update::new(table::conversation(account, &message.contact_id)),
+        message,
+        wamid,
+    )
+    .when(newer_than(&id, "inbound_id"))
+}
+
+/// [`last_message`] of an inbound `message` that also makes it the last inbound one, in the
+/// same write: a message newer than the conversation's last is newer than its last inbound
+/// (which is never after the last). When its condition fails, [`last_inbound`] alone may hold.
+pub fn last_message_inbound(last: Update, message: &Message, wamid: &str) -> Update {
+    inbound_fields(last, message, wamid)
+}
+
+fn inbound_fields(update: Update, message: &Message, wamid: &str) -> Update {
+    update
+        .set("inbound_id", Value::S(message.id.to_string()))
         .set("inbound_wamid", Value::S(wamid.to_owned()))
         .set("inbound_number", Value::S(message.number.to_string()))
         .set("inbound_at", Value::N(to_millis(message.created_at)))
-        .when(newer_than(&id, "inbound_id"))
 }
 
 /// One more unread message; written with the inbound message itself.

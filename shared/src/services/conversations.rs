@@ -23,12 +23,21 @@ impl App {
         let sealer = self.sealer(account, conversation::SEALED).await?;
         let expires_at = self.message_expiry(account, m.created_at).await?;
         let last = conversation::last_message(&sealer, m, preview, expires_at)?;
-        ignore_stale(self.items.update(last).await)?;
-        if let (true, Some(wamid)) = (m.body.is_inbound(), &m.wamid) {
-            let inbound = conversation::last_inbound(account, m, wamid);
-            ignore_stale(self.items.update(inbound).await)?;
+        let (true, Some(wamid)) = (m.body.is_inbound(), &m.wamid) else {
+            return ignore_stale(self.items.update(last).await);
+        };
+        // The usual case, a message newer than the conversation's last: one write.
+        match self
+            .items
+            .update(conversation::last_message_inbound(last, m, wamid))
+            .await
+        {
+            Err(StoreError::ConditionFailed { .. }) => {
+                let inbound = conversation::last_inbound(account, m, wamid);
+                ignore_stale(self.items.update(inbound).await)
+            }
+            other => ignore_stale(other),
         }
-        Ok(())
     }
 
     /// Conversations, the most recent first.
