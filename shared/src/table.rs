@@ -358,6 +358,14 @@ pub fn usage(account: &AccountId, month: &str) -> Key {
     Key::new(account_partition(account), format!("{USAGE_PREFIX}{month}"))
 }
 
+/// Meta's priced messages of one day (`DD`) of a month: beside the month's item, under it.
+pub fn usage_day(account: &AccountId, month: &str, day: &str) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("{USAGE_PREFIX}{month}#{day}"),
+    )
+}
+
 /// A wamid whose pricing is counted in usage (once per wamid).
 pub fn metered(wamid: &str) -> Key {
     Key::new(wamid_partition(wamid), "METERED")

@@ -1,10 +1,13 @@
-//! Usage: one item per account and month holding every counter — ours (queued, template
-//! messages, sent, broadcasts) and Meta's priced messages by category, number and day — as
-//! atomic counters; and a marker per wamid so each priced message counts once.
+//! Usage: per account and month, one item of our own counters (queued, template messages,
+//! sent, broadcasts) and Meta's volume tiers, and one item per day of Meta's priced messages
+//! by category and number, all atomic counters; and a marker per wamid so each priced message
+//! counts once. Meta's counters are kept by day so that no item grows with the month: a write
+//! is billed by the item's size, and a month's item of every day's counters passed 3 KB
+//! (4 write units for each of the three writes a message makes to it).
 
 use super::RecordError;
-use crate::domain::{AccountId, MetaCount, OwnUsage, Priced, Usage, UsageDelta, VolumeTier};
-use crate::ports::{Item, Key, Update, Value, Write};
+use crate::domain::{AccountId, MetaCount, Priced, Usage, UsageDelta, VolumeTier};
+use crate::ports::{Item, Key, Query, Update, Value, Write};
 use crate::table;
 
 /// Adds to our own counters of `month`.
@@ -25,6 +28,12 @@ pub fn count(account: &AccountId, month: &str, d: UsageDelta) -> Update {
 
 pub fn key(account: &AccountId, month: &str) -> Key {
     table::usage(account, month)
+}
+
+/// The month's items: its own and its days'.
+pub fn month(account: &AccountId, month: &str) -> Query {
+    Query::partition(table::account_partition(account))
+        .begins_with(format!("{}{month}", table::USAGE_PREFIX))
 }
 
 const TIER_PREFIX: &str = "tier#";
@@ -71,8 +80,8 @@ pub fn metered(wamid: &str) -> Key {
     table::metered(wamid)
 }
 
-/// Counts one priced message in `month`, with its marker (which must be new: a second
-/// delivery of the same pricing fails on it, at index 0).
+/// Counts one priced message in its day of `month`, with its marker (which must be new: a
+/// second delivery of the same pricing fails on it, at index 0).
 pub fn meter_writes(
     account: &AccountId,
     month: &str,
@@ -83,7 +92,7 @@ pub fn meter_writes(
     // `#` separates parts: categories and numbers never hold one.
     let word = billable_word(p.billable);
     let category = &p.category;
-    let mut update = Update::new(table::usage(account, month))
+    let mut update = Update::new(table::usage_day(account, month, &p.day))
         .add("meta", 1)
         .add(&format!("cat#{category}#{word}"), 1)
         .add(&format!("num#{}#{category}#{word}", p.number), 1)
@@ -97,17 +106,18 @@ pub fn meter_writes(
     vec![Write::put_new(marker), Write::Update(update)]
 }
 
-/// The month's usage as stored (`usage` holds its period and currency already).
+/// Adds one of the month's items ([`month`]) to its usage (`usage` holds its period and
+/// currency already). Months counted before Meta's counters moved to day items hold them in
+/// the month's item, under the same names: either way they add up.
 pub fn read_into(usage: &mut Usage, item: &Item) -> Result<(), RecordError> {
     let n = |name: &str| super::count(item, name);
-    usage.ours = OwnUsage {
-        messages_queued: n("queued"),
-        template_messages_queued: n("templates"),
-        messages_sent: n("sent"),
-        broadcasts: n("broadcasts"),
-    };
-    usage.meta_messages = n("meta");
-    usage.estimated_meta_cost_micros = n("cost_micros");
+    let ours = &mut usage.ours;
+    ours.messages_queued += n("queued");
+    ours.template_messages_queued += n("templates");
+    ours.messages_sent += n("sent");
+    ours.broadcasts += n("broadcasts");
+    usage.meta_messages += n("meta");
+    usage.estimated_meta_cost_micros += n("cost_micros");
     let bump = |c: &mut MetaCount, word: &str, by: u64| match word {
         "billable" => c.billable += by,
         _ => c.free += by,
@@ -159,7 +169,72 @@ pub fn read_into(usage: &mut Usage, item: &Item) -> Result<(), RecordError> {
     Ok(())
 }
 
-/// The month (`YYYY-MM`) of a usage item.
-pub fn month_of_item(item: &Item) -> &str {
-    item.key.sk.trim_start_matches(table::USAGE_PREFIX)
+/// The month (`YYYY-MM`) of a month's usage item; `None` for a day's.
+pub fn month_of_item(item: &Item) -> Option<&str> {
+    let month = item.key.sk.strip_prefix(table::USAGE_PREFIX)?;
+    (!month.contains('#')).then_some(month)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn priced(day: &str, category: &str) -> Priced {
+        Priced {
+            category: category.into(),
+            billable: true,
+            day: day.into(),
+            number: "106540352242922".into(),
+            cost_micros: Some(25_000),
+        }
+    }
+
+    /// Each day's pricing goes to that day's item, so the month's own item stays the size of
+    /// our four counters however far the month has gone.
+    #[test]
+    fn metas_counters_go_to_the_days_item_and_add_up_with_the_months() {
+        let account = AccountId::generate();
+        let mut items = Vec::new();
+        for day in ["01", "17", "30"] {
+            let writes = meter_writes(&account, "2026-12", "wamid.x", &priced(day, "utility"), 0);
+            // The marker first (a repeat fails there), then the day's counters.
+            let Write::Update(update) = &writes[1] else {
+                panic!("the counters are an update")
+            };
+            assert_eq!(update.key, table::usage_day(&account, "2026-12", day));
+            assert_ne!(update.key, key(&account, "2026-12"));
+            items.push(update.apply(None).unwrap());
+        }
+        let delta = UsageDelta {
+            queued: 3,
+            templates: 3,
+            sent: 3,
+            broadcasts: 0,
+        };
+        let month = count(&account, "2026-12", delta).apply(None).unwrap();
+        assert_eq!(month_of_item(&month), Some("2026-12"));
+        assert!(items.iter().all(|i| month_of_item(i).is_none()));
+        assert!(month.attrs.len() <= 4, "{:?}", month.attrs.keys());
+        // A month counted before the days had items of their own holds Meta's counters
+        // itself: they add up too.
+        let month = Update::new(key(&account, "2026-12"))
+            .add("meta", 2)
+            .add("cat#utility#billable", 2)
+            .apply(Some(month))
+            .unwrap();
+
+        let mut usage = Usage {
+            period: "2026-12".into(),
+            ..Default::default()
+        };
+        read_into(&mut usage, &month).unwrap();
+        for item in &items {
+            read_into(&mut usage, item).unwrap();
+        }
+        assert_eq!(usage.ours.messages_queued, 3);
+        assert_eq!(usage.meta_messages, 5);
+        assert_eq!(usage.by_category["utility"].billable, 5);
+        assert_eq!(usage.by_day["2026-12-17"]["utility"].billable, 1);
+        assert_eq!(usage.estimated_meta_cost_micros, 75_000);
+    }
 }

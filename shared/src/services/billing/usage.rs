@@ -1,12 +1,15 @@
 //! Usage per account and calendar month (UTC): our own counters (messages queued, template
 //! messages, sent, broadcasts) and Meta's, from the `pricing` of status webhooks — each wamid
 //! counted once however often its statuses come — with an estimated Meta cost from the rate
-//! table. One item per month holds them all as atomic counters (`records::usage`).
+//! table. A month's item holds our counters and each day's item Meta's, as atomic counters
+//! (`records::usage`).
+
+use futures::TryStreamExt;
 
 use super::super::{App, ServiceError};
 use crate::domain::{now, AccountId, PhoneNumber, PhoneNumberId, Priced, Timestamp, Usage};
 use crate::ports::StoreError;
-use crate::records::usage;
+use crate::records::{self, usage};
 use crate::webhook::StatusUpdate;
 
 /// How long a metered wamid is remembered (Meta retries a webhook for 7 days).
@@ -123,7 +126,8 @@ impl App {
                 .map(|r| r.currency.clone()),
             ..Default::default()
         };
-        if let Some(item) = self.items.get(&usage::key(account, month)).await? {
+        let mut items = records::items(&*self.items, usage::month(account, month));
+        while let Some(item) = items.try_next().await? {
             usage::read_into(&mut out, &item)?;
         }
         Ok(out)

@@ -309,10 +309,12 @@ impl App {
                         let view = NoteView::of(&note::contact_of(item)?, n);
                         out.record("note", &view).await?;
                     }
+                    // Once per month: its days' items are read with it.
                     Kind::Usage => {
-                        let month = usage::month_of_item(item);
-                        out.record("usage", &self.usage(account, month).await?)
-                            .await?;
+                        if let Some(month) = usage::month_of_item(item) {
+                            out.record("usage", &self.usage(account, month).await?)
+                                .await?;
+                        }
                     }
                     _ => {}
                 }

@@ -256,7 +256,11 @@ impl App {
                     Kind::ApiKey => held.api_keys += 1,
                     Kind::User => held.users += 1,
                     Kind::Note => held.notes += 1,
-                    Kind::Usage => held.usage_months += 1,
+                    Kind::Usage => {
+                        if records::usage::month_of_item(item).is_some() {
+                            held.usage_months += 1;
+                        }
+                    }
                     Kind::Export => {
                         held.exports += 1;
                         let e = records::export::from_item(item)?;
