@@ -984,6 +984,32 @@ pub fn status_webhook(number: &str, to: &str, wamid: &str, status: &str, kind: &
     })
 }
 
+/// An inbound text message webhook as Meta posts it: one message from `from` (digits, as Meta
+/// writes a `wa_id`), with the sender's profile name.
+pub fn message_webhook(number: &str, from: &str, wamid: &str, name: &str, text: &str) -> Value {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "102290129340398",
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": "15550783881", "phone_number_id": number},
+                    "contacts": [{"profile": {"name": name}, "wa_id": from}],
+                    "messages": [{
+                        "from": from,
+                        "id": wamid,
+                        "timestamp": time::OffsetDateTime::now_utc().unix_timestamp().to_string(),
+                        "type": "text",
+                        "text": {"body": text},
+                    }],
+                },
+            }],
+        }],
+    })
+}
+
 impl StandIn {
     /// Posts a webhook payload as Meta does: JSON, signed with the app secret.
     pub async fn post_webhook(
