@@ -93,6 +93,37 @@ pub fn bench_template() -> Content {
     }
 }
 
+/// A template message as businesses send them (the stand-in's `bench_order`): an image header,
+/// four body parameters, a URL button's parameter and a quick reply's payload; its sealed item
+/// is over 1 KB, as real ones are.
+pub fn realistic_template(recipient: usize) -> anyhow::Result<Content> {
+    let order = format!("#A-2026-{:06}", 118_734 + recipient);
+    Ok(serde_json::from_value(serde_json::json!({
+        "type": "template",
+        "template": {
+            "name": "bench_order",
+            "language": {"policy": "deterministic", "code": "en"},
+            "components": [
+                {"type": "header", "parameters": [
+                    {"type": "image", "image": {"link": "https://cdn.shop.example.com/banners/winter-2026-delivery.jpg"}}
+                ]},
+                {"type": "body", "parameters": [
+                    {"type": "text", "text": "Maria Fernanda"},
+                    {"type": "text", "text": order},
+                    {"type": "text", "text": "Thursday, 10 December, between 14:00 and 16:00"},
+                    {"type": "currency", "currency": {"fallback_value": "R$ 249,90", "code": "BRL", "amount_1000": 249_900}}
+                ]},
+                {"type": "button", "sub_type": "url", "index": "0", "parameters": [
+                    {"type": "text", "text": format!("track/{}?utm_source=whatsapp&utm_campaign=delivery", &order[1..])}
+                ]},
+                {"type": "button", "sub_type": "quick_reply", "index": "1", "parameters": [
+                    {"type": "payload", "payload": format!("RESCHEDULE_{}", &order[1..])}
+                ]}
+            ]
+        }
+    }))?)
+}
+
 /// The Graph stand-in as the benchmarks want it: takes every send at any rate, with no pause
 /// between sends to one recipient, and posts no statuses back (the benchmark posts them).
 pub async fn quiet_standin() -> anyhow::Result<(crate::standin::StandIn, url::Url)> {
@@ -103,7 +134,9 @@ pub async fn quiet_standin() -> anyhow::Result<(crate::standin::StandIn, url::Ur
         ..crate::standin::StandInConfig::default()
     })
     .await?;
-    standin.seed_templates(crate::standin::templates::fixtures());
+    let mut seeds = crate::standin::templates::fixtures();
+    seeds.push(crate::standin::templates::bench_order());
+    standin.seed_templates(seeds);
     Ok((standin, url))
 }
 

@@ -1,22 +1,33 @@
-//! `cost-bench`: what one message costs on AWS, from the requests the AWS adapters really send.
+//! `cost-bench`: what a message costs on AWS, from the requests the AWS adapters really send.
 //!
 //! ```sh
 //! cargo build --release --features aws --bin cost-bench
 //! source infra/scripts/test-stack.sh && stack_install && stack_start
-//! target/release/cost-bench --messages 10000
+//! target/release/cost-bench --messages 5000            # production defaults, a burst
+//! target/release/cost-bench --messages 500 --trickle   # each sender batch holds one message
 //! stack_stop
 //! ```
 //!
-//! On the AWS adapters against DynamoDB Local and moto, it runs the whole life of `--messages`
-//! templates: `POST /v1/messages` over HTTP with an API key → the sender (SQS) → the Graph
-//! stand-in → three signed status webhooks each (sent, delivered, read, with Meta's pricing) →
-//! `GET /v1/billing/usage`. Every request the SDK clients send is counted by service and
-//! operation, with the capacity units DynamoDB reports; the totals per message, priced at the
-//! list prices below, give the AWS cost per 1M messages. Our own log lines (JSON logs at `info`,
-//! as deployed, and the EMF metric lines) are weighed as they are written; Lambda's own lines
-//! per invocation (START, END, REPORT) and Lambda duration are stated assumptions
-//! (`--platform-log-bytes`, `--ms-per-request`, `--ms-per-send`): a laptop's milliseconds are
-//! not Lambda's.
+//! On the AWS adapters against DynamoDB Local and moto, two scenarios:
+//! - **API sends**: `--messages` templates, `POST /v1/messages` over HTTP with an API key → the
+//!   sender (SQS) → the Graph stand-in → three signed status webhooks each (sent, delivered,
+//!   read, with Meta's pricing) → `GET /v1/billing/usage`;
+//! - **inbound messages**: `--inbound` (as many by default) signed text-message webhooks.
+//!
+//! Production's defaults unless told otherwise: pair pacing at the sender's 6 s
+//! (`--pair-interval`), a template with an image header, four body parameters and two buttons
+//! (`--plain-template` for one without), and the month's usage item as on the 30th, holding
+//! Meta's counters for four categories on 30 days (`--fresh-month` for the 1st). Messages go
+//! in waves of `--wave` (500), each sent before the next; `--trickle` is waves of one.
+//!
+//! Every request the SDK clients send is counted by service and operation, with the capacity
+//! units DynamoDB reports; what each scenario left in the table is sized as DynamoDB bills
+//! storage (`adapters::aws::storage`). Priced at the list prices below, per 1M messages, with
+//! the deployment choices (provisioned capacity, a Function URL, longer retention) beside.
+//! Our own log lines (JSON logs at `info`, as deployed, and the EMF metric lines) are weighed
+//! as they are written; Lambda's own lines per invocation (START, END, REPORT) and Lambda
+//! duration are stated assumptions (`--platform-log-bytes`, `--ms-per-request`,
+//! `--ms-per-send`): a laptop's milliseconds are not Lambda's.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +36,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use infra::bench::{post_all, Post, NUMBER};
-use infra::standin::status_webhook;
+use infra::standin::{message_webhook, status_webhook};
+use shared::adapters::aws::storage::KindStorage;
 use shared::domain::{MessageId, MessageStatus, MAX_MESSAGES_PER_SECOND};
 use shared::services::{App, SenderSettings};
 
@@ -45,16 +57,31 @@ mod price {
     pub const S3_PUT: f64 = 0.005 / 1e3;
     pub const S3_GET: f64 = 0.0004 / 1e3;
     pub const LOGS_INGESTED_GB: f64 = 0.50;
+    pub const DYNAMODB_STORAGE_GB_MONTH: f64 = 0.25;
+    /// Continuous backups, billed on the table's size.
+    pub const DYNAMODB_PITR_GB_MONTH: f64 = 0.20;
+    pub const PROVISIONED_WCU_HOUR: f64 = 0.000_65;
+    pub const PROVISIONED_RCU_HOUR: f64 = 0.000_13;
 }
 
 /// Memory of the functions in template.yaml (MB): the API, the webhook and the sender.
 const FUNCTION_MEMORY_MB: f64 = 256.0;
-/// The sender's SQS batch size in template.yaml.
-const SENDER_BATCH: f64 = 10.0;
+
+/// What a month of the account looks like when the messages are sent.
+#[derive(Clone, Copy, PartialEq)]
+enum Month {
+    /// The usage item as on the 1st: empty.
+    Fresh,
+    /// The usage item as on the 30th: Meta's counters for four categories on 30 days.
+    End,
+}
 
 struct Args {
     messages: usize,
-    /// Messages queued at a time (see the send phase).
+    /// Inbound messages of the inbound scenario.
+    inbound: usize,
+    /// Messages queued at a time (see the send phase); 1 is a trickle: each message sent
+    /// before the next is queued, so every sender batch holds one.
     wave: usize,
     concurrency: usize,
     ms_per_request: f64,
@@ -62,36 +89,50 @@ struct Args {
     /// Lambda's START, END and REPORT lines of one invocation, in bytes: none since
     /// template.yaml drops them (`SystemLogLevel: WARN`).
     platform_log_bytes: f64,
-    /// Our log bytes per message, measured (set after the run).
-    log_bytes_per_message: f64,
+    /// The sender's pause between two messages to one contact (production: 6 s).
+    pair_interval: Duration,
+    /// The template parameters and buttons of real sends, or none.
+    realistic: bool,
+    month: Month,
 }
 
 fn args() -> anyhow::Result<Args> {
     let mut a = Args {
         messages: 10_000,
+        inbound: 0,
         wave: 500,
         concurrency: 16,
         ms_per_request: 30.0,
         ms_per_send: 150.0,
         platform_log_bytes: 0.0,
-        log_bytes_per_message: 0.0,
+        pair_interval: SenderSettings::default().pair_interval,
+        realistic: true,
+        month: Month::End,
     };
+    let mut inbound = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--messages" => a.messages = value()?.parse()?,
+            "--inbound" => inbound = Some(value()?.parse()?),
             "--concurrency" => a.concurrency = value()?.parse()?,
             "--wave" => a.wave = value()?.parse()?,
+            "--trickle" => a.wave = 1,
             "--ms-per-request" => a.ms_per_request = value()?.parse()?,
             "--ms-per-send" => a.ms_per_send = value()?.parse()?,
             "--platform-log-bytes" => a.platform_log_bytes = value()?.parse()?,
+            "--pair-interval" => a.pair_interval = Duration::from_secs_f64(value()?.parse()?),
+            "--plain-template" => a.realistic = false,
+            "--fresh-month" => a.month = Month::Fresh,
             other => bail!(
-                "unknown argument {other}; use --messages N --wave N --concurrency N --ms-per-request MS \
-                 --ms-per-send MS --platform-log-bytes B"
+                "unknown argument {other}; use --messages N --inbound N --wave N | --trickle \
+                 --concurrency N --ms-per-request MS --ms-per-send MS --platform-log-bytes B \
+                 --pair-interval S --plain-template --fresh-month"
             ),
         }
     }
+    a.inbound = inbound.unwrap_or(a.messages);
     ensure!(
         a.messages > 0 && a.wave > 0 && a.concurrency > 0,
         "give positive numbers"
@@ -100,10 +141,25 @@ fn args() -> anyhow::Result<Args> {
 }
 
 type Counts = BTreeMap<(String, String), shared::adapters::aws::OperationCount>;
+type Storage = BTreeMap<String, KindStorage>;
+
+/// One scenario's measure: every request, our log bytes, the Lambda invocations, and what it
+/// left stored, for `messages` messages.
+struct Scenario {
+    name: &'static str,
+    messages: f64,
+    phases: Vec<(&'static str, Counts)>,
+    log_bytes: f64,
+    /// Lambda invocations per message, by function, and their assumed milliseconds each.
+    invocations: Vec<(&'static str, f64, f64)>,
+    /// HTTP API requests per message (the REST API's).
+    http_api: f64,
+    storage: Storage,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut args = args()?;
+    let args = args()?;
     // Every log and metric line the functions write, weighed instead of printed.
     let log_bytes = Arc::new(AtomicU64::new(0));
     let weigh = log_bytes.clone();
@@ -116,13 +172,14 @@ async fn main() -> anyhow::Result<()> {
         "info",
     ))?;
     let (_standin, graph_url) = infra::bench::quiet_standin().await?;
-    let (app, counter, checker) = aws_apps(graph_url).await?;
-    let app = Arc::new(app.with_billing(shared::testing::unlimited_billing()));
+    let aws = aws_apps(graph_url).await?;
+    let app = Arc::new(aws.app.with_billing(shared::testing::unlimited_billing()));
+    let checker = aws.checker;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let secrets = infra::DevSecrets::fixed(APP_SECRET, "cost-verify-token", "cost-billing-secret");
     let settings = SenderSettings {
-        pair_interval: Duration::ZERO,
+        pair_interval: args.pair_interval,
         ..SenderSettings::default()
     };
     let running = infra::serve(
@@ -133,28 +190,39 @@ async fn main() -> anyhow::Result<()> {
         &secrets,
     )?;
     let base = running.base_url();
-    let bench =
-        infra::bench::bench_account(&app, 1000.min(args.messages), MAX_MESSAGES_PER_SECOND).await?;
+    let n = args.messages;
+    // One contact per message (up to 10,000), as a campaign or a day of notifications reaches
+    // them: the pair pacing is then paid, and never waited for.
+    let bench = infra::bench::bench_account(&app, n.min(10_000), MAX_MESSAGES_PER_SECOND).await?;
     let key = bench.api_key.expose().to_owned();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
-    let n = args.messages;
+    if args.month == Month::End {
+        fill_month(&http, &base).await?;
+    }
+    let storage = || shared::adapters::aws::storage::measure(&aws.own.dynamodb, &aws.table);
+    let mut scenarios = Vec::new();
     eprintln!("account ready; sending {n} messages through the API");
 
-    // 1. The API queues, the sender sends.
-    counter.reset();
+    // 1. API sends: the API queues, the sender sends, Meta's three statuses come back.
+    let stored_before = storage().await?;
+    aws.counter.reset();
     let logs_before = log_bytes.load(Ordering::Relaxed);
     let started = Instant::now();
-    let template = serde_json::to_value(infra::bench::bench_template())?;
-    let bodies: Vec<String> = (0..n)
+    let bodies = (0..n)
         .map(|i| {
-            let mut body = template.clone();
+            let content = if args.realistic {
+                infra::bench::realistic_template(i)?
+            } else {
+                infra::bench::bench_template()
+            };
+            let mut body = serde_json::to_value(content)?;
             body["from"] = NUMBER.into();
             body["to"] = bench.contacts[i % bench.contacts.len()].to_string().into();
-            body.to_string()
+            Ok(body.to_string())
         })
-        .collect::<Vec<_>>();
+        .collect::<anyhow::Result<Vec<_>>>()?;
     // In waves, each sent before the next is queued: moto's SQS slows down as a queue grows,
     // and a queue thousands deep would measure moto, not us. The counts are the same.
     let mut sent = Vec::with_capacity(n);
@@ -188,27 +256,27 @@ async fn main() -> anyhow::Result<()> {
             .collect::<anyhow::Result<Vec<_>>>()?;
         sent.extend(wait_sent(&checker, &bench.account, &ids).await?);
     }
-    let send = counter.snapshot();
+    let send = aws.counter.snapshot();
     eprintln!(
         "sent {} in {:.1?}; posting 3 statuses each",
         sent.len(),
         started.elapsed()
     );
 
-    // 2. Meta's three statuses per message, one per webhook as Meta sends them.
-    counter.reset();
-    let mut bodies = Vec::with_capacity(sent.len() * 3);
+    // Meta's three statuses per message, one per webhook as Meta sends them.
+    aws.counter.reset();
+    let mut posts = Vec::with_capacity(sent.len() * 3);
     for status in ["sent", "delivered", "read"] {
         for (_, to, wamid) in &sent {
             let body = status_webhook(NUMBER, to, wamid, status, "template").to_string();
-            bodies.push(Post::signed(body, APP_SECRET));
+            posts.push(Post::signed(body, APP_SECRET));
         }
     }
-    let answers = post_all(&http, &format!("{base}/webhook"), bodies, args.concurrency).await?;
+    let answers = post_all(&http, &format!("{base}/webhook"), posts, args.concurrency).await?;
     if let Some(refused) = answers.iter().find(|a| !a.ok()) {
         bail!("/webhook answered {} {}", refused.status, refused.body);
     }
-    let statuses = counter.snapshot();
+    let statuses = aws.counter.snapshot();
     let logged = log_bytes.load(Ordering::Relaxed) - logs_before;
     let mut not_read = 0;
     for (id, _, _) in &sent {
@@ -218,8 +286,8 @@ async fn main() -> anyhow::Result<()> {
     }
     ensure!(not_read == 0, "{not_read} messages did not end read");
 
-    // 3. The business reads its usage once.
-    counter.reset();
+    // The business reads its usage once.
+    aws.counter.reset();
     let usage: serde_json::Value = http
         .get(format!("{base}/v1/billing/usage"))
         .bearer_auth(&key)
@@ -228,62 +296,220 @@ async fn main() -> anyhow::Result<()> {
         .error_for_status()?
         .json()
         .await?;
-    let usage_reads = counter.snapshot();
-    running.stop().await?;
-
+    let usage_reads = aws.counter.snapshot();
     ensure!(
-        usage["meta_messages"] == n && usage["ours"]["messages_queued"] == n,
+        usage["ours"]["messages_queued"] == n,
         "usage does not count the {n} messages: {usage}"
     );
-
+    let stored_after = storage().await?;
+    // The sender's invocations: one per batch, and each batch deletes its successes at once.
+    let batches = op(&send, "SQS", "DeleteMessageBatch").requests as f64;
     let per = n as f64;
-    let phases = [
-        ("send (API + sender)", &send),
-        ("statuses (3 webhooks)", &statuses),
-        ("usage (1 read)", &usage_reads),
-    ];
-    println!("messages {n}, AWS adapters on DynamoDB Local and moto\n");
-    println!(
-        "{:<22} {:<9} {:<20} {:>14} {:>14}",
-        "phase", "service", "operation", "requests/msg", "units/msg"
-    );
-    let mut all = Counts::new();
-    for (phase, counts) in phases {
-        for ((service, op), c) in counts.iter() {
-            println!(
-                "{phase:<22} {service:<9} {op:<20} {:>14.3} {:>14.3}",
-                c.requests as f64 / per,
-                c.capacity_units / per
-            );
-            let e = all.entry((service.clone(), op.clone())).or_default();
-            e.requests += c.requests;
-            e.capacity_units += c.capacity_units;
+    scenarios.push(Scenario {
+        name: "API sends",
+        messages: per,
+        phases: vec![
+            ("send (API + sender)", send),
+            ("statuses (3 webhooks)", statuses),
+            ("usage (1 read)", usage_reads),
+        ],
+        log_bytes: logged as f64,
+        invocations: vec![
+            ("api", 1.0, args.ms_per_request),
+            ("webhook", 3.0, args.ms_per_request),
+            (
+                "sender",
+                batches / per,
+                args.ms_per_send * per / batches.max(1.0),
+            ),
+        ],
+        http_api: 1.0,
+        storage: growth(&stored_before, &stored_after),
+    });
+
+    // 2. Inbound messages: one per webhook, from the same contacts.
+    if args.inbound > 0 {
+        let m = args.inbound;
+        eprintln!("posting {m} inbound messages");
+        let before = storage().await?;
+        aws.counter.reset();
+        let logs_before = log_bytes.load(Ordering::Relaxed);
+        let posts = (0..m)
+            .map(|i| {
+                let from = format!("55119{}", 60_000_000 + i % bench.contacts.len());
+                let body = message_webhook(
+                    NUMBER,
+                    &from,
+                    &format!("wamid.costin{i:012}"),
+                    "Maria Fernanda",
+                    &format!("Hello, could the order {i} come on Friday morning instead?"),
+                );
+                Post::signed(body.to_string(), APP_SECRET)
+            })
+            .collect();
+        let answers = post_all(&http, &format!("{base}/webhook"), posts, args.concurrency).await?;
+        if let Some(refused) = answers.iter().find(|a| !a.ok()) {
+            bail!("/webhook answered {} {}", refused.status, refused.body);
         }
+        let inbound = aws.counter.snapshot();
+        let logged = log_bytes.load(Ordering::Relaxed) - logs_before;
+        let after = storage().await?;
+        scenarios.push(Scenario {
+            name: "inbound messages",
+            messages: m as f64,
+            phases: vec![("inbound (1 webhook)", inbound)],
+            log_bytes: logged as f64,
+            invocations: vec![("webhook", 1.0, args.ms_per_request)],
+            http_api: 0.0,
+            storage: growth(&before, &after),
+        });
     }
-    args.log_bytes_per_message = logged as f64 / per;
+    running.stop().await?;
+
     println!(
-        "\nour log lines: {:.0} bytes per message (JSON logs and EMF metrics)",
-        args.log_bytes_per_message
+        "AWS adapters on DynamoDB Local and moto; pair pacing {:?}, {} template, {} month, \
+         waves of {}\n",
+        args.pair_interval,
+        if args.realistic { "realistic" } else { "plain" },
+        match args.month {
+            Month::Fresh => "fresh",
+            Month::End => "month-end",
+        },
+        args.wave
     );
-    let cost = Cost::of(&all, per, &args);
-    println!("\nper 1M messages, us-east-1 list prices:");
-    for (item, dollars) in &cost.lines {
-        println!("  {item:<48} ${dollars:>7.3}");
+    for s in &scenarios {
+        s.print(&args);
     }
-    println!("  {:<48} ${:>7.3}", "total", cost.total());
     Ok(())
 }
 
-/// Dollars per 1M messages, line by line.
+/// The one operation's counts, or none.
+fn op(counts: &Counts, service: &str, operation: &str) -> shared::adapters::aws::OperationCount {
+    counts
+        .get(&(service.to_owned(), operation.to_owned()))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// What a scenario added to the table, by kind.
+fn growth(before: &Storage, after: &Storage) -> Storage {
+    after
+        .iter()
+        .filter_map(|(kind, a)| {
+            let b = before.get(kind).copied().unwrap_or_default();
+            let grown = KindStorage {
+                items: a.items.saturating_sub(b.items),
+                bytes: a.bytes.saturating_sub(b.bytes),
+                index_bytes: a.index_bytes.saturating_sub(b.index_bytes),
+                largest: a.largest,
+            };
+            (grown.items > 0 || grown.bytes > 0).then(|| (kind.clone(), grown))
+        })
+        .collect()
+}
+
+/// Meta's pricing of four categories on each of 30 days of this month, as priced statuses of
+/// earlier messages would have left it: the usage item as it is at the end of a month.
+async fn fill_month(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    let now = time::OffsetDateTime::now_utc();
+    let mut posts = Vec::new();
+    for day in 1..=30u8 {
+        let Ok(at) = now.replace_day(day) else {
+            continue;
+        };
+        for (category, billable) in [
+            ("marketing", true),
+            ("utility", true),
+            ("authentication", true),
+            ("service", false),
+        ] {
+            let mut body = status_webhook(
+                NUMBER,
+                "5511960000000",
+                &format!("wamid.month{day:02}{category}"),
+                "sent",
+                "template",
+            );
+            let status = &mut body["entry"][0]["changes"][0]["value"]["statuses"][0];
+            status["timestamp"] = at.unix_timestamp().to_string().into();
+            status["pricing"]["category"] = category.into();
+            status["pricing"]["billable"] = billable.into();
+            posts.push(Post::signed(body.to_string(), APP_SECRET));
+        }
+    }
+    let answers = post_all(http, &format!("{base}/webhook"), posts, 4).await?;
+    ensure!(
+        answers.iter().all(|a| a.ok()),
+        "the month's pricing was refused"
+    );
+    Ok(())
+}
+
+impl Scenario {
+    fn print(&self, args: &Args) {
+        let per = self.messages;
+        println!("== {} ({} messages)\n", self.name, per);
+        println!(
+            "{:<22} {:<9} {:<20} {:>14} {:>14}",
+            "phase", "service", "operation", "requests/msg", "units/msg"
+        );
+        let mut all = Counts::new();
+        for (phase, counts) in &self.phases {
+            for ((service, op), c) in counts.iter() {
+                println!(
+                    "{phase:<22} {service:<9} {op:<20} {:>14.3} {:>14.3}",
+                    c.requests as f64 / per,
+                    c.capacity_units / per
+                );
+                let e = all.entry((service.clone(), op.clone())).or_default();
+                e.requests += c.requests;
+                e.capacity_units += c.capacity_units;
+            }
+        }
+        println!("\nstored per message, by item kind (table + GSI1, DynamoDB's sizes, 100 B overhead each):");
+        let mut stored = 0.0;
+        for (kind, k) in &self.storage {
+            let bytes = (k.bytes + k.index_bytes) as f64 / per;
+            stored += bytes;
+            println!(
+                "  {kind:<16} {:>7.3} items {:>8.0} B  (largest item {} B)",
+                k.items as f64 / per,
+                bytes,
+                k.largest
+            );
+        }
+        println!("  {:<16} {:>22.0} B", "total", stored);
+        let log = self.log_bytes / per;
+        println!("\nour log lines: {log:.0} bytes per message (JSON logs and EMF metrics)");
+        let cost = Cost::of(&all, self, stored, log, args);
+        println!("\nper 1M messages, us-east-1 list prices, on-demand, 30 days kept:");
+        for (item, dollars) in &cost.lines {
+            println!("  {item:<58} ${dollars:>7.3}");
+        }
+        println!("  {:<58} ${:>7.3}", "total", cost.total());
+        println!("\ndeployment choices (per 1M messages, total):");
+        for (choice, dollars) in cost.choices() {
+            println!("  {choice:<58} ${dollars:>7.3}");
+        }
+        println!();
+    }
+}
+
+/// Dollars per 1M messages, line by line, and the figures the deployment choices change.
 struct Cost {
     lines: Vec<(String, f64)>,
+    write_units: f64,
+    read_units: f64,
+    stored_bytes: f64,
+    http_api: f64,
 }
 
 impl Cost {
-    fn of(all: &Counts, messages: f64, args: &Args) -> Self {
+    fn of(all: &Counts, s: &Scenario, stored_bytes: f64, log_bytes: f64, args: &Args) -> Self {
+        let messages = s.messages;
         let sum = |service: &str, pick: &dyn Fn(&str) -> bool| -> (f64, f64) {
             all.iter()
-                .filter(|((s, op), _)| s == service && pick(op))
+                .filter(|((sv, op), _)| sv == service && pick(op))
                 .fold((0.0, 0.0), |(r, u), (_, c)| {
                     (r + c.requests as f64, u + c.capacity_units)
                 })
@@ -301,24 +527,19 @@ impl Cost {
         let (s3_put, _) = sum("S3", &|op| op != "GetObject" && op != "HeadObject");
         let (s3_get, _) = sum("S3", &|op| op == "GetObject" || op == "HeadObject");
 
-        // Per message: one API request, three webhooks, a tenth of a sender batch.
-        let api_invocations = 1.0;
-        let webhook_invocations = 3.0;
-        let sender_invocations = 1.0 / SENDER_BATCH;
-        let invocations = api_invocations + webhook_invocations + sender_invocations;
+        let invocations: f64 = s.invocations.iter().map(|(_, n, _)| n).sum();
         let gb = FUNCTION_MEMORY_MB / 1024.0;
-        let seconds = (api_invocations + webhook_invocations) * args.ms_per_request / 1e3
-            + args.ms_per_send / 1e3;
-        let log_gb = (args.log_bytes_per_message + invocations * args.platform_log_bytes) / 1e9;
-
+        let seconds: f64 = s.invocations.iter().map(|(_, n, ms)| n * ms / 1e3).sum();
+        let log_gb = (log_bytes + invocations * args.platform_log_bytes) / 1e9;
+        let (write_units, read_units) = (write_units / messages, read_units / messages);
         let per_message = [
             (
-                "DynamoDB write units (measured)".to_owned(),
-                write_units / messages * price::DYNAMODB_WRITE_UNIT,
+                format!("DynamoDB writes ({write_units:.2} units, measured)"),
+                write_units * price::DYNAMODB_WRITE_UNIT,
             ),
             (
-                "DynamoDB read units (measured)".to_owned(),
-                read_units / messages * price::DYNAMODB_READ_UNIT,
+                format!("DynamoDB reads ({read_units:.2} units, measured)"),
+                read_units * price::DYNAMODB_READ_UNIT,
             ),
             (
                 "SQS requests (measured)".to_owned(),
@@ -333,27 +554,34 @@ impl Cost {
                 (s3_put * price::S3_PUT + s3_get * price::S3_GET) / messages,
             ),
             (
-                "API Gateway HTTP API (1 request)".to_owned(),
-                price::HTTP_API_REQUEST,
-            ),
-            (
-                format!("Lambda requests ({invocations:.1} invocations)"),
-                invocations * price::LAMBDA_REQUEST,
+                format!("API Gateway HTTP API ({} request)", s.http_api),
+                s.http_api * price::HTTP_API_REQUEST,
             ),
             (
                 format!(
-                    "Lambda duration (assumed {:.0}+{:.0} ms)",
-                    args.ms_per_request, args.ms_per_send
+                    "Lambda requests ({})",
+                    s.invocations
+                        .iter()
+                        .map(|(f, n, _)| format!("{n:.2} {f}"))
+                        .collect::<Vec<_>>()
+                        .join(" + ")
                 ),
+                invocations * price::LAMBDA_REQUEST,
+            ),
+            (
+                format!("Lambda duration (assumed, {FUNCTION_MEMORY_MB} MB)"),
                 seconds * gb * price::LAMBDA_GB_SECOND_ARM64,
             ),
             (
                 format!(
-                    "CloudWatch Logs ({:.0} B ours + {:.0} B Lambda's)",
-                    args.log_bytes_per_message,
+                    "CloudWatch Logs ({log_bytes:.0} B ours + {:.0} B Lambda's)",
                     invocations * args.platform_log_bytes
                 ),
                 log_gb * price::LOGS_INGESTED_GB,
+            ),
+            (
+                format!("DynamoDB storage + PITR, 30 days ({stored_bytes:.0} B measured)"),
+                storage_cost(stored_bytes, 30.0),
             ),
         ];
         Self {
@@ -361,12 +589,60 @@ impl Cost {
                 .into_iter()
                 .map(|(item, dollars)| (item, dollars * 1e6))
                 .collect(),
+            write_units,
+            read_units,
+            stored_bytes,
+            http_api: s.http_api,
         }
     }
 
     fn total(&self) -> f64 {
         self.lines.iter().map(|(_, d)| d).sum()
     }
+
+    /// The total under each deployment choice, everything else as measured.
+    fn choices(&self) -> Vec<(String, f64)> {
+        let total = self.total();
+        let on_demand = (self.write_units * price::DYNAMODB_WRITE_UNIT
+            + self.read_units * price::DYNAMODB_READ_UNIT)
+            * 1e6;
+        let provisioned = |utilisation: f64| {
+            (self.write_units * price::PROVISIONED_WCU_HOUR
+                + self.read_units * price::PROVISIONED_RCU_HOUR)
+                / 3600.0
+                / utilisation
+                * 1e6
+        };
+        let thirty = storage_cost(self.stored_bytes, 30.0) * 1e6;
+        vec![
+            ("as above: on-demand, HTTP API, 30 days".to_owned(), total),
+            (
+                "provisioned, autoscaled, 70 % used (steady traffic)".to_owned(),
+                total - on_demand + provisioned(0.7),
+            ),
+            (
+                "provisioned, autoscaled, 35 % used (a daily peak 2× the mean)".to_owned(),
+                total - on_demand + provisioned(0.35),
+            ),
+            (
+                "REST API on a Lambda Function URL instead of the HTTP API".to_owned(),
+                total - self.http_api * price::HTTP_API_REQUEST * 1e6,
+            ),
+            (
+                "messages kept 90 days".to_owned(),
+                total - thirty + storage_cost(self.stored_bytes, 90.0) * 1e6,
+            ),
+            (
+                "messages kept 365 days".to_owned(),
+                total - thirty + storage_cost(self.stored_bytes, 365.0) * 1e6,
+            ),
+        ]
+    }
+}
+
+/// Storage and point-in-time recovery of `bytes` kept for `days`, in dollars.
+fn storage_cost(bytes: f64, days: f64) -> f64 {
+    bytes / 1e9 * (price::DYNAMODB_STORAGE_GB_MONTH + price::DYNAMODB_PITR_GB_MONTH) * days / 30.0
 }
 
 /// Waits until the sender has recorded a wamid for every message: (id, recipient, wamid).
@@ -391,15 +667,28 @@ async fn wait_sent(
     Ok(out)
 }
 
-/// The measured app, its request counter, and a second app on the same table and queues with
-/// clients of its own, so the benchmark's own checks are not counted.
-async fn aws_apps(
-    graph: url::Url,
-) -> anyhow::Result<(App, shared::adapters::aws::RequestCounter, App)> {
+/// The measured app and its request counter; a second app on the same table and queues with
+/// clients of its own, so the benchmark's own checks are not counted; and a client of its own
+/// to size the table.
+struct AwsApps {
+    app: App,
+    counter: shared::adapters::aws::RequestCounter,
+    checker: App,
+    own: shared::adapters::aws::AwsClients,
+    table: String,
+}
+
+async fn aws_apps(graph: url::Url) -> anyhow::Result<AwsApps> {
     let (app, clients, settings) = shared::testing::aws_app_with_graph(graph).await;
     let own = shared::adapters::aws::AwsClients::from_env(settings.s3_path_style);
     let checker = App::new(shared::adapters::aws::ports(&own, &settings));
-    Ok((app, clients.requests, checker))
+    Ok(AwsApps {
+        app,
+        counter: clients.requests,
+        checker,
+        own,
+        table: settings.table,
+    })
 }
 
 /// A log writer that only counts what it is given.

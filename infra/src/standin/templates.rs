@@ -67,6 +67,25 @@ pub fn fixtures() -> Vec<TemplateSeed> {
     ]
 }
 
+/// A template as businesses send them: an image header, a body of four parameters, a footer,
+/// a URL button with a parameter and a quick reply (the benchmarks' realistic message).
+pub fn bench_order() -> TemplateSeed {
+    TemplateSeed {
+        name: "bench_order".into(),
+        language: "en".into(),
+        category: "UTILITY".into(),
+        components: vec![
+            json!({"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["4::aW1hZ2UvanBlZw==:ARb"]}}),
+            json!({"type": "BODY", "text": "Hi {{1}}, your order {{2}} will be delivered on {{3}}. Amount due on delivery: {{4}}. Reply to this message if you need to change anything.", "example": {"body_text": [["Maria", "#A-1", "Thursday", "R$ 10,00"]]}}),
+            json!({"type": "FOOTER", "text": "Shop Example · reply STOP to opt out"}),
+            json!({"type": "BUTTONS", "buttons": [
+                {"type": "URL", "text": "Track your order", "url": "https://shop.example.com/{{1}}", "example": ["https://shop.example.com/track/A-1"]},
+                {"type": "QUICK_REPLY", "text": "Change the delivery time"},
+            ]}),
+        ],
+    }
+}
+
 /// A template the stand-in holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HeldTemplate {

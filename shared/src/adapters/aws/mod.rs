@@ -8,6 +8,7 @@ mod kms;
 mod requests;
 mod s3;
 mod sqs;
+pub mod storage;
 pub mod table_policy;
 
 use std::sync::Arc;
