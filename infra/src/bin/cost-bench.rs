@@ -3,8 +3,8 @@
 //! ```sh
 //! cargo build --release --features aws --bin cost-bench
 //! source infra/scripts/test-stack.sh && stack_install && stack_start
-//! target/release/cost-bench --messages 5000            # production defaults, a burst
-//! target/release/cost-bench --messages 500 --trickle   # each sender batch holds one message
+//! target/release/cost-bench --messages 3000            # production defaults, a burst
+//! target/release/cost-bench --messages 300 --inbound 0 --trickle   # sender batches of one
 //! stack_stop
 //! ```
 //!
