@@ -416,6 +416,19 @@ async fn reading_a_conversation_clears_it_and_tells_meta() {
         )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{q}");
+    // The sender makes the reply the conversation's last message once it has sent it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let rows = stack.get("/v1/conversations").await;
+        if rows["items"][0]["last_message"]["id"] == q["id"] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reply was not sent: {rows}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     // A message Meta delivers late, older than the reply but newer than the last one read: the
     // reply stays the conversation's last message, and the late one is what the next read
     // receipt names.
