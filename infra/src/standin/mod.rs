@@ -968,18 +968,24 @@ pub fn status_webhook(number: &str, to: &str, wamid: &str, status: &str, kind: &
             "category": category,
         });
     }
+    messages_change(number, json!({"statuses": [s]}))
+}
+
+/// A `messages` change of the demo WABA for `number`, as Meta posts one: `fields` (statuses,
+/// or contacts and messages) beside the product and the number's metadata.
+fn messages_change(number: &str, fields: Value) -> Value {
+    let mut value = json!({
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": number},
+    });
+    if let (Some(value), Value::Object(fields)) = (value.as_object_mut(), fields) {
+        value.extend(fields);
+    }
     json!({
         "object": "whatsapp_business_account",
         "entry": [{
             "id": "102290129340398",
-            "changes": [{
-                "field": "messages",
-                "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": {"display_phone_number": "15550783881", "phone_number_id": number},
-                    "statuses": [s],
-                },
-            }],
+            "changes": [{"field": "messages", "value": value}],
         }],
     })
 }
@@ -987,27 +993,19 @@ pub fn status_webhook(number: &str, to: &str, wamid: &str, status: &str, kind: &
 /// An inbound text message webhook as Meta posts it: one message from `from` (digits, as Meta
 /// writes a `wa_id`), with the sender's profile name.
 pub fn message_webhook(number: &str, from: &str, wamid: &str, name: &str, text: &str) -> Value {
-    json!({
-        "object": "whatsapp_business_account",
-        "entry": [{
-            "id": "102290129340398",
-            "changes": [{
-                "field": "messages",
-                "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": {"display_phone_number": "15550783881", "phone_number_id": number},
-                    "contacts": [{"profile": {"name": name}, "wa_id": from}],
-                    "messages": [{
-                        "from": from,
-                        "id": wamid,
-                        "timestamp": time::OffsetDateTime::now_utc().unix_timestamp().to_string(),
-                        "type": "text",
-                        "text": {"body": text},
-                    }],
-                },
+    messages_change(
+        number,
+        json!({
+            "contacts": [{"profile": {"name": name}, "wa_id": from}],
+            "messages": [{
+                "from": from,
+                "id": wamid,
+                "timestamp": time::OffsetDateTime::now_utc().unix_timestamp().to_string(),
+                "type": "text",
+                "text": {"body": text},
             }],
-        }],
-    })
+        }),
+    )
 }
 
 impl StandIn {
