@@ -111,6 +111,17 @@ impl Stack {
         (id, m["wamid"].as_str().unwrap().to_owned())
     }
 
+    /// The read receipts Meta was sent, in order.
+    fn read_receipts(&self) -> Vec<Value> {
+        let standin = self.running.standin.as_ref().expect("the stand-in runs");
+        standin
+            .requests()
+            .into_iter()
+            .map(|r| r.body)
+            .filter(|b| b["status"] == "read")
+            .collect()
+    }
+
     /// Polls the message until `done` holds.
     async fn until(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
         let mut m = Value::Null;
@@ -396,16 +407,7 @@ async fn reading_a_conversation_clears_it_and_tells_meta() {
         .await;
     assert_eq!(s, StatusCode::OK, "{read}");
     assert_eq!(read["unread"], 0);
-    let receipts: Vec<Value> = stack
-        .running
-        .standin
-        .as_ref()
-        .unwrap()
-        .requests()
-        .into_iter()
-        .map(|r| r.body)
-        .filter(|b| b["status"] == "read")
-        .collect();
+    let receipts = stack.read_receipts();
     assert_eq!(receipts.len(), 1);
     assert_eq!(receipts[0]["message_id"], "wamid.read1");
     // The window lets a free-form reply through.
@@ -441,16 +443,7 @@ async fn reading_a_conversation_clears_it_and_tells_meta() {
         .post(&format!("/v1/conversations/{contact}/read"), json!({}))
         .await;
     assert_eq!(s, StatusCode::OK);
-    let receipts: Vec<Value> = stack
-        .running
-        .standin
-        .as_ref()
-        .unwrap()
-        .requests()
-        .into_iter()
-        .map(|r| r.body)
-        .filter(|b| b["status"] == "read")
-        .collect();
+    let receipts = stack.read_receipts();
     assert_eq!(receipts.len(), 2);
     assert_eq!(receipts[1]["message_id"], "wamid.late");
     stack.stop().await;
