@@ -53,7 +53,7 @@ pub fn last_message(
 /// go by, unless a later one is already.
 pub fn last_inbound(account: &AccountId, message: &Message, wamid: &str) -> Update {
     let id = Value::S(message.id.to_string());
-    inbound_fields(
+    last_message_inbound(
         Update::new(table::conversation(account, &message.contact_id)),
         message,
         wamid,
@@ -65,12 +65,7 @@ pub fn last_inbound(account: &AccountId, message: &Message, wamid: &str) -> Upda
 /// same write: a message newer than the conversation's last is newer than its last inbound
 /// (which is never after the last). When its condition fails, [`last_inbound`] alone may hold.
 pub fn last_message_inbound(last: Update, message: &Message, wamid: &str) -> Update {
-    inbound_fields(last, message, wamid)
-}
-
-fn inbound_fields(update: Update, message: &Message, wamid: &str) -> Update {
-    update
-        .set("inbound_id", Value::S(message.id.to_string()))
+    last.set("inbound_id", Value::S(message.id.to_string()))
         .set("inbound_wamid", Value::S(wamid.to_owned()))
         .set("inbound_number", Value::S(message.number.to_string()))
         .set("inbound_at", Value::N(to_millis(message.created_at)))
