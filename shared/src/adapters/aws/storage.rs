@@ -93,13 +93,10 @@ fn value_size(v: &AttributeValue) -> u64 {
 }
 
 fn number_size(n: &str) -> u64 {
-    let digits = n
-        .trim_start_matches(['-', '+'])
-        .trim_start_matches(['0', '.'])
-        .bytes()
-        .filter(u8::is_ascii_digit)
-        .count() as u64;
-    digits.div_ceil(2) + 1
+    // Significant digits: leading and trailing zeros do not count, wherever the point is.
+    let digits: String = n.chars().filter(char::is_ascii_digit).collect();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len() as u64;
+    significant.div_ceil(2) + 1
 }
 
 #[cfg(test)]
@@ -111,7 +108,9 @@ mod tests {
         assert_eq!(value_size(&AttributeValue::S("héllo".into())), 6);
         assert_eq!(number_size("0"), 1);
         assert_eq!(number_size("12345"), 4);
-        assert_eq!(number_size("-1700000000"), 6);
+        assert_eq!(number_size("-1765091234"), 6);
+        assert_eq!(number_size("1000"), 2);
+        assert_eq!(number_size("0.05"), 2);
         let attrs = [
             ("pk".to_owned(), AttributeValue::S("ACCOUNT#a".into())),
             ("n".to_owned(), AttributeValue::N("42".into())),
