@@ -31,7 +31,8 @@
 //! | send token bucket of a number | `RATE#{phone_number_id}` | `RATE` |
 //! | last send to a recipient from a number | `PAIR#{phone_number_id}#{contact_id}` | `PAIR` |
 //! | 24-hour service window | `ACCOUNT#{account_id}` | `WINDOW#{phone_number_id}#{contact_id}` |
-//! | broadcast | `ACCOUNT#{account_id}` | `BROADCAST#{broadcast_id}` |
+//! | broadcast (status, counters) | `ACCOUNT#{account_id}` | `BROADCAST#{broadcast_id}` |
+//! | broadcast definition (template, personalization, audience) | `ACCOUNT#{account_id}` | `BROADCASTDEFINITION#{broadcast_id}` |
 //! | broadcast target (once per contact) | `ACCOUNT#{account_id}` | `BROADCASTTARGET#{broadcast_id}#{contact_id}` |
 //! | scheduled broadcast | `SCHEDULE` | `{due_ms}#{account_id}#{broadcast_id}` |
 //! | export | `ACCOUNT#{account_id}` | `EXPORT#{export_id}` |
@@ -247,6 +248,17 @@ pub fn broadcast(account: &AccountId, id: &BroadcastId) -> Key {
     Key::new(
         account_partition(account),
         format!("{BROADCAST_PREFIX}{id}"),
+    )
+}
+
+/// What a broadcast sends and to whom, written once beside the broadcast item, whose
+/// counters change with every message.
+pub const BROADCAST_DEFINITION_PREFIX: &str = "BROADCASTDEFINITION#";
+
+pub fn broadcast_definition(account: &AccountId, id: &BroadcastId) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("{BROADCAST_DEFINITION_PREFIX}{id}"),
     )
 }
 

@@ -1,5 +1,10 @@
-//! Broadcasts: the broadcast item (template, audience, status and every counter), one target
-//! marker per contact it decided, and the schedule of broadcasts due later.
+//! Broadcasts: the broadcast item (status, the fan-out's place and every counter), its
+//! definition (template, personalization, audience) in an item of its own, one target marker
+//! per contact it decided, and the schedule of broadcasts due later.
+//!
+//! The definition is apart because the counters change with every message (at fan-out, at
+//! its outcome, at each status) and DynamoDB bills a write by the whole item's size: a
+//! template with parameters is over 1 KB, and a listed audience of 10,000 contacts 300 KB.
 
 use std::collections::BTreeMap;
 
@@ -81,8 +86,8 @@ fn personalization_from_json(
         .collect()
 }
 
-/// The item of a new broadcast, every counter at zero.
-pub fn to_item(account: &AccountId, b: &Broadcast) -> Result<Item, RecordError> {
+/// The items of a new broadcast: the broadcast, every counter at zero, and its definition.
+pub fn to_items(account: &AccountId, b: &Broadcast) -> Result<(Item, Item), RecordError> {
     let audience = match &b.audience {
         Audience::Tags(tags) => Value::M(BTreeMap::from([(
             "tags".to_owned(),
@@ -93,14 +98,15 @@ pub fn to_item(account: &AccountId, b: &Broadcast) -> Result<Item, RecordError> 
             Value::L(ids.iter().map(|c| Value::S(c.to_string())).collect()),
         )])),
     };
-    let mut item = Item::new(table::broadcast(account, &b.id))
-        .with("from", Value::S(b.from.to_string()))
+    let definition = Item::new(table::broadcast_definition(account, &b.id))
         .with("template", Value::S(to_json(&b.template)?))
         .with(
             "personalization",
             Value::S(to_json(&personalization_json(&b.personalization))?),
         )
-        .with("audience", audience)
+        .with("audience", audience);
+    let mut item = Item::new(table::broadcast(account, &b.id))
+        .with("from", Value::S(b.from.to_string()))
         .with("status", status_value(b.status))
         .with("created_at", Value::N(to_millis(b.created_at)));
     for c in COUNTERS {
@@ -112,11 +118,33 @@ pub fn to_item(account: &AccountId, b: &Broadcast) -> Result<Item, RecordError> 
     if let Some(t) = b.started_at {
         item = item.with("started_at", Value::N(to_millis(t)));
     }
-    Ok(item)
+    Ok((item, definition))
 }
 
-pub fn from_item(item: &Item) -> Result<Broadcast, RecordError> {
-    let audience = match item.attrs.get("audience") {
+/// The definition a broadcast item needs read beside it; `None` for broadcasts stored before
+/// definitions had an item of their own (the broadcast item holds it).
+pub fn definition_key(item: &Item) -> Option<Key> {
+    if item.attrs.contains_key("template") {
+        return None;
+    }
+    Some(Key::new(
+        item.key.pk.clone(),
+        format!(
+            "{}{}",
+            table::BROADCAST_DEFINITION_PREFIX,
+            item.key.sk.strip_prefix(table::BROADCAST_PREFIX)?
+        ),
+    ))
+}
+
+/// A broadcast from its item and its definition (see [`definition_key`]).
+pub fn from_items(item: &Item, definition: Option<&Item>) -> Result<Broadcast, RecordError> {
+    let d = match (definition_key(item), definition) {
+        (None, _) => item,
+        (Some(_), Some(d)) => d,
+        (Some(_), None) => return Err(corrupt("broadcast without its definition").into()),
+    };
+    let audience = match d.attrs.get("audience") {
         Some(Value::M(m)) if m.contains_key("tags") => Audience::Tags(
             strings(m.get("tags"))
                 .into_iter()
@@ -143,8 +171,8 @@ pub fn from_item(item: &Item) -> Result<Broadcast, RecordError> {
     Ok(Broadcast {
         id: id_after(item, table::BROADCAST_PREFIX)?,
         from: PhoneNumberId::parse(item.s("from")?)?,
-        template: from_json(item.s("template")?)?,
-        personalization: match item.opt_s("personalization") {
+        template: from_json(d.s("template")?)?,
+        personalization: match d.opt_s("personalization") {
             Some(json) => {
                 personalization_from_json(&from_json::<Vec<StoredPersonalization>>(json)?)?
             }
@@ -474,4 +502,78 @@ pub fn scheduled(entry: &Item) -> Result<(AccountId, BroadcastId), RecordError> 
         entry.s("account_id")?.parse()?,
         entry.s("broadcast_id")?.parse()?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed_broadcast(contacts: usize) -> Broadcast {
+        let template = serde_json::json!({
+            "name": "order_ready", "language": {"policy": "deterministic", "code": "en"},
+            "components": [{"type": "body", "parameters": [
+                {"type": "text", "text": "there"}, {"type": "text", "text": "#A-2026-118734"}
+            ]}]
+        });
+        Broadcast {
+            id: BroadcastId::generate(),
+            from: PhoneNumberId::parse("106540352242922").unwrap(),
+            template: serde_json::from_value(template).unwrap(),
+            personalization: vec![Personalization {
+                slot: ParameterSlot::Body(1),
+                field: ContactField::parse("name").unwrap(),
+                fallback: "there".into(),
+            }],
+            audience: Audience::Contacts((0..contacts).map(|_| ContactId::generate()).collect()),
+            send_at: None,
+            status: BroadcastStatus::Running,
+            pause_reason: None,
+            counts: BroadcastCounts::default(),
+            created_at: crate::domain::now(),
+            started_at: Some(crate::domain::now()),
+            finished_at: None,
+        }
+    }
+
+    /// Every per-message write (target, outcome, status) updates the broadcast item, and
+    /// DynamoDB bills it by the whole item: it must not carry the template or the audience.
+    #[test]
+    fn the_counters_item_holds_no_definition_and_older_broadcasts_still_read() {
+        let account = AccountId::generate();
+        let b = listed_broadcast(10_000);
+        let (item, definition) = to_items(&account, &b).unwrap();
+        for attr in ["template", "personalization", "audience"] {
+            assert!(
+                !item.attrs.contains_key(attr),
+                "{attr} in the broadcast item"
+            );
+            assert!(
+                definition.attrs.contains_key(attr),
+                "{attr} not in its definition"
+            );
+        }
+        let message = MessageId::generate();
+        let contact = ContactId::generate();
+        for write in target_writes(&account, &b.id, &contact, &message) {
+            if let Write::Update(u) = write {
+                assert_eq!(u.key, item.key, "a counter written elsewhere");
+            }
+        }
+        assert_eq!(definition_key(&item), Some(definition.key.clone()));
+        let read = from_items(&item, Some(&definition)).unwrap();
+        assert_eq!(format!("{read:?}"), format!("{b:?}"));
+        assert!(
+            from_items(&item, None).is_err(),
+            "read without its definition"
+        );
+
+        // Stored before definitions had an item of their own: all in the broadcast item.
+        let mut older = item.clone();
+        older.attrs.extend(definition.attrs.clone());
+        assert_eq!(definition_key(&older), None);
+        assert_eq!(
+            format!("{:?}", from_items(&older, None).unwrap()),
+            format!("{b:?}")
+        );
+    }
 }

@@ -18,7 +18,7 @@ use crate::domain::{
     Contact, MessageId, MessageStatus, PhoneNumberId, Skip, Timestamp, UsageDelta,
 };
 use crate::graph::messages::{Content, Template};
-use crate::ports::{Condition, Cursor, Key, StoreError, Write};
+use crate::ports::{Condition, Cursor, Item, Key, StoreError, Write};
 use crate::records::{self, broadcast, contact, message, usage};
 
 const PAGE: u32 = 200;
@@ -122,8 +122,10 @@ impl App {
             started_at: (!scheduled).then_some(at),
             finished_at: None,
         };
+        let (item, definition) = broadcast::to_items(account, &b)?;
         let mut writes = vec![
-            Write::put_new(broadcast::to_item(account, &b)?),
+            Write::put_new(item),
+            Write::put_new(definition),
             Write::Update(usage::count(
                 account,
                 &month_of(at),
@@ -150,7 +152,16 @@ impl App {
         id: &BroadcastId,
     ) -> Result<Broadcast, ServiceError> {
         let item = self.found(&broadcast::key(account, id)).await?;
-        Ok(broadcast::from_item(&item)?)
+        self.broadcast_of(&item).await
+    }
+
+    /// A broadcast from its item, with its definition read beside it.
+    pub(crate) async fn broadcast_of(&self, item: &Item) -> Result<Broadcast, ServiceError> {
+        let definition = match broadcast::definition_key(item) {
+            Some(key) => self.items.get(&key).await?,
+            None => None,
+        };
+        Ok(broadcast::from_items(item, definition.as_ref())?)
     }
 
     /// Broadcasts, newest first.
@@ -164,7 +175,28 @@ impl App {
             .backward()
             .limit(limit)
             .after(cursor);
-        Ok(records::list(&*self.items, query, broadcast::from_item).await?)
+        let page = self.items.query(query).await?;
+        // Their definitions in batches, not one read each.
+        let keys: Vec<_> = page
+            .items
+            .iter()
+            .filter_map(broadcast::definition_key)
+            .collect();
+        let mut definitions = std::collections::HashMap::new();
+        for chunk in keys.chunks(crate::ports::item_store::MAX_BATCH_GET) {
+            for d in self.items.batch_get(chunk).await?.into_iter().flatten() {
+                definitions.insert(d.key.clone(), d);
+            }
+        }
+        let broadcasts = page
+            .items
+            .iter()
+            .map(|item| {
+                let d = broadcast::definition_key(item).and_then(|k| definitions.get(&k));
+                broadcast::from_items(item, d)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((broadcasts, page.next))
     }
 
     pub async fn pause_broadcast(
@@ -247,13 +279,15 @@ impl App {
         let mut affected = Vec::new();
         let mut all = records::items(&*self.items, broadcast::all(account));
         while let Some(item) = all.try_next().await? {
-            let b = broadcast::from_item(&item)?;
             let live = matches!(
-                b.status,
+                broadcast::status(&item)?,
                 BroadcastStatus::Running | BroadcastStatus::Scheduled
             );
-            if live
-                && numbers.contains(&b.from)
+            if !live {
+                continue;
+            }
+            let b = self.broadcast_of(&item).await?;
+            if numbers.contains(&b.from)
                 && b.template.name == template.name.as_str()
                 && b.template.language.code == template.language.as_str()
             {
@@ -355,7 +389,7 @@ impl App {
     ) -> Result<Broadcast, ServiceError> {
         let update = broadcast::change_status(account, id, from, to, reason, now());
         match self.items.update(update).await {
-            Ok(item) => Ok(broadcast::from_item(&item)?),
+            Ok(item) => self.broadcast_of(&item).await,
             Err(StoreError::ConditionFailed { .. }) => {
                 let current = self.broadcast(account, id).await?;
                 Err(ServiceError::BroadcastState(current.status.as_str().into()))
@@ -396,10 +430,10 @@ impl App {
     ) -> Result<JobOutcome, ServiceError> {
         loop {
             let item = self.found(&broadcast::key(account, id)).await?;
-            let b = broadcast::from_item(&item)?;
-            if b.status != BroadcastStatus::Running {
+            if broadcast::status(&item)? != BroadcastStatus::Running {
                 return Ok(JobOutcome::Done);
             }
+            let b = self.broadcast_of(&item).await?;
             let place = broadcast::fanout(&item)?;
             if place.requeue || place.done {
                 // Resumed (the sender let go of what it held while paused), or the audience is
@@ -751,7 +785,7 @@ impl App {
             .await
         {
             Ok(item) => {
-                let b = broadcast::from_item(&item)?;
+                let b = self.broadcast_of(&item).await?;
                 self.raise_broadcast(account, crate::domain::EventType::BroadcastCompleted, &b)
                     .await
             }

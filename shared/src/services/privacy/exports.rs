@@ -28,8 +28,7 @@ use crate::domain::{
 };
 use crate::ports::{BlobWriter, Condition, Item, StoreError};
 use crate::records::{
-    self, api_key, audit, broadcast, contact, export, media, message, note, number, usage, user,
-    Kind,
+    self, api_key, audit, contact, export, media, message, note, number, usage, user, Kind,
 };
 use crate::views::{
     ApiKeyView, BroadcastView, ConsentRecordView, ContactView, MessageView, NoteView, NumberView,
@@ -297,7 +296,7 @@ impl App {
                     }
                     Kind::Media => self.export_media(account, item, out).await?,
                     Kind::Broadcast => {
-                        let b = broadcast::from_item(item)?;
+                        let b = self.broadcast_of(item).await?;
                         out.record("broadcast", &BroadcastView::from(b)).await?;
                     }
                     Kind::User => {

@@ -251,6 +251,8 @@ impl App {
                     Kind::Media => held.media += 1,
                     Kind::Conversation => held.conversations += 1,
                     Kind::Broadcast => held.broadcasts += 1,
+                    // Counted with its broadcast.
+                    Kind::BroadcastDefinition => {}
                     Kind::Import => held.imports += 1,
                     Kind::Number => held.numbers += 1,
                     Kind::ApiKey => held.api_keys += 1,
