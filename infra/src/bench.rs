@@ -2,8 +2,8 @@
 //! contacts, and the template they send.
 
 use shared::domain::{
-    AccessToken, AccountId, ApiKeyName, ApiKeySecret, BusinessName, ContactId, Email, EndpointUrl,
-    PhoneNumber, PhoneNumberId, WabaId,
+    parse_tags, AccessToken, AccountId, ApiKeyName, ApiKeySecret, BusinessName, ContactId,
+    ContactName, Email, EndpointUrl, PhoneNumber, PhoneNumberId, WabaId,
 };
 use shared::events::signature::SigningSecret;
 use shared::graph::messages::{Content, Language, LanguagePolicy, Template};
@@ -22,8 +22,11 @@ pub struct BenchAccount {
     pub contacts: Vec<ContactId>,
 }
 
+/// The tag every bench contact carries: a broadcast's audience.
+pub const TAG: &str = "customers";
+
 /// Signs up, connects [`NUMBER`] at `messages_per_second`, and creates `contacts` opted-in
-/// contacts (+55 11 9…, distinct).
+/// contacts (+55 11 9…, distinct), named and tagged [`TAG`].
 pub async fn bench_account(
     app: &App,
     contacts: usize,
@@ -62,6 +65,8 @@ pub async fn bench_account(
                 &format!("+55119{:08}", 60_000_000 + i),
                 None,
             )?),
+            name: Some(ContactName::parse(&format!("Customer {i}"))?),
+            tags: parse_tags([TAG])?,
             consent: Some(ConsentInput {
                 opted_in: true,
                 source: None,

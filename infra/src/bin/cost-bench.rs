@@ -8,10 +8,13 @@
 //! stack_stop
 //! ```
 //!
-//! On the AWS adapters against DynamoDB Local and moto, two scenarios:
+//! On the AWS adapters against DynamoDB Local and moto, three scenarios:
 //! - **API sends**: `--messages` templates, `POST /v1/messages` over HTTP with an API key → the
 //!   sender (SQS) → the Graph stand-in → three signed status webhooks each (sent, delivered,
 //!   read, with Meta's pricing) → `GET /v1/billing/usage`;
+//! - **broadcast sends** (`--no-broadcast` to skip): one broadcast of the same template by tag
+//!   (`--listed`: by contact id) to every contact, a body parameter from each contact's name → the fan-out job → the sender →
+//!   the same three statuses;
 //! - **inbound messages**: `--inbound` (as many by default) signed text-message webhooks.
 //!
 //! Production's defaults unless told otherwise: pair pacing at the sender's 6 s
@@ -37,7 +40,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context};
 use infra::bench::{post_all, Post, NUMBER};
 use infra::standin::{message_webhook, status_webhook};
-use shared::adapters::aws::storage::KindStorage;
+use shared::adapters::aws::storage::{write_units, KindStorage};
+use shared::adapters::aws::ItemKey;
 use shared::domain::{MessageId, MessageStatus, MAX_MESSAGES_PER_SECOND};
 use shared::services::{App, SenderSettings};
 
@@ -86,6 +90,12 @@ struct Args {
     concurrency: usize,
     ms_per_request: f64,
     ms_per_send: f64,
+    /// The fan-out's time per contact (one transaction each).
+    ms_per_fanout: f64,
+    /// Whether the broadcast scenario runs.
+    broadcast: bool,
+    /// The broadcast's audience listed by contact id instead of a tag.
+    listed: bool,
     /// Lambda's START, END and REPORT lines of one invocation, in bytes: none since
     /// template.yaml drops them (`SystemLogLevel: WARN`).
     platform_log_bytes: f64,
@@ -104,6 +114,9 @@ fn args() -> anyhow::Result<Args> {
         concurrency: 16,
         ms_per_request: 30.0,
         ms_per_send: 150.0,
+        ms_per_fanout: 10.0,
+        broadcast: true,
+        listed: false,
         platform_log_bytes: 0.0,
         pair_interval: SenderSettings::default().pair_interval,
         realistic: true,
@@ -121,14 +134,18 @@ fn args() -> anyhow::Result<Args> {
             "--trickle" => a.wave = 1,
             "--ms-per-request" => a.ms_per_request = value()?.parse()?,
             "--ms-per-send" => a.ms_per_send = value()?.parse()?,
+            "--ms-per-fanout" => a.ms_per_fanout = value()?.parse()?,
+            "--no-broadcast" => a.broadcast = false,
+            "--listed" => a.listed = true,
             "--platform-log-bytes" => a.platform_log_bytes = value()?.parse()?,
             "--pair-interval" => a.pair_interval = Duration::from_secs_f64(value()?.parse()?),
             "--plain-template" => a.realistic = false,
             "--fresh-month" => a.month = Month::Fresh,
             other => bail!(
                 "unknown argument {other}; use --messages N --inbound N --wave N | --trickle \
-                 --concurrency N --ms-per-request MS --ms-per-send MS --platform-log-bytes B \
-                 --pair-interval S --plain-template --fresh-month"
+                 --no-broadcast --listed --concurrency N --ms-per-request MS --ms-per-send MS \
+                 --ms-per-fanout MS --platform-log-bytes B --pair-interval S --plain-template \
+                 --fresh-month"
             ),
         }
     }
@@ -202,6 +219,7 @@ async fn main() -> anyhow::Result<()> {
         fill_month(&http, &base).await?;
     }
     let storage = || shared::adapters::aws::storage::measure(&aws.own.dynamodb, &aws.table);
+    let item_sizes = || shared::adapters::aws::storage::item_sizes(&aws.own.dynamodb, &aws.table);
     let mut scenarios = Vec::new();
     eprintln!("account ready; sending {n} messages through the API");
 
@@ -256,7 +274,7 @@ async fn main() -> anyhow::Result<()> {
             .collect::<anyhow::Result<Vec<_>>>()?;
         sent.extend(wait_sent(&checker, &bench.account, &ids).await?);
     }
-    let send = aws.counter.snapshot();
+    let send = phase(&aws.counter);
     eprintln!(
         "sent {} in {:.1?}; posting 3 statuses each",
         sent.len(),
@@ -265,26 +283,10 @@ async fn main() -> anyhow::Result<()> {
 
     // Meta's three statuses per message, one per webhook as Meta sends them.
     aws.counter.reset();
-    let mut posts = Vec::with_capacity(sent.len() * 3);
-    for status in ["sent", "delivered", "read"] {
-        for (_, to, wamid) in &sent {
-            let body = status_webhook(NUMBER, to, wamid, status, "template").to_string();
-            posts.push(Post::signed(body, APP_SECRET));
-        }
-    }
-    let answers = post_all(&http, &format!("{base}/webhook"), posts, args.concurrency).await?;
-    if let Some(refused) = answers.iter().find(|a| !a.ok()) {
-        bail!("/webhook answered {} {}", refused.status, refused.body);
-    }
-    let statuses = aws.counter.snapshot();
+    post_statuses(&http, &base, &sent, args.concurrency).await?;
+    let statuses = phase(&aws.counter);
     let logged = log_bytes.load(Ordering::Relaxed) - logs_before;
-    let mut not_read = 0;
-    for (id, _, _) in &sent {
-        if checker.message(&bench.account, id).await?.status != MessageStatus::Read {
-            not_read += 1;
-        }
-    }
-    ensure!(not_read == 0, "{not_read} messages did not end read");
+    ensure_read(&checker, &bench.account, &sent).await?;
 
     // The business reads its usage once.
     aws.counter.reset();
@@ -296,22 +298,23 @@ async fn main() -> anyhow::Result<()> {
         .error_for_status()?
         .json()
         .await?;
-    let usage_reads = aws.counter.snapshot();
+    let usage_reads = phase(&aws.counter);
     ensure!(
         usage["ours"]["messages_queued"] == n,
         "usage does not count the {n} messages: {usage}"
     );
     let stored_after = storage().await?;
+    let sizes = item_sizes().await?;
     // The sender's invocations: one per batch, and each batch deletes its successes at once.
-    let batches = op(&send, "SQS", "DeleteMessageBatch").requests as f64;
+    let batches = op(&send.counts, "SQS", "DeleteMessageBatch").requests as f64;
     let per = n as f64;
     scenarios.push(Scenario {
         name: "API sends",
         messages: per,
         phases: vec![
-            ("send (API + sender)", send),
-            ("statuses (3 webhooks)", statuses),
-            ("usage (1 read)", usage_reads),
+            ("send (API + sender)", send.priced(&sizes)),
+            ("statuses (3 webhooks)", statuses.priced(&sizes)),
+            ("usage (1 read)", usage_reads.priced(&sizes)),
         ],
         log_bytes: logged as f64,
         invocations: vec![
@@ -327,7 +330,91 @@ async fn main() -> anyhow::Result<()> {
         storage: growth(&stored_before, &stored_after),
     });
 
-    // 2. Inbound messages: one per webhook, from the same contacts.
+    // 2. Broadcast sends: one broadcast of the same template to every contact by tag, one
+    // body parameter filled from each contact's name; the jobs function fans it out.
+    if args.broadcast {
+        // The pair slots of the API sends lapse first: a broadcast a day later finds none.
+        tokio::time::sleep(args.pair_interval).await;
+        let m = bench.contacts.len();
+        eprintln!("broadcasting to {m} contacts");
+        let before = storage().await?;
+        aws.counter.reset();
+        let logs_before = log_bytes.load(Ordering::Relaxed);
+        let content = if args.realistic {
+            infra::bench::realistic_template(0)?
+        } else {
+            infra::bench::bench_template()
+        };
+        let serde_json::Value::Object(mut content) = serde_json::to_value(content)? else {
+            bail!("a template message is an object");
+        };
+        let body = serde_json::json!({
+            "from": NUMBER,
+            "template": content.remove("template").context("a template message")?,
+            "recipients": if args.listed {
+                serde_json::json!({"contact_ids": bench.contacts.iter().map(ToString::to_string).collect::<Vec<_>>()})
+            } else {
+                serde_json::json!({"tags": [infra::bench::TAG]})
+            },
+            "personalization": if args.realistic {
+                serde_json::json!([{"component": "body", "position": 1, "field": "name", "fallback": "there"}])
+            } else {
+                serde_json::json!([])
+            },
+        });
+        let created = http
+            .post(format!("{base}/v1/broadcasts"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await?;
+        ensure!(
+            created.status() == 201,
+            "POST /v1/broadcasts: {} {}",
+            created.status(),
+            created.text().await?
+        );
+        let id: shared::domain::BroadcastId = created.json::<serde_json::Value>().await?["id"]
+            .as_str()
+            .context("a broadcast without an id")?
+            .parse()
+            .map_err(|e| anyhow::anyhow!("broadcast id: {e}"))?;
+        let ids = broadcast_messages(&checker, &bench.account, &id, m).await?;
+        let sent = wait_sent(&checker, &bench.account, &ids).await?;
+        let fanout = phase(&aws.counter);
+        aws.counter.reset();
+        post_statuses(&http, &base, &sent, args.concurrency).await?;
+        ensure_read(&checker, &bench.account, &sent).await?;
+        let statuses = phase(&aws.counter);
+        let logged = log_bytes.load(Ordering::Relaxed) - logs_before;
+        let after = storage().await?;
+        let sizes = item_sizes().await?;
+        let batches = op(&fanout.counts, "SQS", "DeleteMessageBatch").requests as f64;
+        let per = m as f64;
+        scenarios.push(Scenario {
+            name: "broadcast sends",
+            messages: per,
+            phases: vec![
+                ("fan-out and send", fanout.priced(&sizes)),
+                ("statuses (3 webhooks)", statuses.priced(&sizes)),
+            ],
+            log_bytes: logged as f64,
+            invocations: vec![
+                // The fan-out is one job (a step per Lambda timeout), assumed 10 ms a contact.
+                ("jobs", 1.0 / per, args.ms_per_fanout * per),
+                ("webhook", 3.0, args.ms_per_request),
+                (
+                    "sender",
+                    batches / per,
+                    args.ms_per_send * per / batches.max(1.0),
+                ),
+            ],
+            http_api: 1.0 / per,
+            storage: growth(&before, &after),
+        });
+    }
+
+    // 3. Inbound messages: one per webhook, from the same contacts.
     if args.inbound > 0 {
         let m = args.inbound;
         eprintln!("posting {m} inbound messages");
@@ -351,13 +438,14 @@ async fn main() -> anyhow::Result<()> {
         if let Some(refused) = answers.iter().find(|a| !a.ok()) {
             bail!("/webhook answered {} {}", refused.status, refused.body);
         }
-        let inbound = aws.counter.snapshot();
+        let inbound = phase(&aws.counter);
         let logged = log_bytes.load(Ordering::Relaxed) - logs_before;
         let after = storage().await?;
+        let sizes = item_sizes().await?;
         scenarios.push(Scenario {
             name: "inbound messages",
             messages: m as f64,
-            phases: vec![("inbound (1 webhook)", inbound)],
+            phases: vec![("inbound (1 webhook)", inbound.priced(&sizes))],
             log_bytes: logged as f64,
             invocations: vec![("webhook", 1.0, args.ms_per_request)],
             http_api: 0.0,
@@ -381,6 +469,37 @@ async fn main() -> anyhow::Result<()> {
         s.print(&args);
     }
     Ok(())
+}
+
+/// One phase's requests, and the items its transactions wrote.
+struct Phase {
+    counts: Counts,
+    transacted: BTreeMap<ItemKey, u64>,
+}
+
+fn phase(counter: &shared::adapters::aws::RequestCounter) -> Phase {
+    Phase {
+        counts: counter.snapshot(),
+        transacted: counter.transacted(),
+    }
+}
+
+impl Phase {
+    /// The counts with transactions priced as AWS bills them: two units per KB of each item
+    /// written, by its size in the table after the phase (`sizes`; one unit if it is gone).
+    /// DynamoDB Local's own figure counts items of the same size in a transaction once.
+    fn priced(self, sizes: &BTreeMap<ItemKey, u64>) -> Counts {
+        let mut counts = self.counts;
+        let by_size: u64 = self
+            .transacted
+            .iter()
+            .map(|(key, n)| n * 2 * write_units(sizes.get(key).copied().unwrap_or(0)))
+            .sum();
+        if let Some(t) = counts.get_mut(&("DynamoDB".to_owned(), "TransactWriteItems".to_owned())) {
+            t.capacity_units = t.capacity_units.max(by_size as f64);
+        }
+        counts
+    }
 }
 
 /// The one operation's counts, or none.
@@ -665,6 +784,85 @@ async fn wait_sent(
         }
     }
     Ok(out)
+}
+
+/// Meta's three statuses (sent, delivered, read) of each sent message, one per webhook as
+/// Meta sends them.
+async fn post_statuses(
+    http: &reqwest::Client,
+    base: &str,
+    sent: &[(MessageId, String, String)],
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let mut posts = Vec::with_capacity(sent.len() * 3);
+    for status in ["sent", "delivered", "read"] {
+        for (_, to, wamid) in sent {
+            let body = status_webhook(NUMBER, to, wamid, status, "template").to_string();
+            posts.push(Post::signed(body, APP_SECRET));
+        }
+    }
+    let answers = post_all(http, &format!("{base}/webhook"), posts, concurrency).await?;
+    if let Some(refused) = answers.iter().find(|a| !a.ok()) {
+        bail!("/webhook answered {} {}", refused.status, refused.body);
+    }
+    Ok(())
+}
+
+/// Fails unless every message ended `read`.
+async fn ensure_read(
+    checker: &App,
+    account: &shared::domain::AccountId,
+    sent: &[(MessageId, String, String)],
+) -> anyhow::Result<()> {
+    let mut not_read = 0;
+    for (id, _, _) in sent {
+        if checker.message(account, id).await?.status != MessageStatus::Read {
+            not_read += 1;
+        }
+    }
+    ensure!(not_read == 0, "{not_read} messages did not end read");
+    Ok(())
+}
+
+/// Waits until the broadcast has queued a message for each of its `contacts`, and names them.
+async fn broadcast_messages(
+    checker: &App,
+    account: &shared::domain::AccountId,
+    id: &shared::domain::BroadcastId,
+    contacts: usize,
+) -> anyhow::Result<Vec<MessageId>> {
+    let deadline = Instant::now() + Duration::from_secs(120 + contacts as u64 / 20);
+    loop {
+        let b = checker.broadcast(account, id).await?;
+        if b.counts.queued as usize >= contacts {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the broadcast queued {} of {contacts} in time ({:?})",
+            b.counts.queued,
+            b.status
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut ids = Vec::with_capacity(contacts);
+    let mut cursor = None;
+    loop {
+        let (page, next) = checker
+            .broadcast_recipients(account, id, 100, cursor)
+            .await?;
+        ids.extend(page.into_iter().filter_map(|r| r.message.map(|m| m.id)));
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    ensure!(
+        ids.len() == contacts,
+        "{} messages for {contacts} contacts",
+        ids.len()
+    );
+    Ok(ids)
 }
 
 /// The measured app and its request counter; a second app on the same table and queues with

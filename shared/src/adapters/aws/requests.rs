@@ -24,17 +24,37 @@ pub struct OperationCount {
     pub capacity_units: f64,
 }
 
-/// Counts by (service, operation), e.g. ("DynamoDB", "PutItem"). Clones share the tally.
+/// Counts by (service, operation), e.g. ("DynamoDB", "PutItem"), and the items written in
+/// DynamoDB transactions. Clones share the tally.
 #[derive(Clone, Debug, Default)]
-pub struct RequestCounter(Arc<Mutex<BTreeMap<(String, String), OperationCount>>>);
+pub struct RequestCounter {
+    counts: Arc<Mutex<BTreeMap<(String, String), OperationCount>>>,
+    transacted: Arc<Mutex<BTreeMap<ItemKey, u64>>>,
+}
+
+/// An item's table keys: (pk, sk).
+pub type ItemKey = (String, String);
 
 impl RequestCounter {
     pub fn snapshot(&self) -> BTreeMap<(String, String), OperationCount> {
-        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+        self.counts.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// How often each item was written (put, updated, deleted or checked) in a transaction.
+    /// DynamoDB Local's units for a transaction are not AWS's (it counts items of the same
+    /// size once), so a benchmark prices transactions from these and the items' sizes.
+    pub fn transacted(&self) -> BTreeMap<ItemKey, u64> {
+        self.transacted
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
     }
 
     pub fn reset(&self) {
-        if let Ok(mut m) = self.0.lock() {
+        if let Ok(mut m) = self.counts.lock() {
+            m.clear();
+        }
+        if let Ok(mut m) = self.transacted.lock() {
             m.clear();
         }
     }
@@ -43,7 +63,7 @@ impl RequestCounter {
         let Some(meta) = cfg.load::<Metadata>() else {
             return;
         };
-        if let Ok(mut m) = self.0.lock() {
+        if let Ok(mut m) = self.counts.lock() {
             let e = m
                 .entry((meta.service().to_owned(), meta.name().to_owned()))
                 .or_default();
@@ -64,13 +84,19 @@ impl Intercept for RequestCounter {
         _: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let floor = match cfg.load::<Metadata>() {
-            Some(meta) if meta.service() == "DynamoDB" => {
-                minimum_units(meta.name(), context.request().body().bytes().unwrap_or(&[]))
-            }
-            _ => 0.0,
+        let body = context.request().body().bytes().unwrap_or(&[]);
+        let (floor, transaction) = match cfg.load::<Metadata>() {
+            Some(meta) if meta.service() == "DynamoDB" => (
+                minimum_units(meta.name(), body),
+                meta.name() == "TransactWriteItems",
+            ),
+            _ => (0.0, false),
         };
         cfg.interceptor_state().store_put(MinimumUnits(floor));
+        if transaction {
+            cfg.interceptor_state()
+                .store_put(TransactedKeys(transacted_keys(body)));
+        }
         Ok(())
     }
 
@@ -98,6 +124,14 @@ impl Intercept for RequestCounter {
         };
         self.add(cfg, 1, reported.max(floor));
         cfg.interceptor_state().unset::<MinimumUnits>();
+        if let Some(TransactedKeys(keys)) = cfg.load::<TransactedKeys>().cloned() {
+            if let Ok(mut m) = self.transacted.lock() {
+                for key in keys {
+                    *m.entry(key).or_default() += 1;
+                }
+            }
+            cfg.interceptor_state().unset::<TransactedKeys>();
+        }
         Ok(())
     }
 }
@@ -108,6 +142,34 @@ struct MinimumUnits(f64);
 
 impl Storable for MinimumUnits {
     type Storer = StoreReplace<Self>;
+}
+
+/// The items of one transaction attempt, kept between its hooks.
+#[derive(Clone, Debug)]
+struct TransactedKeys(Vec<ItemKey>);
+
+impl Storable for TransactedKeys {
+    type Storer = StoreReplace<Self>;
+}
+
+/// The (pk, sk) of each item a TransactWriteItems request names.
+fn transacted_keys(body: &[u8]) -> Vec<ItemKey> {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct Request {
+        #[serde(rename = "TransactItems")]
+        transact_items: Vec<BTreeMap<String, serde_json::Value>>,
+    }
+    let r: Request = serde_json::from_slice(body).unwrap_or_default();
+    r.transact_items
+        .iter()
+        .flat_map(|action| action.values())
+        .filter_map(|a| {
+            let keys = a.get("Key").or_else(|| a.get("Item"))?;
+            let s = |name: &str| keys[name]["S"].as_str().map(str::to_owned);
+            Some((s("pk")?, s("sk")?))
+        })
+        .collect()
 }
 
 /// The least a DynamoDB request is billed, from its operation and its items (each item of
@@ -194,7 +256,25 @@ fn consumed_capacity(body: &[u8]) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{consumed_capacity, minimum_units, throttled};
+    use super::{consumed_capacity, minimum_units, throttled, transacted_keys};
+
+    #[test]
+    fn a_transactions_items_are_named_by_their_keys() {
+        let body = br#"{"TransactItems":[
+            {"Put":{"TableName":"t","Item":{"pk":{"S":"A#1"},"sk":{"S":"MESSAGE#2"},"v":{"N":"1"}}}},
+            {"Update":{"TableName":"t","Key":{"pk":{"S":"A#1"},"sk":{"S":"BROADCAST#3"}}}},
+            {"ConditionCheck":{"TableName":"t","Key":{"pk":{"S":"A#1"},"sk":{"S":"X"}}}},
+            {"Delete":{"TableName":"t","Key":{"pk":{"S":"W#4"},"sk":{"S":"W"}}}}]}"#;
+        let named = [
+            ("A#1", "MESSAGE#2"),
+            ("A#1", "BROADCAST#3"),
+            ("A#1", "X"),
+            ("W#4", "W"),
+        ]
+        .map(|(p, s)| (p.to_owned(), s.to_owned()));
+        assert_eq!(transacted_keys(body), named);
+        assert!(transacted_keys(b"not json").is_empty());
+    }
 
     #[test]
     fn throttling_answers_are_told_apart() {

@@ -31,6 +31,54 @@ pub async fn measure(
     table: &str,
 ) -> Result<BTreeMap<String, KindStorage>, StoreError> {
     let mut out: BTreeMap<String, KindStorage> = BTreeMap::new();
+    scan(client, table, |item| {
+        let size = item_size(item.iter());
+        let kind = match item.get("sk") {
+            Some(AttributeValue::S(sk)) => sk.split('#').next().unwrap_or(sk).to_owned(),
+            _ => "?".to_owned(),
+        };
+        let k = out.entry(kind).or_default();
+        k.items += 1;
+        k.bytes += size + ITEM_OVERHEAD;
+        k.largest = k.largest.max(size);
+        if item.contains_key("gsi1pk") {
+            let projected = item.iter().filter(|(name, _)| {
+                matches!(name.as_str(), "pk" | "sk" | "gsi1pk" | "gsi1sk" | "ttl")
+            });
+            k.index_bytes += item_size(projected) + ITEM_OVERHEAD;
+        }
+    })
+    .await?;
+    Ok(out)
+}
+
+/// The size of every item of `table` (what a write of it is billed by), by (pk, sk).
+pub async fn item_sizes(
+    client: &Client,
+    table: &str,
+) -> Result<BTreeMap<(String, String), u64>, StoreError> {
+    let mut out = BTreeMap::new();
+    scan(client, table, |item| {
+        if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+            (item.get("pk"), item.get("sk"))
+        {
+            out.insert((pk.clone(), sk.clone()), item_size(item.iter()));
+        }
+    })
+    .await?;
+    Ok(out)
+}
+
+/// Write units of an item of `size` bytes: one per KB begun.
+pub fn write_units(size: u64) -> u64 {
+    size.div_ceil(1024).max(1)
+}
+
+async fn scan(
+    client: &Client,
+    table: &str,
+    mut each: impl FnMut(&std::collections::HashMap<String, AttributeValue>),
+) -> Result<(), StoreError> {
     let mut start = None;
     loop {
         let page = client
@@ -40,26 +88,10 @@ pub async fn measure(
             .send()
             .await
             .map_err(|e| StoreError::Unavailable(super::describe(&e).1))?;
-        for item in page.items() {
-            let size = item_size(item.iter());
-            let kind = match item.get("sk") {
-                Some(AttributeValue::S(sk)) => sk.split('#').next().unwrap_or(sk).to_owned(),
-                _ => "?".to_owned(),
-            };
-            let k = out.entry(kind).or_default();
-            k.items += 1;
-            k.bytes += size + ITEM_OVERHEAD;
-            k.largest = k.largest.max(size);
-            if item.contains_key("gsi1pk") {
-                let projected = item.iter().filter(|(name, _)| {
-                    matches!(name.as_str(), "pk" | "sk" | "gsi1pk" | "gsi1sk" | "ttl")
-                });
-                k.index_bytes += item_size(projected) + ITEM_OVERHEAD;
-            }
-        }
+        page.items().iter().for_each(&mut each);
         match page.last_evaluated_key {
             Some(key) if !key.is_empty() => start = Some(key),
-            _ => return Ok(out),
+            _ => return Ok(()),
         }
     }
 }
