@@ -13,6 +13,7 @@
 //! | consent record (one the contact's latest replaced; the latest is in the contact item) | `ACCOUNT#{account_id}` | `CONSENT#{contact_id}#{record_id}` |
 //! | contact import | `ACCOUNT#{account_id}` | `IMPORT#{import_id}` |
 //! | message (GSI1: `THREAD#{account_id}#{contact_id}` / `{message_id}`) | `ACCOUNT#{account_id}` | `MESSAGE#{message_id}` |
+//! | a large outbound message's content, apart | `ACCOUNT#{account_id}` | `MESSAGECONTENT#{message_id}` |
 //! | wamid lookup (webhook → message) | `WAMID#{wamid}` | `WAMID` |
 //! | status that arrived before its message's wamid was stored | `WAMID#{wamid}` | `STATUS#{status}` |
 //! | conversation (GSI1: `CONVERSATIONS#{account_id}` / `{last message id}`) | `ACCOUNT#{account_id}` | `CONVERSATION#{contact_id}` |
@@ -155,6 +156,17 @@ pub const MESSAGE_PREFIX: &str = "MESSAGE#";
 
 pub fn message(account: &AccountId, id: &MessageId) -> Key {
     Key::new(account_partition(account), format!("{MESSAGE_PREFIX}{id}"))
+}
+
+/// A message's content when it is kept apart from the message item (see
+/// `records::message::to_items`).
+pub const MESSAGE_CONTENT_PREFIX: &str = "MESSAGECONTENT#";
+
+pub fn message_content(account: &AccountId, id: &MessageId) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("{MESSAGE_CONTENT_PREFIX}{id}"),
+    )
 }
 
 /// A contact's thread in the index: its messages in order.

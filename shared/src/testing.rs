@@ -184,14 +184,13 @@ pub async fn seed_messages(
     contacts: &[crate::domain::ContactId],
     count: usize,
 ) -> Result<(), crate::services::ServiceError> {
-    use crate::ports::Write;
     let start = crate::domain::now() - time::Duration::seconds(count as i64);
     let mut writes = Vec::with_capacity(1000);
     for i in 0..count {
         let at = start + time::Duration::seconds(i as i64);
         let message = seeded_message(i, at, number, &contacts[i % contacts.len()], contacts.len());
-        writes.push(Write::put(app.message_item(account, &message).await?));
-        if writes.len() == 1000 {
+        writes.extend(app.message_items(account, &message).await?.puts());
+        if writes.len() >= 999 {
             app.items.transact(std::mem::take(&mut writes)).await?;
         }
     }
@@ -217,12 +216,16 @@ pub async fn seed_conversations(
         let at = start + time::Duration::minutes(i as i64);
         let message = seeded_message(i, at, number, contact, n);
         app.items
-            .transact(vec![
-                Write::put(app.message_item(account, &message).await?),
-                Write::Update(crate::records::conversation::unread_increment(
-                    account, contact,
-                )),
-            ])
+            .transact(
+                app.message_items(account, &message)
+                    .await?
+                    .puts()
+                    .into_iter()
+                    .chain([Write::Update(
+                        crate::records::conversation::unread_increment(account, contact),
+                    )])
+                    .collect(),
+            )
             .await?;
         let preview = format!("seeded message {i} with a body of a typical length");
         app.note_in_conversation(account, &message, Some(&preview))

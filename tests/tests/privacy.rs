@@ -101,7 +101,8 @@ macro_rules! on_both {
 on_both!(
     closing_an_account_leaves_nothing_and_shreds_its_key,
     nothing_begun_before_a_closure_outlives_it,
-    retention_leaves_nothing_of_what_it_removes
+    retention_leaves_nothing_of_what_it_removes,
+    a_large_messages_content_kept_apart_is_read_expired_and_erased_with_it
 );
 
 /// Requests an export, waits for it, downloads it through its link and reads its lines.
@@ -955,5 +956,157 @@ async fn retention_leaves_nothing_of_what_it_removes(stack: Stack) {
         files.is_empty(),
         "the export's file outlived its export_days: {files:?}"
     );
+    stack.running.stop().await.unwrap();
+}
+
+/// A long outbound message keeps its content in an item of its own (the message item is
+/// rewritten at each status and billed by its size): the API, the thread and the export
+/// show it whole; it is sealed; a new retention policy moves its expiry with the message's;
+/// erasing the contact takes it.
+async fn a_large_messages_content_kept_apart_is_read_expired_and_erased_with_it(stack: Stack) {
+    let account = stack
+        .client
+        .signup("Apart Bakery", "apart@example.com")
+        .await;
+    let key = account["api_key"].as_str().unwrap().to_owned();
+    let account_id: AccountId = account["account_id"].as_str().unwrap().parse().unwrap();
+    stack
+        .client
+        .connect_number(
+            &stack.standin,
+            &key,
+            NUMBER,
+            "+15550783881",
+            "EAAGaparttoken123456789",
+        )
+        .await;
+    // The customer writes first: the service window is open for a text reply.
+    let t = time::OffsetDateTime::now_utc().unix_timestamp();
+    let inbound = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+    "field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": NUMBER},
+        "contacts": [{"profile": {"name": "Ana"}, "wa_id": "447911123456"}],
+        "messages": [{"from": "447911123456", "id": "wamid.apart.in", "timestamp": t.to_string(),
+            "type": "text", "text": {"body": "Is my cake ready?"}}]
+    }}]}]});
+    assert_eq!(stack.post_webhook(&inbound).await, StatusCode::OK);
+    let (_, page) = stack.client.get("/v1/messages", &key).await;
+    let contact = page["items"][0]["contact_id"].as_str().unwrap().to_owned();
+    let reply = format!(
+        "Your cake is ready. {}Pick it up by Saturday.",
+        "Marzipan roses, three layers, the lettering as you asked. ".repeat(10)
+    );
+    let (s, m) = stack
+        .call(
+            stack
+                .client
+                .http
+                .post(format!("{}/v1/messages", stack.client.base))
+                .bearer_auth(&key)
+                .json(&json!({"from": NUMBER, "to": contact, "type": "text",
+                    "text": {"body": reply}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{m}");
+    let id = m["id"].as_str().unwrap().to_owned();
+    let sent = stack
+        .until(&format!("/v1/messages/{id}"), &key, |m| {
+            m["wamid"].is_string()
+        })
+        .await;
+    assert_eq!(sent["content"]["text"]["body"], reply.as_str(), "{sent}");
+    let (_, thread) = stack
+        .client
+        .get(&format!("/v1/contacts/{contact}/messages"), &key)
+        .await;
+    assert!(
+        thread["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == id.as_str() && m["content"]["text"]["body"] == reply.as_str()),
+        "{thread}"
+    );
+
+    // Apart and sealed.
+    let content_sk = format!("{}{id}", shared::table::MESSAGE_CONTENT_PREFIX);
+    let message_sk = format!("{}{id}", shared::table::MESSAGE_PREFIX);
+    let items = stack.raw_items().await;
+    let content = items
+        .iter()
+        .find(|i| i.sk == content_sk)
+        .expect("content apart");
+    let message = items.iter().find(|i| i.sk == message_sk).unwrap();
+    assert!(
+        !message.names("content"),
+        "the message item holds its content"
+    );
+    assert!(
+        items.iter().all(|i| !i.names("Marzipan roses")),
+        "the content is not sealed"
+    );
+    assert_eq!(content.expires_at, message.expires_at);
+
+    let lines = exported(&stack, &key, json!({})).await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["record"] == "message"
+                && l["data"]["content"]["text"]["body"] == reply.as_str()),
+        "the export lacks the content"
+    );
+
+    // A shorter policy: the content expires with its message.
+    let (s, a) = stack
+        .client
+        .patch(
+            "/v1/account",
+            &key,
+            json!({"retention": {"message_days": 7}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    let report = stack
+        .running
+        .app
+        .run_retention(time::OffsetDateTime::now_utc(), 100_000)
+        .await
+        .unwrap();
+    assert!(report.complete, "{report:?}");
+    let items = stack.raw_items().await;
+    let content = items.iter().find(|i| i.sk == content_sk).unwrap();
+    let message = items.iter().find(|i| i.sk == message_sk).unwrap();
+    assert_eq!(content.expires_at, message.expires_at);
+    assert!(
+        message.expires_at.unwrap() < t + 8 * 86_400,
+        "{:?}",
+        message.expires_at
+    );
+
+    // Erasing the contact takes the content with the message.
+    let (s, receipt) = stack
+        .call(
+            stack
+                .client
+                .http
+                .delete(format!("{}/v1/contacts/{contact}", stack.client.base))
+                .bearer_auth(&key),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{receipt}");
+    let partition = shared::table::account_partition(&account_id);
+    let left: Vec<String> = stack
+        .raw_items()
+        .await
+        .into_iter()
+        .filter(|i| {
+            i.pk == partition
+                && (i.sk.starts_with(shared::table::MESSAGE_PREFIX)
+                    || i.sk.starts_with(shared::table::MESSAGE_CONTENT_PREFIX))
+        })
+        .map(|i| i.sk)
+        .collect();
+    assert!(left.is_empty(), "still held: {left:?}");
     stack.running.stop().await.unwrap();
 }

@@ -1,6 +1,7 @@
 //! Messages, both ways: the message item (address, content and callback data sealed) in its
-//! contact's thread (GSI1), the wamid lookup that routes Meta's statuses to it, and statuses
-//! kept aside until the sender has recorded the wamid they name.
+//! contact's thread (GSI1), a large outbound message's content in an item of its own, the
+//! wamid lookup that routes Meta's statuses to it, and statuses kept aside until the sender
+//! has recorded the wamid they name.
 
 use super::{
     corrupt, from_json, from_millis, id_after, json_value, map_n, map_s, to_json, to_millis,
@@ -10,19 +11,61 @@ use crate::domain::{
     AccountId, Body, BroadcastId, ContactId, Message, MessageError, MessageId, MessageStatus,
     PhoneNumberId, StatusChange, Timestamp,
 };
-use crate::ports::{Condition, Item, Key, Query, SortCondition, Update, Value};
+use crate::ports::{Condition, Item, Key, Query, SortCondition, Update, Value, Write};
 use crate::table;
 
 const ENTITY: &str = "message";
 /// Sealed fields of a message item: address, content (and callback data, later).
 pub const SEALED: u64 = 3;
 
-/// The item of a message, expiring at `expires_at` (epoch seconds: the tenant's retention).
-pub fn to_item(s: &Sealer, m: &Message, expires_at: i64) -> Result<Item, RecordError> {
+/// Sealed content larger than this goes in an item of its own when the message is outbound.
+/// An outbound message item is rewritten at least five times (claim, outcome, three
+/// statuses) and DynamoDB bills each write by the whole item, per KB begun: the rest of the
+/// item stays well under 1 KB (about 700 bytes with its history and Meta's pricing), so a
+/// template with parameters and buttons would make every one of those writes two units. An
+/// inbound message is written once and keeps its content.
+const CONTENT_APART_OVER: usize = 256;
+
+/// A new message's items: the message item, and its content's when that is apart.
+pub struct MessageItems {
+    pub item: Item,
+    pub content: Option<Item>,
+}
+
+impl MessageItems {
+    /// The writes that store them, in a transaction: the content's first, then the message
+    /// item, which must not exist yet.
+    pub fn puts(self) -> Vec<Write> {
+        self.content
+            .map(Write::put)
+            .into_iter()
+            .chain([Write::put_new(self.item)])
+            .collect()
+    }
+}
+
+/// The items of a message, expiring at `expires_at` (epoch seconds: the tenant's retention).
+/// The content is sealed for the message item's key either way, so it opens only as that
+/// message's.
+pub fn to_items(s: &Sealer, m: &Message, expires_at: i64) -> Result<MessageItems, RecordError> {
     let key = table::message(s.tenant(), &m.id);
     let (direction, content) = match &m.body {
         Body::Outbound(c) => ("outbound", to_json(c)?),
         Body::Inbound { raw, .. } => ("inbound", to_json(raw)?),
+    };
+    let sealed = s.seal_str(ENTITY, &key, "content", &content)?;
+    let apart =
+        !m.body.is_inbound() && matches!(&sealed, Value::B(b) if b.len() > CONTENT_APART_OVER);
+    let (sealed, content_item) = match apart {
+        true => (
+            None,
+            Some(
+                Item::new(table::message_content(s.tenant(), &m.id))
+                    .with("content", sealed)
+                    .expiring_at(expires_at),
+            ),
+        ),
+        false => (Some(sealed), None),
     };
     let mut item = Item::new(key.clone())
         .with_gsi1(Key::new(
@@ -34,7 +77,6 @@ pub fn to_item(s: &Sealer, m: &Message, expires_at: i64) -> Result<Item, RecordE
         .with("contact_id", Value::S(m.contact_id.to_string()))
         .with("address", s.seal_str(ENTITY, &key, "address", &m.address)?)
         .with("type", Value::S(m.body.kind().into()))
-        .with("content", s.seal_str(ENTITY, &key, "content", &content)?)
         .with("status", status_value(m.status))
         .with("attempts", Value::N(i64::from(m.attempts)))
         .with(
@@ -43,6 +85,9 @@ pub fn to_item(s: &Sealer, m: &Message, expires_at: i64) -> Result<Item, RecordE
         )
         .with("created_at", Value::N(to_millis(m.created_at)))
         .with("updated_at", Value::N(to_millis(m.updated_at)));
+    if let Some(c) = sealed {
+        item = item.with("content", c);
+    }
     if let Some(r) = &m.reply_to {
         item = item.with("reply_to", Value::S(r.clone()));
     }
@@ -55,11 +100,34 @@ pub fn to_item(s: &Sealer, m: &Message, expires_at: i64) -> Result<Item, RecordE
     if let Some(e) = &m.error {
         item = item.with("error", error_value(e));
     }
-    Ok(item.expiring_at(expires_at))
+    Ok(MessageItems {
+        item: item.expiring_at(expires_at),
+        content: content_item,
+    })
 }
 
-pub fn from_item(s: &Sealer, item: &Item) -> Result<Message, RecordError> {
-    let content = s.open(ENTITY, item, "content")?;
+/// The item holding a message's content when it is not in the message item itself.
+pub fn content_key(item: &Item) -> Option<Key> {
+    if item.attrs.contains_key("content") {
+        return None;
+    }
+    let id = item.key.sk.strip_prefix(table::MESSAGE_PREFIX)?;
+    Some(Key::new(
+        item.key.pk.clone(),
+        format!("{}{id}", table::MESSAGE_CONTENT_PREFIX),
+    ))
+}
+
+/// A message from its item and, when its content is apart, the content's item.
+pub fn from_items(s: &Sealer, item: &Item, apart: Option<&Item>) -> Result<Message, RecordError> {
+    let content = match (content_key(item), apart) {
+        (None, _) => s.open(ENTITY, item, "content")?,
+        (Some(_), Some(c)) => {
+            let bytes = s.open_bytes(ENTITY, &item.key, "content", c.b("content")?)?;
+            String::from_utf8(bytes).map_err(|_| corrupt("message content"))?
+        }
+        (Some(_), None) => return Err(corrupt("message without its content").into()),
+    };
     let body = match item.opt_s("direction") {
         Some("inbound") => Body::Inbound {
             kind: item.s("type")?.to_owned(),
@@ -197,6 +265,15 @@ pub fn expire_after(item: &Item, days: u32) -> Option<Update> {
     Some(
         Update::new(item.key.clone())
             .expire(Some(expiry))
+            .when(Condition::Exists),
+    )
+}
+
+/// The same new expiry for a message's content kept apart, if it is (see [`content_key`]).
+pub fn content_expires(item: &Item, expires_at: i64) -> Option<Update> {
+    Some(
+        Update::new(content_key(item)?)
+            .expire(Some(expires_at))
             .when(Condition::Exists),
     )
 }

@@ -72,6 +72,7 @@ pub enum Kind {
     Consent,
     Import,
     Message,
+    MessageContent,
     Conversation,
     Notice,
     Media,
@@ -104,6 +105,7 @@ impl Kind {
             (t::CONSENT_PREFIX, Kind::Consent),
             (t::IMPORT_PREFIX, Kind::Import),
             (t::MESSAGE_PREFIX, Kind::Message),
+            (t::MESSAGE_CONTENT_PREFIX, Kind::MessageContent),
             (t::CONVERSATION_PREFIX, Kind::Conversation),
             (t::NOTICE_PREFIX, Kind::Notice),
             (t::MEDIA_PREFIX, Kind::Media),
@@ -314,6 +316,22 @@ pub async fn list<T>(
         .map(&mut decode)
         .collect::<Result<Vec<_>, _>>()?;
     Ok((items, page.next))
+}
+
+/// The items `keys` name, read in batches, by key: what other items keep apart (a message's
+/// content, a broadcast's definition). Missing ones are left out.
+pub async fn companions(
+    store: &dyn ItemStore,
+    keys: impl IntoIterator<Item = Key>,
+) -> Result<std::collections::HashMap<Key, Item>, StoreError> {
+    let keys: Vec<Key> = keys.into_iter().collect();
+    let mut found = std::collections::HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(crate::ports::item_store::MAX_BATCH_GET) {
+        for item in store.batch_get(chunk).await?.into_iter().flatten() {
+            found.insert(item.key.clone(), item);
+        }
+    }
+    Ok(found)
 }
 
 /// Every page of a query, in order, as the store returns them.

@@ -176,18 +176,11 @@ impl App {
             .limit(limit)
             .after(cursor);
         let page = self.items.query(query).await?;
-        // Their definitions in batches, not one read each.
-        let keys: Vec<_> = page
-            .items
-            .iter()
-            .filter_map(broadcast::definition_key)
-            .collect();
-        let mut definitions = std::collections::HashMap::new();
-        for chunk in keys.chunks(crate::ports::item_store::MAX_BATCH_GET) {
-            for d in self.items.batch_get(chunk).await?.into_iter().flatten() {
-                definitions.insert(d.key.clone(), d);
-            }
-        }
+        let definitions = records::companions(
+            &*self.items,
+            page.items.iter().filter_map(broadcast::definition_key),
+        )
+        .await?;
         let broadcasts = page
             .items
             .iter()
@@ -241,14 +234,19 @@ impl App {
             .filter_map(broadcast::target_message)
             .map(|m| crate::table::message(account, &m))
             .collect();
-        let sealer = self
-            .sealer(account, keys.len() as u64 * message::SEALED)
-            .await?;
-        let mut messages = std::collections::HashMap::new();
-        for item in self.items.batch_get(&keys).await?.into_iter().flatten() {
-            let m = message::from_item(&sealer, &item)?;
-            messages.insert(m.id.clone(), m);
-        }
+        let found: Vec<Item> = self
+            .items
+            .batch_get(&keys)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut messages: std::collections::HashMap<_, _> = self
+            .messages_of(account, &found)
+            .await?
+            .into_iter()
+            .map(|m| (m.id.clone(), m))
+            .collect();
         let mut out = Vec::with_capacity(page.items.len());
         for marker in &page.items {
             out.push(crate::domain::BroadcastRecipient {
@@ -676,7 +674,8 @@ impl App {
                 let mut m = queued_message(b.from.clone(), c, address, content);
                 m.broadcast_id = Some(b.id.clone());
                 let mut writes = broadcast::target_writes(account, &b.id, &c.id, &m.id);
-                writes.insert(1, Write::put_new(self.message_item(account, &m).await?));
+                let puts = self.message_items(account, &m).await?.puts();
+                writes.splice(1..1, puts);
                 writes.push(Write::Update(usage::count(
                     account,
                     &month_of(m.created_at),

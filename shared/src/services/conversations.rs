@@ -205,9 +205,7 @@ impl App {
         n: u32,
     ) -> Result<Vec<Message>, ServiceError> {
         let query = message::thread(account, contact).backward().limit(n);
-        let (mut messages, _) = self
-            .list_sealed(account, query, message::SEALED, message::from_item)
-            .await?;
+        let (mut messages, _) = self.list_messages(account, query).await?;
         messages.reverse();
         Ok(messages)
     }
@@ -221,8 +219,7 @@ impl App {
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Message>, Option<Cursor>), ServiceError> {
         let query = message::thread(account, contact).limit(limit).after(cursor);
-        self.list_sealed(account, query, message::SEALED, message::from_item)
-            .await
+        self.list_messages(account, query).await
     }
 }
 

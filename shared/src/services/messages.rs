@@ -12,8 +12,8 @@ use crate::domain::{
     PhoneNumber, PhoneNumberId, Timestamp, UsageDelta,
 };
 use crate::graph::messages::Content;
-use crate::ports::{Condition, Cursor, OutgoingMessage, StoreError};
-use crate::records::{message, sending, to_millis, usage};
+use crate::ports::{Condition, Cursor, Item, OutgoingMessage, StoreError};
+use crate::records::{self, message, sending, to_millis, usage};
 
 /// Who a message is for, as the caller names them.
 #[derive(Clone, Debug)]
@@ -101,7 +101,7 @@ impl App {
         self.check_send_allowance(account, template).await?;
         let mut message = queued_message(new.from, &contact, to, new.content);
         message.reply_to = new.reply_to;
-        let item = self.message_item(account, &message).await?;
+        let stored = self.message_items(account, &message).await?;
         let counters = usage::count(
             account,
             &month_of(now()),
@@ -111,9 +111,15 @@ impl App {
                 ..Default::default()
             },
         );
-        // Two plain writes cost half the units of one transaction. A crash between them leaves
-        // a `queued` message that was never handed to the sender and is not counted.
-        self.items.put(item, Some(Condition::NotExists)).await?;
+        // Plain writes cost half the units of one transaction. A crash between them leaves
+        // a content that expires unread, or a `queued` message that was never handed to the
+        // sender and is not counted.
+        if let Some(content) = stored.content {
+            self.items.put(content, None).await?;
+        }
+        self.items
+            .put(stored.item, Some(Condition::NotExists))
+            .await?;
         self.items.update(counters).await?;
         self.queue_send(account, &message.id, Duration::ZERO)
             .await?;
@@ -235,13 +241,53 @@ impl App {
         account: &AccountId,
         id: &MessageId,
     ) -> Result<Message, ServiceError> {
-        self.found_sealed(
-            account,
-            &crate::table::message(account, id),
-            message::SEALED,
-            message::from_item,
-        )
-        .await
+        let item = self.found(&crate::table::message(account, id)).await?;
+        self.message_of(account, &item).await
+    }
+
+    /// A message from its item, with its content read beside it when that is apart.
+    pub(crate) async fn message_of(
+        &self,
+        account: &AccountId,
+        item: &Item,
+    ) -> Result<Message, ServiceError> {
+        let apart = match message::content_key(item) {
+            Some(key) => self.items.get(&key).await?,
+            None => None,
+        };
+        let sealer = self.sealer(account, message::SEALED).await?;
+        Ok(message::from_items(&sealer, item, apart.as_ref())?)
+    }
+
+    /// Messages from their items, with the contents kept apart read in batches.
+    pub(crate) async fn messages_of(
+        &self,
+        account: &AccountId,
+        items: &[Item],
+    ) -> Result<Vec<Message>, ServiceError> {
+        let apart =
+            records::companions(&*self.items, items.iter().filter_map(message::content_key))
+                .await?;
+        let sealer = self
+            .sealer(account, items.len() as u64 * message::SEALED)
+            .await?;
+        Ok(items
+            .iter()
+            .map(|item| {
+                let content = message::content_key(item).and_then(|k| apart.get(&k));
+                message::from_items(&sealer, item, content)
+            })
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// A page of messages a query finds.
+    pub(crate) async fn list_messages(
+        &self,
+        account: &AccountId,
+        query: crate::ports::Query,
+    ) -> Result<(Vec<Message>, Option<Cursor>), ServiceError> {
+        let page = self.items.query(query).await?;
+        Ok((self.messages_of(account, &page.items).await?, page.next))
     }
 
     /// Messages, newest first, optionally of one status.
@@ -257,18 +303,17 @@ impl App {
             .limit(limit)
             .after(cursor)
             .filter(filter.status.map(message::with_status));
-        self.list_sealed(account, query, message::SEALED, message::from_item)
-            .await
+        self.list_messages(account, query).await
     }
 
-    /// The item of a message of `account`'s, expiring by the tenant's retention policy.
-    pub(crate) async fn message_item(
+    /// The items of a message of `account`'s, expiring by the tenant's retention policy.
+    pub(crate) async fn message_items(
         &self,
         account: &AccountId,
         m: &Message,
-    ) -> Result<crate::ports::Item, ServiceError> {
+    ) -> Result<message::MessageItems, ServiceError> {
         let sealer = self.sealer(account, 2).await?;
         let expires_at = self.message_expiry(account, m.created_at).await?;
-        Ok(message::to_item(&sealer, m, expires_at)?)
+        Ok(message::to_items(&sealer, m, expires_at)?)
     }
 }

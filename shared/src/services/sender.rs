@@ -105,6 +105,11 @@ impl App {
             .map(|t| crate::table::message(&t.account_id, &t.message_id))
             .collect();
         let items = self.items.batch_get(&keys).await?;
+        let apart = crate::records::companions(
+            &*self.items,
+            items.iter().flatten().filter_map(message::content_key),
+        )
+        .await?;
         let mut out = vec![Delivery::Done; tasks.len()];
         // The sendable ones, grouped by sending number for the token bucket.
         let mut by_number: HashMap<(AccountId, PhoneNumberId), Vec<(usize, Message)>> =
@@ -112,7 +117,8 @@ impl App {
         for (i, (task, item)) in tasks.iter().zip(items).enumerate() {
             let Some(item) = item else { continue };
             let sealer = self.sealer(&task.account_id, message::SEALED).await?;
-            let m = message::from_item(&sealer, &item)?;
+            let content = message::content_key(&item).and_then(|k| apart.get(&k));
+            let m = message::from_items(&sealer, &item, content)?;
             match m.status {
                 MessageStatus::Queued => {
                     if let Some(b) = &m.broadcast_id {

@@ -127,16 +127,17 @@ impl App {
         let preview = m.typed_text().first().map(|t| t.to_string());
         self.note_in_conversation(account, &message, preview.as_deref())
             .await?;
-        let writes = vec![
-            Write::put_new(records::message::lookup_item(
-                account,
-                &m.wamid,
-                &message.id,
-                self.message_expiry(account, message.created_at).await?,
-            )),
-            Write::put_new(self.message_item(account, &message).await?),
-            Write::Update(conversation::unread_increment(account, &contact.id)),
-        ];
+        let mut writes = vec![Write::put_new(records::message::lookup_item(
+            account,
+            &m.wamid,
+            &message.id,
+            self.message_expiry(account, message.created_at).await?,
+        ))];
+        writes.extend(self.message_items(account, &message).await?.puts());
+        writes.push(Write::Update(conversation::unread_increment(
+            account,
+            &contact.id,
+        )));
         match self.items.transact(writes).await {
             Ok(()) => {}
             // Stored concurrently by another delivery of the webhook, which raises the event.

@@ -272,6 +272,15 @@ impl App {
         let mut pages = records::pages(&*self.items, records::partition(account).limit(PAGE));
         while let Some(page) = pages.try_next().await? {
             let sealer = self.sealer(account, per_page).await?;
+            // Messages' contents kept apart, read for the page at once.
+            let apart = records::companions(
+                &*self.items,
+                page.items
+                    .iter()
+                    .filter(|i| Kind::of(i) == Kind::Message)
+                    .filter_map(message::content_key),
+            )
+            .await?;
             for item in &page.items {
                 match Kind::of(item) {
                     Kind::ApiKey => {
@@ -291,7 +300,8 @@ impl App {
                         out.record("contact", &view).await?;
                     }
                     Kind::Message => {
-                        let m = message::from_item(&sealer, item)?;
+                        let content = message::content_key(item).and_then(|k| apart.get(&k));
+                        let m = message::from_items(&sealer, item, content)?;
                         out.record("message", &MessageView::from(m)).await?;
                     }
                     Kind::Media => self.export_media(account, item, out).await?,
@@ -350,11 +360,7 @@ impl App {
         out.record("contact", &view).await?;
         let mut pages = records::pages(&*self.items, message::thread(account, contact).limit(PAGE));
         while let Some(page) = pages.try_next().await? {
-            let sealer = self
-                .sealer(account, page.items.len() as u64 * message::SEALED)
-                .await?;
-            for item in &page.items {
-                let m = message::from_item(&sealer, item)?;
+            for m in self.messages_of(account, &page.items).await? {
                 if let Some(id) = super::inbound_media(&m.body) {
                     if let Some(item) = self.items.get(&media::key(account, &id)).await? {
                         self.export_media(account, &item, out).await?;

@@ -248,6 +248,8 @@ impl App {
                         true => held.messages.inbound += 1,
                         false => held.messages.outbound += 1,
                     },
+                    // Counted with its message.
+                    Kind::MessageContent => {}
                     Kind::Media => held.media += 1,
                     Kind::Conversation => held.conversations += 1,
                     Kind::Broadcast => held.broadcasts += 1,

@@ -31,21 +31,24 @@ impl App {
     ) -> Result<(), ServiceError> {
         // Messages: the thread index names each one (walked once: on AWS the index may
         // still list an item just deleted).
-        let sealer = self
-            .sealer(account, u64::from(PAGE) * message::SEALED)
-            .await?;
         let mut thread =
             records::items(&*self.items, message::thread(account, contact).limit(PAGE));
         while let Some(item) = thread.try_next().await? {
-            if let Ok(m) = message::from_item(&sealer, &item) {
-                if let Some(id) = inbound_media(&m.body) {
-                    if self.erase_media(account, &id).await? {
-                        receipt.media += 1;
+            if let Some(w) = message::wamid_of(&item) {
+                self.erase_wamid(account, w).await?;
+            }
+            // Only an inbound message can name media of ours.
+            if message::is_inbound(&item) {
+                if let Ok(m) = self.message_of(account, &item).await {
+                    if let Some(id) = inbound_media(&m.body) {
+                        if self.erase_media(account, &id).await? {
+                            receipt.media += 1;
+                        }
                     }
                 }
-                if let Some(w) = &m.wamid {
-                    self.erase_wamid(account, w).await?;
-                }
+            }
+            if let Some(content) = message::content_key(&item) {
+                self.items.delete(&content, None).await?;
             }
             self.items.delete(&item.key, None).await?;
             receipt.messages += 1;

@@ -183,6 +183,9 @@ impl App {
                 if let Some(w) = message::wamid_of(m) {
                     self.erase_wamid(id, w).await?;
                 }
+                if let Some(content) = message::content_key(m) {
+                    self.items.delete(&content, None).await?;
+                }
                 self.items.delete(&m.key, None).await?;
                 report.messages_deleted += 1;
             }
@@ -242,13 +245,18 @@ impl App {
                     };
                     match self.items.update(update).await {
                         Ok(changed) => {
-                            // Its lookup expires with it.
-                            if let (Some(w), Some(at)) =
-                                (message::wamid_of(m), message::expiry_of(&changed))
-                            {
-                                match self.items.update(message::lookup_expires(w, at)).await {
-                                    Ok(_) | Err(StoreError::ConditionFailed { .. }) => {}
-                                    Err(e) => return Err(e.into()),
+                            // Its content kept apart and its lookup expire with it.
+                            if let Some(at) = message::expiry_of(&changed) {
+                                let lookup =
+                                    message::wamid_of(m).map(|w| message::lookup_expires(w, at));
+                                for update in [message::content_expires(m, at), lookup]
+                                    .into_iter()
+                                    .flatten()
+                                {
+                                    match self.items.update(update).await {
+                                        Ok(_) | Err(StoreError::ConditionFailed { .. }) => {}
+                                        Err(e) => return Err(e.into()),
+                                    }
                                 }
                             }
                         }
