@@ -90,4 +90,28 @@ async fn every_request_is_counted_with_the_units_aws_bills() {
     assert_eq!(of("DynamoDB", "TransactWriteItems").capacity_units, 8.0);
     assert_eq!(of("SQS", "SendMessage").requests, 1);
     assert_eq!(of("SQS", "SendMessage").capacity_units, 0.0);
+
+    // A transaction's items are named, with the index writes DynamoDB Local does not report:
+    // a put carrying GSI1's keys writes one entry, an update that moves it two.
+    clients.requests.reset();
+    store
+        .transact(vec![
+            Write::put(item("P#5").with_gsi1(Key::new("I#1", "1"))),
+            Write::Update(Update::new(Key::new("P#1", "A")).index(Some(Key::new("I#1", "2")))),
+            Write::put(item("P#6")),
+        ])
+        .await
+        .unwrap();
+    let transacted = clients.requests.transacted();
+    let index_writes = |pk: &str| transacted[&(pk.to_owned(), "A".to_owned())].index_writes;
+    assert_eq!(transacted.len(), 3, "{transacted:?}");
+    assert!(transacted.values().all(|t| t.writes == 1), "{transacted:?}");
+    assert_eq!(
+        [
+            index_writes("P#5"),
+            index_writes("P#1"),
+            index_writes("P#6")
+        ],
+        [1, 2, 0]
+    );
 }

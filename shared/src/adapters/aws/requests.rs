@@ -29,21 +29,32 @@ pub struct OperationCount {
 #[derive(Clone, Debug, Default)]
 pub struct RequestCounter {
     counts: Arc<Mutex<BTreeMap<(String, String), OperationCount>>>,
-    transacted: Arc<Mutex<BTreeMap<ItemKey, u64>>>,
+    transacted: Arc<Mutex<BTreeMap<ItemKey, Transacted>>>,
 }
 
 /// An item's table keys: (pk, sk).
 pub type ItemKey = (String, String);
+
+/// What transactions did to one item.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Transacted {
+    /// Times it was written (put, updated, deleted or checked).
+    pub writes: u64,
+    /// Writes of its copy in GSI1: one for a put that carries GSI1's keys, two for an update
+    /// that sets them (the old entry's delete and the new one's put). An upper bound: an
+    /// update that indexes an item for the first time writes one.
+    pub index_writes: u64,
+}
 
 impl RequestCounter {
     pub fn snapshot(&self) -> BTreeMap<(String, String), OperationCount> {
         self.counts.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
-    /// How often each item was written (put, updated, deleted or checked) in a transaction.
-    /// DynamoDB Local's units for a transaction are not AWS's (it counts items of the same
-    /// size once), so a benchmark prices transactions from these and the items' sizes.
-    pub fn transacted(&self) -> BTreeMap<ItemKey, u64> {
+    /// What transactions wrote, by item. DynamoDB Local's units for a transaction are not
+    /// AWS's (it counts items of the same size once, and not their index writes), so a
+    /// benchmark prices transactions from these and the items' sizes.
+    pub fn transacted(&self) -> BTreeMap<ItemKey, Transacted> {
         self.transacted
             .lock()
             .map(|m| m.clone())
@@ -126,8 +137,10 @@ impl Intercept for RequestCounter {
         cfg.interceptor_state().unset::<MinimumUnits>();
         if let Some(TransactedKeys(keys)) = cfg.load::<TransactedKeys>().cloned() {
             if let Ok(mut m) = self.transacted.lock() {
-                for key in keys {
-                    *m.entry(key).or_default() += 1;
+                for (key, index_writes) in keys {
+                    let t = m.entry(key).or_default();
+                    t.writes += 1;
+                    t.index_writes += index_writes;
                 }
             }
             cfg.interceptor_state().unset::<TransactedKeys>();
@@ -146,14 +159,15 @@ impl Storable for MinimumUnits {
 
 /// The items of one transaction attempt, kept between its hooks.
 #[derive(Clone, Debug)]
-struct TransactedKeys(Vec<ItemKey>);
+struct TransactedKeys(Vec<(ItemKey, u64)>);
 
 impl Storable for TransactedKeys {
     type Storer = StoreReplace<Self>;
 }
 
-/// The (pk, sk) of each item a TransactWriteItems request names.
-fn transacted_keys(body: &[u8]) -> Vec<ItemKey> {
+/// The (pk, sk) of each item a TransactWriteItems request names, with the GSI1 writes its
+/// action makes (see [`Transacted::index_writes`]).
+fn transacted_keys(body: &[u8]) -> Vec<(ItemKey, u64)> {
     #[derive(serde::Deserialize, Default)]
     #[serde(default)]
     struct Request {
@@ -163,11 +177,21 @@ fn transacted_keys(body: &[u8]) -> Vec<ItemKey> {
     let r: Request = serde_json::from_slice(body).unwrap_or_default();
     r.transact_items
         .iter()
-        .flat_map(|action| action.values())
-        .filter_map(|a| {
+        .flat_map(|action| action.iter())
+        .filter_map(|(verb, a)| {
             let keys = a.get("Key").or_else(|| a.get("Item"))?;
             let s = |name: &str| keys[name]["S"].as_str().map(str::to_owned);
-            Some((s("pk")?, s("sk")?))
+            let sets_index = || {
+                a["ExpressionAttributeNames"]
+                    .as_object()
+                    .is_some_and(|names| names.values().any(|n| n == "gsi1sk"))
+            };
+            let index_writes = match verb.as_str() {
+                "Put" if keys.get("gsi1pk").is_some() => 1,
+                "Update" if sets_index() => 2,
+                _ => 0,
+            };
+            Some(((s("pk")?, s("sk")?), index_writes))
         })
         .collect()
 }
@@ -259,19 +283,22 @@ mod tests {
     use super::{consumed_capacity, minimum_units, throttled, transacted_keys};
 
     #[test]
-    fn a_transactions_items_are_named_by_their_keys() {
-        let body = br#"{"TransactItems":[
-            {"Put":{"TableName":"t","Item":{"pk":{"S":"A#1"},"sk":{"S":"MESSAGE#2"},"v":{"N":"1"}}}},
+    fn a_transactions_items_are_named_by_their_keys_with_their_index_writes() {
+        let body = br##"{"TransactItems":[
+            {"Put":{"TableName":"t","Item":{"pk":{"S":"A#1"},"sk":{"S":"MESSAGE#2"},"gsi1pk":{"S":"T#1"},"gsi1sk":{"S":"2"}}}},
             {"Update":{"TableName":"t","Key":{"pk":{"S":"A#1"},"sk":{"S":"BROADCAST#3"}}}},
+            {"Update":{"TableName":"t","Key":{"pk":{"S":"A#1"},"sk":{"S":"CONVERSATION#5"}},
+              "ExpressionAttributeNames":{"#n0":"gsi1pk","#n1":"gsi1sk"}}},
             {"ConditionCheck":{"TableName":"t","Key":{"pk":{"S":"A#1"},"sk":{"S":"X"}}}},
-            {"Delete":{"TableName":"t","Key":{"pk":{"S":"W#4"},"sk":{"S":"W"}}}}]}"#;
+            {"Delete":{"TableName":"t","Key":{"pk":{"S":"W#4"},"sk":{"S":"W"}}}}]}"##;
         let named = [
-            ("A#1", "MESSAGE#2"),
-            ("A#1", "BROADCAST#3"),
-            ("A#1", "X"),
-            ("W#4", "W"),
+            ("A#1", "MESSAGE#2", 1),
+            ("A#1", "BROADCAST#3", 0),
+            ("A#1", "CONVERSATION#5", 2),
+            ("A#1", "X", 0),
+            ("W#4", "W", 0),
         ]
-        .map(|(p, s)| (p.to_owned(), s.to_owned()));
+        .map(|(p, s, index)| ((p.to_owned(), s.to_owned()), index));
         assert_eq!(transacted_keys(body), named);
         assert!(transacted_keys(b"not json").is_empty());
     }
