@@ -5,6 +5,7 @@
 //! source infra/scripts/test-stack.sh && stack_install && stack_start
 //! target/release/cost-bench --messages 3000            # production defaults, a burst
 //! target/release/cost-bench --messages 300 --inbound 0 --trickle   # sender batches of one
+//! target/release/cost-bench --messages 1000 --inbound 0 --listed   # an audience of contact ids
 //! stack_stop
 //! ```
 //!
@@ -13,8 +14,8 @@
 //!   sender (SQS) → the Graph stand-in → three signed status webhooks each (sent, delivered,
 //!   read, with Meta's pricing) → `GET /v1/billing/usage`;
 //! - **broadcast sends** (`--no-broadcast` to skip): one broadcast of the same template by tag
-//!   (`--listed`: by contact id) to every contact, a body parameter from each contact's name → the fan-out job → the sender →
-//!   the same three statuses;
+//!   (`--listed`: by contact id) to every contact, a body parameter from each contact's name
+//!   → the fan-out job → the sender → the same three statuses;
 //! - **inbound messages**: `--inbound` (as many by default) signed text-message webhooks.
 //!
 //! Production's defaults unless told otherwise: pair pacing at the sender's 6 s
