@@ -91,9 +91,15 @@ async fn every_request_is_counted_with_the_units_aws_bills() {
     assert_eq!(of("SQS", "SendMessage").requests, 1);
     assert_eq!(of("SQS", "SendMessage").capacity_units, 0.0);
 
+    assert!(
+        clients.requests.transacted().is_empty(),
+        "items are named only when asked"
+    );
+
     // A transaction's items are named, with the index writes DynamoDB Local does not report:
     // a put carrying GSI1's keys writes one entry, an update that moves it two.
     clients.requests.reset();
+    clients.requests.name_transacted_items();
     store
         .transact(vec![
             Write::put(item("P#5").with_gsi1(Key::new("I#1", "1"))),

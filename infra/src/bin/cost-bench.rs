@@ -226,6 +226,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 1. API sends: the API queues, the sender sends, Meta's three statuses come back.
     let stored_before = storage().await?;
+    aws.counter.name_transacted_items();
     aws.counter.reset();
     let logs_before = log_bytes.load(Ordering::Relaxed);
     let started = Instant::now();

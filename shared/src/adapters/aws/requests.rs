@@ -3,6 +3,7 @@
 //! billed. One interceptor serves all four clients; the cost benchmark reads it.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::config::interceptors::{
@@ -24,11 +25,15 @@ pub struct OperationCount {
     pub capacity_units: f64,
 }
 
-/// Counts by (service, operation), e.g. ("DynamoDB", "PutItem"), and the items written in
-/// DynamoDB transactions. Clones share the tally.
+/// Counts by (service, operation), e.g. ("DynamoDB", "PutItem"), and, once asked
+/// ([`RequestCounter::name_transacted_items`]), the items written in DynamoDB transactions.
+/// Clones share the tally.
 #[derive(Clone, Debug, Default)]
 pub struct RequestCounter {
     counts: Arc<Mutex<BTreeMap<(String, String), OperationCount>>>,
+    /// Off unless a benchmark asks: the map grows with every item a transaction writes, which
+    /// a long-lived function must not pay for.
+    naming: Arc<AtomicBool>,
     transacted: Arc<Mutex<BTreeMap<ItemKey, Transacted>>>,
 }
 
@@ -51,7 +56,12 @@ impl RequestCounter {
         self.counts.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
-    /// What transactions wrote, by item. DynamoDB Local's units for a transaction are not
+    /// From now on, name the items of each transaction (see [`RequestCounter::transacted`]).
+    pub fn name_transacted_items(&self) {
+        self.naming.store(true, Ordering::Relaxed);
+    }
+
+    /// What transactions wrote, by item, since [`RequestCounter::name_transacted_items`]. DynamoDB Local's units for a transaction are not
     /// AWS's (it counts items of the same size once, and not their index writes), so a
     /// benchmark prices transactions from these and the items' sizes.
     pub fn transacted(&self) -> BTreeMap<ItemKey, Transacted> {
@@ -99,7 +109,7 @@ impl Intercept for RequestCounter {
         let (floor, transaction) = match cfg.load::<Metadata>() {
             Some(meta) if meta.service() == "DynamoDB" => (
                 minimum_units(meta.name(), body),
-                meta.name() == "TransactWriteItems",
+                meta.name() == "TransactWriteItems" && self.naming.load(Ordering::Relaxed),
             ),
             _ => (0.0, false),
         };
