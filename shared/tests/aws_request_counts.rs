@@ -99,7 +99,7 @@ async fn every_request_is_counted_with_the_units_aws_bills() {
     // A transaction's items are named, with the index writes DynamoDB Local does not report:
     // a put carrying GSI1's keys writes one entry, an update that moves it two.
     clients.requests.reset();
-    clients.requests.name_transacted_items();
+    clients.requests.name_items();
     store
         .transact(vec![
             Write::put(item("P#5").with_gsi1(Key::new("I#1", "1"))),
@@ -120,4 +120,21 @@ async fn every_request_is_counted_with_the_units_aws_bills() {
         ],
         [1, 2, 0]
     );
+    assert!(
+        clients.requests.by_kind().is_empty(),
+        "a transaction's units are priced from its items, not by kind"
+    );
+
+    // Other requests' units go to the kind of item they name (the sort key up to its `#`).
+    store.get(&Key::new("P#5", "A")).await.unwrap();
+    store
+        .put(
+            Item::new(Key::new("P#7", "BIG#1")).with("big", Value::S("y".repeat(3000))),
+            None,
+        )
+        .await
+        .unwrap();
+    let by_kind = clients.requests.by_kind();
+    assert_eq!(by_kind["A"].read, 1.0, "{by_kind:?}");
+    assert_eq!(by_kind["BIG"].write, 3.0, "{by_kind:?}");
 }

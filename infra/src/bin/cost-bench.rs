@@ -42,7 +42,7 @@ use anyhow::{bail, ensure, Context};
 use infra::bench::{post_all, Post, NUMBER};
 use infra::standin::{message_webhook, status_webhook};
 use shared::adapters::aws::storage::{write_units, KindStorage};
-use shared::adapters::aws::{ItemKey, Transacted};
+use shared::adapters::aws::{ItemKey, KindUnits, Transacted};
 use shared::domain::{MessageId, MessageStatus, MAX_MESSAGES_PER_SECOND};
 use shared::services::{App, SenderSettings};
 
@@ -166,7 +166,7 @@ type Storage = BTreeMap<String, KindStorage>;
 struct Scenario {
     name: &'static str,
     messages: f64,
-    phases: Vec<(&'static str, Counts)>,
+    phases: Vec<(&'static str, Priced)>,
     log_bytes: f64,
     /// Lambda invocations per message, by function, and their assumed milliseconds each.
     invocations: Vec<(&'static str, f64, f64)>,
@@ -226,7 +226,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 1. API sends: the API queues, the sender sends, Meta's three statuses come back.
     let stored_before = storage().await?;
-    aws.counter.name_transacted_items();
+    aws.counter.name_items();
     aws.counter.reset();
     let logs_before = log_bytes.load(Ordering::Relaxed);
     let started = Instant::now();
@@ -473,15 +473,28 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One phase's requests, and the items its transactions wrote.
+/// One phase's requests, the units of the others by item kind, and the items its
+/// transactions wrote.
 struct Phase {
     counts: Counts,
+    by_kind: ByKind,
     transacted: BTreeMap<ItemKey, Transacted>,
+}
+
+/// DynamoDB's units by item kind (the sort key up to its first `#`).
+type ByKind = BTreeMap<String, KindUnits>;
+
+/// A phase as AWS bills it.
+struct Priced {
+    counts: Counts,
+    /// Transactions included.
+    by_kind: ByKind,
 }
 
 fn phase(counter: &shared::adapters::aws::RequestCounter) -> Phase {
     Phase {
         counts: counter.snapshot(),
+        by_kind: counter.by_kind(),
         transacted: counter.transacted(),
     }
 }
@@ -491,21 +504,22 @@ impl Phase {
     /// written, by its size in the table after the phase (`sizes`; one unit if it is gone).
     /// DynamoDB Local's own figure counts items of the same size in a transaction once, and
     /// leaves out the index writes; these are added (see `Transacted::index_writes`).
-    fn priced(self, sizes: &BTreeMap<ItemKey, u64>) -> Counts {
-        let mut counts = self.counts;
-        let by_size: u64 = self
-            .transacted
-            .iter()
-            .map(|(key, t)| {
-                // GSI1's copies hold keys and `ttl` only: one unit each. Counted once: AWS's
-                // pages do not say that a transaction doubles its index writes too.
-                t.writes * 2 * write_units(sizes.get(key).copied().unwrap_or(0)) + t.index_writes
-            })
-            .sum();
+    fn priced(self, sizes: &BTreeMap<ItemKey, u64>) -> Priced {
+        let (mut counts, mut by_kind) = (self.counts, self.by_kind);
+        let mut by_size = 0;
+        for (key, t) in &self.transacted {
+            // GSI1's copies hold keys and `ttl` only: one unit each. Counted once: AWS's
+            // pages do not say that a transaction doubles its index writes too.
+            let units =
+                t.writes * 2 * write_units(sizes.get(key).copied().unwrap_or(0)) + t.index_writes;
+            by_size += units;
+            let kind = key.1.split('#').next().unwrap_or(&key.1).to_owned();
+            by_kind.entry(kind).or_default().write += units as f64;
+        }
         if let Some(t) = counts.get_mut(&("DynamoDB".to_owned(), "TransactWriteItems".to_owned())) {
             t.capacity_units = t.capacity_units.max(by_size as f64);
         }
-        counts
+        Priced { counts, by_kind }
     }
 }
 
@@ -580,8 +594,14 @@ impl Scenario {
             "phase", "service", "operation", "requests/msg", "units/msg"
         );
         let mut all = Counts::new();
-        for (phase, counts) in &self.phases {
-            for ((service, op), c) in counts.iter() {
+        let mut by_kind = ByKind::new();
+        for (phase, priced) in &self.phases {
+            for (kind, k) in &priced.by_kind {
+                let e = by_kind.entry(kind.clone()).or_default();
+                e.read += k.read;
+                e.write += k.write;
+            }
+            for ((service, op), c) in priced.counts.iter() {
                 println!(
                     "{phase:<22} {service:<9} {op:<20} {:>14.3} {:>14.3}",
                     c.requests as f64 / per,
@@ -591,6 +611,14 @@ impl Scenario {
                 e.requests += c.requests;
                 e.capacity_units += c.capacity_units;
             }
+        }
+        println!(
+            "\nDynamoDB units per message, by item kind (a transaction's from its items' \
+             sizes, a batch's shared by its items):"
+        );
+        println!("  {:<20} {:>8} {:>8}", "kind", "read", "write");
+        for (kind, k) in &by_kind {
+            println!("  {kind:<20} {:>8.3} {:>8.3}", k.read / per, k.write / per);
         }
         println!("\nstored per message, by item kind (table + GSI1, DynamoDB's sizes, 100 B overhead each):");
         let mut stored = 0.0;

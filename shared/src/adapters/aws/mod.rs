@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 pub use dynamodb::DynamoItemStore;
 pub use kms::KmsKeyVault;
-pub use requests::{ItemKey, OperationCount, RequestCounter, Transacted};
+pub use requests::{ItemKey, KindUnits, OperationCount, RequestCounter, Transacted};
 pub use s3::S3BlobStore;
 pub use sqs::SqsQueue;
 pub use table_policy::TablePolicy;

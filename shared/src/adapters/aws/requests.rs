@@ -26,15 +26,26 @@ pub struct OperationCount {
 }
 
 /// Counts by (service, operation), e.g. ("DynamoDB", "PutItem"), and, once asked
-/// ([`RequestCounter::name_transacted_items`]), the items written in DynamoDB transactions.
+/// ([`RequestCounter::name_items`]), DynamoDB's units by item kind and the items written in
+/// transactions.
 /// Clones share the tally.
 #[derive(Clone, Debug, Default)]
 pub struct RequestCounter {
     counts: Arc<Mutex<BTreeMap<(String, String), OperationCount>>>,
-    /// Off unless a benchmark asks: the map grows with every item a transaction writes, which
-    /// a long-lived function must not pay for.
+    /// Off unless a benchmark asks: `transacted` grows with every item a transaction writes,
+    /// which a long-lived function must not pay for.
     naming: Arc<AtomicBool>,
     transacted: Arc<Mutex<BTreeMap<ItemKey, Transacted>>>,
+    by_kind: Arc<Mutex<BTreeMap<String, KindUnits>>>,
+}
+
+/// Capacity units spent on one kind of item (its sort key up to the first `#`, as
+/// `storage` groups them), outside transactions: a batch's units are shared evenly by its
+/// items, and a query's go to `(query)`, since its request names no item.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct KindUnits {
+    pub read: f64,
+    pub write: f64,
 }
 
 /// An item's table keys: (pk, sk).
@@ -56,12 +67,18 @@ impl RequestCounter {
         self.counts.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
-    /// From now on, name the items of each transaction (see [`RequestCounter::transacted`]).
-    pub fn name_transacted_items(&self) {
+    /// From now on, name the items of each request: see [`RequestCounter::transacted`] and
+    /// [`RequestCounter::by_kind`].
+    pub fn name_items(&self) {
         self.naming.store(true, Ordering::Relaxed);
     }
 
-    /// What transactions wrote, by item, since [`RequestCounter::name_transacted_items`]. DynamoDB Local's units for a transaction are not
+    /// DynamoDB's units outside transactions, by item kind, since [`RequestCounter::name_items`].
+    pub fn by_kind(&self) -> BTreeMap<String, KindUnits> {
+        self.by_kind.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// What transactions wrote, by item, since [`RequestCounter::name_items`]. DynamoDB Local's units for a transaction are not
     /// AWS's (it counts items of the same size once, and not their index writes), so a
     /// benchmark prices transactions from these and the items' sizes.
     pub fn transacted(&self) -> BTreeMap<ItemKey, Transacted> {
@@ -76,6 +93,9 @@ impl RequestCounter {
             m.clear();
         }
         if let Ok(mut m) = self.transacted.lock() {
+            m.clear();
+        }
+        if let Ok(mut m) = self.by_kind.lock() {
             m.clear();
         }
     }
@@ -106,18 +126,25 @@ impl Intercept for RequestCounter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let body = context.request().body().bytes().unwrap_or(&[]);
-        let (floor, transaction) = match cfg.load::<Metadata>() {
-            Some(meta) if meta.service() == "DynamoDB" => (
-                minimum_units(meta.name(), body),
-                meta.name() == "TransactWriteItems" && self.naming.load(Ordering::Relaxed),
-            ),
-            _ => (0.0, false),
+        let naming = self.naming.load(Ordering::Relaxed);
+        let dynamodb = cfg
+            .load::<Metadata>()
+            .filter(|meta| meta.service() == "DynamoDB")
+            .map(|meta| meta.name().to_owned());
+        let floor = match dynamodb.as_deref() {
+            Some(operation) => {
+                if naming && operation == "TransactWriteItems" {
+                    cfg.interceptor_state()
+                        .store_put(TransactedKeys(transacted_keys(body)));
+                } else if naming {
+                    cfg.interceptor_state()
+                        .store_put(RequestKinds(request_kinds(operation, body)));
+                }
+                minimum_units(operation, body)
+            }
+            None => 0.0,
         };
         cfg.interceptor_state().store_put(MinimumUnits(floor));
-        if transaction {
-            cfg.interceptor_state()
-                .store_put(TransactedKeys(transacted_keys(body)));
-        }
         Ok(())
     }
 
@@ -143,8 +170,19 @@ impl Intercept for RequestCounter {
         let Some(MinimumUnits(floor)) = cfg.load::<MinimumUnits>().copied() else {
             return Ok(());
         };
-        self.add(cfg, 1, reported.max(floor));
+        let units = reported.max(floor);
+        self.add(cfg, 1, units);
         cfg.interceptor_state().unset::<MinimumUnits>();
+        if let Some(RequestKinds(kinds)) = cfg.load::<RequestKinds>().cloned() {
+            if let Ok(mut m) = self.by_kind.lock() {
+                let share = units / kinds.len().max(1) as f64;
+                for (kind, write) in kinds {
+                    let k = m.entry(kind).or_default();
+                    *if write { &mut k.write } else { &mut k.read } += share;
+                }
+            }
+            cfg.interceptor_state().unset::<RequestKinds>();
+        }
         if let Some(TransactedKeys(keys)) = cfg.load::<TransactedKeys>().cloned() {
             if let Ok(mut m) = self.transacted.lock() {
                 for (key, index_writes) in keys {
@@ -173,6 +211,61 @@ struct TransactedKeys(Vec<(ItemKey, u64)>);
 
 impl Storable for TransactedKeys {
     type Storer = StoreReplace<Self>;
+}
+
+/// The kinds of the items one request (not a transaction) names, each with whether it is
+/// written.
+#[derive(Clone, Debug)]
+struct RequestKinds(Vec<(String, bool)>);
+
+impl Storable for RequestKinds {
+    type Storer = StoreReplace<Self>;
+}
+
+/// An item's kind: its sort key up to the first `#` (`MESSAGE#…` is `MESSAGE`, `WAMID` is
+/// itself).
+fn kind_of(keys: &serde_json::Value) -> Option<String> {
+    let sk = keys["sk"]["S"].as_str()?;
+    Some(sk.split('#').next().unwrap_or(sk).to_owned())
+}
+
+/// The item kinds a single-item or batch request names, and whether it writes them.
+fn request_kinds(operation: &str, body: &[u8]) -> Vec<(String, bool)> {
+    let Ok(r) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let one = |field: &str, write: bool| kind_of(&r[field]).map(|k| vec![(k, write)]);
+    let batches = || {
+        r["RequestItems"]
+            .as_object()
+            .into_iter()
+            .flat_map(|t| t.values())
+    };
+    match operation {
+        "GetItem" => one("Key", false),
+        "PutItem" => one("Item", true),
+        "UpdateItem" | "DeleteItem" => one("Key", true),
+        "Query" | "Scan" => Some(vec![("(query)".to_owned(), false)]),
+        "BatchGetItem" => Some(
+            batches()
+                .flat_map(|t| t["Keys"].as_array().into_iter().flatten())
+                .filter_map(kind_of)
+                .map(|k| (k, false))
+                .collect(),
+        ),
+        "BatchWriteItem" => Some(
+            batches()
+                .flat_map(|t| t.as_array().into_iter().flatten())
+                .filter_map(|w| {
+                    kind_of(&w["PutRequest"]["Item"])
+                        .or_else(|| kind_of(&w["DeleteRequest"]["Key"]))
+                })
+                .map(|k| (k, true))
+                .collect(),
+        ),
+        _ => None,
+    }
+    .unwrap_or_default()
 }
 
 /// The (pk, sk) of each item a TransactWriteItems request names, with the GSI1 writes its
@@ -290,7 +383,7 @@ fn consumed_capacity(body: &[u8]) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{consumed_capacity, minimum_units, throttled, transacted_keys};
+    use super::{consumed_capacity, minimum_units, request_kinds, throttled, transacted_keys};
 
     #[test]
     fn a_transactions_items_are_named_by_their_keys_with_their_index_writes() {
@@ -311,6 +404,34 @@ mod tests {
         .map(|(p, s, index)| ((p.to_owned(), s.to_owned()), index));
         assert_eq!(transacted_keys(body), named);
         assert!(transacted_keys(b"not json").is_empty());
+    }
+
+    #[test]
+    fn a_requests_items_are_named_by_their_kind() {
+        let kinds = |op: &str, body: &[u8]| request_kinds(op, body);
+        let key = br#"{"Key":{"pk":{"S":"A#1"},"sk":{"S":"MESSAGE#2"}}}"#;
+        assert_eq!(kinds("UpdateItem", key), [("MESSAGE".to_owned(), true)]);
+        assert_eq!(kinds("GetItem", key), [("MESSAGE".to_owned(), false)]);
+        let put = br#"{"Item":{"pk":{"S":"WAMID#w"},"sk":{"S":"WAMID"}}}"#;
+        assert_eq!(kinds("PutItem", put), [("WAMID".to_owned(), true)]);
+        let get = br#"{"RequestItems":{"t":{"Keys":[
+            {"pk":{"S":"A#1"},"sk":{"S":"MESSAGE#2"}},{"pk":{"S":"A#1"},"sk":{"S":"MESSAGECONTENT#2"}}]}}}"#;
+        assert_eq!(
+            kinds("BatchGetItem", get),
+            [
+                ("MESSAGE".to_owned(), false),
+                ("MESSAGECONTENT".to_owned(), false)
+            ]
+        );
+        let write =
+            br#"{"RequestItems":{"t":[{"PutRequest":{"Item":{"pk":{"S":"A"},"sk":{"S":"PAIR"}}}},
+            {"DeleteRequest":{"Key":{"pk":{"S":"A"},"sk":{"S":"RATE"}}}}]}}"#;
+        assert_eq!(
+            kinds("BatchWriteItem", write),
+            [("PAIR".to_owned(), true), ("RATE".to_owned(), true)]
+        );
+        assert_eq!(kinds("Query", b"{}"), [("(query)".to_owned(), false)]);
+        assert!(kinds("GetItem", b"not json").is_empty());
     }
 
     #[test]
