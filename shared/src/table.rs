@@ -169,6 +169,15 @@ pub fn message_content(account: &AccountId, id: &MessageId) -> Key {
     )
 }
 
+/// The content item beside the message item at `message`, if that names a message.
+pub fn message_content_of(message: &Key) -> Option<Key> {
+    let id = message.sk.strip_prefix(MESSAGE_PREFIX)?;
+    Some(Key::new(
+        message.pk.clone(),
+        format!("{MESSAGE_CONTENT_PREFIX}{id}"),
+    ))
+}
+
 /// A contact's thread in the index: its messages in order.
 pub fn thread(account: &AccountId, contact: &ContactId) -> String {
     format!("THREAD#{account}#{contact}")

@@ -111,11 +111,7 @@ pub fn content_key(item: &Item) -> Option<Key> {
     if item.attrs.contains_key("content") {
         return None;
     }
-    let id = item.key.sk.strip_prefix(table::MESSAGE_PREFIX)?;
-    Some(Key::new(
-        item.key.pk.clone(),
-        format!("{}{id}", table::MESSAGE_CONTENT_PREFIX),
-    ))
+    table::message_content_of(&item.key)
 }
 
 /// A message from its item and, when its content is apart, the content's item.
