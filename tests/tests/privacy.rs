@@ -274,22 +274,13 @@ impl Stack {
 async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
     let base = stack.client.base.clone();
     let http = stack.client.http.clone();
-    let account = stack
-        .client
-        .signup("Closing Bakery", "closing@example.com")
-        .await;
-    let key = account["api_key"].as_str().unwrap().to_owned();
-    let account_id: AccountId = account["account_id"].as_str().unwrap().parse().unwrap();
-    stack
-        .client
-        .connect_number(
-            &stack.standin,
-            &key,
-            NUMBER,
-            "+15550783881",
-            "EAAGclosingtoken123456",
-        )
-        .await;
+    let (key, account_id) = open_account(
+        &stack,
+        "Closing Bakery",
+        "closing@example.com",
+        "EAAGclosingtoken123456",
+    )
+    .await;
     // Data of every kind: contacts with consent, a sent template, an inbound photo, billing
     // details, a keyword change, an extra API key.
     let mut contacts = Vec::new();
@@ -710,19 +701,14 @@ async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
 async fn nothing_begun_before_a_closure_outlives_it(stack: Stack) {
     let base = stack.client.base.clone();
     let http = stack.client.http.clone();
-    let account = stack.client.signup("Busy Bakery", "busy@example.com").await;
-    let key = account["api_key"].as_str().unwrap().to_owned();
-    let account_id = account["account_id"].as_str().unwrap().to_owned();
-    stack
-        .client
-        .connect_number(
-            &stack.standin,
-            &key,
-            NUMBER,
-            "+15550783881",
-            "EAAGbusytoken123456789",
-        )
-        .await;
+    let (key, account_id) = open_account(
+        &stack,
+        "Busy Bakery",
+        "busy@example.com",
+        "EAAGbusytoken123456789",
+    )
+    .await;
+    let account_id = account_id.to_string();
     // One message a second: the broadcast is still sending when the account closes.
     let (s, _) = stack
         .client
@@ -851,22 +837,13 @@ async fn nothing_begun_before_a_closure_outlives_it(stack: Stack) {
 /// with its wamid lookup, and an export goes with its file at the account's `export_days`, not
 /// the bucket's 7-day backstop: after a run past the policy, raw storage names neither.
 async fn retention_leaves_nothing_of_what_it_removes(stack: Stack) {
-    let account = stack
-        .client
-        .signup("Keeping Bakery", "keep@example.com")
-        .await;
-    let key = account["api_key"].as_str().unwrap().to_owned();
-    let account_id: AccountId = account["account_id"].as_str().unwrap().parse().unwrap();
-    stack
-        .client
-        .connect_number(
-            &stack.standin,
-            &key,
-            NUMBER,
-            "+15550783881",
-            "EAAGkeepingtoken12345678",
-        )
-        .await;
+    let (key, account_id) = open_account(
+        &stack,
+        "Keeping Bakery",
+        "keep@example.com",
+        "EAAGkeepingtoken12345678",
+    )
+    .await;
     let (s, a) = stack
         .client
         .patch(
@@ -964,22 +941,13 @@ async fn retention_leaves_nothing_of_what_it_removes(stack: Stack) {
 /// show it whole; it is sealed; a new retention policy moves its expiry with the message's;
 /// erasing the contact takes it.
 async fn a_large_messages_content_kept_apart_is_read_expired_and_erased_with_it(stack: Stack) {
-    let account = stack
-        .client
-        .signup("Apart Bakery", "apart@example.com")
-        .await;
-    let key = account["api_key"].as_str().unwrap().to_owned();
-    let account_id: AccountId = account["account_id"].as_str().unwrap().parse().unwrap();
-    stack
-        .client
-        .connect_number(
-            &stack.standin,
-            &key,
-            NUMBER,
-            "+15550783881",
-            "EAAGaparttoken123456789",
-        )
-        .await;
+    let (key, account_id) = open_account(
+        &stack,
+        "Apart Bakery",
+        "apart@example.com",
+        "EAAGaparttoken123456789",
+    )
+    .await;
     // The customer writes first: the service window is open for a text reply.
     let t = time::OffsetDateTime::now_utc().unix_timestamp();
     let inbound = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
@@ -1109,4 +1077,16 @@ async fn a_large_messages_content_kept_apart_is_read_expired_and_erased_with_it(
         .collect();
     assert!(left.is_empty(), "still held: {left:?}");
     stack.running.stop().await.unwrap();
+}
+
+/// A new account with the test number connected: its API key and id.
+async fn open_account(stack: &Stack, name: &str, email: &str, token: &str) -> (String, AccountId) {
+    let account = stack.client.signup(name, email).await;
+    let key = account["api_key"].as_str().unwrap().to_owned();
+    let account_id = account["account_id"].as_str().unwrap().parse().unwrap();
+    stack
+        .client
+        .connect_number(&stack.standin, &key, NUMBER, "+15550783881", token)
+        .await;
+    (key, account_id)
 }
