@@ -283,6 +283,15 @@ pub fn broadcast_definition(account: &AccountId, id: &BroadcastId) -> Key {
     )
 }
 
+/// The definition item beside the broadcast item at `broadcast`, if that names a broadcast.
+pub fn broadcast_definition_of(broadcast: &Key) -> Option<Key> {
+    let id = broadcast.sk.strip_prefix(BROADCAST_PREFIX)?;
+    Some(Key::new(
+        broadcast.pk.clone(),
+        format!("{BROADCAST_DEFINITION_PREFIX}{id}"),
+    ))
+}
+
 pub const BROADCAST_TARGET_PREFIX: &str = "BROADCASTTARGET#";
 
 /// The broadcast's targets: one per contact it decided.

@@ -127,14 +127,7 @@ pub fn definition_key(item: &Item) -> Option<Key> {
     if item.attrs.contains_key("template") {
         return None;
     }
-    Some(Key::new(
-        item.key.pk.clone(),
-        format!(
-            "{}{}",
-            table::BROADCAST_DEFINITION_PREFIX,
-            item.key.sk.strip_prefix(table::BROADCAST_PREFIX)?
-        ),
-    ))
+    table::broadcast_definition_of(&item.key)
 }
 
 /// A broadcast from its item and its definition (see [`definition_key`]).
