@@ -1,13 +1,17 @@
 //! The sender on its own: driven with queue message bodies as the Lambda and the local runner
 //! get them, against the Graph stand-in; on SQS (moto) with partial batch failures.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use infra::standin::{StandIn, StandInConfig};
 use shared::domain::{AccountId, ApiKeyName, BusinessName, Email, PhoneNumber, PhoneNumberId};
 use shared::graph::messages::{Content, Language, LanguagePolicy, Template};
 use shared::graph::{GraphClient, GraphConfig};
-use shared::ports::{Condition, Update, Value};
+use shared::ports::{
+    Condition, Item, ItemStore, Key, Page, Query, StoreError, Update, Value, Write,
+};
 use shared::services::{
     App, ConsentInput, NewAccount, NewContact, NewMessage, NewNumber, Recipient, SenderSettings,
 };
@@ -126,6 +130,105 @@ async fn a_crash_after_the_claim_ends_unknown_and_is_not_resent() {
     let again = sender::handle(&app, &[task[0].body.as_str()], &SenderSettings::default()).await;
     assert_eq!(again, [sender::Handled::Ack]);
     assert!(standin.requests().is_empty());
+}
+
+/// An item store that, the first time the sender writes a wamid's lookup, lets Meta's
+/// `delivered` status for it in before anything else is written: the status overtakes the
+/// outcome, as it can when Meta answers the send and posts the status at once.
+struct StatusesOvertake {
+    inner: Arc<dyn ItemStore>,
+    app: OnceLock<Arc<App>>,
+    fired: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl ItemStore for StatusesOvertake {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
+        let lookup = item.key.sk == "WAMID";
+        let wamid = item.key.pk.trim_start_matches("WAMID#").to_owned();
+        self.inner.put(item, condition).await?;
+        if lookup && !self.fired.swap(true, Ordering::SeqCst) {
+            let app = self.app.get().expect("app set");
+            let status = serde_json::json!({"object": "whatsapp_business_account",
+                "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": "15550783881", "phone_number_id": NUMBER},
+                    "statuses": [{"id": wamid, "status": "delivered",
+                        "timestamp": time::OffsetDateTime::now_utc().unix_timestamp().to_string(),
+                        "recipient_id": "447911125000"}]}}]}]});
+            let report = app
+                .ingest_webhook(status.to_string().as_bytes())
+                .await
+                .expect("status ingested");
+            assert_eq!(
+                report.pending, 0,
+                "the lookup routes the status to its message"
+            );
+        }
+        Ok(())
+    }
+    async fn update(&self, update: Update) -> Result<Item, StoreError> {
+        self.inner.update(update).await
+    }
+    async fn delete(
+        &self,
+        key: &Key,
+        condition: Option<Condition>,
+    ) -> Result<Option<Item>, StoreError> {
+        self.inner.delete(key, condition).await
+    }
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.inner.query(query).await
+    }
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.inner.batch_get(keys).await
+    }
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.inner.transact(writes).await
+    }
+}
+
+#[tokio::test]
+async fn a_status_that_overtakes_the_outcome_still_leaves_the_wamid_and_the_count() {
+    let (_standin, graph, _) = standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = url::Url::parse("http://127.0.0.1:9/").unwrap();
+    let mut ports = shared::adapters::local::LocalBackend::open(dir.path(), url, graph)
+        .unwrap()
+        .ports;
+    let store = Arc::new(StatusesOvertake {
+        inner: ports.items.clone(),
+        app: OnceLock::new(),
+        fired: AtomicBool::new(false),
+    });
+    ports.items = store.clone();
+    let app = Arc::new(App::new(ports));
+    assert!(store.app.set(app.clone()).is_ok());
+    let (account, contacts) = account(&app, 1).await;
+    let id = queue(&app, &account, &contacts[0]).await;
+    let task = app
+        .send_queue
+        .receive(10, Duration::from_secs(30), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let handled = sender::handle(&app, &[task[0].body.as_str()], &SenderSettings::default()).await;
+    assert_eq!(handled, [sender::Handled::Ack]);
+    assert!(
+        store.fired.load(Ordering::SeqCst),
+        "the status came in between"
+    );
+    let message = app.message(&account, &id).await.unwrap();
+    assert_eq!(message.status, shared::domain::MessageStatus::Delivered);
+    assert!(
+        message.wamid.is_some(),
+        "the wamid is recorded: {message:?}"
+    );
+    let month = shared::domain::month_of(shared::domain::now());
+    let usage = app.usage(&account, &month).await.unwrap();
+    assert_eq!(usage.ours.messages_sent, 1);
 }
 
 #[tokio::test]

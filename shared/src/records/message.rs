@@ -424,6 +424,27 @@ pub fn outcome(
     update
 }
 
+/// Records the wamid of a message whose statuses overtook its outcome: Meta's statuses, routed
+/// by the lookup the sender writes first, moved it past `sending`, so the outcome's condition
+/// refused it. The wamid is still the sender's to record, once.
+pub fn overtaken(
+    account: &AccountId,
+    id: &MessageId,
+    at: Timestamp,
+    wamid: &str,
+    held: bool,
+) -> Update {
+    let update = Update::new(table::message(account, id))
+        .set("wamid", Value::S(wamid.to_owned()))
+        .set("updated_at", Value::N(to_millis(at)))
+        .remove("claimed_at")
+        .when(Condition::AttributeNotExists("wamid".into()));
+    match held {
+        true => update.set(HELD, Value::Bool(true)),
+        false => update,
+    }
+}
+
 // ---- what a status webhook writes ----
 
 /// Whether this (wamid, status) was recorded before.

@@ -432,14 +432,25 @@ impl App {
                 self.items.transact(writes).await
             }
             // A single message's writes go one by one, at half a transaction's units: the
-            // wamid lookup first (harmless if the outcome then loses to another sender), the
+            // wamid lookup first (so a crash after the send still routes Meta's statuses), the
             // counter last (a crash before it leaves one send uncounted).
             None => {
                 if let Some(item) = lookup {
                     self.items.put(item, None).await?;
                 }
-                match self.items.update(update).await {
-                    Ok(_) => match sent_counter {
+                let recorded = match (self.items.update(update).await, wamid.as_deref()) {
+                    (Ok(_), _) => Ok(()),
+                    // Meta's statuses reached the message through the lookup before the
+                    // outcome did: its wamid (and the send's count) are still to record.
+                    (Err(StoreError::ConditionFailed { .. }), Some(w)) => self
+                        .items
+                        .update(message::overtaken(account, &m.id, now(), w, held))
+                        .await
+                        .map(|_| ()),
+                    (Err(e), _) => Err(e),
+                };
+                match recorded {
+                    Ok(()) => match sent_counter {
                         Some(c) => self.items.update(c).await.map(|_| ()),
                         None => Ok(()),
                     },
