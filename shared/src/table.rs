@@ -25,14 +25,17 @@
 //! | billing (subscription, plan, card brand/last4, sealed billing details) | `ACCOUNT#{account_id}` | `BILLING` |
 //! | payment-provider event applied (TTL 30 days) | `ACCOUNT#{account_id}` | `BILLINGEVENT#{event_id}` |
 //! | payment-provider customer → account | `CUSTOMER#{customer_id}` | `CUSTOMER` |
-//! | usage counters of a month | `ACCOUNT#{account_id}` | `USAGE#{yyyy-mm}` |
+//! | usage of a month: Meta's volume tiers (and, before counters were sharded, our counters) | `ACCOUNT#{account_id}` | `USAGE#{yyyy-mm}` |
+//! | usage of a month: our counters, one of 16 shards | `ACCOUNT#{account_id}` | `USAGE#{yyyy-mm}#+{nn}` |
+//! | usage of a day: Meta's priced messages, one of 16 shards | `ACCOUNT#{account_id}` | `USAGE#{yyyy-mm}#{dd}#{nn}` |
 //! | wamid counted in usage (once) | `WAMID#{wamid}` | `METERED` |
 //! | audit log entry | `ACCOUNT#{account_id}` | `AUDIT#{ulid}` |
 //! | deletion receipt (by SHA-256 of its token) | `RECEIPT#{sha256}` | `RECEIPT` |
 //! | send token bucket of a number | `RATE#{phone_number_id}` | `RATE` |
 //! | last send to a recipient from a number | `PAIR#{phone_number_id}#{contact_id}` | `PAIR` |
 //! | 24-hour service window | `ACCOUNT#{account_id}` | `WINDOW#{phone_number_id}#{contact_id}` |
-//! | broadcast (status, counters) | `ACCOUNT#{account_id}` | `BROADCAST#{broadcast_id}` |
+//! | broadcast (status, fan-out's place; counters of broadcasts stored before the shards) | `ACCOUNT#{account_id}` | `BROADCAST#{broadcast_id}` |
+//! | broadcast counters, one of 16 shards | `ACCOUNT#{account_id}` | `BROADCASTCOUNTS#{broadcast_id}#{nn}` |
 //! | broadcast definition (template, personalization, audience) | `ACCOUNT#{account_id}` | `BROADCASTDEFINITION#{broadcast_id}` |
 //! | broadcast target (once per contact) | `ACCOUNT#{account_id}` | `BROADCASTTARGET#{broadcast_id}#{contact_id}` |
 //! | scheduled broadcast | `SCHEDULE` | `{due_ms}#{account_id}#{broadcast_id}` |
@@ -292,6 +295,24 @@ pub fn broadcast_definition_of(broadcast: &Key) -> Option<Key> {
     ))
 }
 
+/// A broadcast's counters, spread over shards: every message moves them up to four times
+/// (fan-out, outcome, delivered, read), and one item takes at most 1,000 writes a second.
+pub const BROADCAST_COUNTS_PREFIX: &str = "BROADCASTCOUNTS#";
+
+pub const BROADCAST_COUNT_SHARDS: u8 = 16;
+
+/// The broadcast's counter shards.
+pub fn broadcast_counts(id: &BroadcastId) -> String {
+    format!("{BROADCAST_COUNTS_PREFIX}{id}#")
+}
+
+pub fn broadcast_count_shard(account: &AccountId, id: &BroadcastId, shard: u8) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("{}{shard:02}", broadcast_counts(id)),
+    )
+}
+
 pub const BROADCAST_TARGET_PREFIX: &str = "BROADCASTTARGET#";
 
 /// The broadcast's targets: one per contact it decided.
@@ -393,18 +414,42 @@ pub fn inventory(account: &AccountId) -> Key {
     Key::new(account_partition(account), INVENTORY_SK)
 }
 
-/// One month (`YYYY-MM`) of an account's usage counters.
+/// One month (`YYYY-MM`) of an account's usage.
 pub const USAGE_PREFIX: &str = "USAGE#";
+
+/// How many items one counter of a month or a day is spread over: no item takes more than a
+/// sixteenth of a tenant's counting (DynamoDB's 1,000 writes a second per item).
+pub const USAGE_SHARDS: u8 = 16;
+
+/// Our counters' shards sort between the month's item and its days' (`+` before digits), so
+/// one range reads the month's own counters without its days.
+const OWN_SHARD: char = '+';
 
 pub fn usage(account: &AccountId, month: &str) -> Key {
     Key::new(account_partition(account), format!("{USAGE_PREFIX}{month}"))
 }
 
-/// Meta's priced messages of one day (`DD`) of a month: beside the month's item, under it.
-pub fn usage_day(account: &AccountId, month: &str, day: &str) -> Key {
+/// One shard of our own counters of a month.
+pub fn usage_shard(account: &AccountId, month: &str, shard: u8) -> Key {
     Key::new(
         account_partition(account),
-        format!("{USAGE_PREFIX}{month}#{day}"),
+        format!("{USAGE_PREFIX}{month}#{OWN_SHARD}{shard:02}"),
+    )
+}
+
+/// The sort keys from a month's item to its last own shard: the month's own counters.
+pub fn usage_own_range(month: &str) -> (String, String) {
+    (
+        format!("{USAGE_PREFIX}{month}"),
+        format!("{USAGE_PREFIX}{month}#{OWN_SHARD}~"),
+    )
+}
+
+/// One shard of Meta's priced messages of a day (`DD`) of a month: under the month.
+pub fn usage_day(account: &AccountId, month: &str, day: &str, shard: u8) -> Key {
+    Key::new(
+        account_partition(account),
+        format!("{USAGE_PREFIX}{month}#{day}#{shard:02}"),
     )
 }
 

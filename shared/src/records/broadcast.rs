@@ -1,10 +1,15 @@
-//! Broadcasts: the broadcast item (status, the fan-out's place and every counter), its
-//! definition (template, personalization, audience) in an item of its own, one target marker
-//! per contact it decided, and the schedule of broadcasts due later.
+//! Broadcasts: the broadcast item (status, the fan-out's place), its definition (template,
+//! personalization, audience) in an item of its own, its counters spread over shards, one
+//! target marker per contact it decided, and the schedule of broadcasts due later.
 //!
-//! The definition is apart because the counters change with every message (at fan-out, at
-//! its outcome, at each status) and DynamoDB bills a write by the whole item's size: a
-//! template with parameters is over 1 KB, and a listed audience of 10,000 contacts 300 KB.
+//! The counters change with every message (at fan-out, at its outcome, at each status):
+//! four writes a message would put one broadcast sending at 250 messages a second at
+//! DynamoDB's 1,000 writes a second per item, so each message counts in one of
+//! [`table::BROADCAST_COUNT_SHARDS`] items picked from its id, and reads add them up. The
+//! definition is apart because DynamoDB bills a write by the whole item's size: a template
+//! with parameters is over 1 KB, and a listed audience of 10,000 contacts 300 KB. Broadcasts
+//! stored before either change hold their counters (or definition) in the broadcast item:
+//! they add up with the shards'.
 
 use std::collections::BTreeMap;
 
@@ -21,20 +26,6 @@ use crate::ports::{
     Condition, Cursor, Item, Key, Query, SortCondition, StoreError, Update, Value, Write,
 };
 use crate::table;
-
-const COUNTERS: [&str; 11] = [
-    "targeted",
-    "skipped_opted_out",
-    "skipped_no_consent",
-    "skipped_invalid",
-    "skipped_plan_limit",
-    "queued",
-    "sent",
-    "delivered",
-    "read",
-    "failed",
-    "held_for_quality_assessment",
-];
 
 /// How a broadcast's personalization is stored: `[{"slot": "body:1", "field": "name",
 /// "fallback": "there"}]`.
@@ -86,7 +77,8 @@ fn personalization_from_json(
         .collect()
 }
 
-/// The items of a new broadcast: the broadcast, every counter at zero, and its definition.
+/// The items of a new broadcast: the broadcast and its definition (its counters have none
+/// until its first contact is decided).
 pub fn to_items(account: &AccountId, b: &Broadcast) -> Result<(Item, Item), RecordError> {
     let audience = match &b.audience {
         Audience::Tags(tags) => Value::M(BTreeMap::from([(
@@ -109,9 +101,6 @@ pub fn to_items(account: &AccountId, b: &Broadcast) -> Result<(Item, Item), Reco
         .with("from", Value::S(b.from.to_string()))
         .with("status", status_value(b.status))
         .with("created_at", Value::N(to_millis(b.created_at)));
-    for c in COUNTERS {
-        item = item.with(c, Value::N(0));
-    }
     if let Some(t) = b.send_at {
         item = item.with("send_at", Value::N(to_millis(t)));
     }
@@ -130,8 +119,13 @@ pub fn definition_key(item: &Item) -> Option<Key> {
     table::broadcast_definition_of(&item.key)
 }
 
-/// A broadcast from its item and its definition (see [`definition_key`]).
-pub fn from_items(item: &Item, definition: Option<&Item>) -> Result<Broadcast, RecordError> {
+/// A broadcast from its item, its definition (see [`definition_key`]) and its counter shards
+/// ([`counts`]).
+pub fn from_items(
+    item: &Item,
+    definition: Option<&Item>,
+    counts: &[Item],
+) -> Result<Broadcast, RecordError> {
     let d = match (definition_key(item), definition) {
         (None, _) => item,
         (Some(_), Some(d)) => d,
@@ -152,15 +146,10 @@ pub fn from_items(item: &Item, definition: Option<&Item>) -> Result<Broadcast, R
         ),
         _ => return Err(corrupt("broadcast audience").into()),
     };
-    let n = |name: &str| super::count(item, name);
-    let failed_by_code = item
-        .attrs
-        .iter()
-        .filter_map(|(k, v)| match (k.strip_prefix("failed_code_"), v) {
-            (Some(code), Value::N(n)) => Some((code.to_owned(), (*n).max(0) as u64)),
-            _ => None,
-        })
-        .collect();
+    let mut sum = BroadcastCounts::default();
+    for counted in std::iter::once(item).chain(counts) {
+        add_counts(&mut sum, counted);
+    }
     Ok(Broadcast {
         id: id_after(item, table::BROADCAST_PREFIX)?,
         from: PhoneNumberId::parse(item.s("from")?)?,
@@ -176,24 +165,54 @@ pub fn from_items(item: &Item, definition: Option<&Item>) -> Result<Broadcast, R
         send_at: opt_millis(item, "send_at")?,
         status: status(item)?,
         pause_reason: item.opt_s("pause_reason").map(str::to_owned),
-        counts: BroadcastCounts {
-            targeted: n("targeted"),
-            skipped_opted_out: n("skipped_opted_out"),
-            skipped_no_consent: n("skipped_no_consent"),
-            skipped_invalid: n("skipped_invalid"),
-            skipped_plan_limit: n("skipped_plan_limit"),
-            queued: n("queued"),
-            sent: n("sent"),
-            delivered: n("delivered"),
-            read: n("read"),
-            failed: n("failed"),
-            held_for_quality_assessment: n("held_for_quality_assessment"),
-            failed_by_code,
-        },
+        counts: sum,
         created_at: from_millis(item.n("created_at")?)?,
         started_at: opt_millis(item, "started_at")?,
         finished_at: opt_millis(item, "finished_at")?,
     })
+}
+
+/// Adds one item's counters (a shard's, or an older broadcast item's own) to `sum`.
+fn add_counts(sum: &mut BroadcastCounts, item: &Item) {
+    let n = |name: &str| super::count(item, name);
+    sum.targeted += n("targeted");
+    sum.skipped_opted_out += n("skipped_opted_out");
+    sum.skipped_no_consent += n("skipped_no_consent");
+    sum.skipped_invalid += n("skipped_invalid");
+    sum.skipped_plan_limit += n("skipped_plan_limit");
+    sum.queued += n("queued");
+    sum.sent += n("sent");
+    sum.delivered += n("delivered");
+    sum.read += n("read");
+    sum.failed += n("failed");
+    sum.held_for_quality_assessment += n("held_for_quality_assessment");
+    for (k, v) in &item.attrs {
+        if let (Some(code), Value::N(by)) = (k.strip_prefix("failed_code_"), v) {
+            *sum.failed_by_code.entry(code.to_owned()).or_default() += (*by).max(0) as u64;
+        }
+    }
+}
+
+/// The counter shards of the broadcast whose item this is.
+pub fn counts_of(item: &Item) -> Result<Query, RecordError> {
+    let id = id_of(item)?;
+    Ok(Query::partition(item.key.pk.clone()).begins_with(table::broadcast_counts(&id)))
+}
+
+/// Messages still waiting for an outcome, from the broadcast item and its counter shards. A
+/// shard's count may be below zero (a broadcast stored before the shards counted its queued
+/// messages in its own item); the sum is what holds.
+pub fn outstanding(item: &Item, counts: &[Item]) -> i64 {
+    std::iter::once(item)
+        .chain(counts)
+        .map(|i| i.opt_n("outstanding").unwrap_or(0))
+        .sum()
+}
+
+/// The counter shard that counts `counted` (a message's id, or a skipped contact's).
+fn counter(account: &AccountId, id: &BroadcastId, counted: &str) -> Update {
+    let shard = super::shard_of(counted, table::BROADCAST_COUNT_SHARDS);
+    Update::new(table::broadcast_count_shard(account, id, shard))
 }
 
 pub fn key(account: &AccountId, id: &BroadcastId) -> Key {
@@ -251,8 +270,8 @@ pub fn start_scheduled(account: &AccountId, id: &BroadcastId, at: Timestamp) -> 
         .when(status_is(BroadcastStatus::Scheduled))
 }
 
-/// Completes a running broadcast once its audience is walked and no message is waiting for
-/// an outcome.
+/// Completes a running broadcast whose audience is walked; the caller has read that no
+/// message is waiting for an outcome ([`outstanding`]).
 pub fn complete_if_done(account: &AccountId, id: &BroadcastId, at: Timestamp) -> Update {
     Update::new(table::broadcast(account, id))
         .set("status", status_value(BroadcastStatus::Completed))
@@ -260,10 +279,6 @@ pub fn complete_if_done(account: &AccountId, id: &BroadcastId, at: Timestamp) ->
         .when(Condition::And(vec![
             status_is(BroadcastStatus::Running),
             Condition::Equals("fanout_done".into(), Value::S("yes".into())),
-            Condition::Or(vec![
-                Condition::AttributeNotExists("outstanding".into()),
-                Condition::Equals("outstanding".into(), Value::N(0)),
-            ]),
         ]))
 }
 
@@ -346,7 +361,7 @@ pub fn skip_writes(
                 .with("outcome", Value::S(name.into())),
         ),
         Write::Update(
-            Update::new(table::broadcast(account, id))
+            counter(account, id, &contact.to_string())
                 .add("targeted", 1)
                 .add(name, 1),
         ),
@@ -369,7 +384,7 @@ pub fn target_writes(
         ),
         // `outstanding` until its outcome is known; the broadcast completes when none is left.
         Write::Update(
-            Update::new(table::broadcast(account, id))
+            counter(account, id, &message.to_string())
                 .add("targeted", 1)
                 .add("queued", 1)
                 .add("outstanding", 1),
@@ -422,11 +437,12 @@ pub fn target_message(marker: &Item) -> Option<MessageId> {
 pub fn outcome_counters(
     account: &AccountId,
     id: &BroadcastId,
+    message: &MessageId,
     status: MessageStatus,
     error: Option<&MessageError>,
     held: bool,
 ) -> Option<Update> {
-    let update = Update::new(table::broadcast(account, id)).add("outstanding", -1);
+    let update = counter(account, id, &message.to_string()).add("outstanding", -1);
     match status {
         MessageStatus::Sent if held => {
             Some(update.add("sent", 1).add("held_for_quality_assessment", 1))
@@ -445,15 +461,16 @@ pub fn outcome_counters(
 }
 
 /// What a broadcast counts when one of its messages moves from `from` to `to` by a status
-/// webhook; it must still exist.
+/// webhook, in the message's shard.
 pub fn progress_counters(
     account: &AccountId,
     id: &BroadcastId,
+    message: &MessageId,
     from: MessageStatus,
     to: MessageStatus,
     error: Option<&MessageError>,
 ) -> Option<Update> {
-    let mut update = Update::new(table::broadcast(account, id));
+    let mut update = counter(account, id, &message.to_string());
     let mut any = false;
     let delivered = MessageStatus::Delivered.rank();
     if from.rank() < delivered && to.rank() >= delivered {
@@ -471,7 +488,7 @@ pub fn progress_counters(
             .add(&format!("failed_code_{code}"), 1);
         any = true;
     }
-    any.then_some(update.when(Condition::Exists))
+    any.then_some(update)
 }
 
 // ---- the schedule ----
@@ -545,18 +562,11 @@ mod tests {
                 "{attr} not in its definition"
             );
         }
-        let message = MessageId::generate();
-        let contact = ContactId::generate();
-        for write in target_writes(&account, &b.id, &contact, &message) {
-            if let Write::Update(u) = write {
-                assert_eq!(u.key, item.key, "a counter written elsewhere");
-            }
-        }
         assert_eq!(definition_key(&item), Some(definition.key.clone()));
-        let read = from_items(&item, Some(&definition)).unwrap();
+        let read = from_items(&item, Some(&definition), &[]).unwrap();
         assert_eq!(format!("{read:?}"), format!("{b:?}"));
         assert!(
-            from_items(&item, None).is_err(),
+            from_items(&item, None, &[]).is_err(),
             "read without its definition"
         );
 
@@ -565,8 +575,89 @@ mod tests {
         older.attrs.extend(definition.attrs.clone());
         assert_eq!(definition_key(&older), None);
         assert_eq!(
-            format!("{:?}", from_items(&older, None).unwrap()),
+            format!("{:?}", from_items(&older, None, &[]).unwrap()),
             format!("{b:?}")
         );
+    }
+
+    /// Each message counts in a shard of its own picked from its id, never in the broadcast
+    /// item; the shards add up, with the counters of a broadcast stored before them too.
+    #[test]
+    fn counters_spread_over_shards_add_up_and_say_when_none_is_outstanding() {
+        let account = AccountId::generate();
+        let b = listed_broadcast(3);
+        let (item, definition) = to_items(&account, &b).unwrap();
+        let query = counts_of(&item).unwrap();
+        let mut shards: BTreeMap<Key, Item> = BTreeMap::new();
+        let mut apply = |u: Update| {
+            assert_ne!(u.key, item.key, "a counter in the broadcast item");
+            assert!(query.sort.matches(&u.key.sk), "{}", u.key.sk);
+            let current = shards.remove(&u.key);
+            shards.insert(u.key.clone(), u.apply(current).unwrap());
+        };
+        let messages: Vec<MessageId> = (0..40).map(|_| MessageId::generate()).collect();
+        for m in &messages {
+            for write in target_writes(&account, &b.id, &ContactId::generate(), m) {
+                if let Write::Update(u) = write {
+                    apply(u);
+                }
+            }
+        }
+        for write in skip_writes(&account, &b.id, &ContactId::generate(), Skip::OptedOut) {
+            if let Write::Update(u) = write {
+                apply(u);
+            }
+        }
+        let failed = MessageError {
+            code: 131_026,
+            title: "Message undeliverable".into(),
+            details: None,
+        };
+        for (i, m) in messages.iter().enumerate() {
+            let (status, error) = match i {
+                0 => (MessageStatus::Failed, Some(&failed)),
+                _ => (MessageStatus::Sent, None),
+            };
+            apply(outcome_counters(&account, &b.id, m, status, error, false).unwrap());
+            if i > 0 {
+                let (from, to) = (MessageStatus::Sent, MessageStatus::Read);
+                apply(progress_counters(&account, &b.id, m, from, to, None).unwrap());
+            }
+        }
+        assert!(shards.len() > 4, "one broadcast's counting is spread");
+        let shards: Vec<Item> = shards.into_values().collect();
+        assert_eq!(outstanding(&item, &shards), 0);
+        let read = from_items(&item, Some(&definition), &shards).unwrap();
+        assert_eq!(read.counts.targeted, 41);
+        assert_eq!(read.counts.skipped_opted_out, 1);
+        assert_eq!(read.counts.queued, 40);
+        assert_eq!(read.counts.sent, 39);
+        assert_eq!(read.counts.delivered, 39);
+        assert_eq!(read.counts.read, 39);
+        assert_eq!(read.counts.failed, 1);
+        assert_eq!(read.counts.failed_by_code["131026"], 1);
+
+        // A broadcast stored before the shards: two messages queued in its own item, one
+        // outcome since in a shard (below zero there); two outstanding less one.
+        let older = Update::new(item.key.clone())
+            .add("targeted", 2)
+            .add("queued", 2)
+            .add("outstanding", 2)
+            .apply(Some(item.clone()))
+            .unwrap();
+        let outcome = outcome_counters(
+            &account,
+            &b.id,
+            &messages[1],
+            MessageStatus::Sent,
+            None,
+            false,
+        )
+        .unwrap()
+        .apply(None)
+        .unwrap();
+        assert_eq!(outstanding(&older, std::slice::from_ref(&outcome)), 1);
+        let read = from_items(&older, Some(&definition), &[outcome]).unwrap();
+        assert_eq!((read.counts.queued, read.counts.sent), (2, 1));
     }
 }

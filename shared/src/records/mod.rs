@@ -81,6 +81,7 @@ pub enum Kind {
     Audit,
     Broadcast,
     BroadcastDefinition,
+    BroadcastCounts,
     BroadcastTarget,
     Export,
     Inventory,
@@ -113,6 +114,7 @@ impl Kind {
             (t::AUDIT_PREFIX, Kind::Audit),
             (t::BROADCAST_PREFIX, Kind::Broadcast),
             (t::BROADCAST_DEFINITION_PREFIX, Kind::BroadcastDefinition),
+            (t::BROADCAST_COUNTS_PREFIX, Kind::BroadcastCounts),
             (t::BROADCAST_TARGET_PREFIX, Kind::BroadcastTarget),
             (t::EXPORT_PREFIX, Kind::Export),
             (t::TEMPLATE_PREFIX, Kind::Template),
@@ -257,6 +259,16 @@ pub fn from_secs(t: i64) -> Result<Timestamp, StoreError> {
 
 pub(crate) fn opt_millis(item: &Item, name: &str) -> Result<Option<Timestamp>, StoreError> {
     item.opt_n(name).map(from_millis).transpose()
+}
+
+/// The shard (of `shards`) a counter of `counted` (a message's or contact's id, a wamid) is
+/// added in. Any shard would add up the same; a hash of the id spreads the counting evenly
+/// (FNV-1a), so no item takes more than its share of DynamoDB's 1,000 writes a second.
+pub(crate) fn shard_of(counted: &str, shards: u8) -> u8 {
+    let hash = counted.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    (hash % u32::from(shards)) as u8
 }
 
 /// A non-negative counter attribute (0 when absent).

@@ -1,18 +1,29 @@
-//! Usage: per account and month, one item of our own counters (queued, template messages,
-//! sent, broadcasts) and Meta's volume tiers, and one item per day of Meta's priced messages
-//! by category and number, all atomic counters; and a marker per wamid so each priced message
-//! counts once. Meta's counters are kept by day so that no item grows with the month: a write
-//! is billed by the item's size, and a month's item of every day's counters passed 3 KB
-//! (4 write units for each of the three writes a message makes to it).
+//! Usage: per account and month, our own counters (queued, template messages, sent,
+//! broadcasts) and Meta's priced messages by day, category and number, all atomic counters
+//! that add up across items; Meta's volume tiers in the month's item; and a marker per wamid
+//! so each priced message counts once.
+//!
+//! Each counter is spread over [`table::USAGE_SHARDS`] items, picked from the id of what is
+//! counted: one item per account would take every send's writes, and DynamoDB serves at most
+//! 1,000 writes a second per item (a tenant near 80 messages a second at the three writes each
+//! it once took). Meta's counters are kept by day so that no item grows with the month: a
+//! write is billed by the item's size, and a month's item of every day's counters passed 3 KB.
+//! Months counted before either change hold their counters in the month's item, under the
+//! same names: they add up with the shards'.
 
 use super::RecordError;
 use crate::domain::{AccountId, MetaCount, Priced, Usage, UsageDelta, VolumeTier};
-use crate::ports::{Item, Key, Query, Update, Value, Write};
+use crate::ports::{Item, Key, Query, SortCondition, Update, Value, Write};
 use crate::table;
 
-/// Adds to our own counters of `month`.
-pub fn count(account: &AccountId, month: &str, d: UsageDelta) -> Update {
-    let mut update = Update::new(table::usage(account, month));
+fn shard(counted: &str) -> u8 {
+    super::shard_of(counted, table::USAGE_SHARDS)
+}
+
+/// Adds to our own counters of `month`, in the shard of `counted` (the id of the message or
+/// broadcast it counts).
+pub fn count(account: &AccountId, month: &str, counted: &str, d: UsageDelta) -> Update {
+    let mut update = Update::new(table::usage_shard(account, month, shard(counted)));
     for (name, by) in [
         ("queued", d.queued),
         ("templates", d.templates),
@@ -26,14 +37,17 @@ pub fn count(account: &AccountId, month: &str, d: UsageDelta) -> Update {
     update
 }
 
-pub fn key(account: &AccountId, month: &str) -> Key {
-    table::usage(account, month)
-}
-
-/// The month's items: its own and its days'.
+/// The month's items: its own, our counters' shards and its days'.
 pub fn month(account: &AccountId, month: &str) -> Query {
     Query::partition(table::account_partition(account))
         .begins_with(format!("{}{month}", table::USAGE_PREFIX))
+}
+
+/// The month's own counters without its days' (the month's item and our counters' shards):
+/// the small range the plan's allowance reads at every send.
+pub fn own_counters(account: &AccountId, month: &str) -> Query {
+    let (from, to) = table::usage_own_range(month);
+    Query::partition(table::account_partition(account)).sort(SortCondition::Between(from, to))
 }
 
 const TIER_PREFIX: &str = "tier#";
@@ -62,9 +76,10 @@ pub fn volume_tier(
     })
 }
 
-/// Template messages queued in the month (what the plan's allowance counts).
-pub fn templates(item: Option<&Item>) -> u64 {
-    item.map_or(0, |i| super::count(i, "templates"))
+/// Template messages queued in the month (what the plan's allowance counts), from its
+/// [`own_counters`].
+pub fn templates(items: &[Item]) -> u64 {
+    items.iter().map(|i| super::count(i, "templates")).sum()
 }
 
 fn billable_word(billable: bool) -> &'static str {
@@ -92,7 +107,7 @@ pub fn meter_writes(
     // `#` separates parts: categories and numbers never hold one.
     let word = billable_word(p.billable);
     let category = &p.category;
-    let mut update = Update::new(table::usage_day(account, month, &p.day))
+    let mut update = Update::new(table::usage_day(account, month, &p.day, shard(wamid)))
         .add("meta", 1)
         .add(&format!("cat#{category}#{word}"), 1)
         .add(&format!("num#{}#{category}#{word}", p.number), 1)
@@ -169,10 +184,10 @@ pub fn read_into(usage: &mut Usage, item: &Item) -> Result<(), RecordError> {
     Ok(())
 }
 
-/// The month (`YYYY-MM`) of a month's usage item; `None` for a day's.
+/// The month (`YYYY-MM`) a usage item counts in, whichever of the month's items it is.
 pub fn month_of_item(item: &Item) -> Option<&str> {
-    let month = item.key.sk.strip_prefix(table::USAGE_PREFIX)?;
-    (!month.contains('#')).then_some(month)
+    let rest = item.key.sk.strip_prefix(table::USAGE_PREFIX)?;
+    Some(rest.split_once('#').map_or(rest, |(month, _)| month))
 }
 
 #[cfg(test)]
@@ -189,49 +204,76 @@ mod tests {
         }
     }
 
-    /// Each day's pricing goes to that day's item, so the month's own item stays the size of
-    /// our four counters however far the month has gone.
+    /// Counters spread over shards add up with each other and with a month counted in one
+    /// item before; the plan's range reads the month's own counters and none of its days'.
     #[test]
-    fn metas_counters_go_to_the_days_item_and_add_up_with_the_months() {
+    fn counters_spread_over_shards_add_up_and_the_plans_range_skips_the_days() {
         let account = AccountId::generate();
         let mut items = Vec::new();
-        for day in ["01", "17", "30"] {
-            let writes = meter_writes(&account, "2026-12", "wamid.x", &priced(day, "utility"), 0);
+        for (i, day) in ["01", "17", "30"].into_iter().enumerate() {
+            let wamid = format!("wamid.{i}");
+            let writes = meter_writes(&account, "2026-12", &wamid, &priced(day, "utility"), 0);
             // The marker first (a repeat fails there), then the day's counters.
             let Write::Update(update) = &writes[1] else {
                 panic!("the counters are an update")
             };
-            assert_eq!(update.key, table::usage_day(&account, "2026-12", day));
-            assert_ne!(update.key, key(&account, "2026-12"));
             items.push(update.apply(None).unwrap());
         }
-        let delta = UsageDelta {
-            queued: 3,
-            templates: 3,
-            sent: 3,
+        let one = UsageDelta {
+            queued: 1,
+            templates: 1,
+            sent: 1,
             broadcasts: 0,
         };
-        let month = count(&account, "2026-12", delta).apply(None).unwrap();
-        assert_eq!(month_of_item(&month), Some("2026-12"));
-        assert!(items.iter().all(|i| month_of_item(i).is_none()));
-        assert!(month.attrs.len() <= 4, "{:?}", month.attrs.keys());
-        // A month counted before the days had items of their own holds Meta's counters
-        // itself: they add up too.
-        let month = Update::new(key(&account, "2026-12"))
+        let mut shards = std::collections::BTreeSet::new();
+        for _ in 0..40 {
+            let id = crate::domain::MessageId::generate().to_string();
+            let update = count(&account, "2026-12", &id, one);
+            shards.insert(update.key.sk.clone());
+            items.push(update.apply(None).unwrap());
+        }
+        assert!(
+            shards.len() > 4,
+            "one tenant's counting is spread: {shards:?}"
+        );
+        assert!(shards.len() <= usize::from(table::USAGE_SHARDS));
+        // A month counted before the shards and the days had items of their own holds both
+        // kinds of counters itself, and Meta's volume tiers.
+        let legacy = Update::new(table::usage(&account, "2026-12"))
+            .add("queued", 2)
+            .add("templates", 2)
             .add("meta", 2)
             .add("cat#utility#billable", 2)
-            .apply(Some(month))
+            .apply(None)
             .unwrap();
+        items.push(legacy);
+        assert!(items.iter().all(|i| month_of_item(i) == Some("2026-12")));
+
+        let query = own_counters(&account, "2026-12");
+        let own: Vec<Item> = items
+            .iter()
+            .filter(|i| query.sort.matches(&i.key.sk))
+            .cloned()
+            .collect();
+        let own_keys: std::collections::BTreeSet<_> = own.iter().map(|i| &i.key.sk).collect();
+        assert_eq!(
+            own_keys.len(),
+            shards.len() + 1,
+            "the shards and the month's item"
+        );
+        assert_eq!(templates(&own), 42);
+        let month = month(&account, "2026-12");
+        assert!(items.iter().all(|i| month.sort.matches(&i.key.sk)));
 
         let mut usage = Usage {
             period: "2026-12".into(),
             ..Default::default()
         };
-        read_into(&mut usage, &month).unwrap();
         for item in &items {
             read_into(&mut usage, item).unwrap();
         }
-        assert_eq!(usage.ours.messages_queued, 3);
+        assert_eq!(usage.ours.messages_queued, 42);
+        assert_eq!(usage.ours.messages_sent, 40);
         assert_eq!(usage.meta_messages, 5);
         assert_eq!(usage.by_category["utility"].billable, 5);
         assert_eq!(usage.by_day["2026-12-17"]["utility"].billable, 1);

@@ -129,6 +129,7 @@ impl App {
             Write::Update(usage::count(
                 account,
                 &month_of(at),
+                &b.id.to_string(),
                 UsageDelta {
                     broadcasts: 1,
                     ..Default::default()
@@ -155,13 +156,20 @@ impl App {
         self.broadcast_of(&item).await
     }
 
-    /// A broadcast from its item, with its definition read beside it.
+    /// A broadcast from its item, with its definition and counters read beside it.
     pub(crate) async fn broadcast_of(&self, item: &Item) -> Result<Broadcast, ServiceError> {
         let definition = match broadcast::definition_key(item) {
             Some(key) => self.items.get(&key).await?,
             None => None,
         };
-        Ok(broadcast::from_items(item, definition.as_ref())?)
+        let counts = self.broadcast_counts(item).await?;
+        Ok(broadcast::from_items(item, definition.as_ref(), &counts)?)
+    }
+
+    /// The counter shards of the broadcast whose item this is (one query).
+    async fn broadcast_counts(&self, item: &Item) -> Result<Vec<Item>, ServiceError> {
+        let query = broadcast::counts_of(item)?;
+        Ok(records::items(&*self.items, query).try_collect().await?)
     }
 
     /// Broadcasts, newest first.
@@ -181,12 +189,16 @@ impl App {
             page.items.iter().filter_map(broadcast::definition_key),
         )
         .await?;
+        let counts =
+            futures::future::try_join_all(page.items.iter().map(|i| self.broadcast_counts(i)))
+                .await?;
         let broadcasts = page
             .items
             .iter()
-            .map(|item| {
+            .zip(&counts)
+            .map(|(item, counts)| {
                 let d = broadcast::definition_key(item).and_then(|k| definitions.get(&k));
-                broadcast::from_items(item, d)
+                broadcast::from_items(item, d, counts)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok((broadcasts, page.next))
@@ -679,6 +691,7 @@ impl App {
                 writes.push(Write::Update(usage::count(
                     account,
                     &month_of(m.created_at),
+                    &m.id.to_string(),
                     UsageDelta {
                         queued: 1,
                         templates: 1,
@@ -779,14 +792,23 @@ impl App {
         id: &BroadcastId,
     ) -> Result<(), ServiceError> {
         let update = broadcast::complete_if_done(account, id, now());
-        // Every outcome asks, and a refused condition bills a write: a strongly consistent
-        // read of the small counters item costs a fifth of that. The outcome that leaves none
-        // outstanding reads after its own write, so it still sees the broadcast done.
-        let current = self.items.get(&update.key).await?;
-        if let Some(c) = &update.condition {
-            if !c.holds(current.as_ref()) {
-                return Ok(());
-            }
+        // Every outcome asks, and a refused condition bills a write: strongly consistent reads
+        // of the small broadcast item, then of its counter shards, cost less. The fan-out's
+        // counting is all written before the item says it is done, and the outcome that
+        // leaves none outstanding reads after its own write: it sees the broadcast done.
+        let Some(current) = self.items.get(&update.key).await? else {
+            return Ok(());
+        };
+        if !update
+            .condition
+            .as_ref()
+            .is_none_or(|c| c.holds(Some(&current)))
+        {
+            return Ok(());
+        }
+        let counts = self.broadcast_counts(&current).await?;
+        if broadcast::outstanding(&current, &counts) > 0 {
+            return Ok(());
         }
         match self.items.update(update).await {
             Ok(item) => {

@@ -105,6 +105,7 @@ impl App {
         let counters = usage::count(
             account,
             &month_of(now()),
+            &message.id.to_string(),
             UsageDelta {
                 queued: 1,
                 templates: template as i64,

@@ -412,6 +412,7 @@ impl App {
             usage::count(
                 account,
                 &month_of(now()),
+                &m.id.to_string(),
                 UsageDelta {
                     sent: 1,
                     ..Default::default()
@@ -426,7 +427,7 @@ impl App {
                 writes.extend(lookup.map(Write::put));
                 writes.extend(sent_counter.map(Write::Update));
                 writes.extend(
-                    broadcast::outcome_counters(account, b, status, error.as_ref(), held)
+                    broadcast::outcome_counters(account, b, &m.id, status, error.as_ref(), held)
                         .map(Write::Update),
                 );
                 self.items.transact(writes).await

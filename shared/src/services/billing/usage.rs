@@ -1,8 +1,8 @@
 //! Usage per account and calendar month (UTC): our own counters (messages queued, template
 //! messages, sent, broadcasts) and Meta's, from the `pricing` of status webhooks — each wamid
 //! counted once however often its statuses come — with an estimated Meta cost from the rate
-//! table. A month's item holds our counters and each day's item Meta's, as atomic counters
-//! (`records::usage`).
+//! table. Our counters and Meta's are atomic counters spread over shards of the month and of
+//! each day (`records::usage`).
 
 use futures::TryStreamExt;
 
@@ -22,8 +22,10 @@ impl App {
         account: &AccountId,
         month: &str,
     ) -> Result<u64, ServiceError> {
-        let item = self.items.get(&usage::key(account, month)).await?;
-        Ok(usage::templates(item.as_ref()))
+        let own: Vec<_> = records::items(&*self.items, usage::own_counters(account, month))
+            .try_collect()
+            .await?;
+        Ok(usage::templates(&own))
     }
 
     /// Counts a status's pricing once per wamid.

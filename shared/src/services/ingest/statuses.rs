@@ -119,7 +119,6 @@ impl App {
         let sealer = self.sealer(account, 1).await?;
         // Another writer may change the message between our read and our write (the sender,
         // another status): the write is conditional on what was read, and read again if not.
-        let mut count_progress = true;
         for _ in 0..8 {
             let Some(item) = self.items.get(&key).await? else {
                 // Erased meanwhile: nothing to record.
@@ -149,9 +148,9 @@ impl App {
                 &report,
                 now(),
             )?)];
-            if let (true, true, Some(b)) = (moves, count_progress, message::broadcast_of(&item)?) {
+            if let (true, Some(b)) = (moves, message::broadcast_of(&item)?) {
                 if let Some(counters) =
-                    broadcast::progress_counters(account, &b, current, kind, error.as_ref())
+                    broadcast::progress_counters(account, &b, id, current, kind, error.as_ref())
                 {
                     writes.push(Write::Update(counters));
                 }
@@ -159,11 +158,6 @@ impl App {
             match self.items.transact(writes).await {
                 Ok(()) => {}
                 Err(StoreError::ConditionFailed { index: Some(0) }) => continue,
-                // The broadcast was erased: record the status without its counters.
-                Err(StoreError::ConditionFailed { index: Some(1) }) => {
-                    count_progress = false;
-                    continue;
-                }
                 Err(e) => return Err(e.into()),
             }
             if error.as_ref().is_some_and(|e| e.code == STOPPED_MARKETING) {

@@ -269,6 +269,7 @@ impl App {
         )
         .await?;
         let per_page = u64::from(PAGE) * contact::SEALED.max(message::SEALED);
+        let mut usage_months = std::collections::BTreeSet::new();
         let mut pages = records::pages(&*self.items, records::partition(account).limit(PAGE));
         while let Some(page) = pages.try_next().await? {
             let sealer = self.sealer(account, per_page).await?;
@@ -318,11 +319,13 @@ impl App {
                         let view = NoteView::of(&note::contact_of(item)?, n);
                         out.record("note", &view).await?;
                     }
-                    // Once per month: its days' items are read with it.
+                    // Once per month: the month's other items are read with the first.
                     Kind::Usage => {
                         if let Some(month) = usage::month_of_item(item) {
-                            out.record("usage", &self.usage(account, month).await?)
-                                .await?;
+                            if usage_months.insert(month.to_owned()) {
+                                out.record("usage", &self.usage(account, month).await?)
+                                    .await?;
+                            }
                         }
                     }
                     _ => {}

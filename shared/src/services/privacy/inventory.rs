@@ -229,6 +229,7 @@ impl App {
     ) -> Result<Option<Count>, ServiceError> {
         let mut held = Holdings::default();
         let mut open_requests = Vec::new();
+        let mut usage_months = std::collections::BTreeSet::new();
         let mut read = 0u64;
         let mut pages = records::pages(&*self.items, records::partition(account).limit(1000));
         while let Some(page) = pages.try_next().await? {
@@ -254,15 +255,18 @@ impl App {
                     Kind::Conversation => held.conversations += 1,
                     Kind::Broadcast => held.broadcasts += 1,
                     // Counted with its broadcast.
-                    Kind::BroadcastDefinition => {}
+                    Kind::BroadcastDefinition | Kind::BroadcastCounts => {}
                     Kind::Import => held.imports += 1,
                     Kind::Number => held.numbers += 1,
                     Kind::ApiKey => held.api_keys += 1,
                     Kind::User => held.users += 1,
                     Kind::Note => held.notes += 1,
+                    // A month is held once, however many items count in it.
                     Kind::Usage => {
-                        if records::usage::month_of_item(item).is_some() {
-                            held.usage_months += 1;
+                        if let Some(month) = records::usage::month_of_item(item) {
+                            if usage_months.insert(month.to_owned()) {
+                                held.usage_months += 1;
+                            }
                         }
                     }
                     Kind::Export => {
