@@ -253,6 +253,48 @@ async fn a_malformed_task_fails_alone() {
     assert_eq!(standin.accepted().len(), 2);
 }
 
+/// A batch's sends count in one write per account (the month's `sent` lands in one shard),
+/// and every one of them counts.
+#[tokio::test]
+async fn a_batchs_sends_count_once_per_account() {
+    let (standin, graph, _) = standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = shared::testing::local_app_with_graph(dir.path(), graph);
+    let (account, contacts) = account(&app, 5).await;
+    for c in &contacts {
+        queue(&app, &account, c).await;
+    }
+    let tasks = app
+        .send_queue
+        .receive(10, Duration::from_secs(30), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(tasks.len(), 5);
+    let bodies: Vec<&str> = tasks.iter().map(|t| t.body.as_str()).collect();
+    let handled = sender::handle(&app, &bodies, &SenderSettings::default()).await;
+    assert!(handled.iter().all(|h| *h == sender::Handled::Ack));
+    assert_eq!(standin.accepted().len(), 5);
+    let month = shared::domain::month_of(shared::domain::now());
+    assert_eq!(
+        app.usage(&account, &month)
+            .await
+            .unwrap()
+            .ours
+            .messages_sent,
+        5
+    );
+    let page = app
+        .items
+        .query(
+            Query::partition(shared::table::account_partition(&account))
+                .begins_with(format!("USAGE#{month}")),
+        )
+        .await
+        .unwrap();
+    let counted: Vec<_> = page.items.iter().filter_map(|i| i.opt_n("sent")).collect();
+    assert_eq!(counted, [5], "one write for the batch");
+}
+
 /// On SQS (moto): tasks received from the real queue, a malformed one among them, and the
 /// Lambda handler's partial batch response naming only that one; the handler runs within the
 /// sender's role (template.yaml).

@@ -15,7 +15,8 @@ use super::broadcasts::BroadcastGate;
 use super::messages::SendTask;
 use super::{App, ServiceError};
 use crate::domain::{
-    month_of, now, AccountId, Body, Message, MessageError, MessageStatus, PhoneNumberId, UsageDelta,
+    month_of, now, AccountId, Body, Message, MessageError, MessageId, MessageStatus, PhoneNumberId,
+    UsageDelta,
 };
 use crate::graph::messages::SendRequest;
 use crate::graph::{Backoff, Failure, GraphError};
@@ -225,25 +226,51 @@ impl App {
         }
         let results =
             futures::future::join_all(sends.into_iter().map(|(i, account, token, m)| async move {
-                (i, self.send_one(&account, &token, m, settings).await)
+                let id = m.id.clone();
+                let r = self.send_one(&account, &token, m, settings).await;
+                (i, account, id, r)
             }))
             .await;
-        for (i, r) in results {
-            out[i] = r?;
+        // The batch's sends count in one write per account, not one per message. A crash
+        // before it leaves the batch's sends uncounted (as one per message could leave one).
+        let mut sent: HashMap<AccountId, (MessageId, i64)> = HashMap::new();
+        let mut failure = None;
+        for (i, account, id, r) in results {
+            match r {
+                Ok((delivery, counted)) => {
+                    out[i] = delivery;
+                    if counted {
+                        sent.entry(account).or_insert((id, 0)).1 += 1;
+                    }
+                }
+                Err(e) => failure = failure.or(Some(e)),
+            }
         }
-        Ok(out)
+        for (account, (first, n)) in sent {
+            let delta = UsageDelta {
+                sent: n,
+                ..Default::default()
+            };
+            let count = usage::count(&account, &month_of(now()), &first.to_string(), delta);
+            self.items.update(count).await?;
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 
-    /// One message: pair pacing, claim, send, record.
+    /// One message: pair pacing, claim, send, record; and whether it was sent (and recorded
+    /// so here), for the batch's count.
     async fn send_one(
         &self,
         account: &AccountId,
         token: &crate::domain::AccessToken,
         m: Message,
         settings: &SenderSettings,
-    ) -> Result<Delivery, ServiceError> {
+    ) -> Result<(Delivery, bool), ServiceError> {
         if let Some(wait) = self.pace_pair(&m, settings).await? {
-            return Ok(Delivery::RetryAfter(wait));
+            return Ok((Delivery::RetryAfter(wait), false));
         }
         match self
             .items
@@ -252,12 +279,12 @@ impl App {
         {
             Ok(_) => {}
             // Someone else claimed it, or it changed: theirs to finish.
-            Err(StoreError::ConditionFailed { .. }) => return Ok(Delivery::Done),
+            Err(StoreError::ConditionFailed { .. }) => return Ok((Delivery::Done, false)),
             Err(e) => return Err(e.into()),
         }
         let attempts = m.attempts + 1;
         let Body::Outbound(content) = &m.body else {
-            return Ok(Delivery::Done);
+            return Ok((Delivery::Done, false));
         };
         let mut request = SendRequest::new(m.address.clone(), content.clone());
         if let Some(wamid) = &m.reply_to {
@@ -271,10 +298,13 @@ impl App {
                     error: None,
                     held: response.held_for_quality_assessment(),
                 };
-                self.finish(account, &m, sent).await?;
-                Ok(Delivery::Done)
+                let recorded = self.finish(account, &m, sent).await?;
+                Ok((Delivery::Done, recorded))
             }
-            Err(e) => self.send_failed(account, &m, attempts, e, settings).await,
+            Err(e) => Ok((
+                self.send_failed(account, &m, attempts, e, settings).await?,
+                false,
+            )),
         }
     }
 
@@ -379,13 +409,14 @@ impl App {
         Ok(Delivery::Done)
     }
 
-    /// Records the outcome of a message still in flight (and its wamid lookup).
+    /// Records the outcome of a message still in flight (and its wamid lookup); `false` when
+    /// another sender recorded it first.
     async fn finish(
         &self,
         account: &AccountId,
         m: &Message,
         outcome: Outcome,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<bool, ServiceError> {
         let Outcome {
             status,
             wamid,
@@ -408,24 +439,12 @@ impl App {
             }
             None => None,
         };
-        let sent_counter = (status == MessageStatus::Sent).then(|| {
-            usage::count(
-                account,
-                &month_of(now()),
-                &m.id.to_string(),
-                UsageDelta {
-                    sent: 1,
-                    ..Default::default()
-                },
-            )
-        });
         let written = match &m.broadcast_id {
             // A broadcast's `outstanding` counter decides when it is complete: it moves with
             // the message in one transaction, or the broadcast could never finish.
             Some(b) => {
                 let mut writes = vec![Write::Update(update)];
                 writes.extend(lookup.map(Write::put));
-                writes.extend(sent_counter.map(Write::Update));
                 writes.extend(
                     broadcast::outcome_counters(account, b, &m.id, status, error.as_ref(), held)
                         .map(Write::Update),
@@ -433,8 +452,7 @@ impl App {
                 self.items.transact(writes).await
             }
             // A single message's writes go one by one, at half a transaction's units: the
-            // wamid lookup first (so a crash after the send still routes Meta's statuses), the
-            // counter last (a crash before it leaves one send uncounted).
+            // wamid lookup first (so a crash after the send still routes Meta's statuses).
             None => {
                 if let Some(item) = lookup {
                     self.items.put(item, None).await?;
@@ -451,10 +469,7 @@ impl App {
                     (Err(e), _) => Err(e),
                 };
                 match recorded {
-                    Ok(()) => match sent_counter {
-                        Some(c) => self.items.update(c).await.map(|_| ()),
-                        None => Ok(()),
-                    },
+                    Ok(()) => Ok(()),
                     Err(StoreError::ConditionFailed { .. }) => {
                         Err(StoreError::ConditionFailed { index: Some(0) })
                     }
@@ -481,9 +496,9 @@ impl App {
                     self.note_in_conversation(account, m, preview.as_deref())
                         .await?;
                 }
-                Ok(())
+                Ok(true)
             }
-            Err(StoreError::ConditionFailed { index: Some(0) }) => Ok(()),
+            Err(StoreError::ConditionFailed { index: Some(0) }) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
