@@ -15,8 +15,8 @@ use super::broadcasts::BroadcastGate;
 use super::messages::SendTask;
 use super::{App, ServiceError};
 use crate::domain::{
-    month_of, now, AccountId, Body, Message, MessageError, MessageId, MessageStatus, PhoneNumberId,
-    UsageDelta,
+    month_of, now, AccountId, Body, BroadcastId, Message, MessageError, MessageId, MessageStatus,
+    PhoneNumberId, UsageDelta,
 };
 use crate::graph::messages::SendRequest;
 use crate::graph::{Backoff, Failure, GraphError};
@@ -115,15 +115,33 @@ impl App {
         // The sendable ones, grouped by sending number for the token bucket.
         let mut by_number: HashMap<(AccountId, PhoneNumberId), Vec<(usize, Message)>> =
             HashMap::new();
+        // The broadcasts of the batch's messages: each one's state is read once a batch, and
+        // whether it is complete asked once after the batch, not once a message (a batch is
+        // mostly one broadcast's, and its item would take two reads a message).
+        let mut broadcasts: HashMap<(AccountId, BroadcastId), Option<BroadcastGate>> =
+            HashMap::new();
         for (i, (task, item)) in tasks.iter().zip(items).enumerate() {
             let Some(item) = item else { continue };
             let sealer = self.sealer(&task.account_id, message::SEALED).await?;
             let content = message::content_key(&item).and_then(|k| apart.get(&k));
             let m = message::from_items(&sealer, &item, content)?;
+            if let Some(b) = &m.broadcast_id {
+                broadcasts
+                    .entry((task.account_id.clone(), b.clone()))
+                    .or_default();
+            }
             match m.status {
                 MessageStatus::Queued => {
                     if let Some(b) = &m.broadcast_id {
-                        match self.broadcast_sendable(&task.account_id, b).await? {
+                        let gate = match broadcasts.get(&(task.account_id.clone(), b.clone())) {
+                            Some(Some(gate)) => *gate,
+                            _ => {
+                                let gate = self.broadcast_sendable(&task.account_id, b).await?;
+                                broadcasts.insert((task.account_id.clone(), b.clone()), Some(gate));
+                                gate
+                            }
+                        };
+                        match gate {
                             BroadcastGate::Send => {}
                             // Paused: resuming queues it again.
                             BroadcastGate::Hold => continue,
@@ -254,14 +272,17 @@ impl App {
             let count = usage::count(&account, &month_of(now()), &first.to_string(), delta);
             self.items.update(count).await?;
         }
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(out),
+        if let Some(e) = failure {
+            return Err(e);
         }
+        for (account, b) in broadcasts.keys() {
+            self.complete_broadcast_if_done(account, b).await?;
+        }
+        Ok(out)
     }
 
-    /// One message: pair pacing, claim, send, record; and whether it was sent (and recorded
-    /// so here), for the batch's count.
+    /// One message: pair pacing, claim, send, record; and whether it was sent and recorded
+    /// here, uncounted yet, for the batch's count.
     async fn send_one(
         &self,
         account: &AccountId,
@@ -299,7 +320,8 @@ impl App {
                     held: response.held_for_quality_assessment(),
                 };
                 let recorded = self.finish(account, &m, sent).await?;
-                Ok((Delivery::Done, recorded))
+                // A broadcast's message counts in its outcome's transaction.
+                Ok((Delivery::Done, recorded && m.broadcast_id.is_none()))
             }
             Err(e) => Ok((
                 self.send_failed(account, &m, attempts, e, settings).await?,
@@ -445,6 +467,19 @@ impl App {
             Some(b) => {
                 let mut writes = vec![Write::Update(update)];
                 writes.extend(lookup.map(Write::put));
+                // Counted here, not with the batch's: a plain write to a usage shard while a
+                // fan-out's transaction holds it would cancel that transaction.
+                if status == MessageStatus::Sent {
+                    writes.push(Write::Update(usage::count(
+                        account,
+                        &month_of(now()),
+                        &m.id.to_string(),
+                        UsageDelta {
+                            sent: 1,
+                            ..Default::default()
+                        },
+                    )));
+                }
                 writes.extend(
                     broadcast::outcome_counters(account, b, &m.id, status, error.as_ref(), held)
                         .map(Write::Update),
@@ -485,9 +520,6 @@ impl App {
                         crate::metrics::count("messages_failed", 1, &[("code", &c)])
                     }
                     (s, _) => crate::metrics::count(&format!("messages_{}", s.as_str()), 1, &[]),
-                }
-                if let Some(b) = &m.broadcast_id {
-                    self.complete_broadcast_if_done(account, b).await?;
                 }
                 if let Some(w) = &wamid {
                     // Statuses that overtook this record, and the conversation's last message.
