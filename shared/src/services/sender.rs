@@ -504,11 +504,10 @@ impl App {
                     (Err(e), _) => Err(e),
                 };
                 match recorded {
-                    Ok(()) => Ok(()),
                     Err(StoreError::ConditionFailed { .. }) => {
                         Err(StoreError::ConditionFailed { index: Some(0) })
                     }
-                    Err(e) => Err(e),
+                    other => other,
                 }
             }
         };
