@@ -1,8 +1,10 @@
 //! Helpers for tests of this crate and the crates above it.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::adapters::local::LocalBackend;
+use crate::ports::{Condition, Item, ItemStore, Key, Page, Query, StoreError, Update, Write};
 use crate::services::App;
 
 /// Tests wait this long between an erasure's two passes (work in them takes milliseconds).
@@ -247,4 +249,62 @@ pub fn unlimited_billing() -> crate::domain::BillingConfig {
         config.default_plan = p.id.clone();
     }
     config
+}
+
+/// What a test does at one point of an item store's traffic (see [`Hooked`]).
+#[async_trait::async_trait]
+pub trait StoreHook: Send + Sync {
+    /// After a put of the item at `key` succeeded.
+    async fn after_put(&self, _key: &Key) {}
+    /// Before a transaction of `writes` goes to the store.
+    async fn before_transact(&self, _writes: &[Write]) {}
+}
+
+/// An item store that passes every call to the real one and lets a test act in between: a
+/// race made to happen at one exact point instead of by chance.
+pub struct Hooked<H> {
+    inner: Arc<dyn ItemStore>,
+    pub hook: H,
+}
+
+impl<H: StoreHook> Hooked<H> {
+    pub fn new(inner: Arc<dyn ItemStore>, hook: H) -> Self {
+        Self { inner, hook }
+    }
+}
+
+#[async_trait::async_trait]
+impl<H: StoreHook> ItemStore for Hooked<H> {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
+        let key = item.key.clone();
+        self.inner.put(item, condition).await?;
+        self.hook.after_put(&key).await;
+        Ok(())
+    }
+    async fn update(&self, update: Update) -> Result<Item, StoreError> {
+        self.inner.update(update).await
+    }
+    async fn delete(
+        &self,
+        key: &Key,
+        condition: Option<Condition>,
+    ) -> Result<Option<Item>, StoreError> {
+        self.inner.delete(key, condition).await
+    }
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.inner.query(query).await
+    }
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.inner.batch_get(keys).await
+    }
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.hook.before_transact(&writes).await;
+        self.inner.transact(writes).await
+    }
+    fn max_transaction_writes(&self) -> usize {
+        self.inner.max_transaction_writes()
+    }
 }

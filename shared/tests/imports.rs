@@ -159,45 +159,19 @@ async fn an_interrupted_import_resumes_with_exact_counts() {
     assert_eq!(app.import(&cut, &id).await.unwrap().counts, expected);
 }
 
-/// The real store, with one intervention: once armed, before the next transaction, it lets
+/// One intervention in the real store: once armed, before the next transaction, it lets
 /// another request land — here, a contact created through the API while an import decides.
-struct Meddled {
-    inner: std::sync::Arc<dyn shared::ports::ItemStore>,
+struct Meddle {
     app: std::sync::OnceLock<std::sync::Weak<App>>,
-    meddle: std::sync::Mutex<Option<(shared::domain::AccountId, &'static str)>>,
+    armed: std::sync::Mutex<Option<(shared::domain::AccountId, &'static str)>>,
 }
 
 #[async_trait::async_trait]
-impl shared::ports::ItemStore for Meddled {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
-        self.inner.put(item, condition).await
-    }
-    async fn update(&self, update: Update) -> Result<Item, StoreError> {
-        self.inner.update(update).await
-    }
-    async fn delete(
-        &self,
-        key: &Key,
-        condition: Option<Condition>,
-    ) -> Result<Option<Item>, StoreError> {
-        self.inner.delete(key, condition).await
-    }
-    async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        self.inner.query(query).await
-    }
-    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
-        self.inner.batch_get(keys).await
-    }
-    fn max_transaction_writes(&self) -> usize {
-        self.inner.max_transaction_writes()
-    }
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let meddle = self.meddle.lock().unwrap().take();
+impl shared::testing::StoreHook for Meddle {
+    async fn before_transact(&self, _writes: &[shared::ports::Write]) {
+        let armed = self.armed.lock().unwrap().take();
         if let (Some((account, phone)), Some(app)) =
-            (meddle, self.app.get().and_then(|a| a.upgrade()))
+            (armed, self.app.get().and_then(|a| a.upgrade()))
         {
             let new = shared::services::NewContact {
                 phone: Some(shared::domain::PhoneNumber::parse(phone, None).unwrap()),
@@ -205,11 +179,8 @@ impl shared::ports::ItemStore for Meddled {
             };
             app.create_contact(&account, new).await.unwrap();
         }
-        self.inner.transact(writes).await
     }
 }
-
-use shared::ports::{Condition, Item, Key, Page, Query, StoreError, Write};
 
 /// An account with no contacts skips the existence reads; a contact created through the API
 /// between the import's decision and its write is then caught by the create's condition: that
@@ -225,17 +196,23 @@ async fn a_contact_created_during_an_import_is_not_duplicated() {
     )
     .unwrap()
     .ports;
-    let meddled = std::sync::Arc::new(Meddled {
-        inner: ports.items.clone(),
-        app: std::sync::OnceLock::new(),
-        meddle: std::sync::Mutex::new(None),
-    });
+    let meddled = std::sync::Arc::new(shared::testing::Hooked::new(
+        ports.items.clone(),
+        Meddle {
+            app: std::sync::OnceLock::new(),
+            armed: std::sync::Mutex::new(None),
+        },
+    ));
     ports.items = meddled.clone();
     let app = std::sync::Arc::new(App::new(ports));
-    meddled.app.set(std::sync::Arc::downgrade(&app)).unwrap();
+    meddled
+        .hook
+        .app
+        .set(std::sync::Arc::downgrade(&app))
+        .unwrap();
     let account = tenant(&app, "Racing").await;
 
-    *meddled.meddle.lock().unwrap() = Some((account.clone(), "+447911123402"));
+    *meddled.hook.armed.lock().unwrap() = Some((account.clone(), "+447911123402"));
     let csv = b"phone,name\n+447911123401,Ana\n+447911123402,Bo\n+447911123403,Cy\n";
     let report = app
         .import_inline(&account, Bytes::from_static(csv))

@@ -9,12 +9,11 @@ use infra::standin::{StandIn, StandInConfig};
 use shared::domain::{AccountId, ApiKeyName, BusinessName, Email, PhoneNumber, PhoneNumberId};
 use shared::graph::messages::{Content, Language, LanguagePolicy, Template};
 use shared::graph::{GraphClient, GraphConfig};
-use shared::ports::{
-    Condition, Item, ItemStore, Key, Page, Query, StoreError, Update, Value, Write,
-};
+use shared::ports::{Condition, Key, Query, Update, Value};
 use shared::services::{
     App, ConsentInput, NewAccount, NewContact, NewMessage, NewNumber, Recipient, SenderSettings,
 };
+use shared::testing::{Hooked, StoreHook};
 
 const NUMBER: &str = infra::standin::DEMO_PHONE_NUMBER_ID;
 
@@ -132,62 +131,37 @@ async fn a_crash_after_the_claim_ends_unknown_and_is_not_resent() {
     assert!(standin.requests().is_empty());
 }
 
-/// An item store that, the first time the sender writes a wamid's lookup, lets Meta's
-/// `delivered` status for it in before anything else is written: the status overtakes the
-/// outcome, as it can when Meta answers the send and posts the status at once.
+/// The first time the sender writes a wamid's lookup, Meta's `delivered` status for it comes
+/// in before anything else is written: the status overtakes the outcome, as it can when Meta
+/// answers the send and posts the status at once.
 struct StatusesOvertake {
-    inner: Arc<dyn ItemStore>,
     app: OnceLock<Arc<App>>,
     fired: AtomicBool,
 }
 
 #[async_trait::async_trait]
-impl ItemStore for StatusesOvertake {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
-        let lookup = item.key.sk == "WAMID";
-        let wamid = item.key.pk.trim_start_matches("WAMID#").to_owned();
-        self.inner.put(item, condition).await?;
-        if lookup && !self.fired.swap(true, Ordering::SeqCst) {
-            let app = self.app.get().expect("app set");
-            let status = serde_json::json!({"object": "whatsapp_business_account",
-                "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": {"display_phone_number": "15550783881", "phone_number_id": NUMBER},
-                    "statuses": [{"id": wamid, "status": "delivered",
-                        "timestamp": time::OffsetDateTime::now_utc().unix_timestamp().to_string(),
-                        "recipient_id": "447911125000"}]}}]}]});
-            let report = app
-                .ingest_webhook(status.to_string().as_bytes())
-                .await
-                .expect("status ingested");
-            assert_eq!(
-                report.pending, 0,
-                "the lookup routes the status to its message"
-            );
+impl StoreHook for StatusesOvertake {
+    async fn after_put(&self, key: &Key) {
+        if key.sk != "WAMID" || self.fired.swap(true, Ordering::SeqCst) {
+            return;
         }
-        Ok(())
-    }
-    async fn update(&self, update: Update) -> Result<Item, StoreError> {
-        self.inner.update(update).await
-    }
-    async fn delete(
-        &self,
-        key: &Key,
-        condition: Option<Condition>,
-    ) -> Result<Option<Item>, StoreError> {
-        self.inner.delete(key, condition).await
-    }
-    async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        self.inner.query(query).await
-    }
-    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
-        self.inner.batch_get(keys).await
-    }
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.inner.transact(writes).await
+        let wamid = key.pk.trim_start_matches("WAMID#");
+        let status = serde_json::json!({"object": "whatsapp_business_account",
+            "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550783881", "phone_number_id": NUMBER},
+                "statuses": [{"id": wamid, "status": "delivered",
+                    "timestamp": time::OffsetDateTime::now_utc().unix_timestamp().to_string(),
+                    "recipient_id": "447911125000"}]}}]}]});
+        let app = self.app.get().expect("app set");
+        let report = app
+            .ingest_webhook(status.to_string().as_bytes())
+            .await
+            .expect("status ingested");
+        assert_eq!(
+            report.pending, 0,
+            "the lookup routes the status to its message"
+        );
     }
 }
 
@@ -199,14 +173,16 @@ async fn a_status_that_overtakes_the_outcome_still_leaves_the_wamid_and_the_coun
     let mut ports = shared::adapters::local::LocalBackend::open(dir.path(), url, graph)
         .unwrap()
         .ports;
-    let store = Arc::new(StatusesOvertake {
-        inner: ports.items.clone(),
-        app: OnceLock::new(),
-        fired: AtomicBool::new(false),
-    });
+    let store = Arc::new(Hooked::new(
+        ports.items.clone(),
+        StatusesOvertake {
+            app: OnceLock::new(),
+            fired: AtomicBool::new(false),
+        },
+    ));
     ports.items = store.clone();
     let app = Arc::new(App::new(ports));
-    assert!(store.app.set(app.clone()).is_ok());
+    assert!(store.hook.app.set(app.clone()).is_ok());
     let (account, contacts) = account(&app, 1).await;
     let id = queue(&app, &account, &contacts[0]).await;
     let task = app
@@ -217,7 +193,7 @@ async fn a_status_that_overtakes_the_outcome_still_leaves_the_wamid_and_the_coun
     let handled = sender::handle(&app, &[task[0].body.as_str()], &SenderSettings::default()).await;
     assert_eq!(handled, [sender::Handled::Ack]);
     assert!(
-        store.fired.load(Ordering::SeqCst),
+        store.hook.fired.load(Ordering::SeqCst),
         "the status came in between"
     );
     let message = app.message(&account, &id).await.unwrap();
