@@ -92,6 +92,22 @@ async fn queue(
     app.send_message(account, new).await.unwrap().id
 }
 
+/// The bodies of the send tasks waiting in the queue (up to 10).
+async fn queued_tasks(app: &App) -> Vec<String> {
+    let tasks = app
+        .send_queue
+        .receive(10, Duration::from_secs(30), Duration::from_secs(1))
+        .await
+        .unwrap();
+    tasks.into_iter().map(|t| t.body).collect()
+}
+
+/// The sender on these task bodies, with Meta's published limits.
+async fn handle(app: &App, bodies: &[String]) -> Vec<sender::Handled> {
+    let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    sender::handle(app, &bodies, &SenderSettings::default()).await
+}
+
 #[tokio::test]
 async fn a_crash_after_the_claim_ends_unknown_and_is_not_resent() {
     let (standin, graph, _) = standin().await;
@@ -114,20 +130,14 @@ async fn a_crash_after_the_claim_ends_unknown_and_is_not_resent() {
         )
         .await
         .unwrap();
-    let task = app
-        .send_queue
-        .receive(10, Duration::from_secs(30), Duration::from_secs(1))
-        .await
-        .unwrap();
-    assert_eq!(task.len(), 1);
-    let handled = sender::handle(&app, &[task[0].body.as_str()], &SenderSettings::default()).await;
-    assert_eq!(handled, [sender::Handled::Ack]);
+    let tasks = queued_tasks(&app).await;
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(handle(&app, &tasks).await, [sender::Handled::Ack]);
     let message = app.message(&account, &id).await.unwrap();
     assert_eq!(message.status, shared::domain::MessageStatus::Unknown);
     assert!(standin.requests().is_empty(), "never sent after the crash");
     // Delivered again, it stays as it is.
-    let again = sender::handle(&app, &[task[0].body.as_str()], &SenderSettings::default()).await;
-    assert_eq!(again, [sender::Handled::Ack]);
+    assert_eq!(handle(&app, &tasks).await, [sender::Handled::Ack]);
     assert!(standin.requests().is_empty());
 }
 
@@ -185,13 +195,8 @@ async fn a_status_that_overtakes_the_outcome_still_leaves_the_wamid_and_the_coun
     assert!(store.hook.app.set(app.clone()).is_ok());
     let (account, contacts) = account(&app, 1).await;
     let id = queue(&app, &account, &contacts[0]).await;
-    let task = app
-        .send_queue
-        .receive(10, Duration::from_secs(30), Duration::from_secs(1))
-        .await
-        .unwrap();
-    let handled = sender::handle(&app, &[task[0].body.as_str()], &SenderSettings::default()).await;
-    assert_eq!(handled, [sender::Handled::Ack]);
+    let tasks = queued_tasks(&app).await;
+    assert_eq!(handle(&app, &tasks).await, [sender::Handled::Ack]);
     assert!(
         store.hook.fired.load(Ordering::SeqCst),
         "the status came in between"
@@ -215,14 +220,9 @@ async fn a_malformed_task_fails_alone() {
     let (account, contacts) = account(&app, 2).await;
     queue(&app, &account, &contacts[0]).await;
     queue(&app, &account, &contacts[1]).await;
-    let tasks = app
-        .send_queue
-        .receive(10, Duration::from_secs(30), Duration::from_secs(1))
-        .await
-        .unwrap();
-    let mut bodies: Vec<&str> = tasks.iter().map(|t| t.body.as_str()).collect();
-    bodies.insert(1, "{\"not\": \"a task\"}");
-    let handled = sender::handle(&app, &bodies, &SenderSettings::default()).await;
+    let mut tasks = queued_tasks(&app).await;
+    tasks.insert(1, "{\"not\": \"a task\"}".to_owned());
+    let handled = handle(&app, &tasks).await;
     assert_eq!(handled[0], sender::Handled::Ack);
     assert!(matches!(handled[1], sender::Handled::Fail(_)));
     assert_eq!(handled[2], sender::Handled::Ack);
@@ -240,14 +240,9 @@ async fn a_batchs_sends_count_once_per_account() {
     for c in &contacts {
         queue(&app, &account, c).await;
     }
-    let tasks = app
-        .send_queue
-        .receive(10, Duration::from_secs(30), Duration::from_secs(1))
-        .await
-        .unwrap();
+    let tasks = queued_tasks(&app).await;
     assert_eq!(tasks.len(), 5);
-    let bodies: Vec<&str> = tasks.iter().map(|t| t.body.as_str()).collect();
-    let handled = sender::handle(&app, &bodies, &SenderSettings::default()).await;
+    let handled = handle(&app, &tasks).await;
     assert!(handled.iter().all(|h| *h == sender::Handled::Ack));
     assert_eq!(standin.accepted().len(), 5);
     let month = shared::domain::month_of(shared::domain::now());
@@ -468,14 +463,9 @@ async fn a_canceled_broadcasts_waiting_messages_end_canceled_unsent() {
     let job = Job::parse(&fanout[0].body).unwrap();
     app.run_job(&job, &fanout[0].receipt, None).await.unwrap();
     app.cancel_broadcast(&account, &b.id).await.unwrap();
-    let tasks = app
-        .send_queue
-        .receive(10, Duration::from_secs(30), Duration::from_secs(1))
-        .await
-        .unwrap();
+    let tasks = queued_tasks(&app).await;
     assert_eq!(tasks.len(), 2);
-    let bodies: Vec<&str> = tasks.iter().map(|t| t.body.as_str()).collect();
-    let handled = sender::handle(&app, &bodies, &SenderSettings::default()).await;
+    let handled = handle(&app, &tasks).await;
     assert_eq!(handled, [sender::Handled::Ack, sender::Handled::Ack]);
     assert!(standin.requests().is_empty(), "nothing sent");
 
