@@ -125,36 +125,34 @@ impl App {
             let sealer = self.sealer(&task.account_id, message::SEALED).await?;
             let content = message::content_key(&item).and_then(|k| apart.get(&k));
             let m = message::from_items(&sealer, &item, content)?;
-            if let Some(b) = &m.broadcast_id {
-                broadcasts
-                    .entry((task.account_id.clone(), b.clone()))
-                    .or_default();
-            }
+            // Its broadcast's gate, read for the first of its queued messages in the batch.
+            let gate = match &m.broadcast_id {
+                Some(b) => {
+                    let gate = broadcasts
+                        .entry((task.account_id.clone(), b.clone()))
+                        .or_default();
+                    if gate.is_none() && m.status == MessageStatus::Queued {
+                        *gate = Some(self.broadcast_sendable(&task.account_id, b).await?);
+                    }
+                    *gate
+                }
+                None => None,
+            };
             match m.status {
                 MessageStatus::Queued => {
-                    if let Some(b) = &m.broadcast_id {
-                        let gate = match broadcasts.get(&(task.account_id.clone(), b.clone())) {
-                            Some(Some(gate)) => *gate,
-                            _ => {
-                                let gate = self.broadcast_sendable(&task.account_id, b).await?;
-                                broadcasts.insert((task.account_id.clone(), b.clone()), Some(gate));
-                                gate
-                            }
-                        };
-                        match gate {
-                            BroadcastGate::Send => {}
-                            // Paused: resuming queues it again.
-                            BroadcastGate::Hold => continue,
-                            BroadcastGate::Canceled => {
-                                let canceled = Outcome {
-                                    status: MessageStatus::Canceled,
-                                    wamid: None,
-                                    error: None,
-                                    held: false,
-                                };
-                                self.finish(&task.account_id, &m, canceled).await?;
-                                continue;
-                            }
+                    match gate {
+                        None | Some(BroadcastGate::Send) => {}
+                        // Paused: resuming queues it again.
+                        Some(BroadcastGate::Hold) => continue,
+                        Some(BroadcastGate::Canceled) => {
+                            let canceled = Outcome {
+                                status: MessageStatus::Canceled,
+                                wamid: None,
+                                error: None,
+                                held: false,
+                            };
+                            self.finish(&task.account_id, &m, canceled).await?;
+                            continue;
                         }
                     }
                     by_number
