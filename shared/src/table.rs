@@ -47,6 +47,8 @@
 //! | session (by SHA-256 of its token; TTL at its absolute expiry) | `ACCOUNT#{account_id}` | `SESSION#{sha256}` |
 //! | invitation (by SHA-256 of its token; TTL) | `ACCOUNT#{account_id}` | `INVITATION#{sha256}` |
 //! | login attempts of an email or a client address in a 15-minute window (by digest; TTL) | `LOGINS#{digest}#{window}` | `LOGINS` |
+//! | API requests of a tenant in one second (by digest; TTL), one of the window's items | `LIMIT#{digest}#{second}#{n}` | `LIMIT` |
+//! | signups from a client address in one hour (by digest; TTL) | `SIGNUPS#{digest}#{hour}` | `SIGNUPS` |
 //! | internal note on a conversation | `ACCOUNT#{account_id}` | `NOTE#{contact_id}#{note_id}` |
 //! | message template (GSI1: `TEMPLATEID#{account_id}#{template_id}` / `TEMPLATE`) | `ACCOUNT#{account_id}` | `TEMPLATE#{waba_id}#{name}#{language}` |
 //!
@@ -240,9 +242,12 @@ pub fn operator_partition() -> String {
 }
 
 /// The API requests of one tenant (named by a digest, so nothing left behind names it) in one
-/// second's window.
-pub fn request_window(tenant_digest: &str, epoch_second: i64) -> Key {
-    Key::new(format!("LIMIT#{tenant_digest}#{epoch_second}"), "LIMIT")
+/// second's window, in one of the window's items (`records::limits::window_shards`).
+pub fn request_window(tenant_digest: &str, epoch_second: i64, shard: u8) -> Key {
+    Key::new(
+        format!("LIMIT#{tenant_digest}#{epoch_second}#{shard}"),
+        "LIMIT",
+    )
 }
 
 /// The signups from one client address (by digest: an address is personal data) in one

@@ -18,28 +18,36 @@ impl App {
         let at = now();
         let second = at.unix_timestamp();
         let l = self.api_limits;
-        let update =
-            limits::count_request(&caller.account_id, key, second, l.per_account, l.per_key);
-        match self.items.update(update).await {
-            Ok(_) => Ok(()),
-            Err(StoreError::ConditionFailed { .. }) => {
-                let window = self
-                    .items
-                    .get(&limits::request_window(&caller.account_id, second))
-                    .await?;
-                let (policy, limit) = match limits::account_full(window.as_ref(), l.per_account) {
-                    true => ("account", l.per_account),
-                    false => ("key", l.per_key),
-                };
-                Err(ServiceError::RateLimited(RateLimited {
-                    policy,
-                    limit,
-                    window_seconds: 1,
-                    retry_after_ms: 1000 - u64::from(at.millisecond()),
-                }))
+        let shards = limits::window_shards(l.per_account);
+        // A random item of the window, then (when spread) the next one: a request is refused
+        // only when both are full, so an uneven spread does not refuse below the limit.
+        let first = rand::random::<u8>() % shards;
+        let tries = [first, (first + 1) % shards];
+        let mut refused = first;
+        for shard in &tries[..usize::from(shards).min(2)] {
+            let window = (second, *shard, shards);
+            let update =
+                limits::count_request(&caller.account_id, key, window, l.per_account, l.per_key);
+            match self.items.update(update).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::ConditionFailed { .. }) => refused = *shard,
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => Err(e.into()),
         }
+        let window = self
+            .items
+            .get(&limits::request_window(&caller.account_id, second, refused))
+            .await?;
+        let (policy, limit) = match limits::account_full(window.as_ref(), l.per_account, shards) {
+            true => ("account", l.per_account),
+            false => ("key", l.per_key),
+        };
+        Err(ServiceError::RateLimited(RateLimited {
+            policy,
+            limit,
+            window_seconds: 1,
+            retry_after_ms: 1000 - u64::from(at.millisecond()),
+        }))
     }
 
     /// Counts one signup from `address` (the client's IP as the edge saw it), or refuses it
