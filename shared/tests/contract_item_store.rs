@@ -29,8 +29,8 @@ contract!(sqlite, dynamodb =>
     values_round_trip, missing_items_are_none, conditional_puts, updates_create_and_count,
     deletes_return_the_old_item, sort_key_conditions, pages_cover_everything_once,
     cursors_are_bound_to_their_partition, transactions_are_all_or_nothing,
-    expired_items_are_gone, expired_items_are_found_for_erasure, secondary_index, invalid_requests_are_refused,
-    batch_gets_answer_in_key_order, filters_drop_items_but_keep_paging,
+    expired_items_are_gone, expired_items_are_found_for_erasure, secondary_index, keys_only_queries,
+    invalid_requests_are_refused, batch_gets_answer_in_key_order, filters_drop_items_but_keep_paging,
 );
 
 fn now() -> i64 {
@@ -477,6 +477,49 @@ async fn secondary_index(store: Arc<dyn ItemStore>) {
     let got = store.update(out).await.unwrap();
     assert_eq!(got.gsi1, None);
     assert_eq!(collect(&*store, Query::gsi1("TAG#odd")).await.len(), 6);
+}
+
+async fn keys_only_queries(store: Arc<dyn ItemStore>) {
+    for i in 0..4 {
+        let it = item("K", &format!("S#{i}"))
+            .with("name", Value::S(format!("n{i}")))
+            .with_gsi1(Key::new("BYNAME", format!("n{i}")));
+        store.put(it, None).await.unwrap();
+    }
+    // Through the index: its keys and the table's, nothing else.
+    let page = store
+        .query(Query::gsi1("BYNAME").backward().limit(3).keys_only())
+        .await
+        .unwrap();
+    let keys: Vec<_> = page.items.iter().map(|i| i.key.sk.as_str()).collect();
+    assert_eq!(keys, ["S#3", "S#2", "S#1"]);
+    assert!(
+        page.items.iter().all(|i| i.attrs.is_empty()),
+        "{:?}",
+        page.items
+    );
+    assert_eq!(page.items[0].gsi1, Some(Key::new("BYNAME", "n3")));
+    assert!(page.next.is_some());
+    // On the table, and below a sort key.
+    let page = store
+        .query(
+            Query::partition("K")
+                .sort(SortCondition::LessThan("S#2".into()))
+                .keys_only(),
+        )
+        .await
+        .unwrap();
+    let keys: Vec<_> = page.items.iter().map(|i| i.key.sk.as_str()).collect();
+    assert_eq!(keys, ["S#0", "S#1"]);
+    assert!(page.items.iter().all(|i| i.attrs.is_empty()));
+    // A filter needs the attributes a keys-only query does not read.
+    let filtered = Query::gsi1("BYNAME")
+        .keys_only()
+        .filter(Some(Condition::Exists));
+    assert!(matches!(
+        store.query(filtered).await,
+        Err(StoreError::Invalid(_))
+    ));
 }
 
 async fn invalid_requests_are_refused(store: Arc<dyn ItemStore>) {

@@ -434,6 +434,10 @@ pub struct Query {
     /// Also items whose `ttl` has passed but that are still stored (DynamoDB's sweeper lags
     /// by up to days): for erasing everything, not for reading.
     pub include_expired: bool,
+    /// Each item's keys (table and index) only, none of its attributes: what a query merged
+    /// with others needs to pick a page before reading it (an index query otherwise reads
+    /// every item it finds whole).
+    pub keys_only: bool,
 }
 
 impl Query {
@@ -447,6 +451,7 @@ impl Query {
             cursor: None,
             filter: None,
             include_expired: false,
+            keys_only: false,
         }
     }
 
@@ -492,6 +497,11 @@ impl Query {
         self
     }
 
+    pub fn keys_only(mut self) -> Self {
+        self.keys_only = true;
+        self
+    }
+
     /// The time an item's `ttl` is compared with: none has passed when expired items count.
     pub fn live_after(&self, now: i64) -> i64 {
         if self.include_expired {
@@ -508,6 +518,11 @@ impl Query {
         if self.include_expired && self.index != Index::Table {
             return Err(StoreError::Invalid(
                 "expired items are found on the table, not through an index".into(),
+            ));
+        }
+        if self.keys_only && self.filter.is_some() {
+            return Err(StoreError::Invalid(
+                "a keys-only query has no attributes to filter on".into(),
             ));
         }
         if self.limit == 0 || self.limit > MAX_PAGE_SIZE {

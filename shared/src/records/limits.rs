@@ -101,7 +101,11 @@ mod tests {
     /// Applies `update` as the store would: only when its condition holds.
     fn admit(items: &mut HashMap<crate::ports::Key, Item>, update: &Update) -> bool {
         let current = items.get(&update.key).cloned();
-        if !update.condition.as_ref().is_none_or(|c| c.holds(current.as_ref())) {
+        if !update
+            .condition
+            .as_ref()
+            .is_none_or(|c| c.holds(current.as_ref()))
+        {
             return false;
         }
         items.insert(update.key.clone(), update.apply(current).unwrap());

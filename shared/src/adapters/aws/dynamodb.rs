@@ -544,10 +544,16 @@ impl ItemStore for DynamoItemStore {
         if let (Some(f), Index::Table) = (&query.filter, query.index) {
             filter = format!("{filter} AND {}", expr.filter(f));
         }
+        let projection = query.keys_only.then(|| {
+            ["pk", "sk", "gsi1pk", "gsi1sk", "ttl"]
+                .map(|n| expr.name(n))
+                .join(", ")
+        });
         let mut req = self
             .client
             .query()
             .table_name(&self.table)
+            .set_projection_expression(projection)
             .key_condition_expression(key_cond)
             .filter_expression(filter)
             .set_expression_attribute_names(expr.names())
@@ -559,6 +565,7 @@ impl ItemStore for DynamoItemStore {
             Index::Table => req.consistent_read(true),
             Index::Gsi1 => req.index_name(GSI1),
         };
+
         let out = req
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
@@ -569,7 +576,7 @@ impl ItemStore for DynamoItemStore {
             .iter()
             .map(item_from_av)
             .collect::<Result<Vec<_>, _>>()?;
-        if let Index::Gsi1 = query.index {
+        if let (Index::Gsi1, false) = (query.index, query.keys_only) {
             let keys: Vec<Key> = items.iter().map(|i| i.key.clone()).collect();
             items = self
                 .batch_get(&keys)

@@ -323,6 +323,11 @@ fn run_query(c: &Connection, q: &Query, now: i64) -> Result<Page, StoreError> {
     if let Some(filter) = &q.filter {
         items.retain(|i| filter.holds(Some(i)));
     }
+    if q.keys_only {
+        for i in &mut items {
+            i.attrs.clear();
+        }
+    }
     Ok(Page { items, next })
 }
 
