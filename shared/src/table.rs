@@ -16,7 +16,7 @@
 //! | a large outbound message's content, apart | `ACCOUNT#{account_id}` | `MESSAGECONTENT#{message_id}` |
 //! | wamid lookup (webhook → message) | `WAMID#{wamid}` | `WAMID` |
 //! | status that arrived before its message's wamid was stored | `WAMID#{wamid}` | `STATUS#{status}` |
-//! | conversation (GSI1: `CONVERSATIONS#{account_id}` / `{last message id}`) | `ACCOUNT#{account_id}` | `CONVERSATION#{contact_id}` |
+//! | conversation (GSI1: `CONVERSATIONS#{account_id}#{nn}`, one of 16 shards, / `{last message id}`) | `ACCOUNT#{account_id}` | `CONVERSATION#{contact_id}` |
 //! | WABA routing (WABA-level webhooks → tenant; Meta's messaging limit of its business) | `WABA#{waba_id}` | `WABA` |
 //! | notice (template status, account and quality updates, webhook errors) | `ACCOUNT#{account_id}` | `NOTICE#{notice_id}` |
 //! | dead letter (a webhook change that could not be read) | `ACCOUNT#{operator}` | `DEADLETTER#{id}` |
@@ -215,9 +215,16 @@ pub fn conversation(account: &AccountId, contact: &ContactId) -> Key {
     )
 }
 
-/// The index partition of a tenant's conversations, ordered by their last message.
+/// The index partition of a tenant's conversations, ordered by their last message: where
+/// conversations last moved before the inbox was spread over shards, and what an inbox page's
+/// cursor names.
 pub fn conversations(account: &AccountId) -> String {
     format!("CONVERSATIONS#{account}")
+}
+
+/// One of the index partitions a tenant's inbox is spread over (the shard from the contact).
+pub fn conversations_shard(account: &AccountId, shard: u8) -> String {
+    format!("CONVERSATIONS#{account}#{shard:02}")
 }
 
 pub fn waba_route(waba_id: &str) -> Key {

@@ -1,14 +1,15 @@
 //! A contact's conversation: its last message (a sealed preview), unread count and the last
-//! inbound message, which opens the service window. The item sits in GSI1 under the tenant's
-//! conversations, ordered by its last message, and only ever moves forward: each change is
-//! conditional on the message id (ULIDs sort by message time).
+//! inbound message, which opens the service window. The item sits in GSI1 under one of the
+//! tenant's inbox shards (from its contact), ordered by its last message, and only ever moves
+//! forward: each change is conditional on the message id (ULIDs sort by message time). The
+//! inbox reads the shards merged: no index partition takes every message's move.
 
 use super::{from_millis, to_millis, RecordError, Sealer};
 use crate::domain::{
     AccountId, ContactId, Conversation, LastMessage, Message, PhoneNumberId, UserId, Window,
     SERVICE_WINDOW,
 };
-use crate::ports::{Condition, Item, Key, Query, Update, Value};
+use crate::ports::{Condition, Cursor, Item, Key, Query, Update, Value};
 use crate::table;
 
 const ENTITY: &str = "conversation";
@@ -16,6 +17,9 @@ const ENTITY: &str = "conversation";
 pub const SEALED: u64 = 1;
 /// Characters of a message kept (sealed) as the conversation's preview.
 const PREVIEW_CHARS: usize = 100;
+/// Index partitions the inbox is spread over: at 1,000 messages a second each way, each
+/// moving its conversation (2 index writes), 250 writes a second a partition.
+const INBOX_SHARDS: u8 = 16;
 
 /// Makes `message` the conversation's last message, unless a later one is already; the
 /// conversation expires with it (`expires_at`, epoch seconds): it holds that message's preview.
@@ -35,7 +39,7 @@ pub fn last_message(
         .set("last_at", Value::N(to_millis(message.created_at)))
         .expire(Some(expires_at))
         .index(Some(Key::new(
-            table::conversations(s.tenant()),
+            inbox_shard(s.tenant(), &message.contact_id),
             message.id.to_string(),
         )))
         .when(newer_than(&id, "last_id"));
@@ -123,9 +127,36 @@ pub fn last_inbound_of(item: &Item) -> Result<Option<(String, PhoneNumberId)>, R
     }
 }
 
-/// The tenant's conversations by their last message, oldest first (`.backward()`: newest).
-pub fn by_last_message(account: &AccountId) -> Query {
-    Query::gsi1(table::conversations(account))
+fn inbox_shard(account: &AccountId, contact: &ContactId) -> String {
+    let shard = super::shard_of(&contact.to_string(), INBOX_SHARDS);
+    table::conversations_shard(account, shard)
+}
+
+/// The index partitions of the tenant's conversations by their last message (merge them with
+/// [`super::newest_across`]): the shards, and the partition conversations that have not
+/// moved since the inbox was spread are still in.
+pub fn by_last_message(account: &AccountId) -> Vec<Query> {
+    (0..INBOX_SHARDS)
+        .map(|n| table::conversations_shard(account, n))
+        .chain([table::conversations(account)])
+        .map(Query::gsi1)
+        .collect()
+}
+
+/// The cursor of an inbox page that ends at the conversation whose last message is `last`.
+pub fn cursor_at(account: &AccountId, last: &str) -> Cursor {
+    let at = Key::new(table::conversations(account), last);
+    Cursor {
+        last: at.clone(),
+        last_gsi1: Some(at),
+    }
+}
+
+/// Where the inbox page a cursor names ends, if the cursor is one of the tenant's inbox (as
+/// [`cursor_at`] makes them, or a page of the inbox before it was spread).
+pub fn cursor_place(account: &AccountId, cursor: &Cursor) -> Option<String> {
+    let at = cursor.last_gsi1.as_ref()?;
+    (at.pk == table::conversations(account)).then(|| at.sk.clone())
 }
 
 pub fn from_item(s: &Sealer, item: &Item) -> Result<Conversation, RecordError> {

@@ -395,6 +395,64 @@ pub async fn fill(
     }
 }
 
+/// One page, newest first, of a list spread over several partitions (shards of one order):
+/// the keys of up to `limit` items whose sort keys (index sort keys for index queries) are
+/// below `below`, merged across `queries`, and the sort key the next page starts below.
+/// Each partition is read keys only (`limit` of them: a page may come from one), and an item
+/// is taken only when no partition still unread could hold a newer one. Sort keys must be
+/// unique across the partitions (a message id is): the next page starts strictly below.
+pub async fn newest_across(
+    store: &dyn ItemStore,
+    queries: Vec<Query>,
+    limit: u32,
+    below: Option<&str>,
+) -> Result<(Vec<Item>, Option<String>), StoreError> {
+    fn place(item: &Item) -> &str {
+        match &item.gsi1 {
+            Some(g) => &g.sk,
+            None => &item.key.sk,
+        }
+    }
+    let reads = queries.into_iter().map(|q| {
+        let q = match below {
+            Some(b) => q.sort(crate::ports::SortCondition::LessThan(b.to_owned())),
+            None => q,
+        };
+        store.query(q.backward().limit(limit).keys_only())
+    });
+    let pages = futures::future::try_join_all(reads).await?;
+    // The newest place a partition with more stopped at: below it, some are unread.
+    let mut unread_below: Option<String> = None;
+    let mut found = Vec::new();
+    for page in pages {
+        // Where the partition's read stopped (expired items are read and dropped, so this
+        // may be below its last item, or stand for none).
+        let stopped = page.next.map(|c| match c.last_gsi1 {
+            Some(g) => g.sk,
+            None => c.last.sk,
+        });
+        if let Some(s) = stopped {
+            if unread_below.as_deref().is_none_or(|u| s.as_str() > u) {
+                unread_below = Some(s);
+            }
+        }
+        found.extend(page.items);
+    }
+    found.sort_by(|a, b| place(b).cmp(place(a)));
+    if let Some(u) = &unread_below {
+        found.retain(|i| place(i) >= u.as_str());
+    }
+    let next = match found.len() > limit as usize {
+        true => {
+            found.truncate(limit as usize);
+            found.last().map(|last| place(last).to_owned())
+        }
+        // Everything at or above where a partition stopped is in the page.
+        false => unread_below,
+    };
+    Ok((found, next))
+}
+
 /// Builds the map of a `Value::M`.
 pub(crate) struct MapBuilder(std::collections::BTreeMap<String, Value>);
 

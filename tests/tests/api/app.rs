@@ -5,7 +5,8 @@
 
 use reqwest::header::{COOKIE, HOST, LOCATION, SET_COOKIE};
 use reqwest::{redirect, StatusCode};
-use shared::domain::{Email, Password, Permission, Role, UserName};
+use shared::domain::{AccountId, Email, Password, Permission, Role, UserName};
+use shared::ports::Key;
 use shared::services::{NewAccount, Principal, ServiceError};
 
 use crate::support::{spawn, TestApi};
@@ -621,7 +622,7 @@ async fn every_page_of_another_account_answers_404() {
 }
 
 #[tokio::test]
-async fn the_inbox_pages_on_and_filters_by_assignee() {
+async fn the_inbox_pages_on_through_its_shards_and_filters_by_assignee() {
     let api = spawn().await;
     let app = &api.app;
     let new = NewAccount {
@@ -679,6 +680,36 @@ async fn the_inbox_pages_on_and_filters_by_assignee() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(older.matches("<li class=\"conversation").count(), 10);
     assert!(older.contains(&contacts[0].to_string()) && !older.contains("before="));
+
+    // The inbox is spread over index shards, and some conversations are still where they were
+    // indexed before it was: pages of 7 go through every conversation once, newest first.
+    for c in &contacts[20..25] {
+        let key = shared::records::conversation::key(&account.id, c);
+        let item = app.items.get(&key).await.unwrap().unwrap();
+        let before = Key::new(
+            shared::table::conversations(&account.id),
+            item.gsi1.unwrap().sk,
+        );
+        let moved = shared::ports::Update::new(key).index(Some(before));
+        app.items.update(moved).await.unwrap();
+    }
+    let (mut seen, mut cursor) = (Vec::new(), None);
+    loop {
+        let (page, next) = app.conversations(&account.id, 7, cursor).await.unwrap();
+        assert!(page.len() <= 7 && (next.is_none() || !page.is_empty()));
+        seen.extend(page.into_iter().map(|c| c.contact_id));
+        match next {
+            Some(n) => cursor = Some(shared::ports::Cursor::decode(&n.encode()).unwrap()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, contacts.iter().rev().cloned().collect::<Vec<_>>());
+    // Another tenant's cursor, or any other list's, is refused.
+    let foreign = shared::records::conversation::cursor_at(&AccountId::generate(), "01J");
+    assert!(app
+        .conversations(&account.id, 7, Some(foreign))
+        .await
+        .is_err());
 
     // Assigned to me: it leaves Unassigned and is all of Mine.
     let t = b.token("/app/inbox").await;
