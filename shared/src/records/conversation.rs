@@ -132,14 +132,14 @@ fn inbox_shard(account: &AccountId, contact: &ContactId) -> String {
     table::conversations_shard(account, shard)
 }
 
-/// The index partitions of the tenant's conversations by their last message (merge them with
-/// [`super::newest_across`]): the shards, and the partition conversations that have not
-/// moved since the inbox was spread are still in.
-pub fn by_last_message(account: &AccountId) -> Vec<Query> {
+/// The index partitions of the tenant's conversations by their last message, each read for a
+/// page of `page` (merge them with [`super::newest_across`]): the shards, and the partition
+/// conversations that have not moved since the inbox was spread are still in.
+pub fn by_last_message(account: &AccountId, page: u32) -> Vec<Query> {
+    let share = super::shard_share(page, INBOX_SHARDS);
     (0..INBOX_SHARDS)
-        .map(|n| table::conversations_shard(account, n))
-        .chain([table::conversations(account)])
-        .map(Query::gsi1)
+        .map(|n| Query::gsi1(table::conversations_shard(account, n)).limit(share))
+        .chain([Query::gsi1(table::conversations(account)).limit(page)])
         .collect()
 }
 

@@ -41,7 +41,9 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
 use crate::crypto::{CryptoError, FieldRef, TenantKeys};
 use crate::domain::{AccountId, Invalid, Timestamp};
-use crate::ports::{Cursor, Item, ItemStore, Key, Page, Query, StoreError, Value};
+use crate::ports::{
+    Condition, Cursor, Index, Item, ItemStore, Key, Page, Query, SortCondition, StoreError, Value,
+};
 
 /// A stored item that does not decode, or a field that does not seal or open.
 #[derive(Debug, thiserror::Error)]
@@ -398,59 +400,114 @@ pub async fn fill(
 /// One page, newest first, of a list spread over several partitions (shards of one order):
 /// the keys of up to `limit` items whose sort keys (index sort keys for index queries) are
 /// below `below`, merged across `queries`, and the sort key the next page starts below.
-/// Each partition is read keys only (`limit` of them: a page may come from one), and an item
-/// is taken only when no partition still unread could hold a newer one. Sort keys must be
-/// unique across the partitions (a message id is): the next page starts strictly below.
+/// Each partition is read keys only, as many as its query's own limit (a share of the page
+/// for shards of a spread list, a page for one that may hold all of it), and an item is taken
+/// only when no partition still unread could hold a newer one: a page may be shorter than
+/// `limit` and go on. Sort keys must be unique across the partitions (a message id is).
 pub async fn newest_across(
     store: &dyn ItemStore,
     queries: Vec<Query>,
     limit: u32,
     below: Option<&str>,
 ) -> Result<(Vec<Item>, Option<String>), StoreError> {
-    fn place(item: &Item) -> &str {
-        match &item.gsi1 {
-            Some(g) => &g.sk,
-            None => &item.key.sk,
+    fn place(item: &Item, index: Index) -> &str {
+        match (index, &item.gsi1) {
+            (Index::Gsi1, Some(g)) => &g.sk,
+            _ => &item.key.sk,
         }
     }
     let reads = queries.into_iter().map(|q| {
-        let q = match below {
-            Some(b) => q.sort(crate::ports::SortCondition::LessThan(b.to_owned())),
-            None => q,
+        let index = q.index;
+        let q = match (below, &q.sort) {
+            (None, _) => q,
+            // Within the prefix, down to `below`: its own item is read again and dropped.
+            (Some(b), SortCondition::BeginsWith(p)) => {
+                let range = SortCondition::Between(p.clone(), b.to_owned());
+                q.sort(range)
+            }
+            (Some(b), _) => q.sort(SortCondition::LessThan(b.to_owned())),
         };
-        store.query(q.backward().limit(limit).keys_only())
+        async move {
+            let page = store.query(q.backward().keys_only()).await?;
+            Ok::<_, StoreError>((index, page))
+        }
     });
     let pages = futures::future::try_join_all(reads).await?;
     // The newest place a partition with more stopped at: below it, some are unread.
     let mut unread_below: Option<String> = None;
     let mut found = Vec::new();
-    for page in pages {
+    for (index, page) in pages {
         // Where the partition's read stopped (expired items are read and dropped, so this
         // may be below its last item, or stand for none).
-        let stopped = page.next.map(|c| match c.last_gsi1 {
-            Some(g) => g.sk,
-            None => c.last.sk,
+        let stopped = page.next.map(|c| match (index, c.last_gsi1) {
+            (Index::Gsi1, Some(g)) => g.sk,
+            _ => c.last.sk,
         });
         if let Some(s) = stopped {
             if unread_below.as_deref().is_none_or(|u| s.as_str() > u) {
                 unread_below = Some(s);
             }
         }
-        found.extend(page.items);
+        found.extend(
+            page.items
+                .into_iter()
+                .map(|i| (place(&i, index).to_owned(), i))
+                .filter(|(p, _)| below.is_none_or(|b| p.as_str() < b)),
+        );
     }
-    found.sort_by(|a, b| place(b).cmp(place(a)));
+    found.sort_by(|a, b| b.0.cmp(&a.0));
     if let Some(u) = &unread_below {
-        found.retain(|i| place(i) >= u.as_str());
+        found.retain(|(p, _)| p >= u);
     }
     let next = match found.len() > limit as usize {
         true => {
             found.truncate(limit as usize);
-            found.last().map(|last| place(last).to_owned())
+            found.last().map(|(p, _)| p.clone())
         }
         // Everything at or above where a partition stopped is in the page.
         false => unread_below,
     };
-    Ok((found, next))
+    Ok((found.into_iter().map(|(_, i)| i).collect(), next))
+}
+
+/// A page of a list spread over partitions, its items read whole: [`newest_across`] again
+/// from where it stopped until `limit` items meet `filter` or `max_scanned` keys were read
+/// (never more than are still wanted: the next page must not skip a match). `partitions`
+/// gives the queries for a read of so many. Items gone between the index and the read (erased)
+/// are skipped.
+pub async fn fill_across(
+    store: &dyn ItemStore,
+    partitions: impl Fn(u32) -> Vec<Query>,
+    limit: u32,
+    mut below: Option<String>,
+    filter: Option<&Condition>,
+    max_scanned: u32,
+) -> Result<(Vec<Item>, Option<String>), StoreError> {
+    let mut found = Vec::new();
+    let mut scanned = 0;
+    loop {
+        let want = limit - found.len() as u32;
+        let (keys, next) = newest_across(store, partitions(want), want, below.as_deref()).await?;
+        scanned += want;
+        let keys: Vec<Key> = keys.into_iter().map(|i| i.key).collect();
+        let mut read = companions(store, keys.iter().cloned()).await?;
+        found.extend(
+            keys.iter()
+                .filter_map(|k| read.remove(k))
+                .filter(|i| filter.is_none_or(|c| c.holds(Some(i)))),
+        );
+        below = next;
+        if below.is_none() || found.len() as u32 >= limit || scanned >= max_scanned {
+            return Ok((found, below));
+        }
+    }
+}
+
+/// How many of a page's items a query of one of `shards` shards reads: twice its share, and a
+/// few more (the merge takes an item only above every shard's last, so a read of just its
+/// share would cut most pages short).
+pub fn shard_share(page: u32, shards: u8) -> u32 {
+    (page * 2).div_ceil(u32::from(shards.max(1))) + 2
 }
 
 /// Builds the map of a `Value::M`.

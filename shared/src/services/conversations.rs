@@ -60,39 +60,21 @@ impl App {
         limit: u32,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Conversation>, Option<Cursor>), ServiceError> {
-        let mut below = match &cursor {
+        let below = match &cursor {
             Some(c) => {
                 Some(conversation::cursor_place(account, c).ok_or(StoreError::InvalidCursor)?)
             }
             None => None,
         };
-        let condition = filter.condition();
-        let mut found = Vec::new();
-        let mut scanned = 0;
-        loop {
-            // Never read more than are still wanted: the next page must not skip a match.
-            let want = limit - found.len() as u32;
-            let (keys, next) = records::newest_across(
-                &*self.items,
-                conversation::by_last_message(account),
-                want,
-                below.as_deref(),
-            )
-            .await?;
-            scanned += want;
-            let keys: Vec<_> = keys.into_iter().map(|i| i.key).collect();
-            let mut read = records::companions(&*self.items, keys.iter().cloned()).await?;
-            // In the index's order; one gone since (erased) is skipped.
-            found.extend(
-                keys.iter()
-                    .filter_map(|k| read.remove(k))
-                    .filter(|i| condition.as_ref().is_none_or(|c| c.holds(Some(i)))),
-            );
-            below = next;
-            if below.is_none() || found.len() as u32 >= limit || scanned >= FILTER_SCAN {
-                break;
-            }
-        }
+        let (found, below) = records::fill_across(
+            &*self.items,
+            |want| conversation::by_last_message(account, want),
+            limit,
+            below,
+            filter.condition().as_ref(),
+            FILTER_SCAN,
+        )
+        .await?;
         let sealer = self
             .sealer(account, found.len() as u64 * conversation::SEALED)
             .await?;
