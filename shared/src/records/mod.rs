@@ -399,7 +399,8 @@ pub async fn fill(
 
 /// One page, newest first, of a list spread over several partitions (shards of one order):
 /// the keys of up to `limit` items whose sort keys (index sort keys for index queries) are
-/// below `below`, merged across `queries`, and the sort key the next page starts below.
+/// below `below`, merged across `queries`, each with its sort key, and the sort key the next
+/// page starts below.
 /// Each partition is read keys only, as many as its query's own limit (a share of the page
 /// for shards of a spread list, a page for one that may hold all of it), and an item is taken
 /// only when no partition still unread could hold a newer one: a page may be shorter than
@@ -409,7 +410,7 @@ pub async fn newest_across(
     queries: Vec<Query>,
     limit: u32,
     below: Option<&str>,
-) -> Result<(Vec<Item>, Option<String>), StoreError> {
+) -> Result<(Vec<(String, Item)>, Option<String>), StoreError> {
     fn place(item: &Item, index: Index) -> &str {
         match (index, &item.gsi1) {
             (Index::Gsi1, Some(g)) => &g.sk,
@@ -467,14 +468,14 @@ pub async fn newest_across(
         // Everything at or above where a partition stopped is in the page.
         false => unread_below,
     };
-    Ok((found.into_iter().map(|(_, i)| i).collect(), next))
+    Ok((found, next))
 }
 
 /// A page of a list spread over partitions, its items read whole: [`newest_across`] again
-/// from where it stopped until `limit` items meet `filter` or `max_scanned` keys were read
-/// (never more than are still wanted: the next page must not skip a match). `partitions`
-/// gives the queries for a read of so many. Items gone between the index and the read (erased)
-/// are skipped.
+/// from where it stopped until `limit` items meet `filter` or `max_scanned` keys were read.
+/// `partitions` gives the queries for a read of so many. A filtered list reads rounds of
+/// [`FILTER_ROUND`] and its page ends at its last match (the next starts below it, so none is
+/// skipped). Items gone between the index and the read (erased) are skipped.
 pub async fn fill_across(
     store: &dyn ItemStore,
     partitions: impl Fn(u32) -> Vec<Query>,
@@ -486,22 +487,35 @@ pub async fn fill_across(
     let mut found = Vec::new();
     let mut scanned = 0;
     loop {
-        let want = limit - found.len() as u32;
+        let want = match filter {
+            Some(_) => FILTER_ROUND.min(max_scanned - scanned),
+            None => limit - found.len() as u32,
+        };
         let (keys, next) = newest_across(store, partitions(want), want, below.as_deref()).await?;
         scanned += want;
-        let keys: Vec<Key> = keys.into_iter().map(|i| i.key).collect();
-        let mut read = companions(store, keys.iter().cloned()).await?;
-        found.extend(
-            keys.iter()
-                .filter_map(|k| read.remove(k))
-                .filter(|i| filter.is_none_or(|c| c.holds(Some(i)))),
-        );
+        let mut read = companions(store, keys.iter().map(|(_, i)| i.key.clone())).await?;
+        let mut keys = keys.into_iter().peekable();
+        while let Some((place, key)) = keys.next() {
+            let Some(item) = read.remove(&key.key) else {
+                continue;
+            };
+            if filter.is_none_or(|c| c.holds(Some(&item))) {
+                found.push(item);
+                if found.len() as u32 >= limit {
+                    let more = keys.peek().is_some() || next.is_some();
+                    return Ok((found, more.then_some(place)));
+                }
+            }
+        }
         below = next;
-        if below.is_none() || found.len() as u32 >= limit || scanned >= max_scanned {
+        if below.is_none() || scanned >= max_scanned {
             return Ok((found, below));
         }
     }
 }
+
+/// Keys a filtered page of a spread list reads at a time.
+pub const FILTER_ROUND: u32 = 250;
 
 /// How many of a page's items a query of one of `shards` shards reads: twice its share, and a
 /// few more (the merge takes an item only above every shard's last, so a read of just its

@@ -732,6 +732,27 @@ async fn the_inbox_pages_on_through_its_shards_and_filters_by_assignee() {
     // The API shows the assignee too.
     let view = app.conversation(&account.id, &contacts[3]).await.unwrap();
     assert_eq!(view.assignee.as_ref(), Some(&owner.session.user_id));
+    // A filtered list pages on by place too: pages of 2 through six assigned conversations.
+    let me = &owner.session.user_id;
+    for i in [10, 22, 31, 50, 59] {
+        let assign = shared::records::conversation::assign(&account.id, &contacts[i], Some(me));
+        app.items.update(assign).await.unwrap();
+    }
+    let mine = shared::records::conversation::Filter::AssignedTo(me);
+    let (mut seen, mut cursor) = (Vec::new(), None);
+    loop {
+        let (page, next) = app
+            .conversations_where(&account.id, &mine, 2, cursor)
+            .await
+            .unwrap();
+        seen.extend(page.into_iter().map(|c| c.contact_id));
+        match next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    let want: Vec<_> = [59, 50, 31, 22, 10, 3].map(|i| contacts[i].clone()).into();
+    assert_eq!(seen, want);
 }
 
 #[tokio::test]
