@@ -12,8 +12,8 @@
 //! | contact lookup (blind index of phone or BSUID) | `ACCOUNT#{account_id}` | `CONTACTKEY#{kind}#{hmac}` |
 //! | consent record (one the contact's latest replaced; the latest is in the contact item) | `ACCOUNT#{account_id}` | `CONSENT#{contact_id}#{record_id}` |
 //! | contact import | `ACCOUNT#{account_id}` | `IMPORT#{import_id}` |
-//! | message (GSI1: `THREAD#{account_id}#{contact_id}` / `{message_id}`) | `ACCOUNT#{account_id}` | `MESSAGE#{message_id}` |
-//! | a large outbound message's content, apart | `ACCOUNT#{account_id}` | `MESSAGECONTENT#{message_id}` |
+//! | message (GSI1: `THREAD#{account_id}#{contact_id}` / `{message_id}`), in one of 16 shards from its id (before the shards: `ACCOUNT#{account_id}`) | `MESSAGES#{account_id}#{nn}` | `MESSAGE#{message_id}` |
+//! | a large outbound message's content, apart, beside its message | `MESSAGES#{account_id}#{nn}` | `MESSAGECONTENT#{message_id}` |
 //! | wamid lookup (webhook → message) | `WAMID#{wamid}` | `WAMID` |
 //! | status that arrived before its message's wamid was stored | `WAMID#{wamid}` | `STATUS#{status}` |
 //! | conversation (GSI1: `CONVERSATIONS#{account_id}#{nn}`, one of 16 shards, / `{last message id}`) | `ACCOUNT#{account_id}` | `CONVERSATION#{contact_id}` |
@@ -56,8 +56,9 @@
 //! module builds a key or names a prefix.
 //!
 //! Account items are also in GSI1 under `ACCOUNTS` / `{account_id}` (the retention run walks
-//! it). Everything a tenant owns lives under its `ACCOUNT#` partition except the global lookups
-//! (API key hashes, number routes), which carry the account id as an attribute.
+//! it). Everything a tenant owns lives under its `ACCOUNT#` partition and its messages' 16
+//! `MESSAGES#` partitions ([`partitions`]), except the global lookups (API key hashes, number
+//! routes), which carry the account id as an attribute.
 
 use crate::domain::{
     AccountId, ApiKeyId, BroadcastId, ContactId, EndpointId, EventId, ExportId, ImportId, MediaId,
@@ -159,7 +160,45 @@ pub fn import(account: &AccountId, id: &ImportId) -> Key {
 
 pub const MESSAGE_PREFIX: &str = "MESSAGE#";
 
+/// Partitions a tenant's messages are spread over: at 1,000 messages a second, each written
+/// about seven times (put, content, claim, outcome, three statuses), 440 writes a second a
+/// partition, where one partition takes 1,000. Message ids grow with time, so in one
+/// partition every write would fall at the top of one key range, which no split spreads.
+pub const MESSAGE_SHARDS: u8 = 16;
+
+/// The shard (of `shards`) an item of `id` (a message's, a contact's, a wamid) is kept or
+/// counted in: an FNV-1a hash of the id, so the items spread evenly and each id has one home.
+pub fn shard_of(id: &str, shards: u8) -> u8 {
+    let hash = id.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    (hash % u32::from(shards)) as u8
+}
+
+/// One of the partitions of a tenant's messages (and their contents kept apart).
+pub fn message_partition(account: &AccountId, shard: u8) -> String {
+    format!("MESSAGES#{account}#{shard:02}")
+}
+
+/// Every partition a tenant's items are in: its own, and its messages' shards.
+pub fn partitions(account: &AccountId) -> Vec<String> {
+    [account_partition(account)]
+        .into_iter()
+        .chain((0..MESSAGE_SHARDS).map(|n| message_partition(account, n)))
+        .collect()
+}
+
+fn message_home(account: &AccountId, id: &MessageId) -> String {
+    message_partition(account, shard_of(&id.to_string(), MESSAGE_SHARDS))
+}
+
 pub fn message(account: &AccountId, id: &MessageId) -> Key {
+    Key::new(message_home(account, id), format!("{MESSAGE_PREFIX}{id}"))
+}
+
+/// Where a message stored before the messages were spread over shards is: in the tenant's
+/// own partition. Read when a message is not where messages are now.
+pub fn message_before_shards(account: &AccountId, id: &MessageId) -> Key {
     Key::new(account_partition(account), format!("{MESSAGE_PREFIX}{id}"))
 }
 
@@ -169,7 +208,7 @@ pub const MESSAGE_CONTENT_PREFIX: &str = "MESSAGECONTENT#";
 
 pub fn message_content(account: &AccountId, id: &MessageId) -> Key {
     Key::new(
-        account_partition(account),
+        message_home(account, id),
         format!("{MESSAGE_CONTENT_PREFIX}{id}"),
     )
 }

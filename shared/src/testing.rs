@@ -236,6 +236,37 @@ pub async fn seed_conversations(
     Ok(())
 }
 
+/// Keeps `account`'s message `id` where messages were stored before they were spread over
+/// shards (the tenant's own partition), sealed for that place, and takes it out of its shard:
+/// a message stored before the shards, for tests of what reads and writes such messages.
+pub async fn keep_before_shards(
+    app: &App,
+    account: &crate::domain::AccountId,
+    id: &crate::domain::MessageId,
+) -> Result<(), crate::services::ServiceError> {
+    use crate::ports::Write;
+    use crate::records::message;
+    let m = app.message(account, id).await?;
+    let sealer = app.sealer(account, message::SEALED).await?;
+    let expires_at = app.message_expiry(account, m.created_at).await?;
+    let before = crate::table::message_before_shards(account, id);
+    let items = message::to_items_at(&sealer, &m, expires_at, before)?;
+    let now = [
+        crate::table::message(account, id),
+        crate::table::message_content(account, id),
+    ];
+    let writes = now
+        .into_iter()
+        .map(|key| Write::Delete {
+            key,
+            condition: None,
+        })
+        .chain(items.puts())
+        .collect();
+    app.items.transact(writes).await?;
+    Ok(())
+}
+
 /// The built-in plans with the largest one as the default: benchmarks and load tests send
 /// and hold past any free plan's limits.
 pub fn unlimited_billing() -> crate::domain::BillingConfig {

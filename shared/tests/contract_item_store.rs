@@ -31,6 +31,7 @@ contract!(sqlite, dynamodb =>
     cursors_are_bound_to_their_partition, transactions_are_all_or_nothing,
     expired_items_are_gone, expired_items_are_found_for_erasure, secondary_index, keys_only_queries,
     invalid_requests_are_refused, batch_gets_answer_in_key_order, filters_drop_items_but_keep_paging,
+    spread_lists_page_in_order,
 );
 
 fn now() -> i64 {
@@ -619,4 +620,91 @@ async fn filters_drop_items_but_keep_paging(store: Arc<dyn ItemStore>) {
     assert!(collect(&*store, Query::partition("P").filter(none))
         .await
         .is_empty());
+}
+
+/// Pages of a list spread over partitions (as messages and the inbox are), merged newest
+/// first: every item once and in order, on the table and through the index, with a filter,
+/// whatever the page size, with partitions as uneven as a hash makes them, one of them holding
+/// most (the partition of what was stored before the shards), expired items left out.
+async fn spread_lists_page_in_order(store: Arc<dyn ItemStore>) {
+    use shared::records::{fill_across, shard_share};
+    let partitions = ["SPREAD#0", "SPREAD#1", "SPREAD#2", "BEFORE"];
+    let mut all = Vec::new();
+    for n in 0..60u32 {
+        // Uneven: a third before the shards, the rest by a hash of the place.
+        let place = format!("E#{n:03}");
+        let p = match n % 3 {
+            0 => "BEFORE",
+            _ => partitions[(n as usize * 7 + n as usize / 5) % 3],
+        };
+        let mut it = item(p, &place)
+            .with("n", Value::N(i64::from(n)))
+            .with_gsi1(Key::new(format!("BY{p}"), format!("{n:03}")));
+        if n == 17 {
+            it = it.expiring_at(now() - 10);
+        }
+        store.put(it, None).await.unwrap();
+        if n != 17 {
+            all.push(n);
+        }
+    }
+    let newest_first: Vec<u32> = all.iter().rev().copied().collect();
+    let even: Vec<u32> = newest_first
+        .iter()
+        .copied()
+        .filter(|n| n % 2 == 0)
+        .collect();
+    let on_table = |want: u32| {
+        partitions
+            .iter()
+            .map(|p| {
+                let share = match *p {
+                    "BEFORE" => want,
+                    _ => shard_share(want, 3),
+                };
+                Query::partition(*p).begins_with("E#").limit(share)
+            })
+            .collect::<Vec<_>>()
+    };
+    let on_index = |want: u32| {
+        partitions
+            .iter()
+            .map(|p| Query::gsi1(format!("BY{p}")).limit(shard_share(want, 3)))
+            .collect::<Vec<_>>()
+    };
+    let is_even = Condition::Or(
+        (0..60)
+            .step_by(2)
+            .map(|n| Condition::Equals("n".into(), Value::N(n)))
+            .collect(),
+    );
+    for limit in [1, 4, 7, 50] {
+        for (filter, want) in [(None, &newest_first), (Some(&is_even), &even)] {
+            for index in [false, true] {
+                let mut seen = Vec::new();
+                let mut below = None;
+                for pages in 0.. {
+                    assert!(pages < 200, "no progress below {below:?}");
+                    let (page, next) = match index {
+                        false => fill_across(&*store, on_table, limit, below, filter, 1000).await,
+                        true => fill_across(&*store, on_index, limit, below, filter, 1000).await,
+                    }
+                    .unwrap();
+                    assert!(page.len() <= limit as usize);
+                    assert!(page.iter().all(|i| !i.attrs.is_empty()), "read whole");
+                    seen.extend(page.iter().map(|i| i.n("n").unwrap() as u32));
+                    match next {
+                        Some(n) => below = Some(n),
+                        None => break,
+                    }
+                }
+                assert_eq!(
+                    &seen,
+                    want,
+                    "limit {limit}, filtered {}, index {index}",
+                    filter.is_some()
+                );
+            }
+        }
+    }
 }

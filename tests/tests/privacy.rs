@@ -238,10 +238,10 @@ impl Stack {
     /// The tenant's items by kind as the erasure names them (`MESSAGE#…` → `message`), from
     /// a raw scan; the account record and its data key are not counted.
     async fn raw_counts(&self, account: &AccountId) -> std::collections::BTreeMap<String, u64> {
-        let partition = shared::table::account_partition(account);
+        let partitions = shared::table::partitions(account);
         let mut counts = std::collections::BTreeMap::new();
         for item in self.raw_items().await {
-            if item.pk == partition && item.sk != "ACCOUNT" && item.sk != "DATAKEY" {
+            if partitions.contains(&item.pk) && item.sk != "ACCOUNT" && item.sk != "DATAKEY" {
                 let kind = item.sk.split('#').next().unwrap().to_lowercase();
                 *counts.entry(kind).or_insert(0) += 1;
             }
@@ -567,7 +567,8 @@ async fn closing_an_account_leaves_nothing_and_shreds_its_key(stack: Stack) {
     assert_eq!(&opened[..], b"Ana Closing");
 
     // A message past its retention that DynamoDB's TTL sweeper has not removed yet (it lags
-    // by up to days): reads no longer see it, the erasure must.
+    // by up to days), stored before the messages' shards: reads no longer see it, the
+    // erasure must.
     app.items
         .put(
             shared::ports::Item::new(shared::ports::Key::new(
@@ -1063,13 +1064,13 @@ async fn a_large_messages_content_kept_apart_is_read_expired_and_erased_with_it(
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{receipt}");
-    let partition = shared::table::account_partition(&account_id);
+    let partitions = shared::table::partitions(&account_id);
     let left: Vec<String> = stack
         .raw_items()
         .await
         .into_iter()
         .filter(|i| {
-            i.pk == partition
+            partitions.contains(&i.pk)
                 && (i.sk.starts_with(shared::table::MESSAGE_PREFIX)
                     || i.sk.starts_with(shared::table::MESSAGE_CONTENT_PREFIX))
         })

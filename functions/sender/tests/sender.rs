@@ -490,3 +490,49 @@ async fn a_canceled_broadcasts_waiting_messages_end_canceled_unsent() {
     let b = app.broadcast(&account, &b.id).await.unwrap();
     assert_eq!((b.counts.queued, b.counts.sent, b.counts.failed), (2, 0, 0));
 }
+
+/// A message stored before the messages were spread over shards (in the tenant's own
+/// partition, sealed for it) is sent, recorded, found, listed with newer ones and moved by its
+/// statuses where it is.
+#[tokio::test]
+async fn a_message_stored_before_the_shards_is_sent_and_kept_where_it_is() {
+    let (standin, graph, _url) = standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = shared::testing::local_app_with_graph(dir.path(), graph);
+    let (account, contacts) = account(&app, 2).await;
+    let old = queue(&app, &account, &contacts[0]).await;
+    shared::testing::keep_before_shards(&app, &account, &old)
+        .await
+        .unwrap();
+    let before = shared::table::message_before_shards(&account, &old);
+    let handled = handle(&app, &queued_tasks(&app).await).await;
+    assert_eq!(handled.len(), 1);
+    assert_eq!(standin.accepted().len(), 1, "sent once");
+    let sent = app.message(&account, &old).await.unwrap();
+    assert_eq!(sent.status, shared::domain::MessageStatus::Sent);
+    let wamid = sent.wamid.clone().expect("its wamid recorded");
+    let now = shared::table::message(&account, &old);
+    assert!(app.items.get(&now).await.unwrap().is_none(), "not moved");
+    assert!(app.items.get(&before).await.unwrap().is_some());
+
+    // Listed with a newer message of the shards, newest first.
+    let new = queue(&app, &account, &contacts[1]).await;
+    let filter = shared::services::MessageFilter::default();
+    let (listed, _) = app.messages(&account, &filter, 10, None).await.unwrap();
+    let ids: Vec<_> = listed.iter().map(|m| m.id.clone()).collect();
+    assert_eq!(ids, [new.clone(), old.clone()]);
+    let (first, next) = app.messages(&account, &filter, 1, None).await.unwrap();
+    assert_eq!(first[0].id, new);
+    let (second, _) = app.messages(&account, &filter, 1, next).await.unwrap();
+    assert_eq!(second[0].id, old);
+
+    // Meta's status reaches it through its wamid.
+    let to = sent.address.trim_start_matches('+').to_owned();
+    let webhook = infra::standin::status_webhook(NUMBER, &to, &wamid, "delivered", "template");
+    app.ingest_webhook(webhook.to_string().as_bytes())
+        .await
+        .unwrap();
+    let delivered = app.message(&account, &old).await.unwrap();
+    assert_eq!(delivered.status, shared::domain::MessageStatus::Delivered);
+    assert!(app.items.get(&now).await.unwrap().is_none());
+}

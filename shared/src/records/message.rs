@@ -11,7 +11,7 @@ use crate::domain::{
     AccountId, Body, BroadcastId, ContactId, Message, MessageError, MessageId, MessageStatus,
     PhoneNumberId, StatusChange, Timestamp,
 };
-use crate::ports::{Condition, Item, Key, Query, SortCondition, Update, Value, Write};
+use crate::ports::{Condition, Cursor, Item, Key, Query, SortCondition, Update, Value, Write};
 use crate::table;
 
 const ENTITY: &str = "message";
@@ -48,7 +48,18 @@ impl MessageItems {
 /// The content is sealed for the message item's key either way, so it opens only as that
 /// message's.
 pub fn to_items(s: &Sealer, m: &Message, expires_at: i64) -> Result<MessageItems, RecordError> {
-    let key = table::message(s.tenant(), &m.id);
+    to_items_at(s, m, expires_at, table::message(s.tenant(), &m.id))
+}
+
+/// [`to_items`] at `key`: where messages are, or where one stored before the messages were
+/// spread over shards is (`table::message_before_shards`, for tests of such messages). Its
+/// content kept apart is beside it.
+pub fn to_items_at(
+    s: &Sealer,
+    m: &Message,
+    expires_at: i64,
+    key: Key,
+) -> Result<MessageItems, RecordError> {
     let (direction, content) = match &m.body {
         Body::Outbound(c) => ("outbound", to_json(c)?),
         Body::Inbound { raw, .. } => ("inbound", to_json(raw)?),
@@ -60,7 +71,7 @@ pub fn to_items(s: &Sealer, m: &Message, expires_at: i64) -> Result<MessageItems
         true => (
             None,
             Some(
-                Item::new(table::message_content(s.tenant(), &m.id))
+                Item::new(table::message_content_of(&key).ok_or_else(|| corrupt("not a message"))?)
                     .with("content", sealed)
                     .expiring_at(expires_at),
             ),
@@ -223,9 +234,51 @@ fn error_value(e: &MessageError) -> Value {
 
 // ---- queries ----
 
-/// The account's messages, oldest first; `.backward()` for newest first.
-pub fn all(account: &AccountId) -> Query {
-    Query::partition(table::account_partition(account)).begins_with(table::MESSAGE_PREFIX)
+/// Each partition of the account's messages (the one they were in before the shards first,
+/// then the shards), each oldest first: for walks over all of them.
+pub fn everywhere(account: &AccountId) -> Vec<Query> {
+    table::partitions(account)
+        .into_iter()
+        .map(|p| Query::partition(p).begins_with(table::MESSAGE_PREFIX))
+        .collect()
+}
+
+/// The partitions of the account's messages, each read for a page of `page` (merge them with
+/// [`super::newest_across`]): the shards, and the partition of those stored before.
+pub fn newest(account: &AccountId, page: u32) -> Vec<Query> {
+    let share = super::shard_share(page, table::MESSAGE_SHARDS);
+    let mut all = everywhere(account);
+    for q in all.iter_mut().skip(1) {
+        q.limit = share;
+    }
+    all[0].limit = page;
+    all
+}
+
+/// Where a message of `account`'s is, and where one stored before the shards is.
+pub fn keys(account: &AccountId, id: &MessageId) -> [Key; 2] {
+    [
+        table::message(account, id),
+        table::message_before_shards(account, id),
+    ]
+}
+
+/// The cursor of a page of messages that ends at the message whose key is `last` (its sort
+/// key is its place in every shard).
+pub fn cursor_at(account: &AccountId, last: &str) -> Cursor {
+    Cursor {
+        last: Key::new(table::account_partition(account), last),
+        last_gsi1: None,
+    }
+}
+
+/// Where the page of messages a cursor names ends, if it is one of the account's message
+/// lists (as [`cursor_at`] makes them, or a page from before the shards).
+pub fn cursor_place(account: &AccountId, cursor: &Cursor) -> Option<String> {
+    let ours = cursor.last.pk == table::account_partition(account)
+        && cursor.last.sk.starts_with(table::MESSAGE_PREFIX)
+        && cursor.last_gsi1.is_none();
+    ours.then(|| cursor.last.sk.clone())
 }
 
 /// Messages of a status, as the API lists them: `failed` includes those canceled with their
@@ -245,12 +298,16 @@ pub fn thread(account: &AccountId, contact: &ContactId) -> Query {
     Query::gsi1(table::thread(account, contact))
 }
 
-/// The account's messages made before `before` (ids sort by time).
-pub fn made_before(account: &AccountId, before: &MessageId) -> Query {
-    Query::partition(table::account_partition(account)).sort(SortCondition::Between(
-        table::MESSAGE_PREFIX.to_owned(),
-        table::message(account, before).sk,
-    ))
+/// The account's messages made before `before` (ids sort by time), one query a partition.
+pub fn made_before(account: &AccountId, before: &MessageId) -> Vec<Query> {
+    let below = format!("{}{before}", table::MESSAGE_PREFIX);
+    table::partitions(account)
+        .into_iter()
+        .map(|p| {
+            let range = SortCondition::Between(table::MESSAGE_PREFIX.to_owned(), below.clone());
+            Query::partition(p).sort(range)
+        })
+        .collect()
 }
 
 /// A message's new expiry, from its creation and `days` of retention; `None` for an item
@@ -351,9 +408,9 @@ fn in_flight() -> Condition {
     ])
 }
 
-/// Claims a queued message for sending (queued → sending), one attempt more.
-pub fn claim(account: &AccountId, id: &MessageId, at: Timestamp) -> Update {
-    Update::new(table::message(account, id))
+/// Claims the queued message at `message` for sending (queued → sending), one attempt more.
+pub fn claim(message: &Key, at: Timestamp) -> Update {
+    Update::new(message.clone())
         .set("status", status_value(MessageStatus::Sending))
         .set("claimed_at", Value::N(to_millis(at)))
         .set("updated_at", Value::N(to_millis(at)))
@@ -370,8 +427,8 @@ pub fn claim(account: &AccountId, id: &MessageId, at: Timestamp) -> Update {
 }
 
 /// Gives a claimed message back to the queue: the send did not happen (`code`: why).
-pub fn release(account: &AccountId, id: &MessageId, at: Timestamp, code: Option<i64>) -> Update {
-    Update::new(table::message(account, id))
+pub fn release(message: &Key, at: Timestamp, code: Option<i64>) -> Update {
+    Update::new(message.clone())
         .set("status", status_value(MessageStatus::Queued))
         .remove("claimed_at")
         .append(
@@ -391,15 +448,14 @@ pub fn release(account: &AccountId, id: &MessageId, at: Timestamp, code: Option<
 const HELD: &str = "held_for_quality_assessment";
 
 pub fn outcome(
-    account: &AccountId,
-    id: &MessageId,
+    message: &Key,
     status: MessageStatus,
     at: Timestamp,
     wamid: Option<&str>,
     error: Option<&MessageError>,
     held: bool,
 ) -> Update {
-    let mut update = Update::new(table::message(account, id))
+    let mut update = Update::new(message.clone())
         .set("status", status_value(status))
         .set("updated_at", Value::N(to_millis(at)))
         .remove("claimed_at")
@@ -427,14 +483,8 @@ pub fn outcome(
 /// Records the wamid of a message whose statuses overtook its outcome: Meta's statuses, routed
 /// by the lookup the sender writes first, moved it past `sending`, so the outcome's condition
 /// refused it. The wamid is still the sender's to record, once.
-pub fn overtaken(
-    account: &AccountId,
-    id: &MessageId,
-    at: Timestamp,
-    wamid: &str,
-    held: bool,
-) -> Update {
-    let update = Update::new(table::message(account, id))
+pub fn overtaken(message: &Key, at: Timestamp, wamid: &str, held: bool) -> Update {
+    let update = Update::new(message.clone())
         .set("wamid", Value::S(wamid.to_owned()))
         .set("updated_at", Value::N(to_millis(at)))
         .remove("claimed_at")

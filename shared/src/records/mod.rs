@@ -263,15 +263,7 @@ pub(crate) fn opt_millis(item: &Item, name: &str) -> Result<Option<Timestamp>, S
     item.opt_n(name).map(from_millis).transpose()
 }
 
-/// The shard (of `shards`) a counter of `counted` (a message's or contact's id, a wamid) is
-/// added in. Any shard would add up the same; a hash of the id spreads the counting evenly
-/// (FNV-1a), so no item takes more than its share of DynamoDB's 1,000 writes a second.
-pub(crate) fn shard_of(counted: &str, shards: u8) -> u8 {
-    let hash = counted.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    (hash % u32::from(shards)) as u8
-}
+pub(crate) use crate::table::shard_of;
 
 /// A non-negative counter attribute (0 when absent).
 pub(crate) fn count(item: &Item, name: &str) -> u64 {
@@ -312,9 +304,13 @@ where
     Ok(after_prefix(item, prefix)?.parse()?)
 }
 
-/// Every item of a tenant's partition, in sort-key order.
-pub fn partition(account: &AccountId) -> Query {
-    Query::partition(crate::table::account_partition(account))
+/// Every item of a tenant: each of its partitions (its own, its messages' shards), each in
+/// sort-key order, read with `each` (a page size, expired items too).
+pub fn partitions(account: &AccountId, each: impl Fn(Query) -> Query) -> Vec<Query> {
+    crate::table::partitions(account)
+        .into_iter()
+        .map(|p| each(Query::partition(p)))
+        .collect()
 }
 
 /// One page of a query, each item decoded.
@@ -346,6 +342,17 @@ pub async fn companions(
         }
     }
     Ok(found)
+}
+
+/// Every page of each query in turn.
+pub fn pages_across(
+    store: &dyn ItemStore,
+    queries: Vec<Query>,
+) -> BoxStream<'_, Result<Page, StoreError>> {
+    stream::iter(queries)
+        .map(move |q| pages(store, q))
+        .flatten()
+        .boxed()
 }
 
 /// Every page of a query, in order, as the store returns them.
@@ -398,11 +405,11 @@ pub async fn fill(
 }
 
 /// One page, newest first, of a list spread over several partitions (shards of one order):
-/// the keys of up to `limit` items whose sort keys (index sort keys for index queries) are
-/// below `below`, merged across `queries`, each with its sort key, and the sort key the next
-/// page starts below.
-/// Each partition is read keys only, as many as its query's own limit (a share of the page
-/// for shards of a spread list, a page for one that may hold all of it), and an item is taken
+/// up to `limit` items whose sort keys (index sort keys for index queries) are below `below`,
+/// merged across `queries`, each with its sort key, and the sort key the next page starts
+/// below. Index partitions are read keys only, table partitions whole; each as many as its
+/// query's own limit (a share of the page for shards of a spread list, a page for one that
+/// may hold all of it), and an item is taken
 /// only when no partition still unread could hold a newer one: a page may be shorter than
 /// `limit` and go on. Sort keys must be unique across the partitions (a message id is).
 pub async fn newest_across(
@@ -421,15 +428,23 @@ pub async fn newest_across(
         let index = q.index;
         let q = match (below, &q.sort) {
             (None, _) => q,
-            // Within the prefix, down to `below`: its own item is read again and dropped.
+            // Within the prefix, down to `below`: its own item may be read again (and is
+            // dropped), so one more is read, or a read of one would never get past it.
             (Some(b), SortCondition::BeginsWith(p)) => {
                 let range = SortCondition::Between(p.clone(), b.to_owned());
-                q.sort(range)
+                let limit = (q.limit + 1).min(crate::ports::item_store::MAX_PAGE_SIZE);
+                q.sort(range).limit(limit)
             }
             (Some(b), _) => q.sort(SortCondition::LessThan(b.to_owned())),
         };
+        // An index query reads keys only (else the adapter fetches every item it finds); a
+        // table query bills the items it reads whole either way, so it keeps them.
+        let q = match index {
+            Index::Gsi1 => q.keys_only(),
+            Index::Table => q,
+        };
         async move {
-            let page = store.query(q.backward().keys_only()).await?;
+            let page = store.query(q.backward()).await?;
             Ok::<_, StoreError>((index, page))
         }
     });
@@ -493,11 +508,17 @@ pub async fn fill_across(
         };
         let (keys, next) = newest_across(store, partitions(want), want, below.as_deref()).await?;
         scanned += want;
-        let mut read = companions(store, keys.iter().map(|(_, i)| i.key.clone())).await?;
+        // Those read as keys only (from an index) are read whole now, in batches.
+        let unread = keys.iter().filter(|(_, i)| i.attrs.is_empty());
+        let mut read = companions(store, unread.map(|(_, i)| i.key.clone())).await?;
         let mut keys = keys.into_iter().peekable();
-        while let Some((place, key)) = keys.next() {
-            let Some(item) = read.remove(&key.key) else {
-                continue;
+        while let Some((place, item)) = keys.next() {
+            let item = match item.attrs.is_empty() {
+                true => match read.remove(&item.key) {
+                    Some(whole) => whole,
+                    None => continue,
+                },
+                false => item,
             };
             if filter.is_none_or(|c| c.holds(Some(&item))) {
                 found.push(item);

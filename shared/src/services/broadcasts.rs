@@ -240,15 +240,14 @@ impl App {
             .items
             .query(broadcast::targets(account, id).limit(limit).after(cursor))
             .await?;
-        let keys: Vec<Key> = page
+        let ids: Vec<MessageId> = page
             .items
             .iter()
             .filter_map(broadcast::target_message)
-            .map(|m| crate::table::message(account, &m))
             .collect();
+        let at: Vec<_> = ids.iter().map(|m| (account, m)).collect();
         let found: Vec<Item> = self
-            .items
-            .batch_get(&keys)
+            .message_items_at(&at)
             .await?
             .into_iter()
             .flatten()
@@ -748,7 +747,7 @@ impl App {
         else {
             return Ok(Targeted::Decided);
         };
-        let item = self.items.get(&crate::table::message(account, &id)).await?;
+        let item = self.message_item(account, &id).await?;
         Ok(match item.as_ref().map(message::status).transpose()? {
             Some(MessageStatus::Queued) => Targeted::Again(id),
             _ => Targeted::Decided,
@@ -769,12 +768,9 @@ impl App {
                 .iter()
                 .filter_map(broadcast::target_message)
                 .collect();
-            let keys: Vec<Key> = ids
-                .iter()
-                .map(|id| crate::table::message(account, id))
-                .collect();
+            let at: Vec<_> = ids.iter().map(|id| (account, id)).collect();
             let mut queued = Vec::new();
-            for (id, item) in ids.iter().zip(self.items.batch_get(&keys).await?) {
+            for (id, item) in ids.iter().zip(self.message_items_at(&at).await?) {
                 if item.as_ref().map(message::status).transpose()? == Some(MessageStatus::Queued) {
                     queued.push(id.clone());
                 }

@@ -12,7 +12,7 @@ use crate::domain::{
     PhoneNumber, PhoneNumberId, Timestamp, UsageDelta,
 };
 use crate::graph::messages::Content;
-use crate::ports::{Condition, Cursor, Item, OutgoingMessage, StoreError};
+use crate::ports::{Condition, Cursor, Item, Key, OutgoingMessage, StoreError};
 use crate::records::{self, message, sending, to_millis, usage};
 
 /// Who a message is for, as the caller names them.
@@ -242,8 +242,48 @@ impl App {
         account: &AccountId,
         id: &MessageId,
     ) -> Result<Message, ServiceError> {
-        let item = self.found(&crate::table::message(account, id)).await?;
+        let item = self
+            .message_item(account, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
         self.message_of(account, &item).await
+    }
+
+    /// A message's item: where messages are, or where one stored before the shards is.
+    pub(crate) async fn message_item(
+        &self,
+        account: &AccountId,
+        id: &MessageId,
+    ) -> Result<Option<Item>, ServiceError> {
+        for key in message::keys(account, id) {
+            if let Some(item) = self.items.get(&key).await? {
+                return Ok(Some(item));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Messages' items by account and id, in order (`None` for one there is not): read where
+    /// messages are in one batch, then those not there where messages stored before the
+    /// shards are, in another. Writes to one go to its item's key.
+    pub(crate) async fn message_items_at(
+        &self,
+        ids: &[(&AccountId, &MessageId)],
+    ) -> Result<Vec<Option<Item>>, ServiceError> {
+        let keys: Vec<_> = ids.iter().map(|(a, m)| message::keys(a, m)).collect();
+        let now: Vec<Key> = keys.iter().map(|[now, _]| now.clone()).collect();
+        let mut items = self.items.batch_get(&now).await?;
+        let missing: Vec<usize> = (0..items.len()).filter(|&i| items[i].is_none()).collect();
+        if !missing.is_empty() {
+            let before: Vec<Key> = missing.iter().map(|&i| keys[i][1].clone()).collect();
+            for (i, item) in missing
+                .into_iter()
+                .zip(self.items.batch_get(&before).await?)
+            {
+                items[i] = item;
+            }
+        }
+        Ok(items)
     }
 
     /// A message from its item, with its content read beside it when that is apart.
@@ -291,7 +331,9 @@ impl App {
         Ok((self.messages_of(account, &page.items).await?, page.next))
     }
 
-    /// Messages, newest first, optionally of one status.
+    /// Messages, newest first, optionally of one status (a filtered page reads at most
+    /// [`FILTER_SCAN`](super::conversations::FILTER_SCAN) messages): merged from the shards
+    /// they are spread over, and the partition of those stored before.
     pub async fn messages(
         &self,
         account: &AccountId,
@@ -299,12 +341,21 @@ impl App {
         limit: u32,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Message>, Option<Cursor>), ServiceError> {
-        let query = message::all(account)
-            .backward()
-            .limit(limit)
-            .after(cursor)
-            .filter(filter.status.map(message::with_status));
-        self.list_messages(account, query).await
+        let below = match &cursor {
+            Some(c) => Some(message::cursor_place(account, c).ok_or(StoreError::InvalidCursor)?),
+            None => None,
+        };
+        let (items, below) = records::fill_across(
+            &*self.items,
+            |want| message::newest(account, want),
+            limit,
+            below,
+            filter.status.map(message::with_status).as_ref(),
+            super::conversations::FILTER_SCAN,
+        )
+        .await?;
+        let next = below.map(|b| message::cursor_at(account, &b));
+        Ok((self.messages_of(account, &items).await?, next))
     }
 
     /// The items of a message of `account`'s, expiring by the tenant's retention policy.

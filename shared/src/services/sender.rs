@@ -20,7 +20,7 @@ use crate::domain::{
 };
 use crate::graph::messages::SendRequest;
 use crate::graph::{Backoff, Failure, GraphError};
-use crate::ports::{Item, StoreError, Write};
+use crate::ports::{Item, Key, StoreError, Write};
 use crate::records::{broadcast, message, sending, to_millis, usage};
 
 /// What the sender should do with a task after trying it.
@@ -94,6 +94,10 @@ fn error(code: i64, title: impl Into<String>) -> MessageError {
     }
 }
 
+/// A message of a batch the sender holds: its place in the batch, the message, and the key of
+/// its item (writes go where it was read: a message stored before the shards stays there).
+type Held = (usize, Message, Key);
+
 impl App {
     /// Tries to send a batch of tasks; what to do with each comes back in order.
     pub async fn deliver(
@@ -101,11 +105,11 @@ impl App {
         tasks: &[SendTask],
         settings: &SenderSettings,
     ) -> Result<Vec<Delivery>, ServiceError> {
-        let keys: Vec<_> = tasks
+        let ids: Vec<_> = tasks
             .iter()
-            .map(|t| crate::table::message(&t.account_id, &t.message_id))
+            .map(|t| (&t.account_id, &t.message_id))
             .collect();
-        let items = self.items.batch_get(&keys).await?;
+        let items = self.message_items_at(&ids).await?;
         let apart = crate::records::companions(
             &*self.items,
             items.iter().flatten().filter_map(message::content_key),
@@ -113,8 +117,7 @@ impl App {
         .await?;
         let mut out = vec![Delivery::Done; tasks.len()];
         // The sendable ones, grouped by sending number for the token bucket.
-        let mut by_number: HashMap<(AccountId, PhoneNumberId), Vec<(usize, Message)>> =
-            HashMap::new();
+        let mut by_number: HashMap<(AccountId, PhoneNumberId), Vec<Held>> = HashMap::new();
         // The broadcasts of the batch's messages: each one's state is read once a batch, and
         // whether it is complete asked once after the batch, not once a message (a batch is
         // mostly one broadcast's, and its item would take two reads a message).
@@ -151,14 +154,15 @@ impl App {
                                 error: None,
                                 held: false,
                             };
-                            self.finish(&task.account_id, &m, canceled).await?;
+                            self.finish(&task.account_id, &m, &item.key, canceled)
+                                .await?;
                             continue;
                         }
                     }
                     by_number
                         .entry((task.account_id.clone(), m.number.clone()))
                         .or_default()
-                        .push((i, m))
+                        .push((i, m, item.key.clone()))
                 }
                 MessageStatus::Sending => {
                     out[i] = self
@@ -173,18 +177,18 @@ impl App {
             let number = match self.number(&account, &number_id).await {
                 Ok(n) => n,
                 Err(ServiceError::NotFound) => {
-                    for (_, m) in &messages {
+                    for (_, m, at) in &messages {
                         let ended = Outcome::failed(error(0, "The number was disconnected"));
-                        self.finish(&account, m, ended).await?;
+                        self.finish(&account, m, at, ended).await?;
                     }
                     continue;
                 }
                 Err(e) => return Err(e),
             };
             if let Some(stop) = &number.sending_stopped {
-                for (_, m) in &messages {
+                for (_, m, at) in &messages {
                     let ended = Outcome::failed(error(stop.code, stop.reason.clone()));
-                    self.finish(&account, m, ended).await?;
+                    self.finish(&account, m, at, ended).await?;
                 }
                 continue;
             }
@@ -223,30 +227,31 @@ impl App {
             let token = match token {
                 Ok(token) => token,
                 Err(ended) => {
-                    for (_, m) in &messages {
-                        self.finish(&account, m, Outcome::failed(ended.clone()))
+                    for (_, m, at) in &messages {
+                        self.finish(&account, m, at, Outcome::failed(ended.clone()))
                             .await?;
                     }
                     continue;
                 }
             };
-            for (n, (i, m)) in messages.into_iter().enumerate() {
+            for (n, (i, m, at)) in messages.into_iter().enumerate() {
                 if let Some(behind) = (n as u32).checked_sub(granted) {
                     // One token apart: all coming back at once would find the bucket's few
                     // tokens and go round again, most of them, every time.
                     out[i] = Delivery::RetryAfter(next + interval * behind);
                     continue;
                 }
-                sends.push((i, account.clone(), token.clone(), m));
+                sends.push((i, account.clone(), token.clone(), m, at));
             }
         }
-        let results =
-            futures::future::join_all(sends.into_iter().map(|(i, account, token, m)| async move {
+        let results = futures::future::join_all(sends.into_iter().map(
+            |(i, account, token, m, at)| async move {
                 let id = m.id.clone();
-                let r = self.send_one(&account, &token, m, settings).await;
+                let r = self.send_one(&account, &token, m, &at, settings).await;
                 (i, account, id, r)
-            }))
-            .await;
+            },
+        ))
+        .await;
         // The batch's sends count in one write per account, not one per message. A crash
         // before it leaves the batch's sends uncounted (as one per message could leave one).
         let mut sent: HashMap<AccountId, (MessageId, i64)> = HashMap::new();
@@ -286,16 +291,13 @@ impl App {
         account: &AccountId,
         token: &crate::domain::AccessToken,
         m: Message,
+        at: &Key,
         settings: &SenderSettings,
     ) -> Result<(Delivery, bool), ServiceError> {
         if let Some(wait) = self.pace_pair(&m, settings).await? {
             return Ok((Delivery::RetryAfter(wait), false));
         }
-        match self
-            .items
-            .update(message::claim(account, &m.id, now()))
-            .await
-        {
+        match self.items.update(message::claim(at, now())).await {
             Ok(_) => {}
             // Someone else claimed it, or it changed: theirs to finish.
             Err(StoreError::ConditionFailed { .. }) => return Ok((Delivery::Done, false)),
@@ -317,12 +319,13 @@ impl App {
                     error: None,
                     held: response.held_for_quality_assessment(),
                 };
-                let recorded = self.finish(account, &m, sent).await?;
+                let recorded = self.finish(account, &m, at, sent).await?;
                 // A broadcast's message counts in its outcome's transaction.
                 Ok((Delivery::Done, recorded && m.broadcast_id.is_none()))
             }
             Err(e) => Ok((
-                self.send_failed(account, &m, attempts, e, settings).await?,
+                self.send_failed(account, &m, at, attempts, e, settings)
+                    .await?,
                 false,
             )),
         }
@@ -332,6 +335,7 @@ impl App {
         &self,
         account: &AccountId,
         m: &Message,
+        at: &Key,
         attempts: u32,
         e: GraphError,
         settings: &SenderSettings,
@@ -351,7 +355,7 @@ impl App {
                 // Back to the queue: the send did not happen.
                 match self
                     .items
-                    .update(message::release(account, &m.id, now(), e.code()))
+                    .update(message::release(at, now(), e.code()))
                     .await
                 {
                     Ok(_) | Err(StoreError::ConditionFailed { .. }) => {}
@@ -360,17 +364,17 @@ impl App {
                 Ok(Delivery::RetryAfter(backoff_delay(backoff, attempts)))
             }
             Failure::Retry(_) | Failure::Permanent => {
-                self.finish(account, m, Outcome::failed(err)).await?;
+                self.finish(account, m, at, Outcome::failed(err)).await?;
                 Ok(Delivery::Done)
             }
             Failure::PauseCampaign => {
                 // Paused before the outcome is counted: the last message must not complete it.
                 self.pause_for(account, m, &err).await?;
-                self.finish(account, m, Outcome::failed(err)).await?;
+                self.finish(account, m, at, Outcome::failed(err)).await?;
                 Ok(Delivery::Done)
             }
             Failure::OptedOut => {
-                self.finish(account, m, Outcome::failed(err)).await?;
+                self.finish(account, m, at, Outcome::failed(err)).await?;
                 self.opt_out(
                     account,
                     &m.contact_id,
@@ -383,11 +387,11 @@ impl App {
                 self.pause_for(account, m, &err).await?;
                 self.stop_sending(account, &m.number, err.code, &err.title)
                     .await?;
-                self.finish(account, m, Outcome::failed(err)).await?;
+                self.finish(account, m, at, Outcome::failed(err)).await?;
                 Ok(Delivery::Done)
             }
             Failure::Unknown => {
-                self.finish(account, m, Outcome::unknown(err)).await?;
+                self.finish(account, m, at, Outcome::unknown(err)).await?;
                 Ok(Delivery::Done)
             }
         }
@@ -425,7 +429,8 @@ impl App {
             return Ok(Delivery::RetryAfter(settings.claim_timeout - age));
         }
         let lost = error(0, "The sender stopped before the send's outcome was known");
-        self.finish(account, m, Outcome::unknown(lost)).await?;
+        self.finish(account, m, &item.key, Outcome::unknown(lost))
+            .await?;
         Ok(Delivery::Done)
     }
 
@@ -435,6 +440,7 @@ impl App {
         &self,
         account: &AccountId,
         m: &Message,
+        at: &Key,
         outcome: Outcome,
     ) -> Result<bool, ServiceError> {
         let Outcome {
@@ -443,15 +449,7 @@ impl App {
             error,
             held,
         } = outcome;
-        let update = message::outcome(
-            account,
-            &m.id,
-            status,
-            now(),
-            wamid.as_deref(),
-            error.as_ref(),
-            held,
-        );
+        let update = message::outcome(at, status, now(), wamid.as_deref(), error.as_ref(), held);
         let lookup = match wamid.as_deref() {
             Some(w) => {
                 let expires_at = self.message_expiry(account, m.created_at).await?;
@@ -496,7 +494,7 @@ impl App {
                     // outcome did: its wamid (and the send's count) are still to record.
                     (Err(StoreError::ConditionFailed { .. }), Some(w)) => self
                         .items
-                        .update(message::overtaken(account, &m.id, now(), w, held))
+                        .update(message::overtaken(at, now(), w, held))
                         .await
                         .map(|_| ()),
                     (Err(e), _) => Err(e),

@@ -98,7 +98,6 @@ impl App {
         kind: MessageStatus,
         status: &StatusUpdate,
     ) -> Result<Ingested, ServiceError> {
-        let key = crate::table::message(account, id);
         let error = status.errors.first().map(|e| MessageError {
             code: e.code,
             title: e
@@ -120,7 +119,7 @@ impl App {
         // Another writer may change the message between our read and our write (the sender,
         // another status): the write is conditional on what was read, and read again if not.
         for _ in 0..8 {
-            let Some(item) = self.items.get(&key).await? else {
+            let Some(item) = self.message_item(account, id).await? else {
                 // Erased meanwhile: nothing to record.
                 return Ok(Ingested::Ignored);
             };

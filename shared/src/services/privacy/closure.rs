@@ -253,8 +253,8 @@ impl App {
         deadline: Option<Instant>,
     ) -> Result<bool, ServiceError> {
         // Expired items too: DynamoDB's sweeper may not have removed them yet.
-        let query = records::partition(id).including_expired().limit(BATCH + 2);
-        let mut pages = records::pages(&*self.items, query);
+        let queries = records::partitions(id, |q| q.including_expired().limit(BATCH + 2));
+        let mut pages = records::pages_across(&*self.items, queries);
         while let Some(page) = pages.try_next().await? {
             if deadline.is_some_and(|d| Instant::now() + std::time::Duration::from_secs(30) > d) {
                 return Ok(false);

@@ -270,7 +270,10 @@ impl App {
         .await?;
         let per_page = u64::from(PAGE) * contact::SEALED.max(message::SEALED);
         let mut usage_months = std::collections::BTreeSet::new();
-        let mut pages = records::pages(&*self.items, records::partition(account).limit(PAGE));
+        let mut pages = records::pages_across(
+            &*self.items,
+            records::partitions(account, |q| q.limit(PAGE)),
+        );
         while let Some(page) = pages.try_next().await? {
             let sealer = self.sealer(account, per_page).await?;
             // Messages' contents kept apart, read for the page at once.

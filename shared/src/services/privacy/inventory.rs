@@ -231,7 +231,10 @@ impl App {
         let mut open_requests = Vec::new();
         let mut usage_months = std::collections::BTreeSet::new();
         let mut read = 0u64;
-        let mut pages = records::pages(&*self.items, records::partition(account).limit(1000));
+        let mut pages = records::pages_across(
+            &*self.items,
+            records::partitions(account, |q| q.limit(1000)),
+        );
         while let Some(page) = pages.try_next().await? {
             read += page.items.len() as u64;
             if budget.is_some_and(|b| read > b) {

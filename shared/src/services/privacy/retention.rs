@@ -161,33 +161,31 @@ impl App {
         let now_ms = to_millis(now);
         // Messages older than the policy: their ids sort by time, so they are a key range.
         let before = MessageId::first_at(now_ms - i64::from(policy.message_days) * DAY_MS);
-        loop {
-            // Expired ones too: a message the table's sweeper has not removed yet still has
-            // its lookup to take with it.
-            let page = self
-                .items
-                .query(
-                    message::made_before(id, &before)
-                        .including_expired()
-                        .limit(100),
-                )
-                .await?;
-            if page.items.is_empty() {
-                break;
-            }
-            for m in &page.items {
-                if *left == 0 {
-                    return Ok(false);
+        for query in message::made_before(id, &before) {
+            loop {
+                // Expired ones too: a message the table's sweeper has not removed yet still has
+                // its lookup to take with it.
+                let page = self
+                    .items
+                    .query(query.clone().including_expired().limit(100))
+                    .await?;
+                if page.items.is_empty() {
+                    break;
                 }
-                *left -= 1;
-                if let Some(w) = message::wamid_of(m) {
-                    self.erase_wamid(id, w).await?;
+                for m in &page.items {
+                    if *left == 0 {
+                        return Ok(false);
+                    }
+                    *left -= 1;
+                    if let Some(w) = message::wamid_of(m) {
+                        self.erase_wamid(id, w).await?;
+                    }
+                    if let Some(content) = message::content_key(m) {
+                        self.items.delete(&content, None).await?;
+                    }
+                    self.items.delete(&m.key, None).await?;
+                    report.messages_deleted += 1;
                 }
-                if let Some(content) = message::content_key(m) {
-                    self.items.delete(&content, None).await?;
-                }
-                self.items.delete(&m.key, None).await?;
-                report.messages_deleted += 1;
             }
         }
         // Events and their deliveries live as long as messages: those older are removed
@@ -237,41 +235,53 @@ impl App {
             report.conversations_deleted += 1;
         }
         if let Some(from) = account::retention_to_apply(&item)? {
-            let mut pages = records::pages(&*self.items, message::all(id).limit(100).after(from));
-            while let Some(page) = pages.try_next().await? {
-                for m in &page.items {
-                    let Some(update) = message::expire_after(m, policy.message_days) else {
-                        continue;
-                    };
-                    match self.items.update(update).await {
-                        Ok(changed) => {
-                            // Its content kept apart and its lookup expire with it.
-                            if let Some(at) = message::expiry_of(&changed) {
-                                let lookup =
-                                    message::wamid_of(m).map(|w| message::lookup_expires(w, at));
-                                for update in [message::content_expires(m, at), lookup]
-                                    .into_iter()
-                                    .flatten()
-                                {
-                                    match self.items.update(update).await {
-                                        Ok(_) | Err(StoreError::ConditionFailed { .. }) => {}
-                                        Err(e) => return Err(e.into()),
+            // Partition by partition; a run that stopped goes on in the one its cursor names.
+            let queries = message::everywhere(id);
+            let resume = from.and_then(|c| {
+                let at = queries.iter().position(|q| q.partition == c.last.pk)?;
+                Some((at, c))
+            });
+            let (start, mut from) = match resume {
+                Some((at, c)) => (at, Some(c)),
+                None => (0, None),
+            };
+            for query in queries.into_iter().skip(start) {
+                let mut pages = records::pages(&*self.items, query.limit(100).after(from.take()));
+                while let Some(page) = pages.try_next().await? {
+                    for m in &page.items {
+                        let Some(update) = message::expire_after(m, policy.message_days) else {
+                            continue;
+                        };
+                        match self.items.update(update).await {
+                            Ok(changed) => {
+                                // Its content kept apart and its lookup expire with it.
+                                if let Some(at) = message::expiry_of(&changed) {
+                                    let lookup = message::wamid_of(m)
+                                        .map(|w| message::lookup_expires(w, at));
+                                    for update in [message::content_expires(m, at), lookup]
+                                        .into_iter()
+                                        .flatten()
+                                    {
+                                        match self.items.update(update).await {
+                                            Ok(_) | Err(StoreError::ConditionFailed { .. }) => {}
+                                            Err(e) => return Err(e.into()),
+                                        }
                                     }
                                 }
                             }
+                            Err(StoreError::ConditionFailed { .. }) => {}
+                            Err(e) => return Err(e.into()),
                         }
-                        Err(StoreError::ConditionFailed { .. }) => {}
-                        Err(e) => return Err(e.into()),
+                        report.expiries_updated += 1;
                     }
-                    report.expiries_updated += 1;
-                }
-                *left = left.saturating_sub(page.items.len() as u64);
-                if let (Some(c), 0) = (&page.next, *left) {
-                    // Resume here next run.
-                    self.items
-                        .update(account::retention_applied_up_to(id, c))
-                        .await?;
-                    return Ok(false);
+                    *left = left.saturating_sub(page.items.len() as u64);
+                    if let (Some(c), 0) = (&page.next, *left) {
+                        // Resume here next run.
+                        self.items
+                            .update(account::retention_applied_up_to(id, c))
+                            .await?;
+                        return Ok(false);
+                    }
                 }
             }
             self.items.update(account::retention_applied(id)).await?;
