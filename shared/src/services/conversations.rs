@@ -60,12 +60,9 @@ impl App {
         limit: u32,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Conversation>, Option<Cursor>), ServiceError> {
-        let below = match &cursor {
-            Some(c) => {
-                Some(conversation::cursor_place(account, c).ok_or(StoreError::InvalidCursor)?)
-            }
-            None => None,
-        };
+        let below = cursor
+            .map(|c| conversation::cursor_place(account, &c).ok_or(StoreError::InvalidCursor))
+            .transpose()?;
         let (found, below) = records::fill_across(
             &*self.items,
             |want| conversation::by_last_message(account, want),

@@ -331,9 +331,9 @@ impl App {
         Ok((self.messages_of(account, &page.items).await?, page.next))
     }
 
-    /// Messages, newest first, optionally of one status (a filtered page reads at most
-    /// [`FILTER_SCAN`](super::conversations::FILTER_SCAN) messages): merged from the shards
-    /// they are spread over, and the partition of those stored before.
+    /// Messages, newest first, optionally of one status (a page of a status reads about a
+    /// page of messages and answers with those of the status, as DynamoDB's filters do):
+    /// merged from the shards they are spread over, and the partition of those stored before.
     pub async fn messages(
         &self,
         account: &AccountId,
@@ -341,17 +341,16 @@ impl App {
         limit: u32,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Message>, Option<Cursor>), ServiceError> {
-        let below = match &cursor {
-            Some(c) => Some(message::cursor_place(account, c).ok_or(StoreError::InvalidCursor)?),
-            None => None,
-        };
+        let below = cursor
+            .map(|c| message::cursor_place(account, &c).ok_or(StoreError::InvalidCursor))
+            .transpose()?;
         let (items, below) = records::fill_across(
             &*self.items,
             |want| message::newest(account, want),
             limit,
             below,
             filter.status.map(message::with_status).as_ref(),
-            super::conversations::FILTER_SCAN,
+            limit,
         )
         .await?;
         let next = below.map(|b| message::cursor_at(account, &b));
