@@ -4,8 +4,10 @@
 //!
 //! Sealed fields go through a [`Sealer`]: the tenant's keys checked out once for an item or a
 //! page, so codecs are plain functions. Paging is [`list`] (one page, decoded), [`pages`] and
-//! [`items`] (every page or item as a stream) and [`fill`] (a page of a selective filter):
-//! services never follow a cursor by hand.
+//! [`items`] (every page or item as a stream), [`pages_across`] (every page of several
+//! partitions in turn), [`fill`] (a page of a selective filter) and [`fill_across`] (a page of
+//! a list spread over partitions, merged newest first by [`newest_across`]): services never
+//! follow a cursor by hand.
 //!
 //! A new stored entity: its type in `domain/`, its keys in `table.rs`, a module here with
 //! `to_item`/`from_item` (and its queries and updates), its use cases in `services/`.
