@@ -65,6 +65,30 @@ async fn account(app: &App, n: usize) -> (AccountId, Vec<shared::domain::Contact
     (account, contacts)
 }
 
+/// What a test of the sender runs on: the stand-in, a local app talking to it (its files in
+/// `_dir`, kept as long as the test holds it) and an account of opted-in contacts.
+struct World {
+    standin: StandIn,
+    app: App,
+    account: AccountId,
+    contacts: Vec<shared::domain::ContactId>,
+    _dir: tempfile::TempDir,
+}
+
+async fn world(contacts: usize) -> World {
+    let (standin, graph, _) = standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = shared::testing::local_app_with_graph(dir.path(), graph);
+    let (account, contacts) = account(&app, contacts).await;
+    World {
+        standin,
+        app,
+        account,
+        contacts,
+        _dir: dir,
+    }
+}
+
 fn template() -> Content {
     Content::Template {
         template: Template {
@@ -110,10 +134,13 @@ async fn handle(app: &App, bodies: &[String]) -> Vec<sender::Handled> {
 
 #[tokio::test]
 async fn a_crash_after_the_claim_ends_unknown_and_is_not_resent() {
-    let (standin, graph, _) = standin().await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = shared::testing::local_app_with_graph(dir.path(), graph);
-    let (account, contacts) = account(&app, 1).await;
+    let World {
+        standin,
+        app,
+        account,
+        contacts,
+        _dir,
+    } = world(1).await;
     let id = queue(&app, &account, &contacts[0]).await;
     // The sender that claimed it died: status sending, claimed long ago, nothing sent.
     let claimed =
@@ -214,10 +241,13 @@ async fn a_status_that_overtakes_the_outcome_still_leaves_the_wamid_and_the_coun
 
 #[tokio::test]
 async fn a_malformed_task_fails_alone() {
-    let (standin, graph, _) = standin().await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = shared::testing::local_app_with_graph(dir.path(), graph);
-    let (account, contacts) = account(&app, 2).await;
+    let World {
+        standin,
+        app,
+        account,
+        contacts,
+        _dir,
+    } = world(2).await;
     queue(&app, &account, &contacts[0]).await;
     queue(&app, &account, &contacts[1]).await;
     let mut tasks = queued_tasks(&app).await;
@@ -233,10 +263,13 @@ async fn a_malformed_task_fails_alone() {
 /// and every one of them counts.
 #[tokio::test]
 async fn a_batchs_sends_count_once_per_account() {
-    let (standin, graph, _) = standin().await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = shared::testing::local_app_with_graph(dir.path(), graph);
-    let (account, contacts) = account(&app, 5).await;
+    let World {
+        standin,
+        app,
+        account,
+        contacts,
+        _dir,
+    } = world(5).await;
     for c in &contacts {
         queue(&app, &account, c).await;
     }
@@ -350,10 +383,13 @@ async fn the_sample_sqs_event_is_handled() {
     use aws_lambda_events::event::sqs::SqsEvent;
     use lambda_runtime::{Context, LambdaEvent};
 
-    let (standin, graph, _) = standin().await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = shared::testing::local_app_with_graph(dir.path(), graph);
-    let (account, contacts) = account(&app, 2).await;
+    let World {
+        standin,
+        app,
+        account,
+        contacts,
+        _dir,
+    } = world(2).await;
     let first = queue(&app, &account, &contacts[0]).await;
     let second = queue(&app, &account, &contacts[1]).await;
     let sample = include_str!("../../../events/sender/send-tasks.json")
@@ -388,10 +424,13 @@ async fn the_sample_sqs_event_is_handled() {
 /// broadcast sent one message every 5–7 s that way).
 #[tokio::test]
 async fn messages_beyond_the_bucket_come_back_one_token_apart() {
-    let (_standin, graph, _) = standin().await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = shared::testing::local_app_with_graph(dir.path(), graph);
-    let (account, contacts) = account(&app, 6).await;
+    let World {
+        standin: _standin,
+        app,
+        account,
+        contacts,
+        _dir,
+    } = world(6).await;
     let number = PhoneNumberId::parse(NUMBER).unwrap();
     app.items
         .update(
@@ -435,10 +474,13 @@ async fn messages_beyond_the_bucket_come_back_one_token_apart() {
 async fn a_canceled_broadcasts_waiting_messages_end_canceled_unsent() {
     use shared::domain::{Audience, MessageStatus};
     use shared::services::{Job, MessageFilter, NewBroadcast};
-    let (standin, graph, _) = standin().await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = shared::testing::local_app_with_graph(dir.path(), graph);
-    let (account, contacts) = account(&app, 2).await;
+    let World {
+        standin,
+        app,
+        account,
+        contacts,
+        _dir,
+    } = world(2).await;
     let Content::Template { template } = template() else {
         unreachable!("a template")
     };
@@ -496,10 +538,13 @@ async fn a_canceled_broadcasts_waiting_messages_end_canceled_unsent() {
 /// statuses where it is.
 #[tokio::test]
 async fn a_message_stored_before_the_shards_is_sent_and_kept_where_it_is() {
-    let (standin, graph, _url) = standin().await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = shared::testing::local_app_with_graph(dir.path(), graph);
-    let (account, contacts) = account(&app, 2).await;
+    let World {
+        standin,
+        app,
+        account,
+        contacts,
+        _dir,
+    } = world(2).await;
     let old = queue(&app, &account, &contacts[0]).await;
     shared::testing::keep_before_shards(&app, &account, &old)
         .await
