@@ -627,7 +627,7 @@ async fn filters_drop_items_but_keep_paging(store: Arc<dyn ItemStore>) {
 /// whatever the page size, with partitions as uneven as a hash makes them, one of them holding
 /// most (the partition of what was stored before the shards), expired items left out.
 async fn spread_lists_page_in_order(store: Arc<dyn ItemStore>) {
-    use shared::records::{fill_across, shard_share};
+    use shared::records::{fill_across, shard_share, Places};
     let partitions = ["SPREAD#0", "SPREAD#1", "SPREAD#2", "BEFORE"];
     let mut all = Vec::new();
     for n in 0..60u32 {
@@ -681,20 +681,34 @@ async fn spread_lists_page_in_order(store: Arc<dyn ItemStore>) {
     for limit in [1, 4, 7, 50] {
         for (filter, want) in [(None, &newest_first), (Some(&is_even), &even)] {
             for index in [false, true] {
+                let places = Places {
+                    partition: "LIST".into(),
+                    prefix: if index { "" } else { "E#" },
+                };
                 let mut seen = Vec::new();
-                let mut below = None;
+                let mut cursor = None;
                 for pages in 0.. {
-                    assert!(pages < 200, "no progress below {below:?}");
+                    assert!(pages < 200, "no progress below {cursor:?}");
                     let (page, next) = match index {
-                        false => fill_across(&*store, on_table, limit, below, filter, 1000).await,
-                        true => fill_across(&*store, on_index, limit, below, filter, 1000).await,
+                        false => {
+                            let read = fill_across(
+                                &*store, on_table, &places, limit, cursor, filter, 1000,
+                            );
+                            read.await
+                        }
+                        true => {
+                            let read = fill_across(
+                                &*store, on_index, &places, limit, cursor, filter, 1000,
+                            );
+                            read.await
+                        }
                     }
                     .unwrap();
                     assert!(page.len() <= limit as usize);
                     assert!(page.iter().all(|i| !i.attrs.is_empty()), "read whole");
                     seen.extend(page.iter().map(|i| i.n("n").unwrap() as u32));
                     match next {
-                        Some(n) => below = Some(n),
+                        Some(n) => cursor = Some(n),
                         None => break,
                     }
                 }

@@ -9,7 +9,7 @@ use crate::domain::{
     AccountId, ContactId, Conversation, LastMessage, Message, PhoneNumberId, UserId, Window,
     SERVICE_WINDOW,
 };
-use crate::ports::{Condition, Cursor, Item, Key, Query, Update, Value};
+use crate::ports::{Condition, Item, Key, Query, Update, Value};
 use crate::table;
 
 const ENTITY: &str = "conversation";
@@ -143,20 +143,13 @@ pub fn by_last_message(account: &AccountId, page: u32) -> Vec<Query> {
         .collect()
 }
 
-/// The cursor of an inbox page that ends at the conversation whose last message is `last`.
-pub fn cursor_at(account: &AccountId, last: &str) -> Cursor {
-    let at = Key::new(table::conversations(account), last);
-    Cursor {
-        last: at.clone(),
-        last_gsi1: Some(at),
+/// How the inbox's cursors name a place: the last message id of the page's last conversation
+/// (as the inbox's index did before it was spread, so its cursors still page).
+pub fn places(account: &AccountId) -> super::Places {
+    super::Places {
+        partition: table::conversations(account),
+        prefix: "",
     }
-}
-
-/// Where the inbox page a cursor names ends, if the cursor is one of the tenant's inbox (as
-/// [`cursor_at`] makes them, or a page of the inbox before it was spread).
-pub fn cursor_place(account: &AccountId, cursor: &Cursor) -> Option<String> {
-    let at = cursor.last_gsi1.as_ref()?;
-    (at.pk == table::conversations(account)).then(|| at.sk.clone())
 }
 
 pub fn from_item(s: &Sealer, item: &Item) -> Result<Conversation, RecordError> {

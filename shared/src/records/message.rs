@@ -11,7 +11,7 @@ use crate::domain::{
     AccountId, Body, BroadcastId, ContactId, Message, MessageError, MessageId, MessageStatus,
     PhoneNumberId, StatusChange, Timestamp,
 };
-use crate::ports::{Condition, Cursor, Item, Key, Query, SortCondition, Update, Value, Write};
+use crate::ports::{Condition, Item, Key, Query, SortCondition, Update, Value, Write};
 use crate::table;
 
 const ENTITY: &str = "message";
@@ -247,12 +247,14 @@ pub fn everywhere(account: &AccountId) -> Vec<Query> {
 /// [`super::newest_across`]): the shards, and the partition of those stored before.
 pub fn newest(account: &AccountId, page: u32) -> Vec<Query> {
     let share = super::shard_share(page, table::MESSAGE_SHARDS);
-    let mut all = everywhere(account);
-    for q in all.iter_mut().skip(1) {
-        q.limit = share;
-    }
-    all[0].limit = page;
-    all
+    let before = table::account_partition(account);
+    everywhere(account)
+        .into_iter()
+        .map(|q| match q.partition == before {
+            true => q.limit(page),
+            false => q.limit(share),
+        })
+        .collect()
 }
 
 /// Where a message of `account`'s is, and where one stored before the shards is.
@@ -263,22 +265,13 @@ pub fn keys(account: &AccountId, id: &MessageId) -> [Key; 2] {
     ]
 }
 
-/// The cursor of a page of messages that ends at the message whose key is `last` (its sort
-/// key is its place in every shard).
-pub fn cursor_at(account: &AccountId, last: &str) -> Cursor {
-    Cursor {
-        last: Key::new(table::account_partition(account), last),
-        last_gsi1: None,
+/// How lists of the account's messages name a place in their cursors: the message's sort
+/// key, the same in every shard (and the cursors of lists from before the shards).
+pub fn places(account: &AccountId) -> super::Places {
+    super::Places {
+        partition: table::account_partition(account),
+        prefix: table::MESSAGE_PREFIX,
     }
-}
-
-/// Where the page of messages a cursor names ends, if it is one of the account's message
-/// lists (as [`cursor_at`] makes them, or a page from before the shards).
-pub fn cursor_place(account: &AccountId, cursor: &Cursor) -> Option<String> {
-    let ours = cursor.last.pk == table::account_partition(account)
-        && cursor.last.sk.starts_with(table::MESSAGE_PREFIX)
-        && cursor.last_gsi1.is_none();
-    ours.then(|| cursor.last.sk.clone())
 }
 
 /// Messages of a status, as the API lists them: `failed` includes those canceled with their

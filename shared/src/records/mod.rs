@@ -490,17 +490,22 @@ pub async fn newest_across(
 
 /// A page of a list spread over partitions, its items read whole: [`newest_across`] again
 /// from where it stopped until `limit` items meet `filter` or `max_scanned` keys were read.
-/// `partitions` gives the queries for a read of so many. A filtered list reads rounds of
+/// `partitions` gives the queries for a read of so many; `places` reads and makes the list's
+/// cursors (another list's is refused). A filtered list reads rounds of
 /// [`FILTER_ROUND`] and its page ends at its last match (the next starts below it, so none is
 /// skipped). Items gone between the index and the read (erased) are skipped.
 pub async fn fill_across(
     store: &dyn ItemStore,
     partitions: impl Fn(u32) -> Vec<Query>,
+    places: &Places,
     limit: u32,
-    mut below: Option<String>,
+    cursor: Option<Cursor>,
     filter: Option<&Condition>,
     max_scanned: u32,
-) -> Result<(Vec<Item>, Option<String>), StoreError> {
+) -> Result<(Vec<Item>, Option<Cursor>), StoreError> {
+    let mut below = cursor
+        .map(|c| places.place_of(&c).ok_or(StoreError::InvalidCursor))
+        .transpose()?;
     let mut found = Vec::new();
     let mut scanned = 0;
     loop {
@@ -526,14 +531,39 @@ pub async fn fill_across(
                 found.push(item);
                 if found.len() as u32 >= limit {
                     let more = keys.peek().is_some() || next.is_some();
-                    return Ok((found, more.then_some(place)));
+                    return Ok((found, more.then(|| places.cursor_at(&place))));
                 }
             }
         }
         below = next;
         if below.is_none() || scanned >= max_scanned {
-            return Ok((found, below));
+            return Ok((found, below.map(|b| places.cursor_at(&b))));
         }
+    }
+}
+
+/// How the cursors of a list spread over partitions name a place in its order (a sort key):
+/// under one partition of the list, so that no other list's cursor passes for one of its.
+pub struct Places {
+    pub partition: String,
+    /// What every place of the list begins with.
+    pub prefix: &'static str,
+}
+
+impl Places {
+    pub fn cursor_at(&self, place: &str) -> Cursor {
+        let at = Key::new(self.partition.clone(), place);
+        Cursor {
+            last: at.clone(),
+            last_gsi1: Some(at),
+        }
+    }
+
+    /// The place a cursor of this list names: in its index keys when it has them, else in its
+    /// table key (so the pages a list handed out before it was spread still page on).
+    pub fn place_of(&self, cursor: &Cursor) -> Option<String> {
+        let at = cursor.last_gsi1.as_ref().unwrap_or(&cursor.last);
+        (at.pk == self.partition && at.sk.starts_with(self.prefix)).then(|| at.sk.clone())
     }
 }
 

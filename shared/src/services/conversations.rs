@@ -60,14 +60,12 @@ impl App {
         limit: u32,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Conversation>, Option<Cursor>), ServiceError> {
-        let below = cursor
-            .map(|c| conversation::cursor_place(account, &c).ok_or(StoreError::InvalidCursor))
-            .transpose()?;
-        let (found, below) = records::fill_across(
+        let (found, next) = records::fill_across(
             &*self.items,
             |want| conversation::by_last_message(account, want),
+            &conversation::places(account),
             limit,
-            below,
+            cursor,
             filter.condition().as_ref(),
             FILTER_SCAN,
         )
@@ -79,7 +77,6 @@ impl App {
             .iter()
             .map(|i| conversation::from_item(&sealer, i))
             .collect::<Result<Vec<_>, _>>()?;
-        let next = below.map(|b| conversation::cursor_at(account, &b));
         Ok((rows, next))
     }
 

@@ -341,19 +341,16 @@ impl App {
         limit: u32,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Message>, Option<Cursor>), ServiceError> {
-        let below = cursor
-            .map(|c| message::cursor_place(account, &c).ok_or(StoreError::InvalidCursor))
-            .transpose()?;
-        let (items, below) = records::fill_across(
+        let (items, next) = records::fill_across(
             &*self.items,
             |want| message::newest(account, want),
+            &message::places(account),
             limit,
-            below,
+            cursor,
             filter.status.map(message::with_status).as_ref(),
             limit,
         )
         .await?;
-        let next = below.map(|b| message::cursor_at(account, &b));
         Ok((self.messages_of(account, &items).await?, next))
     }
 

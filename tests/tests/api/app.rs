@@ -705,7 +705,7 @@ async fn the_inbox_pages_on_through_its_shards_and_filters_by_assignee() {
     }
     assert_eq!(seen, contacts.iter().rev().cloned().collect::<Vec<_>>());
     // Another tenant's cursor, or any other list's, is refused.
-    let foreign = shared::records::conversation::cursor_at(&AccountId::generate(), "01J");
+    let foreign = shared::records::conversation::places(&AccountId::generate()).cursor_at("01J");
     assert!(app
         .conversations(&account.id, 7, Some(foreign))
         .await
